@@ -1,0 +1,260 @@
+//! Administration of users, organizations and tokens: one implementation behind the CLI
+//! (run against the file directly, or sent to a running server over the control socket) and
+//! the management API.
+//!
+//! Commands and their outputs are plain serializable data so they can cross the socket. This
+//! module validates names and hashes passwords (slow: callers run it off the async workers),
+//! then calls the store; it knows nothing of HTTP or of the command line's text.
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth;
+use crate::clock;
+use crate::names;
+use crate::store::{self, OwnerKind, OwnerRec, Role, Store, TokenRec};
+
+/// One administrative action.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Command {
+    UserAdd {
+        name: String,
+        password: String,
+        admin: bool,
+        private: bool,
+    },
+    UserList,
+    UserDelete {
+        name: String,
+    },
+    UserPasswd {
+        name: String,
+        password: String,
+    },
+    OrgAdd {
+        name: String,
+        private: bool,
+    },
+    MemberAdd {
+        org: String,
+        user: String,
+        role: Role,
+    },
+    MemberRemove {
+        org: String,
+        user: String,
+    },
+    TokenCreate {
+        user: String,
+        label: Option<String>,
+        write: bool,
+        expires_in_days: Option<u64>,
+    },
+    TokenList {
+        user: String,
+    },
+    TokenRevoke {
+        user: String,
+        label: String,
+    },
+}
+
+/// A user as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub admin: bool,
+    pub private: bool,
+    pub created: u64,
+}
+
+/// A token as listed: never the secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub label: String,
+    pub write: bool,
+    pub created: u64,
+    pub expires: Option<u64>,
+}
+
+/// What a command produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Output {
+    Done,
+    Users(Vec<UserInfo>),
+    /// A new token: the only time its secret is shown.
+    Token {
+        secret: String,
+        info: TokenInfo,
+    },
+    Tokens(Vec<TokenInfo>),
+}
+
+/// Why a command failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    Name(names::Error),
+    /// An argument is unusable, e.g. an empty password.
+    Invalid(String),
+    Store(store::Error),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Name(e) => e.fmt(f),
+            Error::Invalid(why) => f.write_str(why),
+            Error::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<store::Error> for Error {
+    fn from(e: store::Error) -> Self {
+        Error::Store(e)
+    }
+}
+
+impl From<names::Error> for Error {
+    fn from(e: names::Error) -> Self {
+        Error::Name(e)
+    }
+}
+
+fn check_password(password: &str) -> Result<(), Error> {
+    if password.is_empty() {
+        return Err(Error::Invalid("the password is empty".into()));
+    }
+    if password.len() > 1024 {
+        return Err(Error::Invalid(
+            "the password is longer than 1024 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn token_info(t: TokenRec) -> TokenInfo {
+    TokenInfo {
+        label: t.label,
+        write: t.write,
+        created: t.created,
+        expires: t.expires,
+    }
+}
+
+/// Runs `cmd` against `store`. Blocks (argon2, store writes).
+///
+/// # Errors
+/// [`Error`] naming the rule or the store outcome that stopped it.
+pub fn execute(store: &Store, cmd: Command) -> Result<Output, Error> {
+    match cmd {
+        Command::UserAdd {
+            name,
+            password,
+            admin,
+            private,
+        } => {
+            names::owner(&name)?;
+            check_password(&password)?;
+            let password_hash = auth::hash_password(&password);
+            let kind = OwnerKind::User {
+                password_hash,
+                admin,
+            };
+            store.add_owner(OwnerRec {
+                name,
+                kind,
+                private,
+                created: clock::now(),
+            })?;
+        }
+        Command::UserList => {
+            let users = store
+                .owners()?
+                .into_iter()
+                .filter_map(|o| match o.kind {
+                    OwnerKind::User { admin, .. } => Some(UserInfo {
+                        name: o.name,
+                        admin,
+                        private: o.private,
+                        created: o.created,
+                    }),
+                    OwnerKind::Org => None,
+                })
+                .collect();
+            return Ok(Output::Users(users));
+        }
+        Command::UserDelete { name } => store.delete_user(&name)?,
+        Command::UserPasswd { name, password } => {
+            check_password(&password)?;
+            store.set_password(&name, auth::hash_password(&password))?;
+        }
+        Command::OrgAdd { name, private } => {
+            names::owner(&name)?;
+            store.add_owner(OwnerRec {
+                name,
+                kind: OwnerKind::Org,
+                private,
+                created: clock::now(),
+            })?;
+        }
+        Command::MemberAdd { org, user, role } => store.set_member(&org, &user, role)?,
+        Command::MemberRemove { org, user } => store.remove_member(&org, &user)?,
+        Command::TokenCreate {
+            user,
+            label,
+            write,
+            expires_in_days,
+        } => {
+            let now = clock::now();
+            let label = label.unwrap_or_else(|| format!("token-{now}"));
+            if label.is_empty()
+                || label.len() > names::MAX_LEN
+                || label.chars().any(char::is_control)
+            {
+                return Err(Error::Invalid(
+                    "a token label is 1 to 255 bytes without control characters".into(),
+                ));
+            }
+            let expires = match expires_in_days {
+                Some(0) => {
+                    return Err(Error::Invalid(
+                        "--expires-in-days must be at least 1".into(),
+                    ))
+                }
+                Some(days) => Some(now.saturating_add(days.saturating_mul(86_400))),
+                None => None,
+            };
+            let (secret, hash) = auth::new_token();
+            let rec = TokenRec {
+                user: names::key(&user),
+                label,
+                write,
+                created: now,
+                expires,
+            };
+            store.add_token(hash, rec.clone())?;
+            return Ok(Output::Token {
+                secret,
+                info: token_info(rec),
+            });
+        }
+        Command::TokenList { user } => {
+            if !matches!(
+                store.owner(&user)?,
+                Some(OwnerRec {
+                    kind: OwnerKind::User { .. },
+                    ..
+                })
+            ) {
+                return Err(Error::Store(store::Error::NotFound(store::What::Owner)));
+            }
+            return Ok(Output::Tokens(
+                store.tokens(&user)?.into_iter().map(token_info).collect(),
+            ));
+        }
+        Command::TokenRevoke { user, label } => store.revoke_token(&user, &label)?,
+    }
+    Ok(Output::Done)
+}

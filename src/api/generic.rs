@@ -1,0 +1,281 @@
+//! Generic package endpoints (SPEC §1): upload, download (with Range and conditional
+//! requests), delete a file.
+//!
+//! An upload streams the body into the store chunk by chunk and answers 201 only after the
+//! commit holding the file is durable; any failure before that leaves nothing visible.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+
+use super::{authorize, credential, with_user};
+use crate::app::App;
+use crate::auth::Access;
+use crate::http::body::{empty, full, next_data, ChannelBody};
+use crate::http::headers::{self, Range};
+use crate::http::{ApiError, Response};
+use crate::names;
+use crate::store::{FileTarget, CHUNK_SIZE};
+
+/// Ranges up to this size are read in one go and sent from memory.
+const INLINE_BYTES: u64 = CHUNK_SIZE as u64;
+/// Pieces (chunks) buffered between the store reader and the socket per download.
+const STREAM_DEPTH: usize = 2;
+
+fn header_str<'h>(h: &'h HeaderMap, name: impl header::AsHeaderName) -> Option<&'h str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `PUT {base}/{file}`.
+pub async fn put(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    target: FileTarget,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (parts, mut body) = req.into_parts();
+    let cred = credential(&parts)?;
+    let expect = headers::declared_sha256(
+        header_str(&parts.headers, "x-checksum-sha256"),
+        header_str(&parts.headers, "content-digest"),
+    )
+    .map_err(ApiError::bad_request)?;
+    let limit = app.limits.max_file_size;
+    if let Some(len) =
+        header_str(&parts.headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("file is larger than the limit of {limit} bytes"),
+            ));
+        }
+    }
+    let t = target.clone();
+    let who = app
+        .blocking(move |app| {
+            let who = authorize(app, cred.as_ref(), &t.owner, Access::Write)?;
+            names::package(&t.package)?;
+            names::version(&t.version)?;
+            names::file(&t.file)?;
+            // Refuse early, before the body is read; the commit checks again for races.
+            if app.store.file(&t)?.is_some() {
+                return Err(crate::store::Error::Exists(crate::store::What::File).into());
+            }
+            Ok::<_, ApiError>(who)
+        })
+        .await??;
+    let mut upload = app.store.begin_upload(limit);
+    while let Some(data) = next_data(&mut body, app.limits.body_idle).await? {
+        upload.push(data).await?;
+    }
+    let rec = upload.finish(target, expect).await?;
+    app.metrics.bytes_in(rec.size);
+    app.metrics.upload(started.elapsed());
+    let mut res = Response::new(empty());
+    *res.status_mut() = StatusCode::CREATED;
+    res.headers_mut()
+        .insert("x-checksum-sha256", hv(&headers::hex(&rec.sha256)));
+    Ok(with_user(res, &who))
+}
+
+fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// What a GET/HEAD answers, decided from the file and the request's headers.
+enum Plan {
+    NotModified,
+    PreconditionFailed,
+    Unsatisfiable,
+    Send { start: u64, end: u64, partial: bool },
+}
+
+fn plan(h: &HeaderMap, etag: &str, modified: u64, size: u64) -> Plan {
+    let since = |name| header_str(h, name).and_then(crate::clock::parse_http_date);
+    if let Some(list) = header_str(h, header::IF_MATCH) {
+        if !headers::etag_matches(list, etag, false) {
+            return Plan::PreconditionFailed;
+        }
+    } else if since(header::IF_UNMODIFIED_SINCE).is_some_and(|t| modified > t) {
+        return Plan::PreconditionFailed;
+    }
+    if let Some(list) = header_str(h, header::IF_NONE_MATCH) {
+        if headers::etag_matches(list, etag, true) {
+            return Plan::NotModified;
+        }
+    } else if since(header::IF_MODIFIED_SINCE).is_some_and(|t| modified <= t) {
+        return Plan::NotModified;
+    }
+    let full_body = Plan::Send {
+        start: 0,
+        end: size,
+        partial: false,
+    };
+    let Some(range) = header_str(h, header::RANGE) else {
+        return full_body;
+    };
+    if let Some(cond) = header_str(h, header::IF_RANGE) {
+        let fresh = if cond.starts_with('"') {
+            cond == etag
+        } else {
+            crate::clock::parse_http_date(cond) == Some(modified)
+        };
+        if !fresh {
+            return full_body;
+        }
+    }
+    match headers::range(range, size) {
+        Range::Full => full_body,
+        Range::Part { start, end } => Plan::Send {
+            start,
+            end,
+            partial: true,
+        },
+        Range::Unsatisfiable => Plan::Unsatisfiable,
+    }
+}
+
+/// `GET`/`HEAD {base}/{file}`.
+pub async fn get(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    target: FileTarget,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (parts, _) = req.into_parts();
+    let cred = credential(&parts)?;
+    let head = parts.method == Method::HEAD;
+    let (who, reader, plan, inline) = app
+        .blocking(move |app| {
+            let who = authorize(app, cred.as_ref(), &target.owner, Access::Read)?;
+            let reader = app
+                .store
+                .open_file(&target)?
+                .ok_or_else(ApiError::not_found)?;
+            let f = &reader.file;
+            let etag = format!("\"{}\"", headers::hex(&f.sha256));
+            let plan = plan(&parts.headers, &etag, f.created, f.size);
+            let mut inline = None;
+            if let Plan::Send { start, end, .. } = plan {
+                if !head && end - start <= INLINE_BYTES {
+                    let mut buf = Vec::with_capacity((end - start) as usize);
+                    reader.read(start, end, |b| {
+                        buf.extend_from_slice(&b);
+                        true
+                    })?;
+                    inline = Some(buf);
+                }
+            }
+            Ok::<_, ApiError>((who, reader, plan, inline))
+        })
+        .await??;
+    let f = &reader.file;
+    let size = f.size;
+    let sha = headers::hex(&f.sha256);
+    let mut res = Response::new(empty());
+    let h = res.headers_mut();
+    h.insert(header::ETAG, hv(&format!("\"{sha}\"")));
+    h.insert(
+        header::LAST_MODIFIED,
+        hv(&crate::clock::http_date(f.created)),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert("x-checksum-sha256", hv(&sha));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    let mut partial_status = false;
+    let (start, end) = match plan {
+        Plan::NotModified => {
+            *res.status_mut() = StatusCode::NOT_MODIFIED;
+            return Ok(with_user(res, &who));
+        }
+        Plan::PreconditionFailed => {
+            let mut res = ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition failed")
+                .into_response();
+            res.headers_mut()
+                .insert(header::ETAG, hv(&format!("\"{sha}\"")));
+            return Ok(with_user(res, &who));
+        }
+        Plan::Unsatisfiable => {
+            let mut res = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable")
+                .into_response();
+            res.headers_mut()
+                .insert(header::CONTENT_RANGE, hv(&format!("bytes */{size}")));
+            return Ok(with_user(res, &who));
+        }
+        Plan::Send {
+            start,
+            end,
+            partial,
+        } => {
+            if partial {
+                partial_status = true;
+                h.insert(
+                    header::CONTENT_RANGE,
+                    hv(&format!("bytes {start}-{}/{size}", end - 1)),
+                );
+            }
+            (start, end)
+        }
+    };
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        hv(&headers::content_disposition(&f.name)),
+    );
+    if partial_status {
+        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    if head {
+        return Ok(with_user(res, &who));
+    }
+    if let Some(buf) = inline {
+        *res.body_mut() = full(buf);
+        app.metrics.download(started.elapsed());
+        return Ok(with_user(res, &who));
+    }
+    let (tx, body) = ChannelBody::new(STREAM_DEPTH);
+    *res.body_mut() = body;
+    let app2 = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let outcome = reader.read(start, end, |piece| tx.blocking_send(Ok(piece)).is_ok());
+        if let Err(e) = outcome {
+            // The client sees a broken transfer (short of Content-Length), never wrong bytes.
+            tracing::error!(error = %e, "download failed mid-stream");
+            let _ = tx.blocking_send(Err(std::io::Error::other("read failed")));
+        } else {
+            app2.metrics.download(started.elapsed());
+        }
+    });
+    Ok(with_user(res, &who))
+}
+
+/// `DELETE {base}/{file}`.
+pub async fn delete_file(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    target: FileTarget,
+) -> Result<Response, ApiError> {
+    let (parts, _) = req.into_parts();
+    let cred = credential(&parts)?;
+    let who = app
+        .blocking(move |app| {
+            let who = authorize(app, cred.as_ref(), &target.owner, Access::Write)?;
+            app.store.delete_file(target)?;
+            Ok::<_, ApiError>(who)
+        })
+        .await??;
+    let mut res = Response::new(empty());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    Ok(with_user(res, &who))
+}

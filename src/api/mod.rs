@@ -1,0 +1,97 @@
+//! Endpoint handlers. Each takes the parsed route and the request, checks access through
+//! [`authorize`], calls the store (on the blocking pool) and builds the response.
+//!
+//! Handlers know nothing of redb tables; errors leave as [`ApiError`] and are turned into
+//! responses in one place (`http::error`).
+
+pub mod generic;
+pub mod manage;
+
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{http::request::Parts, StatusCode};
+
+use crate::app::App;
+use crate::auth::{self, Access, Credential, Principal};
+use crate::http::{body::full, ApiError, Response};
+use crate::store::OwnerKind;
+
+/// The authenticated user's name, put in response extensions for the request log.
+#[derive(Debug, Clone)]
+pub struct User(pub String);
+
+/// A plain-text response.
+pub fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response {
+    let mut res = Response::new(full(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec(value).expect("our response types always serialize");
+    let mut res = Response::new(full(body));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// Tags a response with the user who made the request (for the log line).
+pub fn with_user(mut res: Response, who: &Option<Principal>) -> Response {
+    if let Some(p) = who {
+        res.extensions_mut().insert(User(p.name.clone()));
+    }
+    res
+}
+
+/// The request's credential, parsed but not yet checked (checking blocks).
+///
+/// # Errors
+/// 401 for a malformed `Authorization` header or a token in the query string.
+pub fn credential(parts: &Parts) -> Result<Option<Credential>, ApiError> {
+    if parts.uri.query().is_some_and(auth::query_has_token) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "tokens in the query string are refused; send them in the Authorization header",
+        ));
+    }
+    match parts.headers.get(AUTHORIZATION) {
+        None => Ok(None),
+        Some(v) => Ok(Some(auth::parse(v.as_bytes())?)),
+    }
+}
+
+/// Checks the credential (if any). Blocks.
+///
+/// # Errors
+/// 401 for bad credentials.
+pub fn authenticate(app: &App, cred: Option<&Credential>) -> Result<Option<Principal>, ApiError> {
+    match cred {
+        None => Ok(None),
+        Some(c) => Ok(Some(app.auth.authenticate(c)??)),
+    }
+}
+
+/// Authenticates and applies the permission rule for `access` to `owner`'s packages. Blocks.
+///
+/// # Errors
+/// 401, 403 or 404 per SPEC §3.
+pub fn authorize(
+    app: &App,
+    cred: Option<&Credential>,
+    owner: &str,
+    access: Access,
+) -> Result<Option<Principal>, ApiError> {
+    let who = authenticate(app, cred)?;
+    let rec = app.store.owner(owner)?;
+    let role = match (&rec, &who) {
+        (Some(o), Some(p)) if o.kind == OwnerKind::Org => app.store.role(owner, &p.name)?,
+        _ => None,
+    };
+    auth::decide(who.as_ref(), rec.as_ref(), role, access)?;
+    Ok(who)
+}

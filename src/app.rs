@@ -1,0 +1,57 @@
+//! [`App`]: the state every connection shares — store, authenticator, metrics, limits.
+//!
+//! Passed explicitly (an `Arc` per connection), never global. [`App::blocking`] is how
+//! handlers reach the store: redb calls and argon2 block the thread, so they run on tokio's
+//! blocking pool and never on the async workers that drive sockets.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::Authenticator;
+use crate::http::ApiError;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Request limits every endpoint honours.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest file accepted, in bytes (413 above it).
+    pub max_file_size: u64,
+    /// Longest wait for the next piece of a request body.
+    pub body_idle: Duration,
+}
+
+pub struct App {
+    pub store: Store,
+    pub auth: Authenticator,
+    pub metrics: Metrics,
+    pub limits: Limits,
+    /// The database file, for the store-size metric.
+    pub db_path: PathBuf,
+}
+
+impl App {
+    pub fn new(store: Store, limits: Limits, db_path: PathBuf) -> Arc<App> {
+        Arc::new(App {
+            auth: Authenticator::new(store.clone()),
+            store,
+            metrics: Metrics::default(),
+            limits,
+            db_path,
+        })
+    }
+
+    /// Runs blocking work (store, argon2) on the blocking pool.
+    ///
+    /// # Errors
+    /// A 500 when the task panicked.
+    pub async fn blocking<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&App) -> T + Send + 'static,
+    {
+        let app = self.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&app)).await?)
+    }
+}

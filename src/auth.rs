@@ -1,0 +1,506 @@
+//! Credentials and permissions (SPEC §3): parsing the four credential forms, checking
+//! passwords and tokens, and the one decision of who may read or write an owner's packages.
+//!
+//! Parsing and [`decide`] are pure. [`Authenticator::authenticate`] reads the store and may
+//! run argon2, so it blocks: callers run it off the async workers. A good password is
+//! remembered (as a hash of user, password and stored hash) for [`CACHE_TTL`], so a busy
+//! client does not cost an argon2 run per request; changing the password changes the stored
+//! hash and so invalidates the entry. Secrets are never logged.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::names;
+use crate::store::{self, OwnerKind, OwnerRec, Role, Store};
+
+/// Every token starts with this, so a token pasted as a password is recognized.
+pub const TOKEN_PREFIX: &str = "depot_";
+/// How long a verified password is remembered.
+pub const CACHE_TTL: Duration = Duration::from_secs(600);
+/// Remembered passwords at most; the cache is cleared when full (a cost, never a risk).
+const CACHE_ENTRIES: usize = 4096;
+
+/// Why a request may not go on. [`crate::http::error`] maps each to its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// Credentials are needed and none were sent: 401.
+    Missing,
+    /// The credentials sent are wrong, expired, malformed or in the query string: 401.
+    Bad,
+    /// Authenticated and may read, but may not write: 403.
+    Forbidden,
+    /// Authenticated but may not even read: 404, as if nothing were there.
+    Hidden,
+}
+
+/// A credential as sent by the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Password {
+        user: String,
+        password: String,
+    },
+    /// A token; `user` is the Basic user name when the token came as a Basic password.
+    Token {
+        user: Option<String>,
+        secret: String,
+    },
+}
+
+/// Who is asking, once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user's name as created.
+    pub name: String,
+    pub admin: bool,
+    /// False for a `read` token.
+    pub may_write: bool,
+    /// True when authenticated with the password (token management needs it).
+    pub by_password: bool,
+}
+
+/// What the request wants to do with an owner's packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// Parses an `Authorization` header value.
+///
+/// # Errors
+/// [`Denied::Bad`] for a malformed or unknown scheme.
+pub fn parse(value: &[u8]) -> Result<Credential, Denied> {
+    let text = std::str::from_utf8(value).map_err(|_| Denied::Bad)?.trim();
+    let (scheme, rest) = text.split_once(' ').ok_or(Denied::Bad)?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .map_err(|_| Denied::Bad)?;
+        let raw = String::from_utf8(raw).map_err(|_| Denied::Bad)?;
+        let (user, password) = raw.split_once(':').ok_or(Denied::Bad)?;
+        if password.is_empty() && user.starts_with(TOKEN_PREFIX) {
+            return Ok(Credential::Token {
+                user: None,
+                secret: user.to_string(),
+            });
+        }
+        if user.is_empty() {
+            return Err(Denied::Bad);
+        }
+        if password.starts_with(TOKEN_PREFIX) {
+            return Ok(Credential::Token {
+                user: Some(user.to_string()),
+                secret: password.to_string(),
+            });
+        }
+        Ok(Credential::Password {
+            user: user.to_string(),
+            password: password.to_string(),
+        })
+    } else if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") {
+        if rest.is_empty() || rest.contains(' ') {
+            return Err(Denied::Bad);
+        }
+        Ok(Credential::Token {
+            user: None,
+            secret: rest.to_string(),
+        })
+    } else {
+        Err(Denied::Bad)
+    }
+}
+
+/// Whether a query string carries a token (`token=` or `access_token=`), which is refused:
+/// URLs end up in logs and shell histories.
+pub fn query_has_token(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let name = pair.split('=').next().unwrap_or("");
+        name.eq_ignore_ascii_case("token") || name.eq_ignore_ascii_case("access_token")
+    })
+}
+
+/// The permission rule of SPEC §3. `owner` is `None` when no such owner exists; `role` is
+/// the principal's membership when the owner is an organization.
+///
+/// # Errors
+/// The [`Denied`] that answers the request.
+pub fn decide(
+    who: Option<&Principal>,
+    owner: Option<&OwnerRec>,
+    role: Option<Role>,
+    access: Access,
+) -> Result<(), Denied> {
+    let Some(owner) = owner else {
+        return Err(match (who, access) {
+            (None, Access::Write) => Denied::Missing,
+            _ => Denied::Hidden,
+        });
+    };
+    let is_self = who.is_some_and(|p| names::key(&p.name) == names::key(&owner.name));
+    let is_admin = who.is_some_and(|p| p.admin);
+    let may_read = !owner.private || is_self || is_admin || role.is_some();
+    match access {
+        Access::Read if may_read => Ok(()),
+        Access::Read if who.is_none() => Err(Denied::Missing),
+        Access::Read => Err(Denied::Hidden),
+        Access::Write => {
+            let Some(p) = who else {
+                return Err(Denied::Missing);
+            };
+            if !may_read {
+                return Err(Denied::Hidden);
+            }
+            let owner_side = is_self || is_admin || role == Some(Role::Write);
+            if owner_side && p.may_write {
+                Ok(())
+            } else {
+                Err(Denied::Forbidden)
+            }
+        }
+    }
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).expect("the OS random source is available");
+    let salt = SaltString::encode_b64(&bytes).expect("16 bytes is a valid salt length");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters and a generated salt cannot fail")
+        .to_string()
+}
+
+fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(hash) => Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A new token secret (256 random bits) and the sha256 under which it is stored.
+pub fn new_token() -> (String, [u8; 32]) {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).expect("the OS random source is available");
+    let secret = format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let hash = token_hash(&secret);
+    (secret, hash)
+}
+
+/// The stored form of a token secret.
+pub fn token_hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Checks credentials against the store; shared by every connection.
+pub struct Authenticator {
+    store: Store,
+    /// sha256(user key, password, stored hash) → when it was verified.
+    good: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl Authenticator {
+    pub fn new(store: Store) -> Self {
+        Authenticator {
+            store,
+            good: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks a credential. Blocks (store reads, argon2 on a cache miss).
+    ///
+    /// # Errors
+    /// [`Denied::Bad`] for an unknown user, wrong password, unknown, revoked or expired
+    /// token; store errors are reported as such.
+    pub fn authenticate(
+        &self,
+        cred: &Credential,
+    ) -> Result<Result<Principal, Denied>, store::Error> {
+        match cred {
+            Credential::Password { user, password } => self.check_password(user, password),
+            Credential::Token { user, secret } => {
+                let Some(tok) = self.store.token(&token_hash(secret))? else {
+                    // A password that merely starts like a token.
+                    return match user {
+                        Some(u) => self.check_password(u, secret),
+                        None => Ok(Err(Denied::Bad)),
+                    };
+                };
+                if tok.expires.is_some_and(|t| t <= crate::clock::now()) {
+                    return Ok(Err(Denied::Bad));
+                }
+                if user.as_ref().is_some_and(|u| names::key(u) != tok.user) {
+                    return Ok(Err(Denied::Bad));
+                }
+                Ok(match self.store.owner(&tok.user)? {
+                    Some(OwnerRec {
+                        name,
+                        kind: OwnerKind::User { admin, .. },
+                        ..
+                    }) => Ok(Principal {
+                        name,
+                        admin,
+                        may_write: tok.write,
+                        by_password: false,
+                    }),
+                    _ => Err(Denied::Bad),
+                })
+            }
+        }
+    }
+
+    fn check_password(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Result<Principal, Denied>, store::Error> {
+        let rec = self.store.owner(user)?;
+        let Some(OwnerRec {
+            name,
+            kind:
+                OwnerKind::User {
+                    password_hash,
+                    admin,
+                },
+            ..
+        }) = rec
+        else {
+            // Same cost as a real check, so response time does not reveal which names exist.
+            verify_password(password, dummy_hash());
+            return Ok(Err(Denied::Bad));
+        };
+        let mut h = Sha256::new();
+        for part in [
+            names::key(user).as_bytes(),
+            password.as_bytes(),
+            password_hash.as_bytes(),
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        let fingerprint: [u8; 32] = h.finalize().into();
+        if self.is_remembered(&fingerprint) || verify_password(password, &password_hash) {
+            self.remember(fingerprint);
+            Ok(Ok(Principal {
+                name,
+                admin,
+                may_write: true,
+                by_password: true,
+            }))
+        } else {
+            Ok(Err(Denied::Bad))
+        }
+    }
+
+    fn is_remembered(&self, fingerprint: &[u8; 32]) -> bool {
+        let good = self.good.lock().unwrap_or_else(|p| p.into_inner());
+        // Map lookup is by hash; the final comparison is constant-time anyway.
+        good.get_key_value(fingerprint)
+            .is_some_and(|(k, at)| bool::from(k.ct_eq(fingerprint)) && at.elapsed() < CACHE_TTL)
+    }
+
+    fn remember(&self, fingerprint: [u8; 32]) {
+        let mut good = self.good.lock().unwrap_or_else(|p| p.into_inner());
+        if good.len() >= CACHE_ENTRIES {
+            good.clear();
+        }
+        good.insert(fingerprint, Instant::now());
+    }
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("not a real password"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn basic(s: &str) -> Vec<u8> {
+        format!("Basic {}", STANDARD.encode(s)).into_bytes()
+    }
+
+    #[test]
+    fn four_credential_forms() {
+        assert_eq!(
+            parse(&basic("alice:pw")),
+            Ok(Credential::Password {
+                user: "alice".into(),
+                password: "pw".into()
+            })
+        );
+        assert_eq!(
+            parse(&basic("alice:depot_x")),
+            Ok(Credential::Token {
+                user: Some("alice".into()),
+                secret: "depot_x".into()
+            })
+        );
+        assert_eq!(
+            parse(&basic("depot_x:")),
+            Ok(Credential::Token {
+                user: None,
+                secret: "depot_x".into()
+            })
+        );
+        assert_eq!(
+            parse(b"token depot_x"),
+            Ok(Credential::Token {
+                user: None,
+                secret: "depot_x".into()
+            })
+        );
+        assert_eq!(
+            parse(b"Bearer depot_x"),
+            Ok(Credential::Token {
+                user: None,
+                secret: "depot_x".into()
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_headers_are_bad() {
+        for h in [
+            &b"Basic"[..],
+            b"Basic !!!",
+            b"Digest x",
+            b"Bearer ",
+            b"",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(parse(h), Err(Denied::Bad), "{h:?}");
+        }
+        assert_eq!(parse(&basic("nocolon")), Err(Denied::Bad));
+        assert_eq!(parse(&basic(":pw")), Err(Denied::Bad));
+    }
+
+    #[test]
+    fn query_tokens_are_detected() {
+        assert!(query_has_token("token=abc"));
+        assert!(query_has_token("a=1&access_token=x"));
+        assert!(!query_has_token("type=generic&q=token"));
+    }
+
+    fn owner(name: &str, private: bool, org: bool) -> OwnerRec {
+        let kind = if org {
+            OwnerKind::Org
+        } else {
+            OwnerKind::User {
+                password_hash: String::new(),
+                admin: false,
+            }
+        };
+        OwnerRec {
+            name: name.into(),
+            kind,
+            private,
+            created: 0,
+        }
+    }
+
+    fn who(name: &str, admin: bool, may_write: bool) -> Principal {
+        Principal {
+            name: name.into(),
+            admin,
+            may_write,
+            by_password: true,
+        }
+    }
+
+    #[test]
+    fn permission_rules() {
+        use Access::*;
+        let public = owner("alice", false, false);
+        let private = owner("alice", true, false);
+        let bob = who("bob", false, true);
+        let alice = who("Alice", false, true);
+        let alice_read = who("alice", false, false);
+        let admin = who("root", true, true);
+        // Public read needs nothing; any write needs credentials.
+        assert_eq!(decide(None, Some(&public), None, Read), Ok(()));
+        assert_eq!(
+            decide(None, Some(&public), None, Write),
+            Err(Denied::Missing)
+        );
+        assert_eq!(
+            decide(None, Some(&private), None, Read),
+            Err(Denied::Missing)
+        );
+        // Others: 403 where they can read, 404 where they cannot.
+        assert_eq!(
+            decide(Some(&bob), Some(&public), None, Write),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            decide(Some(&bob), Some(&private), None, Read),
+            Err(Denied::Hidden)
+        );
+        assert_eq!(
+            decide(Some(&bob), Some(&private), None, Write),
+            Err(Denied::Hidden)
+        );
+        // The owner itself (any case), a read token, admins.
+        assert_eq!(decide(Some(&alice), Some(&private), None, Write), Ok(()));
+        assert_eq!(
+            decide(Some(&alice_read), Some(&private), None, Read),
+            Ok(())
+        );
+        assert_eq!(
+            decide(Some(&alice_read), Some(&private), None, Write),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(decide(Some(&admin), Some(&private), None, Write), Ok(()));
+        // Organization members.
+        let org = owner("team", true, true);
+        assert_eq!(
+            decide(Some(&bob), Some(&org), Some(Role::Read), Read),
+            Ok(())
+        );
+        assert_eq!(
+            decide(Some(&bob), Some(&org), Some(Role::Read), Write),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            decide(Some(&bob), Some(&org), Some(Role::Write), Write),
+            Ok(())
+        );
+        // Unknown owners.
+        assert_eq!(decide(None, None, None, Read), Err(Denied::Hidden));
+        assert_eq!(decide(None, None, None, Write), Err(Denied::Missing));
+        assert_eq!(decide(Some(&bob), None, None, Write), Err(Denied::Hidden));
+    }
+
+    #[test]
+    fn tokens_are_256_bit_and_hashed() {
+        let (secret, hash) = new_token();
+        assert!(secret.starts_with(TOKEN_PREFIX));
+        assert_eq!(secret.len(), TOKEN_PREFIX.len() + 43);
+        assert_eq!(token_hash(&secret), hash);
+        assert_ne!(new_token().0, secret);
+    }
+
+    #[test]
+    fn passwords_hash_with_argon2id() {
+        let h = hash_password("s3cret");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("s3cret", &h));
+        assert!(!verify_password("s3cre", &h));
+    }
+}

@@ -1,0 +1,273 @@
+//! The command line (SPEC §6): clap definitions only, no I/O.
+//!
+//! Parsing only validates shapes; `config.rs` and `main.rs` turn the result into actions.
+//! Scripts depend on these exact shapes, so `tests` below parse every one of them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// depot: a self-hosted package registry in one binary and one database file.
+#[derive(Debug, Parser)]
+#[command(name = "depot", version, propagate_version = true)]
+pub struct Cli {
+    /// The database file.
+    ///
+    /// Created on first use. It holds everything: accounts, metadata and file contents; a
+    /// copy of it taken while the server is stopped is a complete backup.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "DEPOT_DB",
+        default_value = "./depot.redb"
+    )]
+    pub db: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the registry server.
+    Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage organizations and their members.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "DEPOT_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: String,
+    /// TLS certificate chain (PEM). Native TLS is not in this release yet.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM). Native TLS is not in this release yet.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest file accepted, in bytes; larger uploads get 413.
+    #[arg(long, value_name = "BYTES", env = "DEPOT_MAX_FILE_SIZE", default_value_t = 8 << 30)]
+    pub max_file_size: u64,
+    /// Seconds an upload may send nothing before it is cut off (408).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "DEPOT_BODY_IDLE_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub body_idle_timeout_secs: u64,
+    /// Seconds a client has to send a request's headers; also the keep-alive idle limit.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "DEPOT_HEADER_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub header_timeout_secs: u64,
+    /// Largest request head (request line plus headers), in bytes.
+    #[arg(long, value_name = "BYTES", env = "DEPOT_MAX_HEADER_BYTES", default_value_t = 16 << 10)]
+    pub max_header_bytes: usize,
+    /// Open connections at most.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "DEPOT_MAX_CONNECTIONS",
+        default_value_t = 1024
+    )]
+    pub max_connections: usize,
+    /// Seconds in-flight requests may run on after SIGTERM/SIGINT.
+    #[arg(long, value_name = "N", env = "DEPOT_GRACE_SECS", default_value_t = 10)]
+    pub grace_secs: u64,
+    /// Database page cache, in MiB. Bounds the memory used for reads.
+    #[arg(long, value_name = "N", env = "DEPOT_CACHE_MIB", default_value_t = 32)]
+    pub cache_mib: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from the first line of standard input.
+    Add {
+        /// The user name (letters, digits, '.', '_', '-'; starts with a letter or digit).
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Make the user an administrator (may read and write everything, manage accounts).
+        #[arg(long)]
+        admin: bool,
+        /// Hide the user's packages from everyone but the user and administrators.
+        #[arg(long)]
+        private: bool,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users, one per line: NAME, admin|user, public|private (tab-separated).
+    List,
+    /// Delete a user and their tokens (refused while they own packages).
+    Delete {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Set a user's password from the first line of standard input.
+    Passwd {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization.
+    Add {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Hide the organization's packages from everyone but members and administrators.
+        #[arg(long)]
+        private: bool,
+    },
+    /// Manage organization members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Add a member, or change their role.
+    Add {
+        #[arg(value_name = "ORG")]
+        org: String,
+        #[arg(value_name = "USER")]
+        user: String,
+        /// What the member may do with the organization's packages.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Remove a member.
+    Remove {
+        #[arg(value_name = "ORG")]
+        org: String,
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Read,
+    Write,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for a user and print it (shown only this once).
+    Create {
+        #[arg(value_name = "USER")]
+        user: String,
+        /// A label to list and revoke the token by (default: token-<unix time>).
+        #[arg(long, value_name = "LABEL")]
+        name: Option<String>,
+        /// What the token may do.
+        #[arg(long, value_enum, default_value = "write")]
+        scope: RoleArg,
+        /// Days until the token expires (default: never).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        expires_in_days: Option<u64>,
+    },
+    /// List a user's tokens: LABEL, scope, created, expires (tab-separated; never the secret).
+    List {
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+    /// Revoke a user's token by label.
+    Revoke {
+        #[arg(value_name = "USER")]
+        user: String,
+        #[arg(value_name = "LABEL")]
+        label: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_argument_has_help_and_env_names_are_depot() {
+        fn walk(cmd: &clap::Command) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_value_names().is_some() || arg.get_long().is_some() {
+                    let positional = arg.get_long().is_none();
+                    assert!(
+                        positional || arg.get_help().is_some(),
+                        "{} --{id} has no help",
+                        cmd.get_name()
+                    );
+                }
+                if let Some(env) = arg.get_env() {
+                    assert!(env.to_string_lossy().starts_with("DEPOT_"), "{id}");
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                assert!(sub.get_about().is_some(), "{} has no help", sub.get_name());
+                walk(sub);
+            }
+        }
+        walk(&Cli::command());
+    }
+
+    #[test]
+    fn spec_shapes_parse() {
+        for line in [
+            "depot serve",
+            "depot serve --listen 0.0.0.0:9000",
+            "depot --db x.redb serve --tls-cert c.pem --tls-key k.pem",
+            "depot user add alice --admin --private --password-stdin",
+            "depot user list",
+            "depot user delete alice",
+            "depot user passwd alice --password-stdin",
+            "depot org add team --private",
+            "depot org member add team alice --role write",
+            "depot org member remove team alice",
+            "depot token create alice --name ci --scope read --expires-in-days 30",
+            "depot token list alice",
+            "depot token revoke alice ci",
+        ] {
+            let args: Vec<&str> = line.split(' ').collect();
+            assert!(Cli::try_parse_from(&args).is_ok(), "{line}");
+        }
+        for bad in [
+            "depot user add alice",
+            "depot token create alice --scope admin",
+            "depot serve --tls-cert c.pem",
+        ] {
+            let args: Vec<&str> = bad.split(' ').collect();
+            assert!(Cli::try_parse_from(&args).is_err(), "{bad}");
+        }
+    }
+}

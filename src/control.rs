@@ -1,0 +1,120 @@
+//! The control socket: how admin commands reach a running server.
+//!
+//! redb locks the database file, so while `depot serve` runs, `depot user add …` cannot open
+//! it. The server therefore listens on a Unix socket beside the database (`FILE.sock`), mode
+//! 0600 so only the file's owner (and root) can connect, and runs each command it receives
+//! with [`admin::execute`] — the same code the CLI runs on a stopped database. The protocol
+//! is one JSON line each way: an [`admin::Command`], then `Result<Output, String>`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+
+use crate::admin::{self, Command, Output};
+use crate::store::Store;
+
+/// Longest request line accepted on the socket, in bytes.
+const MAX_LINE: usize = 1 << 20;
+
+type Reply = Result<Output, String>;
+
+/// The socket path for a database file.
+pub fn socket_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(".sock");
+    PathBuf::from(s)
+}
+
+/// Binds the socket (replacing a stale one) with owner-only permissions.
+///
+/// The socket is bound under a temporary name, restricted, then renamed into place, so there
+/// is no moment when another user could connect to it.
+///
+/// # Errors
+/// I/O errors from binding, chmod or rename.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    let tmp = path.with_extension(format!("sock.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let listener = UnixListener::bind(&tmp)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, path)?;
+    Ok(listener)
+}
+
+/// Answers commands on `listener` until the task is dropped.
+pub async fn serve(listener: UnixListener, store: Store) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "control socket accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let store = store.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            let mut reader = tokio::io::BufReader::new(read).take(MAX_LINE as u64);
+            let reply: Reply = match reader.read_line(&mut line).await {
+                Err(e) => Err(format!("reading the command: {e}")),
+                Ok(_) => match serde_json::from_str::<Command>(&line) {
+                    Err(e) => Err(format!("unreadable command: {e}")),
+                    Ok(cmd) => {
+                        tracing::info!(
+                            command = command_name(&cmd),
+                            "admin command over the control socket"
+                        );
+                        match tokio::task::spawn_blocking(move || admin::execute(&store, cmd)).await
+                        {
+                            Ok(r) => r.map_err(|e| e.to_string()),
+                            Err(e) => Err(format!("command failed: {e}")),
+                        }
+                    }
+                },
+            };
+            let mut out = serde_json::to_vec(&reply).expect("replies always serialize");
+            out.push(b'\n');
+            let _ = write.write_all(&out).await;
+        });
+    }
+}
+
+/// The command's name for the log (its arguments may hold a password).
+fn command_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::UserAdd { .. } => "user add",
+        Command::UserList => "user list",
+        Command::UserDelete { .. } => "user delete",
+        Command::UserPasswd { .. } => "user passwd",
+        Command::OrgAdd { .. } => "org add",
+        Command::MemberAdd { .. } => "org member add",
+        Command::MemberRemove { .. } => "org member remove",
+        Command::TokenCreate { .. } => "token create",
+        Command::TokenList { .. } => "token list",
+        Command::TokenRevoke { .. } => "token revoke",
+    }
+}
+
+/// Sends `cmd` to the server listening at `path`. `None` when no server answers there (no
+/// socket, or a stale one), so the caller opens the database itself.
+///
+/// # Errors
+/// The server's one-line reason when the command failed, or an I/O error mid-exchange.
+pub fn send(path: &Path, cmd: &Command) -> Option<Reply> {
+    let stream = std::os::unix::net::UnixStream::connect(path).ok()?;
+    let exchange = || -> std::io::Result<Reply> {
+        let mut line = serde_json::to_vec(cmd).expect("commands always serialize");
+        line.push(b'\n');
+        (&stream).write_all(&line)?;
+        let mut reply = String::new();
+        BufReader::new(&stream).read_line(&mut reply)?;
+        serde_json::from_str(&reply).map_err(std::io::Error::other)
+    };
+    Some(exchange().unwrap_or_else(|e| Err(format!("talking to the running server: {e}"))))
+}

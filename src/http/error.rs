@@ -1,0 +1,122 @@
+//! [`ApiError`]: the only place an error becomes an HTTP status and body.
+//!
+//! One `From` per layer below (names, auth, store, admin, body) and one match each to the
+//! status. Client errors carry a one-line reason; a 5xx says only "internal error" and the
+//! details go to the log, never to the client.
+
+use hyper::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::StatusCode;
+
+use super::body::{self, full, Response};
+use crate::{admin, auth, names, store};
+
+/// An error response: status and a one-line reason.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not found")
+    }
+
+    /// Logs `detail` and answers 500 without it.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+
+    pub fn into_response(self) -> Response {
+        let mut res = Response::new(full(format!("{}\n", self.message)));
+        *res.status_mut() = self.status;
+        let h = res.headers_mut();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"depot\""),
+            );
+        }
+        res
+    }
+}
+
+impl From<names::Error> for ApiError {
+    fn from(e: names::Error) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<auth::Denied> for ApiError {
+    fn from(d: auth::Denied) -> Self {
+        match d {
+            auth::Denied::Missing => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "authentication required")
+            }
+            auth::Denied::Bad => ApiError::new(StatusCode::UNAUTHORIZED, "invalid credentials"),
+            auth::Denied::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "no write access"),
+            auth::Denied::Hidden => ApiError::not_found(),
+        }
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(e: store::Error) -> Self {
+        use store::Error as E;
+        let status = match &e {
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Exists(_) | E::Refused(_) => StatusCode::CONFLICT,
+            E::ChecksumMismatch => StatusCode::BAD_REQUEST,
+            E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            E::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
+            E::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            E::Corrupt(_) | E::AlreadyOpen | E::Format(_) | E::Storage(_) => {
+                return ApiError::internal(e)
+            }
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<admin::Error> for ApiError {
+    fn from(e: admin::Error) -> Self {
+        match e {
+            admin::Error::Name(e) => e.into(),
+            admin::Error::Invalid(why) => ApiError::bad_request(why),
+            admin::Error::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<body::Error> for ApiError {
+    fn from(e: body::Error) -> Self {
+        let status = match e {
+            body::Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            body::Error::Idle => StatusCode::REQUEST_TIMEOUT,
+            body::Error::Broken(_) | body::Error::Json(_) => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(e)
+    }
+}

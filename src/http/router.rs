@@ -1,0 +1,378 @@
+//! The one route table: method and path to handler, plus the per-request log line and
+//! metrics.
+//!
+//! Paths are split on `/` first and each segment percent-decoded afterwards, so an encoded
+//! `%2F` stays inside its segment (a Go module path in the management API) and a version
+//! can hold any character but `/`. A path that matches no route is 404; a known path with
+//! another method is 405.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW};
+use hyper::{Method, Request, StatusCode};
+
+use super::{ApiError, Response};
+use crate::api::{self, generic, manage, User};
+use crate::app::App;
+
+/// A parsed request path; names are percent-decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Metrics,
+    GenericFile {
+        owner: String,
+        package: String,
+        version: String,
+        file: String,
+    },
+    GenericVersion {
+        owner: String,
+        package: String,
+        version: String,
+    },
+    Packages {
+        owner: String,
+    },
+    Package {
+        owner: String,
+        kind: &'static str,
+        name: String,
+    },
+    Latest {
+        owner: String,
+        kind: &'static str,
+        name: String,
+    },
+    Version {
+        owner: String,
+        kind: &'static str,
+        name: String,
+        version: String,
+    },
+    Files {
+        owner: String,
+        kind: &'static str,
+        name: String,
+        version: String,
+    },
+    Users,
+    User {
+        name: String,
+    },
+    Orgs,
+    Member {
+        org: String,
+        user: String,
+    },
+    Tokens {
+        user: String,
+    },
+    Token {
+        user: String,
+        label: String,
+    },
+}
+
+impl Route {
+    /// A fixed label for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::Health => "healthz",
+            Route::Metrics => "metrics",
+            Route::GenericFile { .. } => "generic_file",
+            Route::GenericVersion { .. } => "generic_version",
+            Route::Packages { .. } => "v1_packages",
+            Route::Package { .. } => "v1_package",
+            Route::Latest { .. } => "v1_latest",
+            Route::Version { .. } => "v1_version",
+            Route::Files { .. } => "v1_files",
+            Route::Users | Route::User { .. } => "v1_admin_users",
+            Route::Orgs | Route::Member { .. } => "v1_orgs",
+            Route::Tokens { .. } | Route::Token { .. } => "v1_tokens",
+        }
+    }
+
+    /// The methods this route answers, for 405 and `Allow`.
+    fn methods(&self) -> &'static [Method] {
+        match self {
+            Route::Health | Route::Metrics | Route::Packages { .. } | Route::Package { .. } => {
+                &[Method::GET]
+            }
+            Route::Latest { .. } | Route::Files { .. } => &[Method::GET],
+            Route::GenericFile { .. } => &[Method::GET, Method::HEAD, Method::PUT, Method::DELETE],
+            Route::GenericVersion { .. } => &[Method::DELETE],
+            Route::Version { .. } => &[Method::GET, Method::DELETE],
+            Route::Users | Route::Tokens { .. } => &[Method::GET, Method::POST],
+            Route::User { .. } => &[Method::DELETE, Method::PATCH],
+            Route::Orgs => &[Method::POST],
+            Route::Member { .. } => &[Method::PUT, Method::DELETE],
+            Route::Token { .. } => &[Method::DELETE],
+        }
+    }
+}
+
+/// Why a path is not routed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoRoute {
+    /// No route has this shape: 404.
+    Unknown,
+    /// A segment is not valid percent-encoded UTF-8: 400.
+    BadEncoding,
+}
+
+fn kind(s: &str) -> Result<&'static str, NoRoute> {
+    match s {
+        "generic" => Ok("generic"),
+        "go" => Ok("go"),
+        _ => Err(NoRoute::Unknown),
+    }
+}
+
+/// Parses a request path (without query) into a [`Route`].
+///
+/// # Errors
+/// [`NoRoute`] when the path has no route or is not valid percent-encoded UTF-8.
+pub fn parse(path: &str) -> Result<Route, NoRoute> {
+    let raw: Vec<&str> = path
+        .strip_prefix('/')
+        .ok_or(NoRoute::Unknown)?
+        .split('/')
+        .collect();
+    let mut seg = Vec::with_capacity(raw.len());
+    for s in &raw {
+        let decoded = percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map_err(|_| NoRoute::BadEncoding)?;
+        seg.push(decoded.into_owned());
+    }
+    let s: Vec<&str> = seg.iter().map(String::as_str).collect();
+    let o = |i: usize| seg[i].clone();
+    Ok(match s.as_slice() {
+        ["healthz"] => Route::Health,
+        ["metrics"] => Route::Metrics,
+        ["api", "packages", _, "generic", _, _, _] => Route::GenericFile {
+            owner: o(2),
+            package: o(4),
+            version: o(5),
+            file: o(6),
+        },
+        ["api", "packages", _, "generic", _, _] => Route::GenericVersion {
+            owner: o(2),
+            package: o(4),
+            version: o(5),
+        },
+        ["api", "v1", "packages", _] => Route::Packages { owner: o(3) },
+        ["api", "v1", "packages", _, k, _] => Route::Package {
+            owner: o(3),
+            kind: kind(k)?,
+            name: o(5),
+        },
+        ["api", "v1", "packages", _, k, _, "-", "latest"] => Route::Latest {
+            owner: o(3),
+            kind: kind(k)?,
+            name: o(5),
+        },
+        ["api", "v1", "packages", _, k, _, _] => Route::Version {
+            owner: o(3),
+            kind: kind(k)?,
+            name: o(5),
+            version: o(6),
+        },
+        ["api", "v1", "packages", _, k, _, _, "files"] => Route::Files {
+            owner: o(3),
+            kind: kind(k)?,
+            name: o(5),
+            version: o(6),
+        },
+        ["api", "v1", "admin", "users"] => Route::Users,
+        ["api", "v1", "admin", "users", _] => Route::User { name: o(4) },
+        ["api", "v1", "orgs"] => Route::Orgs,
+        ["api", "v1", "orgs", _, "members", _] => Route::Member {
+            org: o(3),
+            user: o(5),
+        },
+        ["api", "v1", "users", _, "tokens"] => Route::Tokens { user: o(3) },
+        ["api", "v1", "users", _, "tokens", _] => Route::Token {
+            user: o(3),
+            label: o(5),
+        },
+        _ => return Err(NoRoute::Unknown),
+    })
+}
+
+/// Answers one request: route, handle, map errors, log, count.
+pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let (name, mut res) = match parse(&path) {
+        Ok(route) if !route.methods().contains(&method) => {
+            let allow = route
+                .methods()
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut res = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed here"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                res.headers_mut().insert(ALLOW, v);
+            }
+            (route.name(), res)
+        }
+        Ok(route) => {
+            let name = route.name();
+            (
+                name,
+                handle(&app, route, req)
+                    .await
+                    .unwrap_or_else(ApiError::into_response),
+            )
+        }
+        Err(NoRoute::Unknown) => ("unknown", ApiError::not_found().into_response()),
+        Err(NoRoute::BadEncoding) => (
+            "unknown",
+            ApiError::bad_request("path is not valid percent-encoded UTF-8").into_response(),
+        ),
+    };
+    let status = res.status().as_u16();
+    let user = res
+        .extensions_mut()
+        .remove::<User>()
+        .map(|u| u.0)
+        .unwrap_or_default();
+    let bytes = res
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .or_else(|| hyper::body::Body::size_hint(res.body()).exact())
+        .unwrap_or(0);
+    app.metrics.request(name, status);
+    if method != Method::HEAD {
+        app.metrics.bytes_out(bytes);
+    }
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status,
+        bytes,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        user = %user,
+        "request"
+    );
+    res
+}
+
+async fn handle(
+    app: &Arc<App>,
+    route: Route,
+    req: Request<Incoming>,
+) -> Result<Response, ApiError> {
+    let method = req.method().clone();
+    match route {
+        Route::Health => Ok(api::text(StatusCode::OK, "ok\n")),
+        Route::Metrics => {
+            let bytes = app.store.file_bytes(&app.db_path);
+            Ok(api::text(StatusCode::OK, app.metrics.render(bytes)))
+        }
+        Route::GenericFile {
+            owner,
+            package,
+            version,
+            file,
+        } => {
+            let target = crate::store::FileTarget {
+                owner,
+                kind: "generic",
+                package,
+                version,
+                file,
+            };
+            match method {
+                Method::PUT => generic::put(app, req, target).await,
+                Method::DELETE => generic::delete_file(app, req, target).await,
+                _ => generic::get(app, req, target).await,
+            }
+        }
+        Route::GenericVersion {
+            owner,
+            package,
+            version,
+        } => manage::delete_version(app, req, owner, "generic", package, version).await,
+        Route::Packages { owner } => manage::packages(app, req, owner).await,
+        Route::Package { owner, kind, name } => manage::versions(app, req, owner, kind, name).await,
+        Route::Latest { owner, kind, name } => manage::latest(app, req, owner, kind, name).await,
+        Route::Version {
+            owner,
+            kind,
+            name,
+            version,
+        } => match method {
+            Method::DELETE => manage::delete_version(app, req, owner, kind, name, version).await,
+            _ => manage::version(app, req, owner, kind, name, version).await,
+        },
+        Route::Files {
+            owner,
+            kind,
+            name,
+            version,
+        } => manage::files(app, req, owner, kind, name, version).await,
+        Route::Users => match method {
+            Method::POST => manage::add_user(app, req).await,
+            _ => manage::list_users(app, req).await,
+        },
+        Route::User { name } => match method {
+            Method::PATCH => manage::patch_user(app, req, name).await,
+            _ => manage::delete_user(app, req, name).await,
+        },
+        Route::Orgs => manage::add_org(app, req).await,
+        Route::Member { org, user } => match method {
+            Method::PUT => manage::add_member(app, req, org, user).await,
+            _ => manage::remove_member(app, req, org, user).await,
+        },
+        Route::Tokens { user } => match method {
+            Method::POST => manage::create_token(app, req, user).await,
+            _ => manage::list_tokens(app, req, user).await,
+        },
+        Route::Token { user, label } => manage::revoke_token(app, req, user, label).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_decode_segments_after_splitting() {
+        assert_eq!(
+            parse("/api/packages/alice/generic/app/1.0%2Fx/a%20b.txt"),
+            Ok(Route::GenericFile {
+                owner: "alice".into(),
+                package: "app".into(),
+                version: "1.0/x".into(),
+                file: "a b.txt".into()
+            })
+        );
+        assert_eq!(
+            parse("/api/v1/packages/alice/go/example.com%2Fm/v1.0.0/files"),
+            Ok(Route::Files {
+                owner: "alice".into(),
+                kind: "go",
+                name: "example.com/m".into(),
+                version: "v1.0.0".into()
+            })
+        );
+        assert_eq!(parse("/api/v1/packages/a/npm/x"), Err(NoRoute::Unknown));
+        assert_eq!(parse("/nope"), Err(NoRoute::Unknown));
+        assert_eq!(
+            parse("/api/packages/a/generic/p/%ff/f"),
+            Err(NoRoute::BadEncoding)
+        );
+    }
+}

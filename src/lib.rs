@@ -1,0 +1,34 @@
+//! depot: a self-hosted package registry in one binary and one redb file.
+//!
+//! # Layout
+//! Data flows one way: socket → router → auth → handler → store → response.
+//!
+//! - [`cli`]: clap definitions only, no I/O.
+//! - [`config`]: resolves the parsed command line into one validated [`config::ServeConfig`].
+//! - [`server`]: listener, accept loop, connection cap, graceful shutdown.
+//! - [`shutdown`]: the signal future (SIGTERM or SIGINT).
+//! - [`control`]: the owner-only Unix socket through which admin commands reach a running server.
+//! - [`admin`]: admin commands (users, orgs, tokens), one implementation for CLI, socket and API.
+//! - [`http`]: routing, the error-to-status mapping, streaming bodies with limits.
+//! - [`app`]: the state every connection shares (store, authenticator, metrics, limits).
+//! - [`api`]: endpoint handlers (generic packages, management JSON).
+//! - [`auth`]: credential forms, password/token checks, the permission decision.
+//! - [`names`]: package, version, file and owner name rules (pure).
+//! - [`store`]: the redb database: typed operations, one transaction each; knows nothing of HTTP.
+//! - [`metrics`]: counters and the Prometheus text.
+//! - [`clock`]: wall-clock seconds and their RFC 3339 / HTTP-date forms.
+
+pub mod admin;
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod control;
+pub mod http;
+pub mod metrics;
+pub mod names;
+pub mod server;
+pub mod shutdown;
+pub mod store;

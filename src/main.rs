@@ -1,0 +1,233 @@
+//! The `depot` binary: parses the command line, starts logging, runs the command and owns the
+//! exit code (0 success, 1 failure with a one-line reason on stderr, 2 bad usage).
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use depot::admin::{self, Output};
+use depot::cli::{Cli, Command, MemberCommand, OrgCommand, RoleArg, TokenCommand, UserCommand};
+use depot::clock::rfc3339;
+use depot::config::ServeConfig;
+use depot::store::{self, Role, Store};
+use depot::{app::App, control, server, shutdown};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => e.exit(), // help/version exit 0, bad usage 2
+    };
+    let is_serve = matches!(cli.command, Command::Serve(_));
+    init_logging(is_serve);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            eprintln!("depot: {reason}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(is_serve: bool) {
+    let default = if is_serve { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEPOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let db = cli.db;
+    let command = match cli.command {
+        Command::Serve(args) => return serve(ServeConfig::resolve(db, &args)?),
+        Command::User(UserCommand::Add {
+            name,
+            admin,
+            private,
+            ..
+        }) => admin::Command::UserAdd {
+            name,
+            password: read_password()?,
+            admin,
+            private,
+        },
+        Command::User(UserCommand::List) => admin::Command::UserList,
+        Command::User(UserCommand::Delete { name }) => admin::Command::UserDelete { name },
+        Command::User(UserCommand::Passwd { name, .. }) => admin::Command::UserPasswd {
+            name,
+            password: read_password()?,
+        },
+        Command::Org(OrgCommand::Add { name, private }) => admin::Command::OrgAdd { name, private },
+        Command::Org(OrgCommand::Member(MemberCommand::Add { org, user, role })) => {
+            admin::Command::MemberAdd {
+                org,
+                user,
+                role: role_of(role),
+            }
+        }
+        Command::Org(OrgCommand::Member(MemberCommand::Remove { org, user })) => {
+            admin::Command::MemberRemove { org, user }
+        }
+        Command::Token(TokenCommand::Create {
+            user,
+            name,
+            scope,
+            expires_in_days,
+        }) => admin::Command::TokenCreate {
+            user,
+            label: name,
+            write: matches!(scope, RoleArg::Write),
+            expires_in_days,
+        },
+        Command::Token(TokenCommand::List { user }) => admin::Command::TokenList { user },
+        Command::Token(TokenCommand::Revoke { user, label }) => {
+            admin::Command::TokenRevoke { user, label }
+        }
+    };
+    let summary = describe(&command);
+    let output = run_admin(&db, command)?;
+    print_output(output).map_err(|e| format!("writing the output: {e}"))?;
+    if let Some(summary) = summary {
+        eprintln!("depot: {summary}");
+    }
+    Ok(())
+}
+
+fn role_of(role: RoleArg) -> Role {
+    match role {
+        RoleArg::Read => Role::Read,
+        RoleArg::Write => Role::Write,
+    }
+}
+
+/// The stderr confirmation for commands that print nothing on stdout.
+fn describe(cmd: &admin::Command) -> Option<String> {
+    use admin::Command as C;
+    Some(match cmd {
+        C::UserAdd { name, .. } => format!("created user {name}"),
+        C::UserDelete { name } => format!("deleted user {name}"),
+        C::UserPasswd { name, .. } => format!("changed the password of {name}"),
+        C::OrgAdd { name, .. } => format!("created organization {name}"),
+        C::MemberAdd { org, user, .. } => format!("{user} is now a member of {org}"),
+        C::MemberRemove { org, user } => format!("removed {user} from {org}"),
+        C::TokenRevoke { user, label } => format!("revoked token {label} of {user}"),
+        C::UserList | C::TokenCreate { .. } | C::TokenList { .. } => return None,
+    })
+}
+
+/// First line of standard input, without its line ending.
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password: {e}"))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err(
+            "no password on standard input (pipe it in: printf '%s\\n' \"$PASSWORD\" | depot …)"
+                .into(),
+        );
+    }
+    Ok(password.to_string())
+}
+
+/// Runs an admin command through the running server's control socket, or on the database
+/// file directly when no server runs.
+fn run_admin(db: &Path, command: admin::Command) -> Result<Output, String> {
+    let socket = control::socket_path(db);
+    if let Some(reply) = control::send(&socket, &command) {
+        return reply;
+    }
+    let opened = Store::open(db, &store::Options::default()).map_err(|e| match e {
+        store::Error::AlreadyOpen => format!(
+            "{} is in use by another process and no server answers on {}",
+            db.display(),
+            socket.display()
+        ),
+        e => format!("{}: {e}", db.display()),
+    })?;
+    let result = admin::execute(&opened.store, command).map_err(|e| e.to_string());
+    opened.store.close();
+    result
+}
+
+fn print_output(output: Output) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let result = match output {
+        Output::Done => Ok(()),
+        Output::Users(users) => users.iter().try_for_each(|u| {
+            let role = if u.admin { "admin" } else { "user" };
+            let vis = if u.private { "private" } else { "public" };
+            writeln!(out, "{}\t{role}\t{vis}", u.name)
+        }),
+        Output::Token { secret, .. } => writeln!(out, "{secret}"),
+        Output::Tokens(tokens) => tokens.iter().try_for_each(|t| {
+            let scope = if t.write { "write" } else { "read" };
+            let expires = t.expires.map(rfc3339).unwrap_or_else(|| "never".into());
+            writeln!(
+                out,
+                "{}\t{scope}\t{}\t{expires}",
+                t.label,
+                rfc3339(t.created)
+            )
+        }),
+    };
+    match result {
+        // A closed pipe (`depot user list | head -1`) is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+fn serve(cfg: ServeConfig) -> Result<(), String> {
+    let opened = Store::open(&cfg.db, &cfg.store).map_err(|e| match e {
+        store::Error::AlreadyOpen => format!("{} is in use by another depot", cfg.db.display()),
+        e => format!("{}: {e}", cfg.db.display()),
+    })?;
+    let store = opened.store;
+    if opened.reclaimed > 0 {
+        tracing::info!(
+            uploads = opened.reclaimed,
+            "reclaimed chunks of unfinished uploads"
+        );
+    }
+    if opened.is_empty {
+        tracing::warn!(
+            "no users yet; create the first admin with: printf '%s\\n' \"$PASSWORD\" | depot --db {} user add NAME --admin --password-stdin",
+            cfg.db.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let grace = cfg.conn.grace;
+    let socket = control::socket_path(&cfg.db);
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| format!("listening on {}: {e}", cfg.listen))?;
+        let control = control::bind(&socket)
+            .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(db = %cfg.db.display(), "listening on http://{addr}");
+        let app = App::new(store.clone(), cfg.limits.clone(), cfg.db.clone());
+        let control_task = tokio::spawn(control::serve(control, store.clone()));
+        server::run(listener, app, cfg.conn.clone(), shutdown::signal()).await;
+        control_task.abort();
+        Ok::<_, String>(())
+    });
+    let _ = std::fs::remove_file(&socket);
+    // Ends the tasks still running after the grace period; their store handles drop with them.
+    runtime.shutdown_timeout(grace);
+    store.close();
+    tracing::info!("database closed");
+    result
+}

@@ -1,0 +1,146 @@
+//! Counters for `/metrics`, rendered in the Prometheus text format.
+//!
+//! Requests by route and status, bytes in and out, upload and download durations, and the
+//! size of the database file. Plain atomics and one small map: no metrics framework for a
+//! handful of series.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the duration histogram buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    /// Sum in microseconds.
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if s <= *b {
+                self.counts[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{b}\"}} {}",
+                self.counts[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+/// The server's counters.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    uploads: Histogram,
+    downloads: Histogram,
+}
+
+impl Metrics {
+    /// Counts one answered request of `route` with `status`.
+    pub fn request(&self, route: &'static str, status: u16) {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((route, status))
+            .or_default() += 1;
+    }
+
+    pub fn bytes_in(&self, n: u64) {
+        self.bytes_in.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn bytes_out(&self, n: u64) {
+        self.bytes_out.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn upload(&self, d: Duration) {
+        self.uploads.observe(d);
+    }
+
+    pub fn download(&self, d: Duration) {
+        self.downloads.observe(d);
+    }
+
+    /// The Prometheus text exposition; `store_bytes` is the database file's size.
+    pub fn render(&self, store_bytes: u64) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP depot_http_requests_total Requests answered, by route and status.\n");
+        out.push_str("# TYPE depot_http_requests_total counter\n");
+        for ((route, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "depot_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        for (name, help, v) in [
+            (
+                "depot_bytes_received_total",
+                "File bytes received in uploads.",
+                &self.bytes_in,
+            ),
+            (
+                "depot_bytes_sent_total",
+                "Body bytes sent in responses.",
+                &self.bytes_out,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        self.uploads.render(
+            &mut out,
+            "depot_upload_duration_seconds",
+            "Duration of successful uploads.",
+        );
+        self.downloads.render(
+            &mut out,
+            "depot_download_duration_seconds",
+            "Duration of file downloads until the body is queued.",
+        );
+        let _ = writeln!(
+            out,
+            "# HELP depot_store_bytes Size of the database file.\n# TYPE depot_store_bytes gauge\ndepot_store_bytes {store_bytes}"
+        );
+        out
+    }
+}

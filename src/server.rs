@@ -1,0 +1,92 @@
+//! The HTTP listener: accept loop, connection cap, per-connection limits, graceful shutdown.
+//!
+//! Each connection gets a clone of the [`App`] handle and a permit from a semaphore that caps
+//! open connections. Header size, header time and body idle time are bounded so a slow or
+//! abusive client holds one slot for a bounded time. On shutdown: stop accepting, let
+//! in-flight requests finish for up to the grace period, then return; the caller drops the
+//! last store handle afterwards so the database closes cleanly.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::app::App;
+use crate::http::router;
+
+/// Connection limits.
+#[derive(Debug, Clone)]
+pub struct ConnLimits {
+    /// Open connections at most; further clients wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Longest time to receive a request's headers (also the keep-alive idle limit).
+    pub header_timeout: Duration,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// How long in-flight requests may run on after a shutdown signal.
+    pub grace: Duration,
+}
+
+/// Serves HTTP on `listener` until `shutdown` completes, then drains.
+///
+/// # Errors
+/// None: accept errors are logged and retried after a pause; connection errors are logged
+/// in their own task and never stop the server.
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    limits: ConnLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            // The semaphore is never closed, so acquiring can only wait, not fail.
+            p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(router::dispatch(app, req).await) }
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(limits.grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+}

@@ -1,0 +1,361 @@
+//! File contents: streamed in as staged chunks, committed as a content-addressed blob,
+//! read back by range, released when no file points at them.
+//!
+//! This is the narrow interface the rest of the store uses for content — put a stream
+//! ([`Upload`]), read a range ([`FileReader`]), release ([`release`]) — so a second home for
+//! blob content (an object store) can slot in behind it later while metadata stays in redb.
+//!
+//! Invariants:
+//! 1. Every chunk `(id, i)` belongs to a blob record `id` or to a staged upload `id`.
+//! 2. A blob of size `s` and chunk size `c` has exactly the chunks `0..ceil(s / c)`, each
+//!    `c` bytes but the last.
+//! 3. `BLOB_BY_SHA[sha] = id` iff `BLOBS[id].sha256 = sha`: one blob per distinct content.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use sha2::{Digest, Sha256};
+
+use super::records::{BlobRec, FileRec};
+use super::tables::{BLOBS, BLOB_BY_SHA, CHUNKS, STAGED};
+use super::writer::{self, Job};
+use super::{codec, packages::FileTarget, Error, Result, Store};
+
+/// Bytes per chunk. redb gives a value that does not fit its page a run of pages rounded up
+/// to a power of two, so a chunk of exactly 1 MiB would occupy 2 MiB; 1 MiB less 4 KiB
+/// leaves room for the page header and key (measured: see `docs/design.md`, "Chunk size").
+pub const CHUNK_SIZE: usize = (1 << 20) - 4096;
+
+/// An upload in progress: feed it the body with [`Upload::push`], then [`Upload::finish`].
+///
+/// Dropping it unfinished (client gone, error, limit) queues the removal of its staged
+/// chunks; a crash leaves them to be reclaimed by the next open.
+pub struct Upload {
+    store: Store,
+    blob: u64,
+    chunks: u32,
+    buf: BytesMut,
+    hasher: Sha256,
+    size: u64,
+    limit: u64,
+    /// Set by a chunk job whose batch failed to commit: the upload can no longer succeed.
+    failed: Arc<AtomicBool>,
+    /// Set once the finish job is queued; from then on the writer owns the cleanup.
+    handed_over: bool,
+}
+
+impl Store {
+    /// Starts an upload of at most `limit` bytes.
+    pub fn begin_upload(&self, limit: u64) -> Upload {
+        Upload {
+            store: self.clone(),
+            blob: self.next_blob_id(),
+            chunks: 0,
+            buf: BytesMut::new(),
+            hasher: Sha256::new(),
+            size: 0,
+            limit,
+            failed: Arc::new(AtomicBool::new(false)),
+            handed_over: false,
+        }
+    }
+}
+
+impl Upload {
+    /// Appends body bytes; full chunks go to the writer (waiting while its queue is full,
+    /// which is what bounds memory whatever the file size).
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] past the limit; a storage error when an earlier chunk failed.
+    pub async fn push(&mut self, mut data: Bytes) -> Result<()> {
+        self.size += data.len() as u64;
+        if self.size > self.limit {
+            return Err(Error::TooLarge { limit: self.limit });
+        }
+        self.hasher.update(&data);
+        while !data.is_empty() {
+            if self.buf.is_empty() && data.len() >= CHUNK_SIZE {
+                // A whole chunk straight from the body: no copy into the buffer.
+                let chunk = data.split_to(CHUNK_SIZE);
+                self.send_chunk(chunk).await?;
+                continue;
+            }
+            if self.buf.capacity() == 0 {
+                self.buf.reserve(CHUNK_SIZE);
+            }
+            let take = (CHUNK_SIZE - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data.split_to(take));
+            if self.buf.len() == CHUNK_SIZE {
+                let chunk = self.buf.split().freeze();
+                self.send_chunk(chunk).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_chunk(&mut self, data: Bytes) -> Result<()> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(Error::Storage(
+                "an earlier chunk of this upload failed to commit".into(),
+            ));
+        }
+        let job = Box::new(ChunkJob {
+            blob: self.blob,
+            index: self.chunks,
+            data,
+            failed: self.failed.clone(),
+        });
+        self.store
+            .inner
+            .queue
+            .send(job)
+            .await
+            .map_err(|_| Error::Closed)?;
+        self.chunks += 1;
+        Ok(())
+    }
+
+    /// Commits the upload as the file `target`. Returns after the commit is durable.
+    ///
+    /// # Errors
+    /// [`Error::ChecksumMismatch`] when `expect` differs from the content's sha256,
+    /// [`Error::Exists`] when the file name is taken (case-insensitively),
+    /// [`Error::NotFound`] when the owner is gone, storage errors. In every error case the
+    /// staged chunks are removed and nothing is visible.
+    pub async fn finish(mut self, target: FileTarget, expect: Option<[u8; 32]>) -> Result<FileRec> {
+        if !self.buf.is_empty() {
+            let chunk = self.buf.split().freeze();
+            self.send_chunk(chunk).await?;
+        }
+        let sha: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
+        if expect.is_some_and(|e| e != sha) {
+            return Err(Error::ChecksumMismatch);
+        }
+        let staged = Staged {
+            blob: self.blob,
+            chunks: self.chunks,
+            sha256: sha,
+            size: self.size,
+        };
+        let failed = self.failed.clone();
+        let (job, rx) = writer::Call::new(true, move |tx| {
+            if failed.load(Ordering::Acquire) {
+                discard(tx, staged.blob, Some(staged.chunks))?;
+                return Ok(Err(Error::Storage(
+                    "a chunk of this upload failed to commit".into(),
+                )));
+            }
+            super::packages::add_file(tx, &target, &staged)
+        });
+        self.store
+            .inner
+            .queue
+            .send(job)
+            .await
+            .map_err(|_| Error::Closed)?;
+        self.handed_over = true;
+        rx.await.map_err(|_| Error::Closed)??
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if self.handed_over || self.chunks == 0 {
+            return;
+        }
+        let (blob, chunks) = (self.blob, self.chunks);
+        let (job, _) = writer::Call::new(false, move |tx| discard(tx, blob, Some(chunks)));
+        let queue = self.store.inner.queue.clone();
+        // Without a runtime (or with the writer gone) the next open reclaims the chunks.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = queue.send(job).await;
+            });
+        }
+    }
+}
+
+/// The content of a finished upload, waiting in staged chunks to become a blob.
+pub(crate) struct Staged {
+    pub blob: u64,
+    pub chunks: u32,
+    pub sha256: [u8; 32],
+    pub size: u64,
+}
+
+/// One chunk of an upload, written without fsync; the finish job's durable commit covers it.
+struct ChunkJob {
+    blob: u64,
+    index: u32,
+    data: Bytes,
+    failed: Arc<AtomicBool>,
+}
+
+impl Job for ChunkJob {
+    fn run(&mut self, tx: &WriteTransaction) -> Result<()> {
+        // Marked staged with every chunk (not just the first): if the first chunk's batch
+        // failed, later chunks must still be found and reclaimed after a crash (invariant 1).
+        tx.open_table(STAGED)?
+            .insert(self.blob, crate::clock::now())?;
+        tx.open_table(CHUNKS)?
+            .insert((self.blob, self.index), self.data.as_ref())?;
+        Ok(())
+    }
+
+    fn durable(&self) -> bool {
+        false
+    }
+
+    fn weight(&self) -> usize {
+        self.data.len()
+    }
+
+    fn complete(self: Box<Self>, committed: Result<()>) {
+        if committed.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Turns staged chunks into a reference to a blob with their content: a new blob, or one more
+/// reference to an existing blob with the same sha256 (and the staged copy is dropped).
+/// Returns the blob id the file must point at.
+pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
+    let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
+    let mut blobs = tx.open_table(BLOBS)?;
+    tx.open_table(STAGED)?.remove(staged.blob)?;
+    let existing = by_sha.get(staged.sha256)?.map(|v| v.value());
+    if let Some(id) = existing {
+        let mut rec: BlobRec = super::get_rec(&blobs, id)?
+            .ok_or_else(|| Error::Corrupt(format!("blob {id} is indexed but missing")))?;
+        rec.refs += 1;
+        blobs.insert(id, codec::encode(&rec).as_slice())?;
+        drop((by_sha, blobs));
+        remove_chunks(tx, staged.blob, Some(staged.chunks))?;
+        return Ok(id);
+    }
+    let rec = BlobRec {
+        sha256: staged.sha256,
+        size: staged.size,
+        chunk_size: CHUNK_SIZE as u32,
+        refs: 1,
+    };
+    blobs.insert(staged.blob, codec::encode(&rec).as_slice())?;
+    by_sha.insert(staged.sha256, staged.blob)?;
+    Ok(staged.blob)
+}
+
+/// Drops one reference to blob `id`; the last one deletes its chunks and index entry.
+pub(crate) fn release(tx: &WriteTransaction, id: u64) -> Result<()> {
+    let mut blobs = tx.open_table(BLOBS)?;
+    let mut rec: BlobRec = super::get_rec(&blobs, id)?
+        .ok_or_else(|| Error::Corrupt(format!("a file points at missing blob {id}")))?;
+    if rec.refs > 1 {
+        rec.refs -= 1;
+        blobs.insert(id, codec::encode(&rec).as_slice())?;
+        return Ok(());
+    }
+    blobs.remove(id)?;
+    tx.open_table(BLOB_BY_SHA)?.remove(rec.sha256)?;
+    drop(blobs);
+    remove_chunks(tx, id, Some(chunk_count(rec.size, rec.chunk_size)))
+}
+
+/// Removes a staged upload's chunks and its staging mark.
+pub(crate) fn discard(tx: &WriteTransaction, blob: u64, chunks: Option<u32>) -> Result<()> {
+    tx.open_table(STAGED)?.remove(blob)?;
+    remove_chunks(tx, blob, chunks)
+}
+
+fn remove_chunks(tx: &WriteTransaction, blob: u64, count: Option<u32>) -> Result<()> {
+    let mut table = tx.open_table(CHUNKS)?;
+    match count {
+        Some(n) => {
+            for i in 0..n {
+                table.remove((blob, i))?;
+            }
+        }
+        None => table.retain_in((blob, 0)..=(blob, u32::MAX), |_, _| false)?,
+    }
+    Ok(())
+}
+
+/// Removes the chunks of every staged upload; returns how many uploads there were.
+pub(crate) fn reclaim_staged(tx: &WriteTransaction) -> Result<u64> {
+    let ids: Vec<u64> = {
+        let staged = tx.open_table(STAGED)?;
+        let mut ids = Vec::new();
+        for entry in staged.iter()? {
+            ids.push(entry?.0.value());
+        }
+        ids
+    };
+    for &id in &ids {
+        discard(tx, id, None)?;
+    }
+    Ok(ids.len() as u64)
+}
+
+fn chunk_count(size: u64, chunk_size: u32) -> u32 {
+    size.div_ceil(u64::from(chunk_size)) as u32
+}
+
+/// A file opened for reading: a snapshot that stays consistent while it is read, whatever
+/// is deleted meanwhile.
+pub struct FileReader {
+    tx: ReadTransaction,
+    pub file: FileRec,
+    blob: BlobRec,
+}
+
+impl FileReader {
+    pub(crate) fn new(tx: ReadTransaction, file: FileRec) -> Result<FileReader> {
+        let blobs = tx.open_table(BLOBS)?;
+        let blob: BlobRec = super::get_rec(&blobs, file.blob)?.ok_or_else(|| {
+            Error::Corrupt(format!("file {:?} points at missing blob", file.name))
+        })?;
+        drop(blobs);
+        if blob.size != file.size || blob.sha256 != file.sha256 {
+            return Err(Error::Corrupt(format!(
+                "file {:?} disagrees with its blob",
+                file.name
+            )));
+        }
+        Ok(FileReader { tx, file, blob })
+    }
+
+    /// Calls `sink` with consecutive pieces of bytes `start..end` (each at most one chunk);
+    /// stops early when `sink` returns false (the reader went away).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when a chunk is missing or of the wrong size.
+    pub fn read(&self, start: u64, end: u64, mut sink: impl FnMut(Bytes) -> bool) -> Result<()> {
+        let chunks = self.tx.open_table(CHUNKS)?;
+        let cs = u64::from(self.blob.chunk_size);
+        let mut pos = start;
+        while pos < end.min(self.blob.size) {
+            let index = (pos / cs) as u32;
+            let chunk_start = u64::from(index) * cs;
+            let expected = cs.min(self.blob.size - chunk_start) as usize;
+            let guard = chunks.get((self.file.blob, index))?.ok_or_else(|| {
+                Error::Corrupt(format!("blob {} lacks chunk {index}", self.file.blob))
+            })?;
+            let data = guard.value();
+            if data.len() != expected {
+                return Err(Error::Corrupt(format!(
+                    "blob {} chunk {index} has a wrong size",
+                    self.file.blob
+                )));
+            }
+            let from = (pos - chunk_start) as usize;
+            let to = ((end - chunk_start) as usize).min(data.len());
+            if !sink(Bytes::copy_from_slice(&data[from..to])) {
+                return Ok(());
+            }
+            pos = chunk_start + to as u64;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! Versioned record encoding: the only file that knows bincode.
+//!
+//! Every stored record is one format byte followed by the bincode (1.3, fixed-width integers)
+//! encoding of its struct. A future release that changes a record bumps [`FORMAT`] and keeps a
+//! decoder for each older byte here, so old databases keep opening. Decoding is bounded by
+//! the input length and rejects trailing bytes, so a damaged record is an error, never a huge
+//! allocation or a panic.
+
+use bincode::Options;
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The record format written by this release.
+pub const FORMAT: u8 = 1;
+
+/// A record could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// Zero bytes where a record should be.
+    Empty,
+    /// The format byte belongs to no release this build knows.
+    UnknownFormat(u8),
+    /// The bytes after the format byte are not a valid record.
+    Malformed(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Empty => f.write_str("empty record"),
+            Error::UnknownFormat(v) => write!(f, "record format {v} is not known to this build"),
+            Error::Malformed(e) => write!(f, "malformed record: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn options(limit: usize) -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_limit(limit as u64)
+}
+
+/// Encodes `value` with the current format byte in front.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT];
+    // Writing into a Vec cannot fail, and our records contain no types (maps with non-string
+    // keys, unsized sequences) that bincode refuses to serialize.
+    options(usize::MAX)
+        .serialize_into(&mut out, value)
+        .expect("records always serialize");
+    out
+}
+
+/// Decodes a record written by [`encode`] (of this or an older format).
+///
+/// # Errors
+/// [`Error`] when the bytes are empty, of an unknown format or not a valid record.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    match bytes.split_first() {
+        None => Err(Error::Empty),
+        Some((&FORMAT, rest)) => options(rest.len())
+            .deserialize(rest)
+            .map_err(|e| Error::Malformed(e.to_string())),
+        Some((&other, _)) => Err(Error::UnknownFormat(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::records::{FileRec, OwnerKind, OwnerRec};
+
+    #[test]
+    fn records_round_trip() {
+        let owner = OwnerRec {
+            name: "Alice".into(),
+            kind: OwnerKind::User {
+                password_hash: "$argon2id$x".into(),
+                admin: true,
+            },
+            private: false,
+            created: 7,
+        };
+        assert_eq!(decode::<OwnerRec>(&encode(&owner)), Ok(owner));
+    }
+
+    #[test]
+    fn damage_is_an_error_not_a_panic() {
+        let file = FileRec {
+            name: "a".into(),
+            blob: 1,
+            sha256: [3; 32],
+            size: 9,
+            created: 1,
+        };
+        let bytes = encode(&file);
+        assert_eq!(decode::<FileRec>(&[]), Err(Error::Empty));
+        assert_eq!(decode::<FileRec>(&[9, 1, 2]), Err(Error::UnknownFormat(9)));
+        for cut in 1..bytes.len() {
+            assert!(decode::<FileRec>(&bytes[..cut]).is_err());
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(decode::<FileRec>(&long).is_err());
+        // A length prefix claiming 2^63 bytes must not allocate.
+        let mut huge = vec![FORMAT];
+        huge.extend_from_slice(&(1u64 << 63).to_le_bytes());
+        assert!(decode::<FileRec>(&huge).is_err());
+    }
+
+    /// Format 1 bytes written by the first release; they must decode forever.
+    #[test]
+    fn format_1_file_record_still_decodes() {
+        let bytes: Vec<u8> = [
+            &[1u8][..],
+            &1u64.to_le_bytes(),
+            b"a",
+            &5u64.to_le_bytes(),
+            &[7u8; 32],
+            &3u64.to_le_bytes(),
+            &11u64.to_le_bytes(),
+        ]
+        .concat();
+        let rec: FileRec = decode(&bytes).unwrap();
+        assert_eq!(
+            rec,
+            FileRec {
+                name: "a".into(),
+                blob: 5,
+                sha256: [7; 32],
+                size: 3,
+                created: 11
+            }
+        );
+    }
+}

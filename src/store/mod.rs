@@ -1,0 +1,333 @@
+//! The store: every piece of state depot keeps, in one redb database file.
+//!
+//! Typed operations over owners, packages, versions, files and blobs. Reads open a read
+//! transaction (a consistent snapshot) on the caller's thread; writes go through the single
+//! writer thread (`writer.rs`), which groups them into commits. Every call here blocks, so
+//! async callers run them under `spawn_blocking`; only [`Upload`] is async, because it is fed
+//! from a socket.
+//!
+//! This module knows nothing of HTTP: it speaks in names, records and [`Error`]s. Whole-system
+//! invariants (a version exists iff it has a file; a blob's `refs` equals the number of files
+//! pointing at it; every chunk belongs to a blob or a staged upload) are in `docs/design.md`.
+
+mod accounts;
+mod blobs;
+pub mod codec;
+mod packages;
+pub mod records;
+mod tables;
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+
+pub use blobs::{FileReader, Upload, CHUNK_SIZE};
+pub use packages::{FileTarget, PackageSummary, VersionSummary};
+pub use records::{FileRec, OwnerKind, OwnerRec, Role, TokenRec};
+
+use tables::*;
+
+/// What a store operation could not find or would have duplicated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    Owner,
+    Package,
+    Version,
+    File,
+    Token,
+    Member,
+}
+
+impl std::fmt::Display for What {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            What::Owner => "owner",
+            What::Package => "package",
+            What::Version => "version",
+            What::File => "file",
+            What::Token => "token",
+            What::Member => "member",
+        })
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The named thing does not exist.
+    NotFound(What),
+    /// The named thing exists already (names compare case-insensitively).
+    Exists(What),
+    /// The operation would break a rule of the data, e.g. deleting a user who owns packages.
+    Refused(String),
+    /// The received content does not match the checksum the client sent.
+    ChecksumMismatch,
+    /// The content is larger than the configured limit.
+    TooLarge { limit: u64 },
+    /// The file system is full; nothing was stored.
+    DiskFull,
+    /// A stored record or blob is damaged.
+    Corrupt(String),
+    /// The database file is locked by another process.
+    AlreadyOpen,
+    /// The database was written by a newer depot, or is not a depot database.
+    Format(String),
+    /// redb or the file system failed.
+    Storage(String),
+    /// The writer has stopped (the server is shutting down).
+    Closed,
+}
+
+impl Error {
+    /// Whether this is a failure of the storage itself rather than a domain outcome.
+    pub fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            Error::Storage(_) | Error::DiskFull | Error::Corrupt(_) | Error::Closed
+        )
+    }
+
+    pub(crate) fn storage(e: impl Into<redb::Error>) -> Error {
+        let e: redb::Error = e.into();
+        match &e {
+            redb::Error::DatabaseAlreadyOpen => Error::AlreadyOpen,
+            redb::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => Error::DiskFull,
+            redb::Error::Corrupted(msg) => Error::Corrupt(msg.clone()),
+            _ => Error::Storage(e.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::NotFound(w) => write!(f, "no such {w}"),
+            Error::Exists(w) => write!(f, "{w} already exists"),
+            Error::Refused(why) => f.write_str(why),
+            Error::ChecksumMismatch => f.write_str("content does not match the checksum sent"),
+            Error::TooLarge { limit } => {
+                write!(f, "file is larger than the limit of {limit} bytes")
+            }
+            Error::DiskFull => f.write_str("the disk is full"),
+            Error::Corrupt(what) => write!(f, "database damaged: {what}"),
+            Error::AlreadyOpen => f.write_str("the database is in use by another process"),
+            Error::Format(why) => f.write_str(why),
+            Error::Storage(e) => write!(f, "storage error: {e}"),
+            Error::Closed => f.write_str("the store is shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<codec::Error> for Error {
+    fn from(e: codec::Error) -> Error {
+        Error::Corrupt(e.to_string())
+    }
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Error { Error::storage(e) }
+        }
+    )*};
+}
+storage_from!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError
+);
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Tunables of the store, set from the server configuration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// redb's page cache, in bytes. Bounds the memory used for reads.
+    pub cache_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        // Large enough to keep metadata and hot small files in memory, small enough that the
+        // whole server stays well under 128 MiB.
+        Options {
+            cache_bytes: 32 << 20,
+        }
+    }
+}
+
+/// A handle to the open database; cheap to clone. The database closes when the last clone
+/// (and the writer thread) is gone; [`Store::close`] waits for that.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    queue: writer::Queue,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
+    next_blob: AtomicU64,
+}
+
+/// What [`Store::open`] found.
+pub struct Opened {
+    pub store: Store,
+    /// True when the database holds no user yet (a new database).
+    pub is_empty: bool,
+    /// Staged uploads left by a crash that were reclaimed.
+    pub reclaimed: u64,
+}
+
+impl Store {
+    /// Opens or creates the database at `path`, checks its layout version and reclaims any
+    /// chunks of uploads that never finished.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyOpen`] when another process holds the file, [`Error::Format`] when it
+    /// is not a depot database of a known layout, storage errors otherwise.
+    pub fn open(path: &Path, options: &Options) -> Result<Opened> {
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create(path)
+            .map_err(Error::storage)?;
+        let db = Arc::new(db);
+        let (reclaimed, next_blob, is_empty) = prepare(&db)?;
+        let (queue, handle) = writer::spawn(db.clone());
+        let store = Store {
+            inner: Arc::new(Inner {
+                db,
+                queue,
+                writer: Mutex::new(Some(handle)),
+                next_blob: AtomicU64::new(next_blob),
+            }),
+        };
+        Ok(Opened {
+            store,
+            is_empty,
+            reclaimed,
+        })
+    }
+
+    /// Waits for the writer to finish its queue when this is the last handle; the database
+    /// file is closed cleanly when this returns.
+    pub fn close(self) {
+        if let Ok(inner) = Arc::try_unwrap(self.inner) {
+            let Inner {
+                db, queue, writer, ..
+            } = inner;
+            drop(queue);
+            if let Some(h) = writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = h.join();
+            }
+            drop(db);
+        }
+    }
+
+    /// Size of the database file in bytes, for metrics.
+    pub fn file_bytes(&self, path: &Path) -> u64 {
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn read(&self) -> Result<redb::ReadTransaction> {
+        Ok(self.inner.db.begin_read()?)
+    }
+
+    /// Runs `f` in the writer's next transaction and waits for the commit (blocking).
+    /// `durable`: the reply comes only after the commit is on disk.
+    fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T> + Send + 'static,
+    {
+        let (job, rx) = writer::Call::new(true, f);
+        self.inner
+            .queue
+            .blocking_send(job)
+            .map_err(|_| Error::Closed)?;
+        rx.blocking_recv().map_err(|_| Error::Closed)?
+    }
+
+    fn next_blob_id(&self) -> u64 {
+        self.inner.next_blob.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Creates the tables of a new database or checks the layout of an existing one, and reclaims
+/// staged chunks. Returns (staged uploads reclaimed, next blob id, whether there is no owner).
+fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
+    let tx = db.begin_write()?;
+    let (reclaimed, next_blob, is_empty);
+    {
+        let mut meta = tx.open_table(META)?;
+        let layout = meta.get("format")?.map(|v| v.value().to_vec());
+        match layout {
+            None => {
+                let owners = tx.open_table(OWNERS)?;
+                if !owners.is_empty()? {
+                    return Err(Error::Format(
+                        "the database has no depot layout version".into(),
+                    ));
+                }
+                meta.insert("format", LAYOUT.to_le_bytes().as_slice())?;
+            }
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_slice())
+                    .map(u32::from_le_bytes)
+                    .map_err(|_| Error::Format("unreadable layout version".into()))?;
+                if found != LAYOUT {
+                    return Err(Error::Format(format!(
+                        "database layout {found} is not supported by this depot (it knows {LAYOUT}); \
+                         use a matching release"
+                    )));
+                }
+            }
+        }
+        // Open every table so readers never meet a missing one.
+        tx.open_table(MEMBERS)?;
+        tx.open_table(TOKENS)?;
+        tx.open_table(PACKAGES)?;
+        tx.open_table(VERSIONS)?;
+        tx.open_table(FILES)?;
+        tx.open_table(BLOB_BY_SHA)?;
+        is_empty = tx.open_table(OWNERS)?.is_empty()?;
+        reclaimed = blobs::reclaim_staged(&tx)?;
+        let last_blob = tx
+            .open_table(BLOBS)?
+            .last()?
+            .map(|(k, _)| k.value())
+            .unwrap_or(0);
+        let last_chunk = tx
+            .open_table(CHUNKS)?
+            .last()?
+            .map(|(k, _)| k.value().0)
+            .unwrap_or(0);
+        next_blob = last_blob.max(last_chunk) + 1;
+    }
+    tx.commit()?;
+    Ok((reclaimed, next_blob, is_empty))
+}
+
+/// Reads and decodes one record, `None` when the key is absent.
+fn get_rec<'a, K, T>(
+    table: &impl ReadableTable<K, &'static [u8]>,
+    key: impl std::borrow::Borrow<K::SelfType<'a>>,
+) -> Result<Option<T>>
+where
+    K: redb::Key + 'static,
+    T: serde::de::DeserializeOwned,
+{
+    match table.get(key)? {
+        Some(v) => Ok(Some(codec::decode(v.value())?)),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,149 @@
+//! The single writer: one thread that owns every redb write transaction and commits in groups.
+//!
+//! redb allows one write transaction at a time, and a durable commit costs an fsync. Callers
+//! therefore never open a write transaction themselves: they send a [`Job`] down a bounded
+//! channel. The writer takes every job already waiting (up to [`MAX_BATCH_BYTES`]), runs them
+//! in order in one transaction and commits once — durably if any job needs it, otherwise
+//! without fsync — then tells each job the outcome. So 32 concurrent small uploads share one
+//! fsync instead of queueing 32, and no transaction is ever held open while a socket is read:
+//! jobs carry their data with them.
+//!
+//! Invariants:
+//! 1. A job that returns `Ok` from [`Job::run`] has applied all of its changes, or (when its
+//!    domain outcome is a refusal) none that would be visible as a partial result.
+//! 2. A job that fails with a storage error fails the whole batch; the transaction is dropped
+//!    uncommitted and every job in it is told so.
+//! 3. A job's reply is sent only after the commit that holds it has returned.
+
+use std::sync::Arc;
+
+use redb::{Database, Durability, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::Error;
+
+/// Most job bytes (chunk data) one transaction takes, bounding the dirty pages held in memory.
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
+/// Jobs waiting for the writer; with ~1 MiB chunks this bounds queued upload data to ~16 MiB.
+pub const QUEUE_JOBS: usize = 16;
+
+/// One unit of work for the writer thread.
+pub trait Job: Send {
+    /// Applies the job inside `tx`. `Err` is a storage failure that aborts the batch.
+    fn run(&mut self, tx: &WriteTransaction) -> Result<(), Error>;
+    /// Whether the commit holding this job must be durable before `complete` is called.
+    fn durable(&self) -> bool;
+    /// Bytes of data carried, for batch sizing.
+    fn weight(&self) -> usize {
+        0
+    }
+    /// Called once after the batch's commit returned (`Ok`) or the batch was dropped (`Err`).
+    fn complete(self: Box<Self>, committed: Result<(), Error>);
+}
+
+pub type Queue = mpsc::Sender<Box<dyn Job>>;
+
+/// Starts the writer thread; it ends when every sender is dropped.
+pub fn spawn(db: Arc<Database>) -> (Queue, std::thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(QUEUE_JOBS);
+    let handle = std::thread::Builder::new()
+        .name("depot-writer".into())
+        .spawn(move || run(&db, rx))
+        .expect("spawning the writer thread");
+    (tx, handle)
+}
+
+fn run(db: &Database, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut bytes = first.weight();
+        let mut batch = vec![first];
+        while bytes < MAX_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(job) => {
+                    bytes += job.weight();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = commit(db, &mut batch);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, jobs = batch.len(), "write batch failed");
+        }
+        for job in batch {
+            job.complete(result.clone());
+        }
+    }
+}
+
+fn commit(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), Error> {
+    let mut tx = db.begin_write().map_err(Error::storage)?;
+    if !batch.iter().any(|j| j.durable()) {
+        tx.set_durability(Durability::None)
+            .map_err(Error::storage)?;
+    }
+    for job in batch.iter_mut() {
+        job.run(&tx)?;
+    }
+    tx.commit().map_err(Error::storage)
+}
+
+/// A job made of a closure: its domain result is kept and delivered after the commit.
+///
+/// The closure must not change anything when it returns a domain error (`NotFound`,
+/// `Exists`, …): the other jobs of the batch still commit. A storage error aborts the batch.
+pub struct Call<T, F> {
+    f: Option<F>,
+    out: Option<Result<T, Error>>,
+    reply: oneshot::Sender<Result<T, Error>>,
+    durable: bool,
+}
+
+impl<T, F> Call<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&WriteTransaction) -> Result<T, Error> + Send + 'static,
+{
+    pub fn new(durable: bool, f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, Error>>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Box::new(Call {
+                f: Some(f),
+                out: None,
+                reply,
+                durable,
+            }),
+            rx,
+        )
+    }
+}
+
+impl<T, F> Job for Call<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&WriteTransaction) -> Result<T, Error> + Send + 'static,
+{
+    fn run(&mut self, tx: &WriteTransaction) -> Result<(), Error> {
+        let f = self.f.take().expect("a job runs once");
+        match f(tx) {
+            Err(e) if e.is_storage() => Err(e),
+            other => {
+                self.out = Some(other);
+                Ok(())
+            }
+        }
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
+    }
+
+    fn complete(self: Box<Self>, committed: Result<(), Error>) {
+        let out = match committed {
+            Ok(()) => self.out.unwrap_or(Err(Error::Closed)),
+            Err(e) => Err(e),
+        };
+        // The caller may have gone (client disconnected); its outcome is committed anyway.
+        let _ = self.reply.send(out);
+    }
+}
