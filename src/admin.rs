@@ -16,46 +16,16 @@ use crate::store::{self, OwnerKind, OwnerRec, Role, Store, TokenRec};
 /// One administrative action.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Command {
-    UserAdd {
-        name: String,
-        password: String,
-        admin: bool,
-        private: bool,
-    },
+    UserAdd { name: String, password: String, admin: bool, private: bool },
     UserList,
-    UserDelete {
-        name: String,
-    },
-    UserPasswd {
-        name: String,
-        password: String,
-    },
-    OrgAdd {
-        name: String,
-        private: bool,
-    },
-    MemberAdd {
-        org: String,
-        user: String,
-        role: Role,
-    },
-    MemberRemove {
-        org: String,
-        user: String,
-    },
-    TokenCreate {
-        user: String,
-        label: Option<String>,
-        write: bool,
-        expires_in_days: Option<u64>,
-    },
-    TokenList {
-        user: String,
-    },
-    TokenRevoke {
-        user: String,
-        label: String,
-    },
+    UserDelete { name: String },
+    UserPasswd { name: String, password: String },
+    OrgAdd { name: String, private: bool },
+    MemberAdd { org: String, user: String, role: Role },
+    MemberRemove { org: String, user: String },
+    TokenCreate { user: String, label: Option<String>, write: bool, expires_in_days: Option<u64> },
+    TokenList { user: String },
+    TokenRevoke { user: String, label: String },
 }
 
 /// A user as listed.
@@ -127,20 +97,13 @@ fn check_password(password: &str) -> Result<(), Error> {
         return Err(Error::Invalid("the password is empty".into()));
     }
     if password.len() > 1024 {
-        return Err(Error::Invalid(
-            "the password is longer than 1024 bytes".into(),
-        ));
+        return Err(Error::Invalid("the password is longer than 1024 bytes".into()));
     }
     Ok(())
 }
 
 fn token_info(t: TokenRec) -> TokenInfo {
-    TokenInfo {
-        label: t.label,
-        write: t.write,
-        created: t.created,
-        expires: t.expires,
-    }
+    TokenInfo { label: t.label, write: t.write, created: t.created, expires: t.expires }
 }
 
 /// Runs `cmd` against `store`. Blocks (argon2, store writes).
@@ -149,37 +112,21 @@ fn token_info(t: TokenRec) -> TokenInfo {
 /// [`Error`] naming the rule or the store outcome that stopped it.
 pub fn execute(store: &Store, cmd: Command) -> Result<Output, Error> {
     match cmd {
-        Command::UserAdd {
-            name,
-            password,
-            admin,
-            private,
-        } => {
+        Command::UserAdd { name, password, admin, private } => {
             names::owner(&name)?;
             check_password(&password)?;
             let password_hash = auth::hash_password(&password);
-            let kind = OwnerKind::User {
-                password_hash,
-                admin,
-            };
-            store.add_owner(OwnerRec {
-                name,
-                kind,
-                private,
-                created: clock::now(),
-            })?;
+            let kind = OwnerKind::User { password_hash, admin };
+            store.add_owner(OwnerRec { name, kind, private, created: clock::now() })?;
         }
         Command::UserList => {
             let users = store
                 .owners()?
                 .into_iter()
                 .filter_map(|o| match o.kind {
-                    OwnerKind::User { admin, .. } => Some(UserInfo {
-                        name: o.name,
-                        admin,
-                        private: o.private,
-                        created: o.created,
-                    }),
+                    OwnerKind::User { admin, .. } => {
+                        Some(UserInfo { name: o.name, admin, private: o.private, created: o.created })
+                    }
                     OwnerKind::Org => None,
                 })
                 .collect();
@@ -192,67 +139,33 @@ pub fn execute(store: &Store, cmd: Command) -> Result<Output, Error> {
         }
         Command::OrgAdd { name, private } => {
             names::owner(&name)?;
-            store.add_owner(OwnerRec {
-                name,
-                kind: OwnerKind::Org,
-                private,
-                created: clock::now(),
-            })?;
+            store.add_owner(OwnerRec { name, kind: OwnerKind::Org, private, created: clock::now() })?;
         }
         Command::MemberAdd { org, user, role } => store.set_member(&org, &user, role)?,
         Command::MemberRemove { org, user } => store.remove_member(&org, &user)?,
-        Command::TokenCreate {
-            user,
-            label,
-            write,
-            expires_in_days,
-        } => {
+        Command::TokenCreate { user, label, write, expires_in_days } => {
             let now = clock::now();
             let label = label.unwrap_or_else(|| format!("token-{now}"));
-            if label.is_empty()
-                || label.len() > names::MAX_LEN
-                || label.chars().any(char::is_control)
-            {
+            if label.is_empty() || label.len() > names::MAX_LEN || label.chars().any(char::is_control) {
                 return Err(Error::Invalid(
                     "a token label is 1 to 255 bytes without control characters".into(),
                 ));
             }
             let expires = match expires_in_days {
-                Some(0) => {
-                    return Err(Error::Invalid(
-                        "--expires-in-days must be at least 1".into(),
-                    ))
-                }
+                Some(0) => return Err(Error::Invalid("--expires-in-days must be at least 1".into())),
                 Some(days) => Some(now.saturating_add(days.saturating_mul(86_400))),
                 None => None,
             };
             let (secret, hash) = auth::new_token();
-            let rec = TokenRec {
-                user: names::key(&user),
-                label,
-                write,
-                created: now,
-                expires,
-            };
+            let rec = TokenRec { user: names::key(&user), label, write, created: now, expires };
             store.add_token(hash, rec.clone())?;
-            return Ok(Output::Token {
-                secret,
-                info: token_info(rec),
-            });
+            return Ok(Output::Token { secret, info: token_info(rec) });
         }
         Command::TokenList { user } => {
-            if !matches!(
-                store.owner(&user)?,
-                Some(OwnerRec {
-                    kind: OwnerKind::User { .. },
-                    ..
-                })
-            ) {
+            if !matches!(store.owner(&user)?, Some(OwnerRec { kind: OwnerKind::User { .. }, .. })) {
                 return Err(Error::Store(store::Error::NotFound(store::What::Owner)));
             }
-            return Ok(Output::Tokens(
-                store.tokens(&user)?.into_iter().map(token_info).collect(),
-            ));
+            return Ok(Output::Tokens(store.tokens(&user)?.into_iter().map(token_info).collect()));
         }
         Command::TokenRevoke { user, label } => store.revoke_token(&user, &label)?,
     }

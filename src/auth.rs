@@ -82,38 +82,24 @@ pub fn parse(value: &[u8]) -> Result<Credential, Denied> {
     let (scheme, rest) = text.split_once(' ').ok_or(Denied::Bad)?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("basic") {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .map_err(|_| Denied::Bad)?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| Denied::Bad)?;
         let raw = String::from_utf8(raw).map_err(|_| Denied::Bad)?;
         let (user, password) = raw.split_once(':').ok_or(Denied::Bad)?;
         if password.is_empty() && user.starts_with(TOKEN_PREFIX) {
-            return Ok(Credential::Token {
-                user: None,
-                secret: user.to_string(),
-            });
+            return Ok(Credential::Token { user: None, secret: user.to_string() });
         }
         if user.is_empty() {
             return Err(Denied::Bad);
         }
         if password.starts_with(TOKEN_PREFIX) {
-            return Ok(Credential::Token {
-                user: Some(user.to_string()),
-                secret: password.to_string(),
-            });
+            return Ok(Credential::Token { user: Some(user.to_string()), secret: password.to_string() });
         }
-        Ok(Credential::Password {
-            user: user.to_string(),
-            password: password.to_string(),
-        })
+        Ok(Credential::Password { user: user.to_string(), password: password.to_string() })
     } else if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") {
         if rest.is_empty() || rest.contains(' ') {
             return Err(Denied::Bad);
         }
-        Ok(Credential::Token {
-            user: None,
-            secret: rest.to_string(),
-        })
+        Ok(Credential::Token { user: None, secret: rest.to_string() })
     } else {
         Err(Denied::Bad)
     }
@@ -182,9 +168,7 @@ pub fn hash_password(password: &str) -> String {
 
 fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(hash) => Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok(),
+        Ok(hash) => Argon2::default().verify_password(password.as_bytes(), &hash).is_ok(),
         Err(_) => false,
     }
 }
@@ -193,10 +177,7 @@ fn verify_password(password: &str, phc: &str) -> bool {
 pub fn new_token() -> (String, [u8; 32]) {
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes).expect("the OS random source is available");
-    let secret = format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    );
+    let secret = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
     let hash = token_hash(&secret);
     (secret, hash)
 }
@@ -215,10 +196,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(store: Store) -> Self {
-        Authenticator {
-            store,
-            good: Mutex::new(HashMap::new()),
-        }
+        Authenticator { store, good: Mutex::new(HashMap::new()) }
     }
 
     /// Checks a credential. Blocks (store reads, argon2 on a cache miss).
@@ -226,10 +204,7 @@ impl Authenticator {
     /// # Errors
     /// [`Denied::Bad`] for an unknown user, wrong password, unknown, revoked or expired
     /// token; store errors are reported as such.
-    pub fn authenticate(
-        &self,
-        cred: &Credential,
-    ) -> Result<Result<Principal, Denied>, store::Error> {
+    pub fn authenticate(&self, cred: &Credential) -> Result<Result<Principal, Denied>, store::Error> {
         match cred {
             Credential::Password { user, password } => self.check_password(user, password),
             Credential::Token { user, secret } => {
@@ -247,60 +222,31 @@ impl Authenticator {
                     return Ok(Err(Denied::Bad));
                 }
                 Ok(match self.store.owner(&tok.user)? {
-                    Some(OwnerRec {
-                        name,
-                        kind: OwnerKind::User { admin, .. },
-                        ..
-                    }) => Ok(Principal {
-                        name,
-                        admin,
-                        may_write: tok.write,
-                        by_password: false,
-                    }),
+                    Some(OwnerRec { name, kind: OwnerKind::User { admin, .. }, .. }) => {
+                        Ok(Principal { name, admin, may_write: tok.write, by_password: false })
+                    }
                     _ => Err(Denied::Bad),
                 })
             }
         }
     }
 
-    fn check_password(
-        &self,
-        user: &str,
-        password: &str,
-    ) -> Result<Result<Principal, Denied>, store::Error> {
+    fn check_password(&self, user: &str, password: &str) -> Result<Result<Principal, Denied>, store::Error> {
         let rec = self.store.owner(user)?;
-        let Some(OwnerRec {
-            name,
-            kind:
-                OwnerKind::User {
-                    password_hash,
-                    admin,
-                },
-            ..
-        }) = rec
-        else {
+        let Some(OwnerRec { name, kind: OwnerKind::User { password_hash, admin }, .. }) = rec else {
             // Same cost as a real check, so response time does not reveal which names exist.
             verify_password(password, dummy_hash());
             return Ok(Err(Denied::Bad));
         };
         let mut h = Sha256::new();
-        for part in [
-            names::key(user).as_bytes(),
-            password.as_bytes(),
-            password_hash.as_bytes(),
-        ] {
+        for part in [names::key(user).as_bytes(), password.as_bytes(), password_hash.as_bytes()] {
             h.update((part.len() as u64).to_le_bytes());
             h.update(part);
         }
         let fingerprint: [u8; 32] = h.finalize().into();
         if self.is_remembered(&fingerprint) || verify_password(password, &password_hash) {
             self.remember(fingerprint);
-            Ok(Ok(Principal {
-                name,
-                admin,
-                may_write: true,
-                by_password: true,
-            }))
+            Ok(Ok(Principal { name, admin, may_write: true, by_password: true }))
         } else {
             Ok(Err(Denied::Bad))
         }
@@ -340,51 +286,20 @@ mod tests {
     fn four_credential_forms() {
         assert_eq!(
             parse(&basic("alice:pw")),
-            Ok(Credential::Password {
-                user: "alice".into(),
-                password: "pw".into()
-            })
+            Ok(Credential::Password { user: "alice".into(), password: "pw".into() })
         );
         assert_eq!(
             parse(&basic("alice:depot_x")),
-            Ok(Credential::Token {
-                user: Some("alice".into()),
-                secret: "depot_x".into()
-            })
+            Ok(Credential::Token { user: Some("alice".into()), secret: "depot_x".into() })
         );
-        assert_eq!(
-            parse(&basic("depot_x:")),
-            Ok(Credential::Token {
-                user: None,
-                secret: "depot_x".into()
-            })
-        );
-        assert_eq!(
-            parse(b"token depot_x"),
-            Ok(Credential::Token {
-                user: None,
-                secret: "depot_x".into()
-            })
-        );
-        assert_eq!(
-            parse(b"Bearer depot_x"),
-            Ok(Credential::Token {
-                user: None,
-                secret: "depot_x".into()
-            })
-        );
+        assert_eq!(parse(&basic("depot_x:")), Ok(Credential::Token { user: None, secret: "depot_x".into() }));
+        assert_eq!(parse(b"token depot_x"), Ok(Credential::Token { user: None, secret: "depot_x".into() }));
+        assert_eq!(parse(b"Bearer depot_x"), Ok(Credential::Token { user: None, secret: "depot_x".into() }));
     }
 
     #[test]
     fn malformed_headers_are_bad() {
-        for h in [
-            &b"Basic"[..],
-            b"Basic !!!",
-            b"Digest x",
-            b"Bearer ",
-            b"",
-            b"\xff\xfe",
-        ] {
+        for h in [&b"Basic"[..], b"Basic !!!", b"Digest x", b"Bearer ", b"", b"\xff\xfe"] {
             assert_eq!(parse(h), Err(Denied::Bad), "{h:?}");
         }
         assert_eq!(parse(&basic("nocolon")), Err(Denied::Bad));
@@ -399,29 +314,13 @@ mod tests {
     }
 
     fn owner(name: &str, private: bool, org: bool) -> OwnerRec {
-        let kind = if org {
-            OwnerKind::Org
-        } else {
-            OwnerKind::User {
-                password_hash: String::new(),
-                admin: false,
-            }
-        };
-        OwnerRec {
-            name: name.into(),
-            kind,
-            private,
-            created: 0,
-        }
+        let kind =
+            if org { OwnerKind::Org } else { OwnerKind::User { password_hash: String::new(), admin: false } };
+        OwnerRec { name: name.into(), kind, private, created: 0 }
     }
 
     fn who(name: &str, admin: bool, may_write: bool) -> Principal {
-        Principal {
-            name: name.into(),
-            admin,
-            may_write,
-            by_password: true,
-        }
+        Principal { name: name.into(), admin, may_write, by_password: true }
     }
 
     #[test]
@@ -435,52 +334,22 @@ mod tests {
         let admin = who("root", true, true);
         // Public read needs nothing; any write needs credentials.
         assert_eq!(decide(None, Some(&public), None, Read), Ok(()));
-        assert_eq!(
-            decide(None, Some(&public), None, Write),
-            Err(Denied::Missing)
-        );
-        assert_eq!(
-            decide(None, Some(&private), None, Read),
-            Err(Denied::Missing)
-        );
+        assert_eq!(decide(None, Some(&public), None, Write), Err(Denied::Missing));
+        assert_eq!(decide(None, Some(&private), None, Read), Err(Denied::Missing));
         // Others: 403 where they can read, 404 where they cannot.
-        assert_eq!(
-            decide(Some(&bob), Some(&public), None, Write),
-            Err(Denied::Forbidden)
-        );
-        assert_eq!(
-            decide(Some(&bob), Some(&private), None, Read),
-            Err(Denied::Hidden)
-        );
-        assert_eq!(
-            decide(Some(&bob), Some(&private), None, Write),
-            Err(Denied::Hidden)
-        );
+        assert_eq!(decide(Some(&bob), Some(&public), None, Write), Err(Denied::Forbidden));
+        assert_eq!(decide(Some(&bob), Some(&private), None, Read), Err(Denied::Hidden));
+        assert_eq!(decide(Some(&bob), Some(&private), None, Write), Err(Denied::Hidden));
         // The owner itself (any case), a read token, admins.
         assert_eq!(decide(Some(&alice), Some(&private), None, Write), Ok(()));
-        assert_eq!(
-            decide(Some(&alice_read), Some(&private), None, Read),
-            Ok(())
-        );
-        assert_eq!(
-            decide(Some(&alice_read), Some(&private), None, Write),
-            Err(Denied::Forbidden)
-        );
+        assert_eq!(decide(Some(&alice_read), Some(&private), None, Read), Ok(()));
+        assert_eq!(decide(Some(&alice_read), Some(&private), None, Write), Err(Denied::Forbidden));
         assert_eq!(decide(Some(&admin), Some(&private), None, Write), Ok(()));
         // Organization members.
         let org = owner("team", true, true);
-        assert_eq!(
-            decide(Some(&bob), Some(&org), Some(Role::Read), Read),
-            Ok(())
-        );
-        assert_eq!(
-            decide(Some(&bob), Some(&org), Some(Role::Read), Write),
-            Err(Denied::Forbidden)
-        );
-        assert_eq!(
-            decide(Some(&bob), Some(&org), Some(Role::Write), Write),
-            Ok(())
-        );
+        assert_eq!(decide(Some(&bob), Some(&org), Some(Role::Read), Read), Ok(()));
+        assert_eq!(decide(Some(&bob), Some(&org), Some(Role::Read), Write), Err(Denied::Forbidden));
+        assert_eq!(decide(Some(&bob), Some(&org), Some(Role::Write), Write), Ok(()));
         // Unknown owners.
         assert_eq!(decide(None, None, None, Read), Err(Denied::Hidden));
         assert_eq!(decide(None, None, None, Write), Err(Denied::Missing));

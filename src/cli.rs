@@ -15,13 +15,7 @@ pub struct Cli {
     ///
     /// Created on first use. It holds everything: accounts, metadata and file contents; a
     /// copy of it taken while the server is stopped is a complete backup.
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        env = "DEPOT_DB",
-        default_value = "./depot.redb"
-    )]
+    #[arg(long, global = true, value_name = "FILE", env = "DEPOT_DB", default_value = "./depot.redb")]
     pub db: PathBuf,
 
     #[command(subcommand)]
@@ -46,12 +40,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address and port to listen on.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        env = "DEPOT_LISTEN",
-        default_value = "127.0.0.1:8080"
-    )]
+    #[arg(long, value_name = "ADDR", env = "DEPOT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// TLS certificate chain (PEM). Native TLS is not in this release yet.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
@@ -63,31 +52,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", env = "DEPOT_MAX_FILE_SIZE", default_value_t = 8 << 30)]
     pub max_file_size: u64,
     /// Seconds an upload may send nothing before it is cut off (408).
-    #[arg(
-        long,
-        value_name = "N",
-        env = "DEPOT_BODY_IDLE_TIMEOUT_SECS",
-        default_value_t = 30
-    )]
+    #[arg(long, value_name = "N", env = "DEPOT_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30)]
     pub body_idle_timeout_secs: u64,
     /// Seconds a client has to send a request's headers; also the keep-alive idle limit.
-    #[arg(
-        long,
-        value_name = "N",
-        env = "DEPOT_HEADER_TIMEOUT_SECS",
-        default_value_t = 10
-    )]
+    #[arg(long, value_name = "N", env = "DEPOT_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
     /// Largest request head (request line plus headers), in bytes.
     #[arg(long, value_name = "BYTES", env = "DEPOT_MAX_HEADER_BYTES", default_value_t = 16 << 10)]
     pub max_header_bytes: usize,
     /// Open connections at most.
-    #[arg(
-        long,
-        value_name = "N",
-        env = "DEPOT_MAX_CONNECTIONS",
-        default_value_t = 1024
-    )]
+    #[arg(long, value_name = "N", env = "DEPOT_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
     /// Seconds in-flight requests may run on after SIGTERM/SIGINT.
     #[arg(long, value_name = "N", env = "DEPOT_GRACE_SECS", default_value_t = 10)]
@@ -223,11 +197,7 @@ mod tests {
                 }
                 if arg.get_value_names().is_some() || arg.get_long().is_some() {
                     let positional = arg.get_long().is_none();
-                    assert!(
-                        positional || arg.get_help().is_some(),
-                        "{} --{id} has no help",
-                        cmd.get_name()
-                    );
+                    assert!(positional || arg.get_help().is_some(), "{} --{id} has no help", cmd.get_name());
                 }
                 if let Some(env) = arg.get_env() {
                     assert!(env.to_string_lossy().starts_with("DEPOT_"), "{id}");
@@ -261,11 +231,9 @@ mod tests {
             let args: Vec<&str> = line.split(' ').collect();
             assert!(Cli::try_parse_from(&args).is_ok(), "{line}");
         }
-        for bad in [
-            "depot user add alice",
-            "depot token create alice --scope admin",
-            "depot serve --tls-cert c.pem",
-        ] {
+        for bad in
+            ["depot user add alice", "depot token create alice --scope admin", "depot serve --tls-cert c.pem"]
+        {
             let args: Vec<&str> = bad.split(' ').collect();
             assert!(Cli::try_parse_from(&args).is_err(), "{bad}");
         }

@@ -25,18 +25,14 @@ impl ServeConfig {
     /// A one-line reason naming the setting that is unusable.
     pub fn resolve(db: PathBuf, args: &ServeArgs) -> Result<ServeConfig, String> {
         if args.tls_cert.is_some() {
-            return Err(
-                "native TLS (--tls-cert/--tls-key) is not available in this release yet; \
+            return Err("native TLS (--tls-cert/--tls-key) is not available in this release yet; \
                         put a TLS-terminating reverse proxy in front for now"
-                    .into(),
-            );
+                .into());
         }
-        let listen: SocketAddr = args.listen.parse().map_err(|_| {
-            format!(
-                "--listen {:?} is not an address like 127.0.0.1:8080",
-                args.listen
-            )
-        })?;
+        let listen: SocketAddr = args
+            .listen
+            .parse()
+            .map_err(|_| format!("--listen {:?} is not an address like 127.0.0.1:8080", args.listen))?;
         let positive = |name: &str, v: u64| {
             if v == 0 {
                 Err(format!("{name} must be at least 1"))
@@ -50,9 +46,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             db,
             listen,
-            store: Options {
-                cache_bytes: args.cache_mib.max(1) << 20,
-            },
+            store: Options { cache_bytes: args.cache_mib.max(1) << 20 },
             limits: Limits {
                 max_file_size: args.max_file_size,
                 body_idle: positive("--body-idle-timeout-secs", args.body_idle_timeout_secs)?,

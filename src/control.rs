@@ -66,12 +66,8 @@ pub async fn serve(listener: UnixListener, store: Store) {
                 Ok(_) => match serde_json::from_str::<Command>(&line) {
                     Err(e) => Err(format!("unreadable command: {e}")),
                     Ok(cmd) => {
-                        tracing::info!(
-                            command = command_name(&cmd),
-                            "admin command over the control socket"
-                        );
-                        match tokio::task::spawn_blocking(move || admin::execute(&store, cmd)).await
-                        {
+                        tracing::info!(command = command_name(&cmd), "admin command over the control socket");
+                        match tokio::task::spawn_blocking(move || admin::execute(&store, cmd)).await {
                             Ok(r) => r.map_err(|e| e.to_string()),
                             Err(e) => Err(format!("command failed: {e}")),
                         }

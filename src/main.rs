@@ -45,49 +45,31 @@ fn run(cli: Cli) -> Result<(), String> {
     let db = cli.db;
     let command = match cli.command {
         Command::Serve(args) => return serve(ServeConfig::resolve(db, &args)?),
-        Command::User(UserCommand::Add {
-            name,
-            admin,
-            private,
-            ..
-        }) => admin::Command::UserAdd {
-            name,
-            password: read_password()?,
-            admin,
-            private,
-        },
+        Command::User(UserCommand::Add { name, admin, private, .. }) => {
+            admin::Command::UserAdd { name, password: read_password()?, admin, private }
+        }
         Command::User(UserCommand::List) => admin::Command::UserList,
         Command::User(UserCommand::Delete { name }) => admin::Command::UserDelete { name },
-        Command::User(UserCommand::Passwd { name, .. }) => admin::Command::UserPasswd {
-            name,
-            password: read_password()?,
-        },
+        Command::User(UserCommand::Passwd { name, .. }) => {
+            admin::Command::UserPasswd { name, password: read_password()? }
+        }
         Command::Org(OrgCommand::Add { name, private }) => admin::Command::OrgAdd { name, private },
         Command::Org(OrgCommand::Member(MemberCommand::Add { org, user, role })) => {
-            admin::Command::MemberAdd {
-                org,
-                user,
-                role: role_of(role),
-            }
+            admin::Command::MemberAdd { org, user, role: role_of(role) }
         }
         Command::Org(OrgCommand::Member(MemberCommand::Remove { org, user })) => {
             admin::Command::MemberRemove { org, user }
         }
-        Command::Token(TokenCommand::Create {
-            user,
-            name,
-            scope,
-            expires_in_days,
-        }) => admin::Command::TokenCreate {
-            user,
-            label: name,
-            write: matches!(scope, RoleArg::Write),
-            expires_in_days,
-        },
-        Command::Token(TokenCommand::List { user }) => admin::Command::TokenList { user },
-        Command::Token(TokenCommand::Revoke { user, label }) => {
-            admin::Command::TokenRevoke { user, label }
+        Command::Token(TokenCommand::Create { user, name, scope, expires_in_days }) => {
+            admin::Command::TokenCreate {
+                user,
+                label: name,
+                write: matches!(scope, RoleArg::Write),
+                expires_in_days,
+            }
         }
+        Command::Token(TokenCommand::List { user }) => admin::Command::TokenList { user },
+        Command::Token(TokenCommand::Revoke { user, label }) => admin::Command::TokenRevoke { user, label },
     };
     let summary = describe(&command);
     let output = run_admin(&db, command)?;
@@ -123,16 +105,12 @@ fn describe(cmd: &admin::Command) -> Option<String> {
 /// First line of standard input, without its line ending.
 fn read_password() -> Result<String, String> {
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| format!("reading the password: {e}"))?;
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("reading the password: {e}"))?;
     let password = line.strip_suffix('\n').unwrap_or(&line);
     let password = password.strip_suffix('\r').unwrap_or(password);
     if password.is_empty() {
         return Err(
-            "no password on standard input (pipe it in: printf '%s\\n' \"$PASSWORD\" | depot …)"
-                .into(),
+            "no password on standard input (pipe it in: printf '%s\\n' \"$PASSWORD\" | depot …)".into()
         );
     }
     Ok(password.to_string())
@@ -171,12 +149,7 @@ fn print_output(output: Output) -> std::io::Result<()> {
         Output::Tokens(tokens) => tokens.iter().try_for_each(|t| {
             let scope = if t.write { "write" } else { "read" };
             let expires = t.expires.map(rfc3339).unwrap_or_else(|| "never".into());
-            writeln!(
-                out,
-                "{}\t{scope}\t{}\t{expires}",
-                t.label,
-                rfc3339(t.created)
-            )
+            writeln!(out, "{}\t{scope}\t{}\t{expires}", t.label, rfc3339(t.created))
         }),
     };
     match result {
@@ -193,10 +166,7 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
     })?;
     let store = opened.store;
     if opened.reclaimed > 0 {
-        tracing::info!(
-            uploads = opened.reclaimed,
-            "reclaimed chunks of unfinished uploads"
-        );
+        tracing::info!(uploads = opened.reclaimed, "reclaimed chunks of unfinished uploads");
     }
     if opened.is_empty {
         tracing::warn!(
@@ -214,8 +184,8 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|e| format!("listening on {}: {e}", cfg.listen))?;
-        let control = control::bind(&socket)
-            .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
+        let control =
+            control::bind(&socket).map_err(|e| format!("control socket {}: {e}", socket.display()))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         tracing::info!(db = %cfg.db.display(), "listening on http://{addr}");
         let app = App::new(store.clone(), cfg.limits.clone(), cfg.db.clone());

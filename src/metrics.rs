@@ -11,9 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds of the duration histogram buckets, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0,
-];
+const BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0];
 
 #[derive(Default)]
 struct Histogram {
@@ -32,26 +30,17 @@ impl Histogram {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.sum_us.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{b}\"}} {}",
-                self.counts[i].load(Ordering::Relaxed)
-            );
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {}", self.counts[i].load(Ordering::Relaxed));
         }
         let count = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        );
+        let _ = writeln!(out, "{name}_sum {}", self.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
         let _ = writeln!(out, "{name}_count {count}");
     }
 }
@@ -69,12 +58,7 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one answered request of `route` with `status`.
     pub fn request(&self, route: &'static str, status: u16) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((route, status))
-            .or_default() += 1;
+        *self.requests.lock().unwrap_or_else(|p| p.into_inner()).entry((route, status)).or_default() += 1;
     }
 
     pub fn bytes_in(&self, n: u64) {
@@ -98,28 +82,12 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP depot_http_requests_total Requests answered, by route and status.\n");
         out.push_str("# TYPE depot_http_requests_total counter\n");
-        for ((route, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "depot_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
-            );
+        for ((route, status), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "depot_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
         }
         for (name, help, v) in [
-            (
-                "depot_bytes_received_total",
-                "File bytes received in uploads.",
-                &self.bytes_in,
-            ),
-            (
-                "depot_bytes_sent_total",
-                "Body bytes sent in responses.",
-                &self.bytes_out,
-            ),
+            ("depot_bytes_received_total", "File bytes received in uploads.", &self.bytes_in),
+            ("depot_bytes_sent_total", "Body bytes sent in responses.", &self.bytes_out),
         ] {
             let _ = writeln!(
                 out,
@@ -127,11 +95,7 @@ impl Metrics {
                 v.load(Ordering::Relaxed)
             );
         }
-        self.uploads.render(
-            &mut out,
-            "depot_upload_duration_seconds",
-            "Duration of successful uploads.",
-        );
+        self.uploads.render(&mut out, "depot_upload_duration_seconds", "Duration of successful uploads.");
         self.downloads.render(
             &mut out,
             "depot_download_duration_seconds",

@@ -95,9 +95,7 @@ fn only(kind: Kind, name: &str, allowed: impl Fn(char) -> bool) -> Result<(), Er
 /// Package name: `A-Z a-z 0-9 . _ - +`; not `.`/`..`; one character must be alphanumeric.
 pub fn package(name: &str) -> Result<(), Error> {
     common(Kind::Package, name)?;
-    only(Kind::Package, name, |c| {
-        c.is_ascii_alphanumeric() || ".-_+".contains(c)
-    })?;
+    only(Kind::Package, name, |c| c.is_ascii_alphanumeric() || ".-_+".contains(c))?;
     if name.len() == 1 && !name.as_bytes()[0].is_ascii_alphanumeric() {
         return Err(Error::ShortName(Kind::Package));
     }
@@ -107,9 +105,7 @@ pub fn package(name: &str) -> Result<(), Error> {
 /// File name: alphanumerics, `. _ - + = : ; ( ) [ ] { } ~ ! @ # $ % ^ &` and inner spaces.
 pub fn file(name: &str) -> Result<(), Error> {
     common(Kind::File, name)?;
-    only(Kind::File, name, |c| {
-        c.is_ascii_alphanumeric() || "._-+=:;()[]{}~!@#$%^& ".contains(c)
-    })?;
+    only(Kind::File, name, |c| c.is_ascii_alphanumeric() || "._-+=:;()[]{}~!@#$%^& ".contains(c))?;
     if name.starts_with(' ') || name.ends_with(' ') {
         return Err(Error::Space(Kind::File));
     }
@@ -129,9 +125,7 @@ pub fn version(name: &str) -> Result<(), Error> {
 /// Owner (user or organization) name: `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
 pub fn owner(name: &str) -> Result<(), Error> {
     common(Kind::Owner, name)?;
-    only(Kind::Owner, name, |c| {
-        c.is_ascii_alphanumeric() || "._-".contains(c)
-    })?;
+    only(Kind::Owner, name, |c| c.is_ascii_alphanumeric() || "._-".contains(c))?;
     if !name.as_bytes()[0].is_ascii_alphanumeric() {
         return Err(Error::BadStart(Kind::Owner));
     }
@@ -154,19 +148,10 @@ mod tests {
 
     #[test]
     fn file_names() {
-        for good in [
-            "a",
-            "app-1.0.tar.gz",
-            "a b",
-            "x=1;(y)[z]{w}~!@#$%^&",
-            "-",
-            "_",
-        ] {
+        for good in ["a", "app-1.0.tar.gz", "a b", "x=1;(y)[z]{w}~!@#$%^&", "-", "_"] {
             assert_eq!(file(good), Ok(()), "{good}");
         }
-        for bad in [
-            "", ".", "..", " a", "a ", "a/b", "a\\b", "a\"b", "a\tb", "ü", "a,b",
-        ] {
+        for bad in ["", ".", "..", " a", "a ", "a/b", "a\\b", "a\"b", "a\tb", "ü", "a,b"] {
             assert!(file(bad).is_err(), "{bad}");
         }
     }

@@ -30,11 +30,7 @@ fn header_str<'h>(h: &'h HeaderMap, name: impl header::AsHeaderName) -> Option<&
 }
 
 /// `PUT {base}/{file}`.
-pub async fn put(
-    app: &Arc<App>,
-    req: Request<Incoming>,
-    target: FileTarget,
-) -> Result<Response, ApiError> {
+pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (parts, mut body) = req.into_parts();
     let cred = credential(&parts)?;
@@ -44,8 +40,7 @@ pub async fn put(
     )
     .map_err(ApiError::bad_request)?;
     let limit = app.limits.max_file_size;
-    if let Some(len) =
-        header_str(&parts.headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) = header_str(&parts.headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
     {
         if len > limit {
             return Err(ApiError::new(
@@ -77,8 +72,7 @@ pub async fn put(
     app.metrics.upload(started.elapsed());
     let mut res = Response::new(empty());
     *res.status_mut() = StatusCode::CREATED;
-    res.headers_mut()
-        .insert("x-checksum-sha256", hv(&headers::hex(&rec.sha256)));
+    res.headers_mut().insert("x-checksum-sha256", hv(&headers::hex(&rec.sha256)));
     Ok(with_user(res, &who))
 }
 
@@ -110,11 +104,7 @@ fn plan(h: &HeaderMap, etag: &str, modified: u64, size: u64) -> Plan {
     } else if since(header::IF_MODIFIED_SINCE).is_some_and(|t| modified <= t) {
         return Plan::NotModified;
     }
-    let full_body = Plan::Send {
-        start: 0,
-        end: size,
-        partial: false,
-    };
+    let full_body = Plan::Send { start: 0, end: size, partial: false };
     let Some(range) = header_str(h, header::RANGE) else {
         return full_body;
     };
@@ -130,21 +120,13 @@ fn plan(h: &HeaderMap, etag: &str, modified: u64, size: u64) -> Plan {
     }
     match headers::range(range, size) {
         Range::Full => full_body,
-        Range::Part { start, end } => Plan::Send {
-            start,
-            end,
-            partial: true,
-        },
+        Range::Part { start, end } => Plan::Send { start, end, partial: true },
         Range::Unsatisfiable => Plan::Unsatisfiable,
     }
 }
 
 /// `GET`/`HEAD {base}/{file}`.
-pub async fn get(
-    app: &Arc<App>,
-    req: Request<Incoming>,
-    target: FileTarget,
-) -> Result<Response, ApiError> {
+pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (parts, _) = req.into_parts();
     let cred = credential(&parts)?;
@@ -152,10 +134,7 @@ pub async fn get(
     let (who, reader, plan, inline) = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &target.owner, Access::Read)?;
-            let reader = app
-                .store
-                .open_file(&target)?
-                .ok_or_else(ApiError::not_found)?;
+            let reader = app.store.open_file(&target)?.ok_or_else(ApiError::not_found)?;
             let f = &reader.file;
             let etag = format!("\"{}\"", headers::hex(&f.sha256));
             let plan = plan(&parts.headers, &etag, f.created, f.size);
@@ -179,16 +158,10 @@ pub async fn get(
     let mut res = Response::new(empty());
     let h = res.headers_mut();
     h.insert(header::ETAG, hv(&format!("\"{sha}\"")));
-    h.insert(
-        header::LAST_MODIFIED,
-        hv(&crate::clock::http_date(f.created)),
-    );
+    h.insert(header::LAST_MODIFIED, hv(&crate::clock::http_date(f.created)));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert("x-checksum-sha256", hv(&sha));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     let mut partial_status = false;
     let (start, end) = match plan {
         Plan::NotModified => {
@@ -196,43 +169,28 @@ pub async fn get(
             return Ok(with_user(res, &who));
         }
         Plan::PreconditionFailed => {
-            let mut res = ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition failed")
-                .into_response();
-            res.headers_mut()
-                .insert(header::ETAG, hv(&format!("\"{sha}\"")));
+            let mut res =
+                ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition failed").into_response();
+            res.headers_mut().insert(header::ETAG, hv(&format!("\"{sha}\"")));
             return Ok(with_user(res, &who));
         }
         Plan::Unsatisfiable => {
-            let mut res = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable")
-                .into_response();
-            res.headers_mut()
-                .insert(header::CONTENT_RANGE, hv(&format!("bytes */{size}")));
+            let mut res =
+                ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable").into_response();
+            res.headers_mut().insert(header::CONTENT_RANGE, hv(&format!("bytes */{size}")));
             return Ok(with_user(res, &who));
         }
-        Plan::Send {
-            start,
-            end,
-            partial,
-        } => {
+        Plan::Send { start, end, partial } => {
             if partial {
                 partial_status = true;
-                h.insert(
-                    header::CONTENT_RANGE,
-                    hv(&format!("bytes {start}-{}/{size}", end - 1)),
-                );
+                h.insert(header::CONTENT_RANGE, hv(&format!("bytes {start}-{}/{size}", end - 1)));
             }
             (start, end)
         }
     };
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        hv(&headers::content_disposition(&f.name)),
-    );
+    h.insert(header::CONTENT_DISPOSITION, hv(&headers::content_disposition(&f.name)));
     if partial_status {
         *res.status_mut() = StatusCode::PARTIAL_CONTENT;
     }

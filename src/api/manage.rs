@@ -76,12 +76,7 @@ struct TokenJson {
 }
 
 fn user_json(u: UserInfo) -> UserJson {
-    UserJson {
-        username: u.name,
-        admin: u.admin,
-        private: u.private,
-        created_at: rfc3339(u.created),
-    }
+    UserJson { username: u.name, admin: u.admin, private: u.private, created_at: rfc3339(u.created) }
 }
 
 fn token_json(t: TokenInfo, secret: Option<String>) -> TokenJson {
@@ -109,11 +104,8 @@ fn version_json(owner: &str, kind: &str, name: &str, v: VersionSummary) -> Versi
 
 /// Query parameters as (name, decoded value) pairs; `+` is a space.
 fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(&s.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
+    let decode =
+        |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
     req.uri()
         .query()
         .unwrap_or("")
@@ -129,19 +121,15 @@ fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
 fn number(q: &[(String, String)], name: &str, default: usize) -> Result<usize, ApiError> {
     match q.iter().find(|(k, _)| k == name) {
         None => Ok(default),
-        Some((_, v)) => v
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("{name} must be a whole number"))),
+        Some((_, v)) => {
+            v.parse().map_err(|_| ApiError::bad_request(format!("{name} must be a whole number")))
+        }
     }
 }
 
 /// Display spellings of the owner and package, for JSON (the path may differ in case).
 fn spelled(app: &App, owner: &str, kind: &str, name: &str) -> Result<(String, String), ApiError> {
-    let o = app
-        .store
-        .owner(owner)?
-        .map(|o| o.name)
-        .unwrap_or_else(|| owner.to_string());
+    let o = app.store.owner(owner)?.map(|o| o.name).unwrap_or_else(|| owner.to_string());
     let p = app
         .store
         .packages(owner, Some(kind))?
@@ -153,25 +141,13 @@ fn spelled(app: &App, owner: &str, kind: &str, name: &str) -> Result<(String, St
 }
 
 /// `GET /api/v1/packages/{owner}`.
-pub async fn packages(
-    app: &Arc<App>,
-    req: Request<Incoming>,
-    owner: String,
-) -> Result<Response, ApiError> {
+pub async fn packages(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Result<Response, ApiError> {
     let q = query(&req);
-    let kind = q
-        .iter()
-        .find(|(k, _)| k == "type")
-        .map(|(_, v)| v.clone())
-        .filter(|v| !v.is_empty());
+    let kind = q.iter().find(|(k, _)| k == "type").map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
     if kind.as_deref().is_some_and(|k| k != "generic" && k != "go") {
         return Err(ApiError::bad_request("type must be generic or go"));
     }
-    let needle = q
-        .iter()
-        .find(|(k, _)| k == "q")
-        .map(|(_, v)| v.to_ascii_lowercase())
-        .unwrap_or_default();
+    let needle = q.iter().find(|(k, _)| k == "q").map(|(_, v)| v.to_ascii_lowercase()).unwrap_or_default();
     let page = number(&q, "page", 1)?.max(1);
     let limit = number(&q, "limit", PAGE_DEFAULT)?.clamp(1, PAGE_MAX);
     let (parts, _) = req.into_parts();
@@ -179,11 +155,7 @@ pub async fn packages(
     let (who, list) = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-            let name = app
-                .store
-                .owner(&owner)?
-                .map(|o| o.name)
-                .unwrap_or(owner.clone());
+            let name = app.store.owner(&owner)?.map(|o| o.name).unwrap_or(owner.clone());
             let list: Vec<PackageJson> = app
                 .store
                 .packages(&owner, kind.as_deref())?
@@ -219,15 +191,10 @@ pub async fn versions(
     let (who, list) = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-            let versions = app
-                .store
-                .versions(&owner, kind, &name)?
-                .ok_or_else(ApiError::not_found)?;
+            let versions = app.store.versions(&owner, kind, &name)?.ok_or_else(ApiError::not_found)?;
             let (o, p) = spelled(app, &owner, kind, &name)?;
-            let list: Vec<VersionJson> = versions
-                .into_iter()
-                .map(|v| version_json(&o, kind, &p, v))
-                .collect();
+            let list: Vec<VersionJson> =
+                versions.into_iter().map(|v| version_json(&o, kind, &p, v)).collect();
             Ok::<_, ApiError>((who, list))
         })
         .await??;
@@ -247,14 +214,8 @@ pub async fn latest(
     let (who, v) = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-            let versions = app
-                .store
-                .versions(&owner, kind, &name)?
-                .ok_or_else(ApiError::not_found)?;
-            let newest = versions
-                .into_iter()
-                .last()
-                .ok_or_else(ApiError::not_found)?;
+            let versions = app.store.versions(&owner, kind, &name)?.ok_or_else(ApiError::not_found)?;
+            let newest = versions.into_iter().last().ok_or_else(ApiError::not_found)?;
             let (o, p) = spelled(app, &owner, kind, &name)?;
             Ok::<_, ApiError>((who, version_json(&o, kind, &p, newest)))
         })
@@ -276,10 +237,7 @@ pub async fn version(
     let (who, v) = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-            let v = app
-                .store
-                .version(&owner, kind, &name, &version)?
-                .ok_or_else(ApiError::not_found)?;
+            let v = app.store.version(&owner, kind, &name, &version)?.ok_or_else(ApiError::not_found)?;
             let (o, p) = spelled(app, &owner, kind, &name)?;
             Ok::<_, ApiError>((who, version_json(&o, kind, &p, v)))
         })
@@ -301,10 +259,7 @@ pub async fn files(
     let (who, list) = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-            let files = app
-                .store
-                .files(&owner, kind, &name, &version)?
-                .ok_or_else(ApiError::not_found)?;
+            let files = app.store.files(&owner, kind, &name, &version)?.ok_or_else(ApiError::not_found)?;
             let list: Vec<FileJson> = files
                 .into_iter()
                 .map(|f| FileJson {
@@ -369,19 +324,11 @@ async fn run_admin(
     // Check the caller before reading a body they may not send.
     let app2 = app.clone();
     let c2 = cred.clone();
-    let who = app
-        .blocking(move |app| require_admin(app, c2.as_ref()))
-        .await??;
-    let value = if takes_body {
-        Some(body::json(body, app2.limits.body_idle).await?)
-    } else {
-        None
-    };
+    let who = app.blocking(move |app| require_admin(app, c2.as_ref())).await??;
+    let value = if takes_body { Some(body::json(body, app2.limits.body_idle).await?) } else { None };
     let cmd = command(value)?;
     let run = cmd.clone();
-    let out = app
-        .blocking(move |app| admin::execute(&app.store, run))
-        .await??;
+    let out = app.blocking(move |app| admin::execute(&app.store, run)).await??;
     Ok((Some(who), cmd, out))
 }
 
@@ -408,34 +355,14 @@ pub async fn add_user(app: &Arc<App>, req: Request<Incoming>) -> Result<Response
         req,
         |v| {
             let n: NewOwner = field(v)?;
-            let password = n
-                .password
-                .ok_or_else(|| ApiError::bad_request("password is required"))?;
-            Ok(Command::UserAdd {
-                name: n.username,
-                password,
-                admin: n.admin,
-                private: n.private,
-            })
+            let password = n.password.ok_or_else(|| ApiError::bad_request("password is required"))?;
+            Ok(Command::UserAdd { name: n.username, password, admin: n.admin, private: n.private })
         },
         true,
     )
     .await?;
-    let Command::UserAdd {
-        name,
-        admin,
-        private,
-        ..
-    } = cmd
-    else {
-        unreachable!("built above")
-    };
-    let user = UserJson {
-        username: name,
-        admin,
-        private,
-        created_at: rfc3339(crate::clock::now()),
-    };
+    let Command::UserAdd { name, admin, private, .. } = cmd else { unreachable!("built above") };
+    let user = UserJson { username: name, admin, private, created_at: rfc3339(crate::clock::now()) };
     Ok(with_user(json(StatusCode::CREATED, &user), &who))
 }
 
@@ -450,11 +377,7 @@ pub async fn list_users(app: &Arc<App>, req: Request<Incoming>) -> Result<Respon
 }
 
 /// `DELETE /api/v1/admin/users/{name}`.
-pub async fn delete_user(
-    app: &Arc<App>,
-    req: Request<Incoming>,
-    name: String,
-) -> Result<Response, ApiError> {
+pub async fn delete_user(app: &Arc<App>, req: Request<Incoming>, name: String) -> Result<Response, ApiError> {
     let (who, _, _) = run_admin(app, req, |_| Ok(Command::UserDelete { name }), false).await?;
     Ok(with_user(no_content(), &who))
 }
@@ -465,28 +388,18 @@ struct PatchUser {
 }
 
 /// `PATCH /api/v1/admin/users/{name}` with `{"password": …}`.
-pub async fn patch_user(
-    app: &Arc<App>,
-    req: Request<Incoming>,
-    name: String,
-) -> Result<Response, ApiError> {
+pub async fn patch_user(app: &Arc<App>, req: Request<Incoming>, name: String) -> Result<Response, ApiError> {
     let (who, _, _) = run_admin(
         app,
         req,
         |v| {
             let p: PatchUser = field(v)?;
-            Ok(Command::UserPasswd {
-                name,
-                password: p.password,
-            })
+            Ok(Command::UserPasswd { name, password: p.password })
         },
         true,
     )
     .await?;
-    Ok(with_user(
-        json(StatusCode::OK, &serde_json::json!({})),
-        &who,
-    ))
+    Ok(with_user(json(StatusCode::OK, &serde_json::json!({})), &who))
 }
 
 /// `POST /api/v1/orgs`.
@@ -496,24 +409,13 @@ pub async fn add_org(app: &Arc<App>, req: Request<Incoming>) -> Result<Response,
         req,
         |v| {
             let n: NewOwner = field(v)?;
-            Ok(Command::OrgAdd {
-                name: n.username,
-                private: n.private,
-            })
+            Ok(Command::OrgAdd { name: n.username, private: n.private })
         },
         true,
     )
     .await?;
-    let Command::OrgAdd { name, private } = cmd else {
-        unreachable!("built above")
-    };
-    Ok(with_user(
-        json(
-            StatusCode::CREATED,
-            &serde_json::json!({"username": name, "private": private}),
-        ),
-        &who,
-    ))
+    let Command::OrgAdd { name, private } = cmd else { unreachable!("built above") };
+    Ok(with_user(json(StatusCode::CREATED, &serde_json::json!({"username": name, "private": private})), &who))
 }
 
 #[derive(Deserialize)]
@@ -553,8 +455,7 @@ pub async fn remove_member(
     org: String,
     user: String,
 ) -> Result<Response, ApiError> {
-    let (who, _, _) =
-        run_admin(app, req, |_| Ok(Command::MemberRemove { org, user }), false).await?;
+    let (who, _, _) = run_admin(app, req, |_| Ok(Command::MemberRemove { org, user }), false).await?;
     Ok(with_user(no_content(), &who))
 }
 
@@ -569,10 +470,7 @@ fn require_self(
         return Ok(who);
     }
     if crate::names::key(&who.name) != crate::names::key(user) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "you may manage only your own tokens",
-        ));
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "you may manage only your own tokens"));
     }
     if !who.by_password {
         return Err(ApiError::new(
@@ -603,9 +501,7 @@ pub async fn create_token(
     let (parts, body) = req.into_parts();
     let cred = credential(&parts)?;
     let u = user.clone();
-    let who = app
-        .blocking(move |app| require_self(app, cred.as_ref(), &u))
-        .await??;
+    let who = app.blocking(move |app| require_self(app, cred.as_ref(), &u)).await??;
     let n: NewToken = body::json(body, app.limits.body_idle).await?;
     // Gitea sends `scopes: ["write:package", …]`; any write scope means write.
     let write = match (n.scope.as_deref(), &n.scopes) {
@@ -614,39 +510,22 @@ pub async fn create_token(
         (Some(_), _) => return Err(ApiError::bad_request("scope must be read or write")),
         (None, Some(list)) => list.iter().any(|s| s.starts_with("write") || s == "all"),
     };
-    let cmd = Command::TokenCreate {
-        user,
-        label: n.name,
-        write,
-        expires_in_days: n.expires_in_days,
-    };
-    let out = app
-        .blocking(move |app| admin::execute(&app.store, cmd))
-        .await??;
+    let cmd = Command::TokenCreate { user, label: n.name, write, expires_in_days: n.expires_in_days };
+    let out = app.blocking(move |app| admin::execute(&app.store, cmd)).await??;
     let Output::Token { secret, info } = out else {
         return Err(ApiError::internal("token creation returned no token"));
     };
-    Ok(with_user(
-        json(StatusCode::CREATED, &token_json(info, Some(secret))),
-        &Some(who),
-    ))
+    Ok(with_user(json(StatusCode::CREATED, &token_json(info, Some(secret))), &Some(who)))
 }
 
 /// `GET /api/v1/users/{name}/tokens`.
-pub async fn list_tokens(
-    app: &Arc<App>,
-    req: Request<Incoming>,
-    user: String,
-) -> Result<Response, ApiError> {
+pub async fn list_tokens(app: &Arc<App>, req: Request<Incoming>, user: String) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
     let cred = credential(&parts)?;
     let (who, out) = app
         .blocking(move |app| {
             let who = require_self(app, cred.as_ref(), &user)?;
-            Ok::<_, ApiError>((
-                who,
-                admin::execute(&app.store, Command::TokenList { user })?,
-            ))
+            Ok::<_, ApiError>((who, admin::execute(&app.store, Command::TokenList { user })?))
         })
         .await??;
     let Output::Tokens(list) = out else {

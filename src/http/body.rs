@@ -46,9 +46,7 @@ impl std::fmt::Display for Error {
 }
 
 pub fn full(data: impl Into<Bytes>) -> Body {
-    Full::new(data.into())
-        .map_err(|never| match never {})
-        .boxed()
+    Full::new(data.into()).map_err(|never| match never {}).boxed()
 }
 
 pub fn empty() -> Body {
@@ -76,10 +74,7 @@ pub async fn next_data(body: &mut Incoming, idle: Duration) -> Result<Option<Byt
 }
 
 /// Reads a JSON body of at most [`MAX_JSON_BYTES`] and decodes it.
-pub async fn json<T: serde::de::DeserializeOwned>(
-    mut body: Incoming,
-    idle: Duration,
-) -> Result<T, Error> {
+pub async fn json<T: serde::de::DeserializeOwned>(mut body: Incoming, idle: Duration) -> Result<T, Error> {
     let mut buf = Vec::new();
     while let Some(data) = next_data(&mut body, idle).await? {
         if buf.len() + data.len() > MAX_JSON_BYTES {
@@ -112,8 +107,6 @@ impl hyper::body::Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|piece| piece.map(|r| r.map(Frame::data)))
+        self.rx.poll_recv(cx).map(|piece| piece.map(|r| r.map(Frame::data)))
     }
 }

@@ -19,10 +19,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
+        ApiError { status, message: message.into() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -43,15 +40,9 @@ impl ApiError {
         let mut res = Response::new(full(format!("{}\n", self.message)));
         *res.status_mut() = self.status;
         let h = res.headers_mut();
-        h.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
         if self.status == StatusCode::UNAUTHORIZED {
-            h.insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"depot\""),
-            );
+            h.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"depot\""));
         }
         res
     }
@@ -66,9 +57,7 @@ impl From<names::Error> for ApiError {
 impl From<auth::Denied> for ApiError {
     fn from(d: auth::Denied) -> Self {
         match d {
-            auth::Denied::Missing => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "authentication required")
-            }
+            auth::Denied::Missing => ApiError::new(StatusCode::UNAUTHORIZED, "authentication required"),
             auth::Denied::Bad => ApiError::new(StatusCode::UNAUTHORIZED, "invalid credentials"),
             auth::Denied::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "no write access"),
             auth::Denied::Hidden => ApiError::not_found(),
@@ -86,9 +75,7 @@ impl From<store::Error> for ApiError {
             E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             E::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
             E::Closed => StatusCode::SERVICE_UNAVAILABLE,
-            E::Corrupt(_) | E::AlreadyOpen | E::Format(_) | E::Storage(_) => {
-                return ApiError::internal(e)
-            }
+            E::Corrupt(_) | E::AlreadyOpen | E::Format(_) | E::Storage(_) => return ApiError::internal(e),
         };
         ApiError::new(status, e.to_string())
     }

@@ -36,15 +36,9 @@ pub fn range(value: &str, size: u64) -> Range {
         }
         return match last.parse::<u64>() {
             Ok(0) => Range::Unsatisfiable,
-            Ok(n) if size > 0 => Range::Part {
-                start: size.saturating_sub(n),
-                end: size,
-            },
+            Ok(n) if size > 0 => Range::Part { start: size.saturating_sub(n), end: size },
             Ok(_) => Range::Unsatisfiable,
-            Err(_) if size > 0 => Range::Part {
-                start: 0,
-                end: size,
-            },
+            Err(_) if size > 0 => Range::Part { start: 0, end: size },
             Err(_) => Range::Unsatisfiable,
         };
     }
@@ -88,10 +82,7 @@ pub fn etag_matches(list: &str, etag: &str, weak: bool) -> bool {
 ///
 /// # Errors
 /// A one-line reason when a header is present but malformed, or the two disagree.
-pub fn declared_sha256(
-    checksum: Option<&str>,
-    digest: Option<&str>,
-) -> Result<Option<[u8; 32]>, String> {
+pub fn declared_sha256(checksum: Option<&str>, digest: Option<&str>) -> Result<Option<[u8; 32]>, String> {
     let from_hex = match checksum {
         None => None,
         Some(v) => Some(parse_hex32(v.trim()).ok_or("X-Checksum-Sha256 must be 64 hex digits")?),
@@ -122,9 +113,7 @@ fn content_digest_sha256(value: &str) -> Result<Option<[u8; 32]>, String> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b64)
             .map_err(|_| "Content-Digest sha-256 is not valid base64")?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| "Content-Digest sha-256 must be 32 bytes")?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| "Content-Digest sha-256 must be 32 bytes")?;
         return Ok(Some(arr));
     }
     Ok(None)
@@ -151,23 +140,14 @@ pub fn hex(bytes: &[u8]) -> String {
 /// `attachment; filename="…"` (RFC 6266), plus `filename*` when the name has characters
 /// some clients would mangle in the plain form.
 pub fn content_disposition(name: &str) -> String {
-    let plain = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._-+ ()[]~!@#$^&=:;{}".contains(&b));
+    let plain = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+ ()[]~!@#$^&=:;{}".contains(&b));
     if plain {
         format!("attachment; filename=\"{name}\"")
     } else {
-        let encoded =
-            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+        let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
         let ascii: String = name
             .chars()
-            .map(|c| {
-                if c == '%' || c == '"' || c == '\\' || !c.is_ascii() {
-                    '_'
-                } else {
-                    c
-                }
-            })
+            .map(|c| if c == '%' || c == '"' || c == '\\' || !c.is_ascii() { '_' } else { c })
             .collect();
         format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
     }
@@ -181,40 +161,17 @@ mod tests {
     fn ranges() {
         assert_eq!(range("bytes=0-9", 100), Range::Part { start: 0, end: 10 });
         assert_eq!(range("bytes=5-", 100), Range::Part { start: 5, end: 100 });
-        assert_eq!(
-            range("bytes=-3", 100),
-            Range::Part {
-                start: 97,
-                end: 100
-            }
-        );
+        assert_eq!(range("bytes=-3", 100), Range::Part { start: 97, end: 100 });
         assert_eq!(range("bytes=-300", 100), Range::Part { start: 0, end: 100 });
-        assert_eq!(
-            range("bytes=90-200", 100),
-            Range::Part {
-                start: 90,
-                end: 100
-            }
-        );
+        assert_eq!(range("bytes=90-200", 100), Range::Part { start: 90, end: 100 });
         assert_eq!(range("bytes=100-", 100), Range::Unsatisfiable);
         assert_eq!(range("bytes=-0", 100), Range::Unsatisfiable);
         assert_eq!(range("bytes=-1", 0), Range::Unsatisfiable);
         assert_eq!(range("bytes=0-", 0), Range::Unsatisfiable);
-        for ignored in [
-            "",
-            "items=0-1",
-            "bytes=5-1",
-            "bytes=0-1,3-4",
-            "bytes=a-b",
-            "bytes=-",
-            "bytes=1",
-        ] {
+        for ignored in ["", "items=0-1", "bytes=5-1", "bytes=0-1,3-4", "bytes=a-b", "bytes=-", "bytes=1"] {
             assert_eq!(range(ignored, 100), Range::Full, "{ignored}");
         }
-        assert_eq!(
-            range("bytes=99999999999999999999999-", 10),
-            Range::Unsatisfiable
-        );
+        assert_eq!(range("bytes=99999999999999999999999-", 10), Range::Unsatisfiable);
     }
 
     #[test]
@@ -235,10 +192,7 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode(sum);
         let digest = format!("sha-512=:AAAA:, sha-256=:{b64}:");
         assert_eq!(declared_sha256(None, Some(&digest)), Ok(Some(sum)));
-        assert_eq!(
-            declared_sha256(Some(&hex64.to_uppercase()), Some(&digest)),
-            Ok(Some(sum))
-        );
+        assert_eq!(declared_sha256(Some(&hex64.to_uppercase()), Some(&digest)), Ok(Some(sum)));
         assert_eq!(declared_sha256(None, Some("md5=:AAAA:")), Ok(None));
         assert!(declared_sha256(Some("abc"), None).is_err());
         assert!(declared_sha256(None, Some("sha-256=abc")).is_err());
@@ -249,10 +203,7 @@ mod tests {
 
     #[test]
     fn dispositions() {
-        assert_eq!(
-            content_disposition("app-1.0.tar.gz"),
-            "attachment; filename=\"app-1.0.tar.gz\""
-        );
+        assert_eq!(content_disposition("app-1.0.tar.gz"), "attachment; filename=\"app-1.0.tar.gz\"");
         assert_eq!(
             content_disposition("100%.txt"),
             "attachment; filename=\"100_.txt\"; filename*=UTF-8''100%25%2Etxt"

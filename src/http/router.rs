@@ -22,58 +22,19 @@ use crate::app::App;
 pub enum Route {
     Health,
     Metrics,
-    GenericFile {
-        owner: String,
-        package: String,
-        version: String,
-        file: String,
-    },
-    GenericVersion {
-        owner: String,
-        package: String,
-        version: String,
-    },
-    Packages {
-        owner: String,
-    },
-    Package {
-        owner: String,
-        kind: &'static str,
-        name: String,
-    },
-    Latest {
-        owner: String,
-        kind: &'static str,
-        name: String,
-    },
-    Version {
-        owner: String,
-        kind: &'static str,
-        name: String,
-        version: String,
-    },
-    Files {
-        owner: String,
-        kind: &'static str,
-        name: String,
-        version: String,
-    },
+    GenericFile { owner: String, package: String, version: String, file: String },
+    GenericVersion { owner: String, package: String, version: String },
+    Packages { owner: String },
+    Package { owner: String, kind: &'static str, name: String },
+    Latest { owner: String, kind: &'static str, name: String },
+    Version { owner: String, kind: &'static str, name: String, version: String },
+    Files { owner: String, kind: &'static str, name: String, version: String },
     Users,
-    User {
-        name: String,
-    },
+    User { name: String },
     Orgs,
-    Member {
-        org: String,
-        user: String,
-    },
-    Tokens {
-        user: String,
-    },
-    Token {
-        user: String,
-        label: String,
-    },
+    Member { org: String, user: String },
+    Tokens { user: String },
+    Token { user: String, label: String },
 }
 
 impl Route {
@@ -98,9 +59,7 @@ impl Route {
     /// The methods this route answers, for 405 and `Allow`.
     fn methods(&self) -> &'static [Method] {
         match self {
-            Route::Health | Route::Metrics | Route::Packages { .. } | Route::Package { .. } => {
-                &[Method::GET]
-            }
+            Route::Health | Route::Metrics | Route::Packages { .. } | Route::Package { .. } => &[Method::GET],
             Route::Latest { .. } | Route::Files { .. } => &[Method::GET],
             Route::GenericFile { .. } => &[Method::GET, Method::HEAD, Method::PUT, Method::DELETE],
             Route::GenericVersion { .. } => &[Method::DELETE],
@@ -136,16 +95,11 @@ fn kind(s: &str) -> Result<&'static str, NoRoute> {
 /// # Errors
 /// [`NoRoute`] when the path has no route or is not valid percent-encoded UTF-8.
 pub fn parse(path: &str) -> Result<Route, NoRoute> {
-    let raw: Vec<&str> = path
-        .strip_prefix('/')
-        .ok_or(NoRoute::Unknown)?
-        .split('/')
-        .collect();
+    let raw: Vec<&str> = path.strip_prefix('/').ok_or(NoRoute::Unknown)?.split('/').collect();
     let mut seg = Vec::with_capacity(raw.len());
     for s in &raw {
-        let decoded = percent_encoding::percent_decode_str(s)
-            .decode_utf8()
-            .map_err(|_| NoRoute::BadEncoding)?;
+        let decoded =
+            percent_encoding::percent_decode_str(s).decode_utf8().map_err(|_| NoRoute::BadEncoding)?;
         seg.push(decoded.into_owned());
     }
     let s: Vec<&str> = seg.iter().map(String::as_str).collect();
@@ -153,52 +107,29 @@ pub fn parse(path: &str) -> Result<Route, NoRoute> {
     Ok(match s.as_slice() {
         ["healthz"] => Route::Health,
         ["metrics"] => Route::Metrics,
-        ["api", "packages", _, "generic", _, _, _] => Route::GenericFile {
-            owner: o(2),
-            package: o(4),
-            version: o(5),
-            file: o(6),
-        },
-        ["api", "packages", _, "generic", _, _] => Route::GenericVersion {
-            owner: o(2),
-            package: o(4),
-            version: o(5),
-        },
+        ["api", "packages", _, "generic", _, _, _] => {
+            Route::GenericFile { owner: o(2), package: o(4), version: o(5), file: o(6) }
+        }
+        ["api", "packages", _, "generic", _, _] => {
+            Route::GenericVersion { owner: o(2), package: o(4), version: o(5) }
+        }
         ["api", "v1", "packages", _] => Route::Packages { owner: o(3) },
-        ["api", "v1", "packages", _, k, _] => Route::Package {
-            owner: o(3),
-            kind: kind(k)?,
-            name: o(5),
-        },
-        ["api", "v1", "packages", _, k, _, "-", "latest"] => Route::Latest {
-            owner: o(3),
-            kind: kind(k)?,
-            name: o(5),
-        },
-        ["api", "v1", "packages", _, k, _, _] => Route::Version {
-            owner: o(3),
-            kind: kind(k)?,
-            name: o(5),
-            version: o(6),
-        },
-        ["api", "v1", "packages", _, k, _, _, "files"] => Route::Files {
-            owner: o(3),
-            kind: kind(k)?,
-            name: o(5),
-            version: o(6),
-        },
+        ["api", "v1", "packages", _, k, _] => Route::Package { owner: o(3), kind: kind(k)?, name: o(5) },
+        ["api", "v1", "packages", _, k, _, "-", "latest"] => {
+            Route::Latest { owner: o(3), kind: kind(k)?, name: o(5) }
+        }
+        ["api", "v1", "packages", _, k, _, _] => {
+            Route::Version { owner: o(3), kind: kind(k)?, name: o(5), version: o(6) }
+        }
+        ["api", "v1", "packages", _, k, _, _, "files"] => {
+            Route::Files { owner: o(3), kind: kind(k)?, name: o(5), version: o(6) }
+        }
         ["api", "v1", "admin", "users"] => Route::Users,
         ["api", "v1", "admin", "users", _] => Route::User { name: o(4) },
         ["api", "v1", "orgs"] => Route::Orgs,
-        ["api", "v1", "orgs", _, "members", _] => Route::Member {
-            org: o(3),
-            user: o(5),
-        },
+        ["api", "v1", "orgs", _, "members", _] => Route::Member { org: o(3), user: o(5) },
         ["api", "v1", "users", _, "tokens"] => Route::Tokens { user: o(3) },
-        ["api", "v1", "users", _, "tokens", _] => Route::Token {
-            user: o(3),
-            label: o(5),
-        },
+        ["api", "v1", "users", _, "tokens", _] => Route::Token { user: o(3), label: o(5) },
         _ => return Err(NoRoute::Unknown),
     })
 }
@@ -210,17 +141,10 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
     let path = req.uri().path().to_string();
     let (name, mut res) = match parse(&path) {
         Ok(route) if !route.methods().contains(&method) => {
-            let allow = route
-                .methods()
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut res = ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("{method} is not allowed here"),
-            )
-            .into_response();
+            let allow = route.methods().iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+            let mut res =
+                ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed here"))
+                    .into_response();
             if let Ok(v) = HeaderValue::from_str(&allow) {
                 res.headers_mut().insert(ALLOW, v);
             }
@@ -228,25 +152,15 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
         }
         Ok(route) => {
             let name = route.name();
-            (
-                name,
-                handle(&app, route, req)
-                    .await
-                    .unwrap_or_else(ApiError::into_response),
-            )
+            (name, handle(&app, route, req).await.unwrap_or_else(ApiError::into_response))
         }
         Err(NoRoute::Unknown) => ("unknown", ApiError::not_found().into_response()),
-        Err(NoRoute::BadEncoding) => (
-            "unknown",
-            ApiError::bad_request("path is not valid percent-encoded UTF-8").into_response(),
-        ),
+        Err(NoRoute::BadEncoding) => {
+            ("unknown", ApiError::bad_request("path is not valid percent-encoded UTF-8").into_response())
+        }
     };
     let status = res.status().as_u16();
-    let user = res
-        .extensions_mut()
-        .remove::<User>()
-        .map(|u| u.0)
-        .unwrap_or_default();
+    let user = res.extensions_mut().remove::<User>().map(|u| u.0).unwrap_or_default();
     let bytes = res
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -269,11 +183,7 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
     res
 }
 
-async fn handle(
-    app: &Arc<App>,
-    route: Route,
-    req: Request<Incoming>,
-) -> Result<Response, ApiError> {
+async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<Response, ApiError> {
     let method = req.method().clone();
     match route {
         Route::Health => Ok(api::text(StatusCode::OK, "ok\n")),
@@ -281,48 +191,27 @@ async fn handle(
             let bytes = app.store.file_bytes(&app.db_path);
             Ok(api::text(StatusCode::OK, app.metrics.render(bytes)))
         }
-        Route::GenericFile {
-            owner,
-            package,
-            version,
-            file,
-        } => {
-            let target = crate::store::FileTarget {
-                owner,
-                kind: "generic",
-                package,
-                version,
-                file,
-            };
+        Route::GenericFile { owner, package, version, file } => {
+            let target = crate::store::FileTarget { owner, kind: "generic", package, version, file };
             match method {
                 Method::PUT => generic::put(app, req, target).await,
                 Method::DELETE => generic::delete_file(app, req, target).await,
                 _ => generic::get(app, req, target).await,
             }
         }
-        Route::GenericVersion {
-            owner,
-            package,
-            version,
-        } => manage::delete_version(app, req, owner, "generic", package, version).await,
+        Route::GenericVersion { owner, package, version } => {
+            manage::delete_version(app, req, owner, "generic", package, version).await
+        }
         Route::Packages { owner } => manage::packages(app, req, owner).await,
         Route::Package { owner, kind, name } => manage::versions(app, req, owner, kind, name).await,
         Route::Latest { owner, kind, name } => manage::latest(app, req, owner, kind, name).await,
-        Route::Version {
-            owner,
-            kind,
-            name,
-            version,
-        } => match method {
+        Route::Version { owner, kind, name, version } => match method {
             Method::DELETE => manage::delete_version(app, req, owner, kind, name, version).await,
             _ => manage::version(app, req, owner, kind, name, version).await,
         },
-        Route::Files {
-            owner,
-            kind,
-            name,
-            version,
-        } => manage::files(app, req, owner, kind, name, version).await,
+        Route::Files { owner, kind, name, version } => {
+            manage::files(app, req, owner, kind, name, version).await
+        }
         Route::Users => match method {
             Method::POST => manage::add_user(app, req).await,
             _ => manage::list_users(app, req).await,
@@ -370,9 +259,6 @@ mod tests {
         );
         assert_eq!(parse("/api/v1/packages/a/npm/x"), Err(NoRoute::Unknown));
         assert_eq!(parse("/nope"), Err(NoRoute::Unknown));
-        assert_eq!(
-            parse("/api/packages/a/generic/p/%ff/f"),
-            Err(NoRoute::BadEncoding)
-        );
+        assert_eq!(parse("/api/packages/a/generic/p/%ff/f"), Err(NoRoute::BadEncoding));
     }
 }

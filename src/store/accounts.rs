@@ -67,10 +67,7 @@ impl Store {
     /// The role of `user` in organization `org`, if a member.
     pub fn role(&self, org: &str, user: &str) -> Result<Option<Role>> {
         let tx = self.read()?;
-        let byte = tx
-            .open_table(MEMBERS)?
-            .get((key(org).as_str(), key(user).as_str()))?
-            .map(|v| v.value());
+        let byte = tx.open_table(MEMBERS)?.get((key(org).as_str(), key(user).as_str()))?.map(|v| v.value());
         Ok(byte.map(|b| if b == 0 { Role::Read } else { Role::Write }))
     }
 
@@ -82,10 +79,8 @@ impl Store {
     /// The tokens of `user`, sorted by label.
     pub fn tokens(&self, user: &str) -> Result<Vec<TokenRec>> {
         let tx = self.read()?;
-        let mut out: Vec<TokenRec> = tokens_of(&tx.open_table(TOKENS)?, &key(user))?
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect();
+        let mut out: Vec<TokenRec> =
+            tokens_of(&tx.open_table(TOKENS)?, &key(user))?.into_iter().map(|(_, t)| t).collect();
         out.sort_by(|a, b| a.label.cmp(&b.label));
         Ok(out)
     }
@@ -111,14 +106,10 @@ impl Store {
         let k = key(user);
         self.write(move |tx| {
             let mut rec = require_user(tx, &k)?;
-            if let OwnerKind::User {
-                password_hash: h, ..
-            } = &mut rec.kind
-            {
+            if let OwnerKind::User { password_hash: h, .. } = &mut rec.kind {
                 *h = password_hash;
             }
-            tx.open_table(OWNERS)?
-                .insert(k.as_str(), codec::encode(&rec).as_slice())?;
+            tx.open_table(OWNERS)?.insert(k.as_str(), codec::encode(&rec).as_slice())?;
             Ok(())
         })
     }
@@ -131,18 +122,12 @@ impl Store {
         let k = key(user);
         self.write(move |tx| {
             require_user(tx, &k)?;
-            let owns = match tx
-                .open_table(PACKAGES)?
-                .range((k.as_str(), "", "")..)?
-                .next()
-            {
+            let owns = match tx.open_table(PACKAGES)?.range((k.as_str(), "", "")..)?.next() {
                 Some(entry) => entry?.0.value().0 == k,
                 None => false,
             };
             if owns {
-                return Err(Error::Refused(format!(
-                    "user {k} still owns packages; delete them first"
-                )));
+                return Err(Error::Refused(format!("user {k} still owns packages; delete them first")));
             }
             tx.open_table(OWNERS)?.remove(k.as_str())?;
             let mut tokens = tx.open_table(TOKENS)?;
@@ -163,8 +148,7 @@ impl Store {
                 _ => return Err(Error::NotFound(What::Owner)),
             }
             require_user(tx, &u)?;
-            tx.open_table(MEMBERS)?
-                .insert((o.as_str(), u.as_str()), role_byte(role))?;
+            tx.open_table(MEMBERS)?.insert((o.as_str(), u.as_str()), role_byte(role))?;
             Ok(())
         })
     }
@@ -172,12 +156,10 @@ impl Store {
     /// Removes `user` from organization `org`.
     pub fn remove_member(&self, org: &str, user: &str) -> Result<()> {
         let (o, u) = (key(org), key(user));
-        self.write(
-            move |tx| match tx.open_table(MEMBERS)?.remove((o.as_str(), u.as_str()))? {
-                Some(_) => Ok(()),
-                None => Err(Error::NotFound(What::Member)),
-            },
-        )
+        self.write(move |tx| match tx.open_table(MEMBERS)?.remove((o.as_str(), u.as_str()))? {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(What::Member)),
+        })
     }
 
     /// Stores a new token under the sha256 of its secret.
@@ -188,10 +170,7 @@ impl Store {
         self.write(move |tx| {
             require_user(tx, &rec.user)?;
             let mut tokens = tx.open_table(TOKENS)?;
-            if tokens_of(&tokens, &rec.user)?
-                .iter()
-                .any(|(_, t)| t.label == rec.label)
-            {
+            if tokens_of(&tokens, &rec.user)?.iter().any(|(_, t)| t.label == rec.label) {
                 return Err(Error::Exists(What::Token));
             }
             tokens.insert(hash, codec::encode(&rec).as_slice())?;
@@ -204,9 +183,7 @@ impl Store {
         let (u, label) = (key(user), label.to_string());
         self.write(move |tx| {
             let mut tokens = tx.open_table(TOKENS)?;
-            let found = tokens_of(&tokens, &u)?
-                .into_iter()
-                .find(|(_, t)| t.label == label);
+            let found = tokens_of(&tokens, &u)?.into_iter().find(|(_, t)| t.label == label);
             match found {
                 Some((hash, _)) => {
                     tokens.remove(hash)?;

@@ -97,22 +97,11 @@ impl Upload {
 
     async fn send_chunk(&mut self, data: Bytes) -> Result<()> {
         if self.failed.load(Ordering::Acquire) {
-            return Err(Error::Storage(
-                "an earlier chunk of this upload failed to commit".into(),
-            ));
+            return Err(Error::Storage("an earlier chunk of this upload failed to commit".into()));
         }
-        let job = Box::new(ChunkJob {
-            blob: self.blob,
-            index: self.chunks,
-            data,
-            failed: self.failed.clone(),
-        });
-        self.store
-            .inner
-            .queue
-            .send(job)
-            .await
-            .map_err(|_| Error::Closed)?;
+        let job =
+            Box::new(ChunkJob { blob: self.blob, index: self.chunks, data, failed: self.failed.clone() });
+        self.store.inner.queue.send(job).await.map_err(|_| Error::Closed)?;
         self.chunks += 1;
         Ok(())
     }
@@ -133,28 +122,16 @@ impl Upload {
         if expect.is_some_and(|e| e != sha) {
             return Err(Error::ChecksumMismatch);
         }
-        let staged = Staged {
-            blob: self.blob,
-            chunks: self.chunks,
-            sha256: sha,
-            size: self.size,
-        };
+        let staged = Staged { blob: self.blob, chunks: self.chunks, sha256: sha, size: self.size };
         let failed = self.failed.clone();
         let (job, rx) = writer::Call::new(true, move |tx| {
             if failed.load(Ordering::Acquire) {
                 discard(tx, staged.blob, Some(staged.chunks))?;
-                return Ok(Err(Error::Storage(
-                    "a chunk of this upload failed to commit".into(),
-                )));
+                return Ok(Err(Error::Storage("a chunk of this upload failed to commit".into())));
             }
             super::packages::add_file(tx, &target, &staged)
         });
-        self.store
-            .inner
-            .queue
-            .send(job)
-            .await
-            .map_err(|_| Error::Closed)?;
+        self.store.inner.queue.send(job).await.map_err(|_| Error::Closed)?;
         self.handed_over = true;
         rx.await.map_err(|_| Error::Closed)??
     }
@@ -197,10 +174,8 @@ impl Job for ChunkJob {
     fn run(&mut self, tx: &WriteTransaction) -> Result<()> {
         // Marked staged with every chunk (not just the first): if the first chunk's batch
         // failed, later chunks must still be found and reclaimed after a crash (invariant 1).
-        tx.open_table(STAGED)?
-            .insert(self.blob, crate::clock::now())?;
-        tx.open_table(CHUNKS)?
-            .insert((self.blob, self.index), self.data.as_ref())?;
+        tx.open_table(STAGED)?.insert(self.blob, crate::clock::now())?;
+        tx.open_table(CHUNKS)?.insert((self.blob, self.index), self.data.as_ref())?;
         Ok(())
     }
 
@@ -236,12 +211,7 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
         remove_chunks(tx, staged.blob, Some(staged.chunks))?;
         return Ok(id);
     }
-    let rec = BlobRec {
-        sha256: staged.sha256,
-        size: staged.size,
-        chunk_size: CHUNK_SIZE as u32,
-        refs: 1,
-    };
+    let rec = BlobRec { sha256: staged.sha256, size: staged.size, chunk_size: CHUNK_SIZE as u32, refs: 1 };
     blobs.insert(staged.blob, codec::encode(&rec).as_slice())?;
     by_sha.insert(staged.sha256, staged.blob)?;
     Ok(staged.blob)
@@ -313,15 +283,11 @@ pub struct FileReader {
 impl FileReader {
     pub(crate) fn new(tx: ReadTransaction, file: FileRec) -> Result<FileReader> {
         let blobs = tx.open_table(BLOBS)?;
-        let blob: BlobRec = super::get_rec(&blobs, file.blob)?.ok_or_else(|| {
-            Error::Corrupt(format!("file {:?} points at missing blob", file.name))
-        })?;
+        let blob: BlobRec = super::get_rec(&blobs, file.blob)?
+            .ok_or_else(|| Error::Corrupt(format!("file {:?} points at missing blob", file.name)))?;
         drop(blobs);
         if blob.size != file.size || blob.sha256 != file.sha256 {
-            return Err(Error::Corrupt(format!(
-                "file {:?} disagrees with its blob",
-                file.name
-            )));
+            return Err(Error::Corrupt(format!("file {:?} disagrees with its blob", file.name)));
         }
         Ok(FileReader { tx, file, blob })
     }
@@ -339,9 +305,9 @@ impl FileReader {
             let index = (pos / cs) as u32;
             let chunk_start = u64::from(index) * cs;
             let expected = cs.min(self.blob.size - chunk_start) as usize;
-            let guard = chunks.get((self.file.blob, index))?.ok_or_else(|| {
-                Error::Corrupt(format!("blob {} lacks chunk {index}", self.file.blob))
-            })?;
+            let guard = chunks
+                .get((self.file.blob, index))?
+                .ok_or_else(|| Error::Corrupt(format!("blob {} lacks chunk {index}", self.file.blob)))?;
             let data = guard.value();
             if data.len() != expected {
                 return Err(Error::Corrupt(format!(

@@ -36,9 +36,7 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {}
 
 fn options(limit: usize) -> impl Options {
-    bincode::DefaultOptions::new()
-        .with_fixint_encoding()
-        .with_limit(limit as u64)
+    bincode::DefaultOptions::new().with_fixint_encoding().with_limit(limit as u64)
 }
 
 /// Encodes `value` with the current format byte in front.
@@ -46,9 +44,7 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut out = vec![FORMAT];
     // Writing into a Vec cannot fail, and our records contain no types (maps with non-string
     // keys, unsized sequences) that bincode refuses to serialize.
-    options(usize::MAX)
-        .serialize_into(&mut out, value)
-        .expect("records always serialize");
+    options(usize::MAX).serialize_into(&mut out, value).expect("records always serialize");
     out
 }
 
@@ -59,9 +55,9 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     match bytes.split_first() {
         None => Err(Error::Empty),
-        Some((&FORMAT, rest)) => options(rest.len())
-            .deserialize(rest)
-            .map_err(|e| Error::Malformed(e.to_string())),
+        Some((&FORMAT, rest)) => {
+            options(rest.len()).deserialize(rest).map_err(|e| Error::Malformed(e.to_string()))
+        }
         Some((&other, _)) => Err(Error::UnknownFormat(other)),
     }
 }
@@ -75,10 +71,7 @@ mod tests {
     fn records_round_trip() {
         let owner = OwnerRec {
             name: "Alice".into(),
-            kind: OwnerKind::User {
-                password_hash: "$argon2id$x".into(),
-                admin: true,
-            },
+            kind: OwnerKind::User { password_hash: "$argon2id$x".into(), admin: true },
             private: false,
             created: 7,
         };
@@ -87,13 +80,7 @@ mod tests {
 
     #[test]
     fn damage_is_an_error_not_a_panic() {
-        let file = FileRec {
-            name: "a".into(),
-            blob: 1,
-            sha256: [3; 32],
-            size: 9,
-            created: 1,
-        };
+        let file = FileRec { name: "a".into(), blob: 1, sha256: [3; 32], size: 9, created: 1 };
         let bytes = encode(&file);
         assert_eq!(decode::<FileRec>(&[]), Err(Error::Empty));
         assert_eq!(decode::<FileRec>(&[9, 1, 2]), Err(Error::UnknownFormat(9)));
@@ -123,15 +110,6 @@ mod tests {
         ]
         .concat();
         let rec: FileRec = decode(&bytes).unwrap();
-        assert_eq!(
-            rec,
-            FileRec {
-                name: "a".into(),
-                blob: 5,
-                sha256: [7; 32],
-                size: 3,
-                created: 11
-            }
-        );
+        assert_eq!(rec, FileRec { name: "a".into(), blob: 5, sha256: [7; 32], size: 3, created: 11 });
     }
 }

@@ -84,10 +84,7 @@ pub enum Error {
 impl Error {
     /// Whether this is a failure of the storage itself rather than a domain outcome.
     pub fn is_storage(&self) -> bool {
-        matches!(
-            self,
-            Error::Storage(_) | Error::DiskFull | Error::Corrupt(_) | Error::Closed
-        )
+        matches!(self, Error::Storage(_) | Error::DiskFull | Error::Corrupt(_) | Error::Closed)
     }
 
     pub(crate) fn storage(e: impl Into<redb::Error>) -> Error {
@@ -158,9 +155,7 @@ impl Default for Options {
     fn default() -> Self {
         // Large enough to keep metadata and hot small files in memory, small enough that the
         // whole server stays well under 128 MiB.
-        Options {
-            cache_bytes: 32 << 20,
-        }
+        Options { cache_bytes: 32 << 20 }
     }
 }
 
@@ -196,10 +191,8 @@ impl Store {
     /// [`Error::AlreadyOpen`] when another process holds the file, [`Error::Format`] when it
     /// is not a depot database of a known layout, storage errors otherwise.
     pub fn open(path: &Path, options: &Options) -> Result<Opened> {
-        let db = Database::builder()
-            .set_cache_size(options.cache_bytes)
-            .create(path)
-            .map_err(Error::storage)?;
+        let db =
+            Database::builder().set_cache_size(options.cache_bytes).create(path).map_err(Error::storage)?;
         let db = Arc::new(db);
         let (reclaimed, next_blob, is_empty) = prepare(&db)?;
         let (queue, handle) = writer::spawn(db.clone());
@@ -211,20 +204,14 @@ impl Store {
                 next_blob: AtomicU64::new(next_blob),
             }),
         };
-        Ok(Opened {
-            store,
-            is_empty,
-            reclaimed,
-        })
+        Ok(Opened { store, is_empty, reclaimed })
     }
 
     /// Waits for the writer to finish its queue when this is the last handle; the database
     /// file is closed cleanly when this returns.
     pub fn close(self) {
         if let Ok(inner) = Arc::try_unwrap(self.inner) {
-            let Inner {
-                db, queue, writer, ..
-            } = inner;
+            let Inner { db, queue, writer, .. } = inner;
             drop(queue);
             if let Some(h) = writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 let _ = h.join();
@@ -250,10 +237,7 @@ impl Store {
         F: FnOnce(&WriteTransaction) -> Result<T> + Send + 'static,
     {
         let (job, rx) = writer::Call::new(true, f);
-        self.inner
-            .queue
-            .blocking_send(job)
-            .map_err(|_| Error::Closed)?;
+        self.inner.queue.blocking_send(job).map_err(|_| Error::Closed)?;
         rx.blocking_recv().map_err(|_| Error::Closed)?
     }
 
@@ -274,9 +258,7 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
             None => {
                 let owners = tx.open_table(OWNERS)?;
                 if !owners.is_empty()? {
-                    return Err(Error::Format(
-                        "the database has no depot layout version".into(),
-                    ));
+                    return Err(Error::Format("the database has no depot layout version".into()));
                 }
                 meta.insert("format", LAYOUT.to_le_bytes().as_slice())?;
             }
@@ -301,16 +283,8 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(BLOB_BY_SHA)?;
         is_empty = tx.open_table(OWNERS)?.is_empty()?;
         reclaimed = blobs::reclaim_staged(&tx)?;
-        let last_blob = tx
-            .open_table(BLOBS)?
-            .last()?
-            .map(|(k, _)| k.value())
-            .unwrap_or(0);
-        let last_chunk = tx
-            .open_table(CHUNKS)?
-            .last()?
-            .map(|(k, _)| k.value().0)
-            .unwrap_or(0);
+        let last_blob = tx.open_table(BLOBS)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+        let last_chunk = tx.open_table(CHUNKS)?.last()?.map(|(k, _)| k.value().0).unwrap_or(0);
         next_blob = last_blob.max(last_chunk) + 1;
     }
     tx.commit()?;

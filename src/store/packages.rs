@@ -53,22 +53,14 @@ pub(crate) fn add_file(
     target: &FileTarget,
     staged: &Staged,
 ) -> Result<Result<FileRec>> {
-    let (o, k, p, v, f) = (
-        key(&target.owner),
-        target.kind,
-        key(&target.package),
-        key(&target.version),
-        key(&target.file),
-    );
+    let (o, k, p, v, f) =
+        (key(&target.owner), target.kind, key(&target.package), key(&target.version), key(&target.file));
     let refusal = {
         let owners = tx.open_table(OWNERS)?;
         let files = tx.open_table(FILES)?;
         if owners.get(o.as_str())?.is_none() {
             Some(Error::NotFound(What::Owner))
-        } else if files
-            .get((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?
-            .is_some()
-        {
+        } else if files.get((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?.is_some() {
             Some(Error::Exists(What::File))
         } else {
             None
@@ -82,58 +74,30 @@ pub(crate) fn add_file(
     let blob = blobs::adopt(tx, staged)?;
     let mut packages = tx.open_table(PACKAGES)?;
     if packages.get((o.as_str(), k, p.as_str()))?.is_none() {
-        let rec = PackageRec {
-            name: target.package.clone(),
-            created: now,
-        };
+        let rec = PackageRec { name: target.package.clone(), created: now };
         packages.insert((o.as_str(), k, p.as_str()), codec::encode(&rec).as_slice())?;
     }
     let mut versions = tx.open_table(VERSIONS)?;
-    if versions
-        .get((o.as_str(), k, p.as_str(), v.as_str()))?
-        .is_none()
-    {
-        let rec = VersionRec {
-            version: target.version.clone(),
-            created: now,
-        };
-        versions.insert(
-            (o.as_str(), k, p.as_str(), v.as_str()),
-            codec::encode(&rec).as_slice(),
-        )?;
+    if versions.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_none() {
+        let rec = VersionRec { version: target.version.clone(), created: now };
+        versions.insert((o.as_str(), k, p.as_str(), v.as_str()), codec::encode(&rec).as_slice())?;
     }
-    let rec = FileRec {
-        name: target.file.clone(),
-        blob,
-        sha256: staged.sha256,
-        size: staged.size,
-        created: now,
-    };
-    tx.open_table(FILES)?.insert(
-        (o.as_str(), k, p.as_str(), v.as_str(), f.as_str()),
-        codec::encode(&rec).as_slice(),
-    )?;
+    let rec =
+        FileRec { name: target.file.clone(), blob, sha256: staged.sha256, size: staged.size, created: now };
+    tx.open_table(FILES)?
+        .insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
     Ok(Ok(rec))
 }
 
 /// Deletes one file; an emptied version and package go with it.
 fn delete_file(tx: &WriteTransaction, t: &FileTarget) -> Result<()> {
-    let (o, p, v, f) = (
-        key(&t.owner),
-        key(&t.package),
-        key(&t.version),
-        key(&t.file),
-    );
+    let (o, p, v, f) = (key(&t.owner), key(&t.package), key(&t.version), key(&t.file));
     let rec: FileRec = {
         let files = tx.open_table(FILES)?;
-        get_rec(
-            &files,
-            (o.as_str(), t.kind, p.as_str(), v.as_str(), f.as_str()),
-        )?
-        .ok_or(Error::NotFound(What::File))?
+        get_rec(&files, (o.as_str(), t.kind, p.as_str(), v.as_str(), f.as_str()))?
+            .ok_or(Error::NotFound(What::File))?
     };
-    tx.open_table(FILES)?
-        .remove((o.as_str(), t.kind, p.as_str(), v.as_str(), f.as_str()))?;
+    tx.open_table(FILES)?.remove((o.as_str(), t.kind, p.as_str(), v.as_str(), f.as_str()))?;
     blobs::release(tx, rec.blob)?;
     prune(tx, &o, t.kind, &p, &v)
 }
@@ -232,13 +196,7 @@ fn files_of(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<
     Ok(out)
 }
 
-fn summarize(
-    tx: &ReadTransaction,
-    o: &str,
-    k: &str,
-    p: &str,
-    v: VersionRec,
-) -> Result<VersionSummary> {
+fn summarize(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: VersionRec) -> Result<VersionSummary> {
     let files = files_of(tx, o, k, p, &key(&v.version))?;
     Ok(VersionSummary {
         version: v.version,
@@ -254,22 +212,8 @@ impl Store {
         let tx = self.read()?;
         let file: Option<FileRec> = {
             let files = tx.open_table(FILES)?;
-            let k = (
-                key(&t.owner),
-                key(&t.package),
-                key(&t.version),
-                key(&t.file),
-            );
-            get_rec(
-                &files,
-                (
-                    k.0.as_str(),
-                    t.kind,
-                    k.1.as_str(),
-                    k.2.as_str(),
-                    k.3.as_str(),
-                ),
-            )?
+            let k = (key(&t.owner), key(&t.package), key(&t.version), key(&t.file));
+            get_rec(&files, (k.0.as_str(), t.kind, k.1.as_str(), k.2.as_str(), k.3.as_str()))?
         };
         match file {
             Some(file) => Ok(Some(FileReader::new(tx, file)?)),
@@ -281,22 +225,8 @@ impl Store {
     pub fn file(&self, t: &FileTarget) -> Result<Option<FileRec>> {
         let tx = self.read()?;
         let files = tx.open_table(FILES)?;
-        let k = (
-            key(&t.owner),
-            key(&t.package),
-            key(&t.version),
-            key(&t.file),
-        );
-        get_rec(
-            &files,
-            (
-                k.0.as_str(),
-                t.kind,
-                k.1.as_str(),
-                k.2.as_str(),
-                k.3.as_str(),
-            ),
-        )
+        let k = (key(&t.owner), key(&t.package), key(&t.version), key(&t.file));
+        get_rec(&files, (k.0.as_str(), t.kind, k.1.as_str(), k.2.as_str(), k.3.as_str()))
     }
 
     /// Deletes one file (and its version and package when they become empty).
@@ -339,10 +269,7 @@ impl Store {
             }
             let rec: PackageRec = codec::decode(value.value())?;
             let versions = versions_of(&tx, &o, kk, kp)?;
-            let latest = versions
-                .iter()
-                .max_by_key(|v| v.created)
-                .map(|v| v.version.clone());
+            let latest = versions.iter().max_by_key(|v| v.created).map(|v| v.version.clone());
             out.push(PackageSummary {
                 kind: kk.to_string(),
                 name: rec.name,
@@ -355,27 +282,16 @@ impl Store {
     }
 
     /// The versions of a package, oldest first; `None` when the package does not exist.
-    pub fn versions(
-        &self,
-        owner: &str,
-        kind: &str,
-        package: &str,
-    ) -> Result<Option<Vec<VersionSummary>>> {
+    pub fn versions(&self, owner: &str, kind: &str, package: &str) -> Result<Option<Vec<VersionSummary>>> {
         let tx = self.read()?;
         let (o, p) = (key(owner), key(package));
         let mut versions = versions_of(&tx, &o, kind, &p)?;
         if versions.is_empty() {
             return Ok(None);
         }
-        versions.sort_by(|a, b| {
-            a.created
-                .cmp(&b.created)
-                .then_with(|| a.version.cmp(&b.version))
-        });
-        let out = versions
-            .into_iter()
-            .map(|v| summarize(&tx, &o, kind, &p, v))
-            .collect::<Result<Vec<_>>>()?;
+        versions.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.version.cmp(&b.version)));
+        let out =
+            versions.into_iter().map(|v| summarize(&tx, &o, kind, &p, v)).collect::<Result<Vec<_>>>()?;
         Ok(Some(out))
     }
 
@@ -389,10 +305,8 @@ impl Store {
     ) -> Result<Option<VersionSummary>> {
         let tx = self.read()?;
         let (o, p, v) = (key(owner), key(package), key(version));
-        let rec: Option<VersionRec> = get_rec(
-            &tx.open_table(VERSIONS)?,
-            (o.as_str(), kind, p.as_str(), v.as_str()),
-        )?;
+        let rec: Option<VersionRec> =
+            get_rec(&tx.open_table(VERSIONS)?, (o.as_str(), kind, p.as_str(), v.as_str()))?;
         rec.map(|rec| summarize(&tx, &o, kind, &p, rec)).transpose()
     }
 

@@ -17,11 +17,9 @@ pub const TOKENS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("token
 /// (owner key, type, package key) → `PackageRec`.
 pub const PACKAGES: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("packages");
 /// (owner key, type, package key, version key) → `VersionRec`.
-pub const VERSIONS: TableDefinition<(&str, &str, &str, &str), &[u8]> =
-    TableDefinition::new("versions");
+pub const VERSIONS: TableDefinition<(&str, &str, &str, &str), &[u8]> = TableDefinition::new("versions");
 /// (owner key, type, package key, version key, file key) → `FileRec`.
-pub const FILES: TableDefinition<(&str, &str, &str, &str, &str), &[u8]> =
-    TableDefinition::new("files");
+pub const FILES: TableDefinition<(&str, &str, &str, &str, &str), &[u8]> = TableDefinition::new("files");
 /// blob id → `BlobRec`.
 pub const BLOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("blobs");
 /// sha256 → blob id: the content address, for deduplication.

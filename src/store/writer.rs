@@ -79,8 +79,7 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Box<dyn Job>>) {
 fn commit(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), Error> {
     let mut tx = db.begin_write().map_err(Error::storage)?;
     if !batch.iter().any(|j| j.durable()) {
-        tx.set_durability(Durability::None)
-            .map_err(Error::storage)?;
+        tx.set_durability(Durability::None).map_err(Error::storage)?;
     }
     for job in batch.iter_mut() {
         job.run(&tx)?;
@@ -106,15 +105,7 @@ where
 {
     pub fn new(durable: bool, f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, Error>>) {
         let (reply, rx) = oneshot::channel();
-        (
-            Box::new(Call {
-                f: Some(f),
-                out: None,
-                reply,
-                durable,
-            }),
-            rx,
-        )
+        (Box::new(Call { f: Some(f), out: None, reply, durable }), rx)
     }
 }
 
