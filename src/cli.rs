@@ -67,7 +67,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "DEPOT_GRACE_SECS", default_value_t = 10)]
     pub grace_secs: u64,
     /// Database page cache, in MiB. Bounds the memory used for reads.
-    #[arg(long, value_name = "N", env = "DEPOT_CACHE_MIB", default_value_t = 32)]
+    #[arg(long, value_name = "N", env = "DEPOT_CACHE_MIB", default_value_t = 16)]
     pub cache_mib: usize,
 }
 

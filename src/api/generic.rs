@@ -22,8 +22,8 @@ use crate::store::{FileTarget, CHUNK_SIZE};
 
 /// Ranges up to this size are read in one go and sent from memory.
 const INLINE_BYTES: u64 = CHUNK_SIZE as u64;
-/// Pieces (chunks) buffered between the store reader and the socket per download.
-const STREAM_DEPTH: usize = 2;
+/// Pieces buffered between the store reader and the socket per download (2 MiB).
+const STREAM_DEPTH: usize = 16;
 
 fn header_str<'h>(h: &'h HeaderMap, name: impl header::AsHeaderName) -> Option<&'h str> {
     h.get(name).and_then(|v| v.to_str().ok())

@@ -155,7 +155,7 @@ impl Default for Options {
     fn default() -> Self {
         // Large enough to keep metadata and hot small files in memory, small enough that the
         // whole server stays well under 128 MiB.
-        Options { cache_bytes: 32 << 20 }
+        Options { cache_bytes: 16 << 20 }
     }
 }
 
@@ -170,6 +170,8 @@ struct Inner {
     db: Arc<Database>,
     queue: writer::Queue,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Permits for chunk data on its way to the writer, one per KiB (see `QUEUE_DATA_BYTES`).
+    data_budget: Arc<tokio::sync::Semaphore>,
     /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
     next_blob: AtomicU64,
 }
@@ -201,6 +203,7 @@ impl Store {
                 db,
                 queue,
                 writer: Mutex::new(Some(handle)),
+                data_budget: Arc::new(tokio::sync::Semaphore::new(writer::QUEUE_DATA_BYTES >> 10)),
                 next_blob: AtomicU64::new(next_blob),
             }),
         };
@@ -236,7 +239,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> Result<T> + Send + 'static,
     {
-        let (job, rx) = writer::Call::new(true, f);
+        let (job, rx) = writer::Call::new(true, 0, f);
         self.inner.queue.blocking_send(job).map_err(|_| Error::Closed)?;
         rx.blocking_recv().map_err(|_| Error::Closed)?
     }

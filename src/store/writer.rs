@@ -23,9 +23,13 @@ use tokio::sync::{mpsc, oneshot};
 use super::Error;
 
 /// Most job bytes (chunk data) one transaction takes, bounding the dirty pages held in memory.
-pub const MAX_BATCH_BYTES: usize = 16 << 20;
-/// Jobs waiting for the writer; with ~1 MiB chunks this bounds queued upload data to ~16 MiB.
-pub const QUEUE_JOBS: usize = 16;
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
+/// Jobs waiting for the writer. Large enough that many concurrent small uploads can join one
+/// commit; the data they carry is bounded separately by [`QUEUE_DATA_BYTES`].
+pub const QUEUE_JOBS: usize = 1024;
+/// Chunk data queued for the writer at most, in bytes: the back-pressure on uploads that
+/// keeps memory flat whatever the number and size of uploads.
+pub const QUEUE_DATA_BYTES: usize = 8 << 20;
 
 /// One unit of work for the writer thread.
 pub trait Job: Send {
@@ -96,6 +100,7 @@ pub struct Call<T, F> {
     out: Option<Result<T, Error>>,
     reply: oneshot::Sender<Result<T, Error>>,
     durable: bool,
+    weight: usize,
 }
 
 impl<T, F> Call<T, F>
@@ -103,9 +108,10 @@ where
     T: Send + 'static,
     F: FnOnce(&WriteTransaction) -> Result<T, Error> + Send + 'static,
 {
-    pub fn new(durable: bool, f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, Error>>) {
+    /// A job running `f`; `weight` is the bytes of data `f` carries (for batch sizing).
+    pub fn new(durable: bool, weight: usize, f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, Error>>) {
         let (reply, rx) = oneshot::channel();
-        (Box::new(Call { f: Some(f), out: None, reply, durable }), rx)
+        (Box::new(Call { f: Some(f), out: None, reply, durable, weight }), rx)
     }
 }
 
@@ -127,6 +133,10 @@ where
 
     fn durable(&self) -> bool {
         self.durable
+    }
+
+    fn weight(&self) -> usize {
+        self.weight
     }
 
     fn complete(self: Box<Self>, committed: Result<(), Error>) {

@@ -1,0 +1,353 @@
+//! Credentials and permissions (SPEC §3): which credential forms work, and the exact
+//! 401 / 403 / 404 decision for missing, bad, insufficient and hidden access.
+//!
+//! Users are created through the CLI; most requests use tokens, which keeps the suite from
+//! paying an argon2 run per request where the password itself is not the point.
+
+use crate::util::*;
+
+const CHALLENGE: &str = "Basic realm=\"depot\"";
+
+#[test]
+fn every_credential_form_can_write_and_read_a_private_owner() {
+    let srv = TestServer::start();
+    let password = srv.add_private_user("alice", "alice-password");
+    let token = srv.token("alice", "write");
+    let forms = [
+        ("Basic user:password", password),
+        ("Basic user:token", Cred::basic("alice", &token)),
+        ("Basic token:(empty)", Cred::basic(&token, "")),
+        ("token T", Cred::token(&token)),
+        ("Bearer T", Cred::bearer(&token)),
+    ];
+    for (i, (form, cred)) in forms.iter().enumerate() {
+        let file = format!("f{i}.txt");
+        let put = srv.upload(cred, "alice", "forms", "1", &file, form.as_bytes());
+        if put.status != 201 {
+            panic!("\ncredential form {form} must be able to upload\n{put}");
+        }
+        srv.download(&Cred::Anon, "alice", "forms", "1", &file).expect_401();
+        for (reader_form, reader) in &forms {
+            let get = srv.download(reader, "alice", "forms", "1", &file);
+            if get.status != 200 {
+                panic!("\ncredential form {reader_form} must be able to read a private owner's file\n{get}");
+            }
+            get.expect_body(form.as_bytes());
+        }
+    }
+    // The management API accepts the same forms.
+    for (form, cred) in &forms {
+        let list = srv.send(Request::get("/api/v1/packages/alice").auth(cred));
+        if list.status != 200 {
+            panic!("\ncredential form {form} must work on /api/v1\n{list}");
+        }
+    }
+}
+
+#[test]
+fn tokens_in_the_query_string_are_refused() {
+    let srv = TestServer::start();
+    srv.add_private_user("alice", "alice-password");
+    let token = srv.token("alice", "write");
+    let alice = Cred::token(&token);
+    srv.upload(&alice, "alice", "q", "1", "f.txt", b"secret").expect(201);
+    srv.add_org("pubco", false);
+    srv.add_member("pubco", "alice", "write");
+    srv.upload(&alice, "pubco", "q", "1", "f.txt", b"public").expect(201);
+
+    let new_file = file_path("alice", "q", "1", "new.txt");
+    let private_file = file_path("alice", "q", "1", "f.txt");
+    let public_file = file_path("pubco", "q", "1", "f.txt");
+    for param in ["token", "access_token"] {
+        srv.send(Request::put(&format!("{new_file}?{param}={token}"), b"x")).expect_401();
+        srv.send(Request::get(&format!("{private_file}?{param}={token}"))).expect_401();
+        srv.send(Request::get(&format!("{public_file}?{param}={token}"))).expect_401();
+        srv.send(Request::get(&format!("/api/v1/packages/alice?{param}={token}"))).expect_401();
+    }
+    srv.send(Request::get(&new_file).auth(&alice)).expect(404);
+}
+
+#[test]
+fn bad_credentials_are_401_with_the_basic_challenge_even_where_none_are_needed() {
+    let srv = TestServer::start();
+    srv.add_user("alice", "alice-password", false);
+    let token = srv.token("alice", "write");
+    srv.upload(&Cred::token(&token), "alice", "pub", "1", "f.txt", b"public").expect(201);
+
+    let bogus = format!("depot_{}", "A".repeat(43));
+    let bad = [
+        ("wrong password", Cred::basic("alice", "not-the-password")),
+        ("empty password", Cred::basic("alice", "")),
+        ("unknown user", Cred::basic("mallory", "alice-password")),
+        ("unknown token as password", Cred::basic("alice", &bogus)),
+        ("unknown token as user", Cred::basic(&bogus, "")),
+        ("unknown token", Cred::token(&bogus)),
+        ("unknown bearer", Cred::bearer(&bogus)),
+        ("mangled token", Cred::bearer(&token[..token.len() - 1])),
+    ];
+    for (what, cred) in &bad {
+        for req in [
+            Request::put(&file_path("alice", "pub", "1", "new.txt"), b"x"),
+            Request::get(&file_path("alice", "pub", "1", "f.txt")),
+            Request::get("/api/v1/packages/alice"),
+        ] {
+            let resp = srv.send(req.auth(cred));
+            if resp.status != 401 || resp.header("WWW-Authenticate") != Some(CHALLENGE) {
+                panic!("\n{what}: expected 401 with WWW-Authenticate: {CHALLENGE}\n{resp}");
+            }
+        }
+    }
+    let garbled = Request::get(&file_path("alice", "pub", "1", "f.txt"))
+        .header("Authorization", "Basic !!!not-base64!!!");
+    srv.send(garbled).expect_401();
+    // The good password still works after all those failures.
+    srv.download(&Cred::basic("alice", "alice-password"), "alice", "pub", "1", "f.txt").expect(200);
+}
+
+#[test]
+fn missing_credentials_are_401_where_some_are_needed_and_fine_for_public_reads() {
+    let srv = TestServer::start();
+    srv.add_user("alice", "alice-password", false);
+    srv.add_private_user("carol", "carol-password");
+    let alice = Cred::token(&srv.token("alice", "write"));
+    let carol = Cred::token(&srv.token("carol", "write"));
+    srv.upload(&alice, "alice", "pkg", "1", "f.txt", b"public").expect(201);
+    srv.upload(&carol, "carol", "pkg", "1", "f.txt", b"private").expect(201);
+
+    srv.send(Request::put(&file_path("alice", "pkg", "1", "new.txt"), b"x")).expect_401();
+    srv.send(Request::delete(&file_path("alice", "pkg", "1", "f.txt"))).expect_401();
+    srv.send(Request::delete(&version_path("alice", "pkg", "1"))).expect_401();
+    srv.send(Request::get(&file_path("alice", "pkg", "1", "f.txt")))
+        .expect(200)
+        .expect_no_header("WWW-Authenticate")
+        .expect_body(b"public");
+    srv.send(Request::head(&file_path("alice", "pkg", "1", "f.txt"))).expect(200);
+
+    srv.send(Request::get(&file_path("carol", "pkg", "1", "f.txt"))).expect_401();
+    srv.send(Request::head(&file_path("carol", "pkg", "1", "f.txt"))).expect_401();
+    srv.send(Request::put(&file_path("carol", "pkg", "1", "new.txt"), b"x")).expect_401();
+    srv.download(&carol, "carol", "pkg", "1", "f.txt").expect(200).expect_body(b"private");
+}
+
+#[test]
+fn a_user_who_cannot_read_a_private_owner_gets_404_as_if_it_did_not_exist() {
+    let srv = TestServer::start();
+    srv.add_private_user("carol", "carol-password");
+    srv.add_user("bob", "bob-password", false);
+    let carol = Cred::token(&srv.token("carol", "write"));
+    let bob = Cred::token(&srv.token("bob", "write"));
+    srv.upload(&carol, "carol", "hidden", "1", "f.txt", b"private").expect(201);
+
+    let existing = file_path("carol", "hidden", "1", "f.txt");
+    let missing = file_path("carol", "hidden", "1", "nope.txt");
+    for target in [&existing, &missing] {
+        srv.send(Request::get(target).auth(&bob)).expect(404);
+        srv.send(Request::head(target).auth(&bob)).expect(404);
+        srv.send(Request::delete(target).auth(&bob)).expect(404);
+    }
+    srv.send(Request::put(&missing, b"x").auth(&bob)).expect(404);
+    srv.send(Request::put(&file_path("carol", "brand-new", "1", "f.txt"), b"x").auth(&bob)).expect(404);
+    srv.send(Request::delete(&version_path("carol", "hidden", "1")).auth(&bob)).expect(404);
+    srv.download(&carol, "carol", "hidden", "1", "f.txt").expect(200).expect_body(b"private");
+    srv.download(&carol, "carol", "hidden", "1", "nope.txt").expect(404);
+}
+
+#[test]
+fn a_user_who_can_read_but_not_write_gets_403_on_put_and_delete() {
+    let srv = TestServer::start();
+    srv.add_user("alice", "alice-password", false);
+    let bob_password = srv.add_user("bob", "bob-password", false);
+    let alice = Cred::token(&srv.token("alice", "write"));
+    let bob = Cred::token(&srv.token("bob", "write"));
+    srv.upload(&alice, "alice", "pkg", "1", "f.txt", b"mine").expect(201);
+
+    for cred in [&bob, &bob_password] {
+        srv.send(Request::put(&file_path("alice", "pkg", "1", "new.txt"), b"x").auth(cred)).expect(403);
+        srv.send(Request::put(&file_path("alice", "pkg", "1", "f.txt"), b"x").auth(cred)).expect(403);
+        srv.send(Request::put(&file_path("alice", "other", "1", "f.txt"), b"x").auth(cred)).expect(403);
+        srv.send(Request::delete(&file_path("alice", "pkg", "1", "f.txt")).auth(cred)).expect(403);
+        srv.send(Request::delete(&version_path("alice", "pkg", "1")).auth(cred)).expect(403);
+        srv.download(cred, "alice", "pkg", "1", "f.txt").expect(200).expect_body(b"mine");
+    }
+    srv.download(&Cred::Anon, "alice", "pkg", "1", "new.txt").expect(404);
+}
+
+#[test]
+fn a_read_token_reads_private_packages_but_cannot_write_and_a_write_token_can() {
+    let srv = TestServer::start();
+    srv.add_private_user("carol", "carol-password");
+    let read = Cred::token(&srv.token("carol", "read"));
+    let write = Cred::token(&srv.token("carol", "write"));
+
+    srv.upload(&write, "carol", "pkg", "1", "f.txt", b"data").expect(201);
+    srv.download(&read, "carol", "pkg", "1", "f.txt").expect(200).expect_body(b"data");
+    srv.download(&Cred::basic("carol", &srv.token("carol", "read")), "carol", "pkg", "1", "f.txt")
+        .expect(200);
+
+    srv.upload(&read, "carol", "pkg", "1", "g.txt", b"x").expect(403);
+    srv.send(Request::delete(&file_path("carol", "pkg", "1", "f.txt")).auth(&read)).expect(403);
+    srv.send(Request::delete(&version_path("carol", "pkg", "1")).auth(&read)).expect(403);
+    srv.download(&write, "carol", "pkg", "1", "g.txt").expect(404);
+
+    srv.upload(&write, "carol", "pkg", "1", "g.txt", b"g").expect(201);
+    srv.send(Request::delete(&file_path("carol", "pkg", "1", "f.txt")).auth(&write)).expect(204);
+    srv.send(Request::delete(&version_path("carol", "pkg", "1")).auth(&write)).expect(204);
+    srv.download(&write, "carol", "pkg", "1", "g.txt").expect(404);
+}
+
+#[test]
+fn a_revoked_token_is_401_and_other_tokens_keep_working() {
+    let srv = TestServer::start();
+    srv.add_private_user("alice", "alice-password");
+    let (label, revoked) = srv.token_labeled("alice", "write");
+    let kept = srv.token("alice", "write");
+    srv.upload(&Cred::token(&revoked), "alice", "pkg", "1", "f.txt", b"x").expect(201);
+
+    srv.cli(&["token", "revoke", "alice", &label], None).expect_ok();
+    for cred in [
+        Cred::token(&revoked),
+        Cred::bearer(&revoked),
+        Cred::basic("alice", &revoked),
+        Cred::basic(&revoked, ""),
+    ] {
+        srv.upload(&cred, "alice", "pkg", "1", "g.txt", b"x").expect_401();
+        srv.download(&cred, "alice", "pkg", "1", "f.txt").expect_401();
+    }
+    srv.download(&Cred::token(&kept), "alice", "pkg", "1", "f.txt").expect(200).expect_body(b"x");
+    srv.upload(&Cred::token(&kept), "alice", "pkg", "1", "g.txt", b"g").expect(201);
+}
+
+#[test]
+fn private_organization_members_read_or_write_by_role_and_others_see_nothing() {
+    let srv = TestServer::start();
+    srv.add_org("acme", true);
+    for user in ["rita", "wade", "nina"] {
+        srv.add_user(user, &format!("{user}-password"), false);
+    }
+    srv.add_member("acme", "rita", "read");
+    srv.add_member("acme", "wade", "write");
+    let rita = Cred::token(&srv.token("rita", "write"));
+    let wade = Cred::token(&srv.token("wade", "write"));
+    let wade_read = Cred::token(&srv.token("wade", "read"));
+    let nina = Cred::token(&srv.token("nina", "write"));
+
+    srv.upload(&wade, "acme", "tool", "1", "a.bin", b"org data").expect(201);
+    srv.download(&wade, "acme", "tool", "1", "a.bin").expect(200).expect_body(b"org data");
+    srv.download(&wade_read, "acme", "tool", "1", "a.bin").expect(200);
+    srv.upload(&wade_read, "acme", "tool", "1", "b.bin", b"x").expect(403);
+
+    srv.download(&rita, "acme", "tool", "1", "a.bin").expect(200).expect_body(b"org data");
+    srv.upload(&rita, "acme", "tool", "1", "b.bin", b"x").expect(403);
+    srv.send(Request::delete(&file_path("acme", "tool", "1", "a.bin")).auth(&rita)).expect(403);
+    srv.send(Request::delete(&version_path("acme", "tool", "1")).auth(&rita)).expect(403);
+
+    srv.download(&nina, "acme", "tool", "1", "a.bin").expect(404);
+    srv.upload(&nina, "acme", "tool", "1", "b.bin", b"x").expect(404);
+    srv.send(Request::delete(&file_path("acme", "tool", "1", "a.bin")).auth(&nina)).expect(404);
+
+    srv.download(&Cred::Anon, "acme", "tool", "1", "a.bin").expect_401();
+    srv.upload(&Cred::Anon, "acme", "tool", "1", "b.bin", b"x").expect_401();
+
+    srv.send(Request::delete(&file_path("acme", "tool", "1", "a.bin")).auth(&wade)).expect(204);
+    srv.download(&wade, "acme", "tool", "1", "a.bin").expect(404);
+}
+
+#[test]
+fn a_public_organization_is_readable_by_all_and_writable_only_by_write_members() {
+    let srv = TestServer::start();
+    srv.add_org("pubco", false);
+    srv.add_user("wade", "wade-password", false);
+    srv.add_user("nina", "nina-password", false);
+    srv.add_member("pubco", "wade", "write");
+    let wade = Cred::token(&srv.token("wade", "write"));
+    let nina = Cred::token(&srv.token("nina", "write"));
+
+    srv.upload(&wade, "pubco", "lib", "1", "a.bin", b"public org").expect(201);
+    srv.download(&Cred::Anon, "pubco", "lib", "1", "a.bin").expect(200).expect_body(b"public org");
+    srv.download(&nina, "pubco", "lib", "1", "a.bin").expect(200);
+    srv.upload(&nina, "pubco", "lib", "1", "b.bin", b"x").expect(403);
+    srv.send(Request::delete(&version_path("pubco", "lib", "1")).auth(&nina)).expect(403);
+    srv.upload(&Cred::Anon, "pubco", "lib", "1", "b.bin", b"x").expect_401();
+}
+
+#[test]
+fn an_admin_reads_and_writes_everything() {
+    let srv = TestServer::start();
+    let root_password = srv.add_user("root", "root-password", true);
+    srv.add_private_user("carol", "carol-password");
+    srv.add_org("acme", true);
+    let root = Cred::token(&srv.token("root", "write"));
+    let carol = Cred::token(&srv.token("carol", "write"));
+    srv.upload(&carol, "carol", "mine", "1", "f.txt", b"carol's").expect(201);
+
+    srv.download(&root, "carol", "mine", "1", "f.txt").expect(200).expect_body(b"carol's");
+    srv.download(&root_password, "carol", "mine", "1", "f.txt").expect(200);
+    srv.upload(&root, "carol", "mine", "1", "by-admin.txt", b"admin").expect(201);
+    srv.download(&carol, "carol", "mine", "1", "by-admin.txt").expect(200).expect_body(b"admin");
+    srv.send(Request::delete(&file_path("carol", "mine", "1", "f.txt")).auth(&root)).expect(204);
+
+    srv.upload(&root, "acme", "tool", "1", "a.bin", b"org").expect(201);
+    srv.download(&root, "acme", "tool", "1", "a.bin").expect(200).expect_body(b"org");
+    srv.send(Request::delete(&version_path("acme", "tool", "1")).auth(&root)).expect(204);
+}
+
+#[test]
+fn a_private_users_packages_are_visible_to_the_owner_only() {
+    let srv = TestServer::start();
+    let carol_password = srv.add_private_user("carol", "carol-password");
+    srv.add_user("bob", "bob-password", false);
+    let carol = Cred::token(&srv.token("carol", "write"));
+    let bob = Cred::token(&srv.token("bob", "write"));
+    srv.upload(&carol, "carol", "diary", "1", "d.txt", b"dear diary").expect(201);
+
+    srv.download(&carol_password, "carol", "diary", "1", "d.txt").expect(200).expect_body(b"dear diary");
+    srv.download(&bob, "carol", "diary", "1", "d.txt").expect(404);
+    srv.download(&Cred::Anon, "carol", "diary", "1", "d.txt").expect_401();
+
+    srv.send(Request::get("/api/v1/packages/carol").auth(&carol)).expect(200);
+    srv.send(Request::get("/api/v1/packages/carol").auth(&bob)).expect(404);
+    srv.send(Request::get("/api/v1/packages/carol")).expect_401();
+    srv.send(Request::get(&api_version_path("carol", "diary", None)).auth(&bob)).expect(404);
+    srv.send(Request::get(&api_version_path("carol", "diary", Some("1"))).auth(&bob)).expect(404);
+    srv.send(Request::get(&format!("{}/files", api_version_path("carol", "diary", Some("1")))).auth(&bob))
+        .expect(404);
+}
+
+#[test]
+fn a_password_change_takes_effect_at_once() {
+    let srv = TestServer::start();
+    let old = srv.add_user("alice", "old-password", false);
+    srv.upload(&old, "alice", "pkg", "1", "a.txt", b"a").expect(201);
+    srv.upload(&old, "alice", "pkg", "1", "b.txt", b"b").expect(201);
+
+    srv.cli(&["user", "passwd", "alice", "--password-stdin"], Some("new-password\n")).expect_ok();
+    srv.upload(&old, "alice", "pkg", "1", "c.txt", b"c").expect_401();
+    srv.upload(&Cred::basic("alice", "new-password"), "alice", "pkg", "1", "c.txt", b"c").expect(201);
+}
+
+#[test]
+fn a_deleted_user_can_no_longer_authenticate() {
+    let srv = TestServer::start();
+    let dave = srv.add_user("dave", "dave-password", false);
+    let token = srv.token("dave", "write");
+    srv.send(Request::get("/api/v1/packages/dave").auth(&dave)).expect(200);
+
+    srv.cli(&["user", "delete", "dave"], None).expect_ok();
+    srv.send(Request::get("/api/v1/packages/dave").auth(&dave)).expect_401();
+    srv.send(Request::get("/api/v1/packages/dave").auth(&Cred::token(&token))).expect_401();
+    srv.upload(&Cred::token(&token), "dave", "pkg", "1", "f.txt", b"x").expect_401();
+}
+
+#[test]
+fn a_removed_member_loses_access_to_a_private_organization() {
+    let srv = TestServer::start();
+    srv.add_org("acme", true);
+    srv.add_user("wade", "wade-password", false);
+    srv.add_member("acme", "wade", "write");
+    let wade = Cred::token(&srv.token("wade", "write"));
+    srv.upload(&wade, "acme", "tool", "1", "a.bin", b"x").expect(201);
+
+    srv.cli(&["org", "member", "remove", "acme", "wade"], None).expect_ok();
+    srv.download(&wade, "acme", "tool", "1", "a.bin").expect(404);
+    srv.upload(&wade, "acme", "tool", "1", "b.bin", b"y").expect(404);
+}

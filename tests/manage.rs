@@ -1,0 +1,370 @@
+//! The management API (SPEC §4, shapes from INTERFACE.md): package listings, versions, files,
+//! version deletion, admin-only user and organization administration, self-service tokens,
+//! `/healthz` and `/metrics`.
+
+use crate::util::*;
+
+/// `items` as a JSON array, or a failure showing the response.
+#[track_caller]
+fn array(resp: &Response) -> Vec<Json> {
+    match resp.json() {
+        Json::Arr(items) => items,
+        other => panic!("expected a JSON array, got {other:?}\n{resp}"),
+    }
+}
+
+#[track_caller]
+fn names(items: &[Json], key: &str) -> Vec<String> {
+    items.iter().map(|v| v[key].as_str().unwrap_or("<missing>").to_owned()).collect()
+}
+
+#[test]
+fn package_list_of_an_owner_is_sorted_filtered_and_paged() {
+    let srv = TestServer::start();
+    srv.add_user("alice", "alice-password", false);
+    let alice = Cred::token(&srv.token("alice", "write"));
+    srv.upload(&alice, "alice", "beta", "1.0", "b.txt", b"b").expect(201);
+    srv.upload(&alice, "alice", "alpha", "1.0", "a.txt", b"a").expect(201);
+    srv.upload(&alice, "alice", "alpha", "2.0", "a.txt", b"aa").expect(201);
+    srv.upload(&alice, "alice", "gamma-tool", "0.1", "g.txt", b"g").expect(201);
+
+    let resp = srv.send(Request::get("/api/v1/packages/alice"));
+    resp.expect(200);
+    let all = array(&resp);
+    eqnice!(vec!["alpha", "beta", "gamma-tool"], names(&all, "name"), resp);
+    let alpha = &all[0];
+    eqnice!(Some("alice"), alpha["owner"].as_str(), resp);
+    eqnice!(Some("generic"), alpha["type"].as_str(), resp);
+    eqnice!(Some("2.0"), alpha["latest_version"].as_str(), resp);
+    eqnice!(Some(2), alpha["version_count"].as_u64(), resp);
+    assert!(is_rfc3339(alpha["created_at"].as_str().unwrap_or("")), "created_at\n{resp}");
+    eqnice!(Some(1), all[1]["version_count"].as_u64(), resp);
+
+    let generic = srv.send(Request::get("/api/v1/packages/alice?type=generic"));
+    eqnice!(3, array(generic.expect(200)).len(), generic);
+    let go = srv.send(Request::get("/api/v1/packages/alice?type=go"));
+    eqnice!(0, array(go.expect(200)).len(), go);
+    let q = srv.send(Request::get("/api/v1/packages/alice?q=amm"));
+    eqnice!(vec!["gamma-tool"], names(&array(q.expect(200)), "name"), q);
+    let page = srv.send(Request::get("/api/v1/packages/alice?page=2&limit=1"));
+    eqnice!(vec!["beta"], names(&array(page.expect(200)), "name"), page);
+    let past = srv.send(Request::get("/api/v1/packages/alice?page=9&limit=1"));
+    eqnice!(0, array(past.expect(200)).len(), past);
+
+    srv.send(Request::get("/api/v1/packages/nobody")).expect(404);
+}
+
+#[test]
+fn versions_latest_one_version_and_its_files() {
+    let srv = TestServer::start();
+    srv.add_user("alice", "alice-password", false);
+    let alice = Cred::token(&srv.token("alice", "write"));
+    let one = content_for("one", 1000);
+    let two = content_for("two", 2345);
+    srv.upload(&alice, "alice", "app", "1.0", "one.bin", &one).expect(201);
+    srv.upload(&alice, "alice", "app", "1.0", "two.bin", &two).expect(201);
+    srv.upload(&alice, "alice", "app", "2.0", "one.bin", &one).expect(201);
+
+    let resp = srv.send(Request::get("/api/v1/packages/alice/generic/app"));
+    resp.expect(200);
+    let versions = array(&resp);
+    eqnice!(vec!["1.0", "2.0"], names(&versions, "version"), resp);
+    let v1 = &versions[0];
+    eqnice!(Some("alice"), v1["owner"].as_str(), resp);
+    eqnice!(Some("generic"), v1["type"].as_str(), resp);
+    eqnice!(Some("app"), v1["name"].as_str(), resp);
+    eqnice!(Some(2), v1["file_count"].as_u64(), resp);
+    eqnice!(Some(3345), v1["size"].as_u64(), resp);
+    assert!(is_rfc3339(v1["created_at"].as_str().unwrap_or("")), "created_at\n{resp}");
+
+    let latest = srv.send(Request::get("/api/v1/packages/alice/generic/app/-/latest"));
+    let latest_json = latest.expect(200).json();
+    eqnice!(Some("2.0"), latest_json["version"].as_str(), latest);
+    eqnice!(Some(1), latest_json["file_count"].as_u64(), latest);
+
+    let single = srv.send(Request::get("/api/v1/packages/alice/generic/app/1.0"));
+    let single_json = single.expect(200).json();
+    eqnice!(Some("1.0"), single_json["version"].as_str(), single);
+    eqnice!(Some(2), single_json["file_count"].as_u64(), single);
+
+    let files_resp = srv.send(Request::get("/api/v1/packages/alice/generic/app/1.0/files"));
+    let files = array(files_resp.expect(200));
+    eqnice!(2, files.len(), files_resp);
+    for (name, body) in [("one.bin", &one), ("two.bin", &two)] {
+        let file = files.iter().find(|f| f["name"].as_str() == Some(name));
+        let Some(file) = file else { panic!("{name} missing\n{files_resp}") };
+        eqnice!(Some(body.len() as u64), file["size"].as_u64(), files_resp);
+        let sha = sha256_hex(body);
+        eqnice!(Some(sha.as_str()), file["sha256"].as_str(), files_resp);
+        assert!(is_rfc3339(file["created_at"].as_str().unwrap_or("")), "created_at\n{files_resp}");
+    }
+
+    for missing in [
+        "/api/v1/packages/alice/generic/nope",
+        "/api/v1/packages/alice/generic/nope/-/latest",
+        "/api/v1/packages/alice/generic/app/9.9",
+        "/api/v1/packages/alice/generic/app/9.9/files",
+        "/api/v1/packages/nobody/generic/app",
+    ] {
+        srv.send(Request::get(missing)).expect(404);
+    }
+}
+
+#[test]
+fn delete_version_through_the_api_needs_write_access() {
+    let srv = TestServer::start();
+    srv.add_user("alice", "alice-password", false);
+    srv.add_user("bob", "bob-password", false);
+    let alice = Cred::token(&srv.token("alice", "write"));
+    let bob = Cred::token(&srv.token("bob", "write"));
+    srv.upload(&alice, "alice", "app", "1.0", "a.bin", b"a").expect(201);
+    srv.upload(&alice, "alice", "app", "1.0", "b.bin", b"b").expect(201);
+    srv.upload(&alice, "alice", "app", "2.0", "a.bin", b"a2").expect(201);
+    let target = "/api/v1/packages/alice/generic/app/1.0";
+
+    srv.send(Request::delete(target)).expect_401();
+    srv.send(Request::delete(target).auth(&bob)).expect(403);
+    srv.send(Request::delete(target).auth(&Cred::token(&srv.token("alice", "read")))).expect(403);
+    srv.send(Request::get(target)).expect(200);
+
+    srv.send(Request::delete(target).auth(&alice)).expect(204);
+    srv.send(Request::get(target)).expect(404);
+    srv.download(&Cred::Anon, "alice", "app", "1.0", "a.bin").expect(404);
+    srv.download(&Cred::Anon, "alice", "app", "1.0", "b.bin").expect(404);
+    srv.send(Request::delete(target).auth(&alice)).expect(404);
+    srv.download(&Cred::Anon, "alice", "app", "2.0", "a.bin").expect(200).expect_body(b"a2");
+
+    srv.send(Request::delete("/api/v1/packages/alice/generic/app/2.0").auth(&alice)).expect(204);
+    srv.send(Request::get("/api/v1/packages/alice/generic/app")).expect(404);
+}
+
+#[test]
+fn admin_user_endpoints_need_an_admin() {
+    let srv = TestServer::start();
+    let root = srv.add_user("root", "root-password", true);
+    let bob = srv.add_user("bob", "bob-password", false);
+    let create = r#"{"username":"eve","password":"eve-password","admin":false,"private":true}"#;
+
+    // Not allowed: no credentials -> 401, a non-admin -> 403.
+    srv.send(Request::json("POST", "/api/v1/admin/users", create)).expect_401();
+    srv.send(Request::json("POST", "/api/v1/admin/users", create).auth(&bob)).expect(403);
+    srv.send(Request::get("/api/v1/admin/users")).expect_401();
+    srv.send(Request::get("/api/v1/admin/users").auth(&bob)).expect(403);
+    srv.send(Request::json("PATCH", "/api/v1/admin/users/root", r#"{"password":"x-password"}"#).auth(&bob))
+        .expect(403);
+    srv.send(Request::delete("/api/v1/admin/users/root").auth(&bob)).expect(403);
+    srv.send(Request::delete("/api/v1/admin/users/root")).expect_401();
+
+    let created = srv.send(Request::json("POST", "/api/v1/admin/users", create).auth(&root));
+    let created_json = created.expect(201).json();
+    eqnice!(Some("eve"), created_json["username"].as_str(), created);
+    eqnice!(Some(false), created_json["admin"].as_bool(), created);
+    eqnice!(Some(true), created_json["private"].as_bool(), created);
+    srv.send(Request::json("POST", "/api/v1/admin/users", create).auth(&root)).expect(409);
+    let shouting = r#"{"username":"EVE","password":"eve-password","admin":false,"private":false}"#;
+    srv.send(Request::json("POST", "/api/v1/admin/users", shouting).auth(&root)).expect(409);
+
+    let list = srv.send(Request::get("/api/v1/admin/users").auth(&root));
+    let users = array(list.expect(200));
+    let mut listed = names(&users, "username");
+    listed.sort();
+    eqnice!(vec!["bob", "eve", "root"], listed, list);
+    let root_entry = users.iter().find(|u| u["username"].as_str() == Some("root")).expect("root listed");
+    eqnice!(Some(true), root_entry["admin"].as_bool(), list);
+
+    // The new user exists for authentication and is private.
+    let eve = Cred::basic("eve", "eve-password");
+    srv.upload(&eve, "eve", "pkg", "1", "f.txt", b"eve's").expect(201);
+    srv.download(&Cred::Anon, "eve", "pkg", "1", "f.txt").expect_401();
+    srv.download(&eve, "eve", "pkg", "1", "f.txt").expect(200);
+
+    srv.send(
+        Request::json("PATCH", "/api/v1/admin/users/bob", r#"{"password":"bob-new-password"}"#).auth(&root),
+    )
+    .expect(200);
+    srv.send(Request::get("/api/v1/packages/bob").auth(&bob)).expect_401();
+    srv.send(Request::get("/api/v1/packages/bob").auth(&Cred::basic("bob", "bob-new-password"))).expect(200);
+
+    srv.send(Request::delete("/api/v1/admin/users/bob").auth(&root)).expect(204);
+    srv.send(Request::get("/api/v1/packages/bob").auth(&Cred::basic("bob", "bob-new-password"))).expect_401();
+    srv.send(Request::delete("/api/v1/admin/users/bob").auth(&root)).expect(404);
+    let after = srv.send(Request::get("/api/v1/admin/users").auth(&root));
+    let mut remaining = names(&array(after.expect(200)), "username");
+    remaining.sort();
+    eqnice!(vec!["eve", "root"], remaining, after);
+}
+
+#[test]
+fn admin_organization_endpoints_need_an_admin() {
+    let srv = TestServer::start();
+    let root = srv.add_user("root", "root-password", true);
+    let bob = srv.add_user("bob", "bob-password", false);
+    let bob_token = Cred::token(&srv.token("bob", "write"));
+    let create = r#"{"username":"acme","private":true}"#;
+
+    srv.send(Request::json("POST", "/api/v1/orgs", create)).expect_401();
+    srv.send(Request::json("POST", "/api/v1/orgs", create).auth(&bob)).expect(403);
+    srv.send(Request::json("POST", "/api/v1/orgs", create).auth(&root)).expect(201);
+    srv.send(Request::json("POST", "/api/v1/orgs", create).auth(&root)).expect(409);
+
+    let member = "/api/v1/orgs/acme/members/bob";
+    srv.send(Request::json("PUT", member, r#"{"role":"write"}"#)).expect_401();
+    srv.send(Request::json("PUT", member, r#"{"role":"write"}"#).auth(&bob)).expect(403);
+    srv.upload(&bob_token, "acme", "tool", "1", "before.bin", b"x").expect(404);
+
+    srv.send(Request::json("PUT", member, r#"{"role":"write"}"#).auth(&root)).expect(204);
+    srv.upload(&bob_token, "acme", "tool", "1", "a.bin", b"org").expect(201);
+    srv.download(&Cred::Anon, "acme", "tool", "1", "a.bin").expect_401();
+
+    srv.send(Request::json("PUT", member, r#"{"role":"read"}"#).auth(&root)).expect(204);
+    srv.upload(&bob_token, "acme", "tool", "1", "b.bin", b"x").expect(403);
+    srv.download(&bob_token, "acme", "tool", "1", "a.bin").expect(200).expect_body(b"org");
+
+    srv.send(Request::delete(member).auth(&bob)).expect(403);
+    srv.send(Request::delete(member).auth(&root)).expect(204);
+    srv.download(&bob_token, "acme", "tool", "1", "a.bin").expect(404);
+}
+
+#[test]
+fn users_manage_their_own_tokens_with_their_password() {
+    let srv = TestServer::start();
+    let alice = srv.add_user("alice", "alice-password", false);
+    let create = r#"{"name":"ci","scope":"write","expires_in_days":30}"#;
+
+    srv.send(Request::json("POST", "/api/v1/users/alice/tokens", create)).expect_401();
+    let created = srv.send(Request::json("POST", "/api/v1/users/alice/tokens", create).auth(&alice));
+    let json = created.expect(201).json();
+    let token = json["token"].as_str().unwrap_or_default().to_owned();
+    assert!(!token.is_empty(), "no token in\n{created}");
+    eqnice!(Some("ci"), json["name"].as_str(), created);
+    eqnice!(Some("write"), json["scope"].as_str(), created);
+    eqnice!(Some(token.as_str()), json["sha1"].as_str(), created);
+    assert!(is_rfc3339(json["created_at"].as_str().unwrap_or("")), "created_at\n{created}");
+    assert!(is_rfc3339(json["expires_at"].as_str().unwrap_or("")), "expires_at\n{created}");
+    srv.send(Request::json("POST", "/api/v1/users/alice/tokens", create).auth(&alice)).expect(409);
+
+    let reader = srv.send(
+        Request::json(
+            "POST",
+            "/api/v1/users/alice/tokens",
+            r#"{"name":"reader","scope":"read","expires_in_days":null}"#,
+        )
+        .auth(&alice),
+    );
+    let reader_json = reader.expect(201).json();
+    assert!(reader_json["expires_at"].is_null(), "a token without expiry has expires_at null\n{reader}");
+    let read_token = reader_json["token"].as_str().unwrap_or_default().to_owned();
+
+    srv.upload(&Cred::token(&token), "alice", "pkg", "1", "f.txt", b"x").expect(201);
+    srv.upload(&Cred::token(&read_token), "alice", "pkg", "1", "g.txt", b"x").expect(403);
+    srv.download(&Cred::token(&read_token), "alice", "pkg", "1", "f.txt").expect(200);
+
+    let list = srv.send(Request::get("/api/v1/users/alice/tokens").auth(&alice));
+    let tokens = array(list.expect(200));
+    let mut labels = names(&tokens, "name");
+    labels.sort();
+    eqnice!(vec!["ci", "reader"], labels, list);
+    assert!(
+        !list.text().contains(&token) && !list.text().contains(&read_token),
+        "listing shows a secret\n{list}"
+    );
+    let ci = tokens.iter().find(|t| t["name"].as_str() == Some("ci")).expect("ci listed");
+    eqnice!(Some("write"), ci["scope"].as_str(), list);
+    assert!(is_rfc3339(ci["expires_at"].as_str().unwrap_or("")), "expires_at\n{list}");
+
+    // The CLI sees the same tokens.
+    let cli = srv.cli(&["token", "list", "alice"], None);
+    cli.expect_ok();
+    let mut cli_labels: Vec<String> =
+        cli.stdout_lines().iter().map(|l| l.split('\t').next().unwrap_or("").to_owned()).collect();
+    cli_labels.sort();
+    eqnice!(vec!["ci", "reader"], cli_labels, cli);
+
+    srv.send(Request::delete("/api/v1/users/alice/tokens/ci")).expect_401();
+    srv.send(Request::delete("/api/v1/users/alice/tokens/ci").auth(&alice)).expect(204);
+    srv.upload(&Cred::token(&token), "alice", "pkg", "1", "h.txt", b"x").expect_401();
+    srv.send(Request::delete("/api/v1/users/alice/tokens/ci").auth(&alice)).expect(404);
+    let after = srv.send(Request::get("/api/v1/users/alice/tokens").auth(&alice));
+    eqnice!(vec!["reader"], names(&array(after.expect(200)), "name"), after);
+}
+
+#[test]
+fn token_administration_with_a_token_is_refused() {
+    let srv = TestServer::start();
+    srv.add_user("alice", "alice-password", false);
+    let token = srv.token("alice", "write");
+    for cred in
+        [Cred::token(&token), Cred::bearer(&token), Cred::basic("alice", &token), Cred::basic(&token, "")]
+    {
+        let resp = srv.send(
+            Request::json(
+                "POST",
+                "/api/v1/users/alice/tokens",
+                r#"{"name":"sneaky","scope":"write","expires_in_days":null}"#,
+            )
+            .auth(&cred),
+        );
+        resp.expect_one_of(&[401, 403]);
+    }
+    let list = srv.cli(&["token", "list", "alice"], None);
+    list.expect_ok();
+    assert!(!list.stdout().contains("sneaky"), "a token created a token\n{list}");
+}
+
+#[test]
+fn other_users_cannot_manage_my_tokens_but_an_admin_can() {
+    let srv = TestServer::start();
+    srv.add_user("alice", "alice-password", false);
+    let bob = srv.add_user("bob", "bob-password", false);
+    let root = srv.add_user("root", "root-password", true);
+    let (label, _) = srv.token_labeled("alice", "write");
+    let create = r#"{"name":"by-other","scope":"write","expires_in_days":null}"#;
+
+    srv.send(Request::json("POST", "/api/v1/users/alice/tokens", create).auth(&bob))
+        .expect_one_of(&[403, 404]);
+    srv.send(Request::get("/api/v1/users/alice/tokens").auth(&bob)).expect_one_of(&[403, 404]);
+    srv.send(Request::delete(&format!("/api/v1/users/alice/tokens/{label}")).auth(&bob))
+        .expect_one_of(&[403, 404]);
+
+    let created = srv.send(Request::json("POST", "/api/v1/users/alice/tokens", create).auth(&root));
+    let token = created.expect(201).json()["token"].as_str().unwrap_or_default().to_owned();
+    srv.upload(&Cred::token(&token), "alice", "pkg", "1", "f.txt", b"x").expect(201);
+    srv.send(Request::get("/api/v1/users/alice/tokens").auth(&root)).expect(200);
+    srv.send(Request::delete(&format!("/api/v1/users/alice/tokens/{label}")).auth(&root)).expect(204);
+}
+
+#[test]
+fn healthz_answers_ok() {
+    let srv = TestServer::start();
+    srv.send(Request::get("/healthz")).expect(200).expect_body(b"ok\n");
+}
+
+#[test]
+fn metrics_are_prometheus_text_counting_requests() {
+    let srv = TestServer::start();
+    srv.send(Request::get("/healthz")).expect(200);
+    srv.send(Request::get("/api/packages/nobody/generic/p/1/f")).expect(404);
+    // A counter may be bumped just after the response went out; re-read a few times.
+    let mut last = None;
+    for _ in 0..20 {
+        let resp = srv.send(Request::get("/metrics"));
+        resp.expect(200);
+        let content_type = resp.header("Content-Type").unwrap_or("");
+        assert!(content_type.starts_with("text/plain"), "Content-Type {content_type:?}\n{resp}");
+        let text = resp.text();
+        let samples: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("depot_http_requests_total{") || l.starts_with("depot_http_requests_total ")
+            })
+            .collect();
+        assert!(!samples.is_empty(), "no depot_http_requests_total samples\n{resp}");
+        let total: f64 =
+            samples.iter().filter_map(|l| l.rsplit(' ').next()).filter_map(|v| v.parse::<f64>().ok()).sum();
+        if total >= 2.0 {
+            return;
+        }
+        last = Some(resp);
+    }
+    panic!("depot_http_requests_total does not count the earlier requests\n{}", last.expect("one response"));
+}

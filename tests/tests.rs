@@ -1,0 +1,19 @@
+//! The integration suite: one test binary that drives the built `depot` binary from the outside,
+//! over real loopback sockets and through its command line, never through the library crate.
+//!
+//! Every test starts its own server on a fresh temporary database, so tests run in parallel and
+//! share nothing. SPEC is /work/shared/SPEC.md; choices it leaves open are in INTERFACE.md.
+
+// TestServer, TestDb, the raw HTTP client, and the pure helpers (sha256, base64, JSON, content).
+#[macro_use]
+mod util;
+// SPEC §1: generic package upload, download, names, integrity, ranges, deletes, concurrency.
+mod generic;
+// SPEC §3: credential forms, 401/403/404 decisions, tokens, organizations, admins.
+mod auth;
+// SPEC §4: the /api/v1 management API, /healthz and /metrics.
+mod manage;
+// SPEC §6: command shapes, exit codes and stdout, with and without a running server.
+mod cli;
+// SPEC §1 and §5: kill -9 and SIGTERM during uploads; nothing acknowledged lost, nothing partial.
+mod crash;
