@@ -26,6 +26,7 @@ pub enum Command {
     TokenCreate { user: String, label: Option<String>, write: bool, expires_in_days: Option<u64> },
     TokenList { user: String },
     TokenRevoke { user: String, label: String },
+    Verify,
 }
 
 /// A user as listed.
@@ -57,6 +58,7 @@ pub enum Output {
         info: TokenInfo,
     },
     Tokens(Vec<TokenInfo>),
+    Verified(store::Report),
 }
 
 /// Why a command failed.
@@ -168,6 +170,7 @@ pub fn execute(store: &Store, cmd: Command) -> Result<Output, Error> {
             return Ok(Output::Tokens(store.tokens(&user)?.into_iter().map(token_info).collect()));
         }
         Command::TokenRevoke { user, label } => store.revoke_token(&user, &label)?,
+        Command::Verify => return Ok(Output::Verified(store.verify()?)),
     }
     Ok(Output::Done)
 }

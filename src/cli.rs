@@ -35,6 +35,11 @@ pub enum Command {
     /// Manage access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Re-read every stored byte and check every hash, reference and count.
+    ///
+    /// Prints a summary on stdout and one line per problem; exits 1 when there is any.
+    /// Works on a running server's database (through its control socket) and on a stopped one.
+    Verify,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +232,7 @@ mod tests {
             "depot token create alice --name ci --scope read --expires-in-days 30",
             "depot token list alice",
             "depot token revoke alice ci",
+            "depot verify",
         ] {
             let args: Vec<&str> = line.split(' ').collect();
             assert!(Cli::try_parse_from(&args).is_ok(), "{line}");

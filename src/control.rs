@@ -94,6 +94,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::TokenCreate { .. } => "token create",
         Command::TokenList { .. } => "token list",
         Command::TokenRevoke { .. } => "token revoke",
+        Command::Verify => "verify",
     }
 }
 

@@ -88,10 +88,18 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Token(TokenCommand::List { user }) => admin::Command::TokenList { user },
         Command::Token(TokenCommand::Revoke { user, label }) => admin::Command::TokenRevoke { user, label },
+        Command::Verify => admin::Command::Verify,
     };
     let summary = describe(&command);
     let output = run_admin(&db, command)?;
+    let problems = match &output {
+        Output::Verified(report) => report.problems.len(),
+        _ => 0,
+    };
     print_output(output).map_err(|e| format!("writing the output: {e}"))?;
+    if problems > 0 {
+        return Err(format!("verify found {problems} problem(s)"));
+    }
     if let Some(summary) = summary {
         eprintln!("depot: {summary}");
     }
@@ -116,7 +124,7 @@ fn describe(cmd: &admin::Command) -> Option<String> {
         C::MemberAdd { org, user, .. } => format!("{user} is now a member of {org}"),
         C::MemberRemove { org, user } => format!("removed {user} from {org}"),
         C::TokenRevoke { user, label } => format!("revoked token {label} of {user}"),
-        C::UserList | C::TokenCreate { .. } | C::TokenList { .. } => return None,
+        C::UserList | C::TokenCreate { .. } | C::TokenList { .. } | C::Verify => return None,
     })
 }
 
@@ -169,6 +177,25 @@ fn print_output(output: Output) -> std::io::Result<()> {
             let expires = t.expires.map(rfc3339).unwrap_or_else(|| "never".into());
             writeln!(out, "{}\t{scope}\t{}\t{expires}", t.label, rfc3339(t.created))
         }),
+        Output::Verified(r) => {
+            for p in &r.problems {
+                writeln!(out, "problem: {p}")?;
+            }
+            writeln!(
+                out,
+                "checked {} owners, {} packages, {} versions, {} files, {} blobs, {} chunks, {} bytes; \
+                 {} uploads in progress; {} problems",
+                r.owners,
+                r.packages,
+                r.versions,
+                r.files,
+                r.blobs,
+                r.chunks,
+                r.bytes,
+                r.staged,
+                r.problems.len()
+            )
+        }
     };
     match result {
         // A closed pipe (`depot user list | head -1`) is not a failure.

@@ -16,6 +16,7 @@ pub mod codec;
 mod packages;
 pub mod records;
 mod tables;
+mod verify;
 mod writer;
 
 use std::path::Path;
@@ -27,6 +28,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Wri
 pub use blobs::{FileReader, Upload, CHUNK_SIZE};
 pub use packages::{FileTarget, PackageSummary, VersionSummary};
 pub use records::{FileRec, OwnerKind, OwnerRec, Role, TokenRec};
+pub use verify::Report;
 
 use tables::*;
 

@@ -1,0 +1,261 @@
+//! `depot verify`: re-reads every chunk, recomputes every blob's sha256 and checks every
+//! reference and count against the invariants of `docs/design.md`.
+//!
+//! Runs in one read transaction, so it sees a consistent snapshot while the server keeps
+//! serving. It reports problems; it changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use redb::{ReadTransaction, ReadableTable};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::records::{BlobRec, FileRec, OwnerKind, OwnerRec, TokenRec};
+use super::tables::*;
+use super::{codec, Result, Store};
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub owners: u64,
+    pub packages: u64,
+    pub versions: u64,
+    pub files: u64,
+    pub blobs: u64,
+    pub chunks: u64,
+    /// Content bytes re-read and hashed.
+    pub bytes: u64,
+    /// Uploads in progress (or left by a crash, reclaimed on the next start).
+    pub staged: u64,
+    /// One line per problem; empty when the database is consistent.
+    pub problems: Vec<String>,
+}
+
+struct Hashing {
+    id: u64,
+    next: u32,
+    size: u64,
+    hasher: Sha256,
+}
+
+impl Store {
+    /// Checks the whole database. Blocks for as long as reading every chunk takes.
+    pub fn verify(&self) -> Result<Report> {
+        let tx = self.read()?;
+        let mut r = Report::default();
+        let owners = owners(&tx, &mut r)?;
+        check_packages(&tx, &owners, &mut r)?;
+        let refs = check_files(&tx, &mut r)?;
+        let blobs = check_blobs(&tx, &refs, &mut r)?;
+        check_chunks(&tx, &blobs, &mut r)?;
+        check_accounts(&tx, &owners, &mut r)?;
+        Ok(r)
+    }
+}
+
+fn owners(tx: &ReadTransaction, r: &mut Report) -> Result<HashMap<String, OwnerRec>> {
+    let mut out = HashMap::new();
+    for entry in tx.open_table(OWNERS)?.iter()? {
+        let (k, v) = entry?;
+        match codec::decode::<OwnerRec>(v.value()) {
+            Ok(rec) => {
+                out.insert(k.value().to_string(), rec);
+            }
+            Err(e) => r.problems.push(format!("owner {:?}: {e}", k.value())),
+        }
+    }
+    r.owners = out.len() as u64;
+    Ok(out)
+}
+
+fn check_packages(tx: &ReadTransaction, owners: &HashMap<String, OwnerRec>, r: &mut Report) -> Result<()> {
+    let mut with_version = BTreeSet::new();
+    let mut with_file = BTreeSet::new();
+    for entry in tx.open_table(FILES)?.iter()? {
+        let (k, _) = entry?;
+        let (o, t, p, v, _) = k.value();
+        with_file.insert((o.to_string(), t.to_string(), p.to_string(), v.to_string()));
+    }
+    for entry in tx.open_table(VERSIONS)?.iter()? {
+        let (k, _) = entry?;
+        let (o, t, p, v) = k.value();
+        r.versions += 1;
+        let key = (o.to_string(), t.to_string(), p.to_string(), v.to_string());
+        if !with_file.contains(&key) {
+            r.problems.push(format!("version {o}/{t}/{p}/{v} has no file"));
+        }
+        with_version.insert((key.0, key.1, key.2));
+    }
+    for (o, t, p, v) in &with_file {
+        if tx.open_table(VERSIONS)?.get((o.as_str(), t.as_str(), p.as_str(), v.as_str()))?.is_none() {
+            r.problems.push(format!("files of {o}/{t}/{p}/{v} have no version record"));
+        }
+    }
+    for entry in tx.open_table(PACKAGES)?.iter()? {
+        let (k, _) = entry?;
+        let (o, t, p) = k.value();
+        r.packages += 1;
+        if !owners.contains_key(o) {
+            r.problems.push(format!("package {o}/{t}/{p} has no owner"));
+        }
+        if !with_version.remove(&(o.to_string(), t.to_string(), p.to_string())) {
+            r.problems.push(format!("package {o}/{t}/{p} has no version"));
+        }
+    }
+    for (o, t, p) in with_version {
+        r.problems.push(format!("versions of {o}/{t}/{p} have no package record"));
+    }
+    Ok(())
+}
+
+/// Checks file records; returns the number of files pointing at each blob.
+fn check_files(tx: &ReadTransaction, r: &mut Report) -> Result<BTreeMap<u64, (u64, FileRec)>> {
+    let mut refs: BTreeMap<u64, (u64, FileRec)> = BTreeMap::new();
+    for entry in tx.open_table(FILES)?.iter()? {
+        let (k, v) = entry?;
+        let (o, t, p, ver, f) = k.value();
+        r.files += 1;
+        match codec::decode::<FileRec>(v.value()) {
+            Ok(rec) => refs.entry(rec.blob).or_insert((0, rec)).0 += 1,
+            Err(e) => r.problems.push(format!("file {o}/{t}/{p}/{ver}/{f}: {e}")),
+        }
+    }
+    Ok(refs)
+}
+
+fn check_blobs(
+    tx: &ReadTransaction,
+    refs: &BTreeMap<u64, (u64, FileRec)>,
+    r: &mut Report,
+) -> Result<BTreeMap<u64, BlobRec>> {
+    let mut blobs = BTreeMap::new();
+    for entry in tx.open_table(BLOBS)?.iter()? {
+        let (k, v) = entry?;
+        let id = k.value();
+        match codec::decode::<BlobRec>(v.value()) {
+            Ok(rec) => {
+                blobs.insert(id, rec);
+            }
+            Err(e) => r.problems.push(format!("blob {id}: {e}")),
+        }
+    }
+    r.blobs = blobs.len() as u64;
+    for (id, (count, file)) in refs {
+        match blobs.get(id) {
+            None => r.problems.push(format!("file {:?} points at missing blob {id}", file.name)),
+            Some(b) if b.size != file.size || b.sha256 != file.sha256 => {
+                r.problems.push(format!("file {:?} disagrees with blob {id} on size or sha256", file.name))
+            }
+            Some(_) => {}
+        }
+        if let Some(b) = blobs.get(id) {
+            if b.refs != *count {
+                r.problems
+                    .push(format!("blob {id} counts {} references but {count} files point at it", b.refs));
+            }
+        }
+    }
+    let by_sha = tx.open_table(BLOB_BY_SHA)?;
+    for (id, b) in &blobs {
+        if !refs.contains_key(id) {
+            r.problems.push(format!("blob {id} is orphaned: no file points at it"));
+        }
+        if by_sha.get(b.sha256)?.map(|v| v.value()) != Some(*id) {
+            r.problems.push(format!("blob {id} is missing from the sha256 index"));
+        }
+    }
+    for entry in by_sha.iter()? {
+        let (k, v) = entry?;
+        let id = v.value();
+        if blobs.get(&id).is_none_or(|b| b.sha256 != k.value()) {
+            r.problems.push(format!("sha256 index entry points at missing or different blob {id}"));
+        }
+    }
+    Ok(blobs)
+}
+
+fn check_chunks(tx: &ReadTransaction, blobs: &BTreeMap<u64, BlobRec>, r: &mut Report) -> Result<()> {
+    let staged: BTreeSet<u64> = {
+        let mut s = BTreeSet::new();
+        for entry in tx.open_table(STAGED)?.iter()? {
+            s.insert(entry?.0.value());
+        }
+        s
+    };
+    r.staged = staged.len() as u64;
+    let mut current: Option<Hashing> = None;
+    let mut seen = BTreeSet::new();
+    let mut orphans = BTreeSet::new();
+    for entry in tx.open_table(CHUNKS)?.iter()? {
+        let (k, v) = entry?;
+        let (id, index) = k.value();
+        r.chunks += 1;
+        if current.as_ref().is_some_and(|h| h.id != id) {
+            finish(current.take(), blobs, r);
+        }
+        let Some(blob) = blobs.get(&id) else {
+            if !staged.contains(&id) {
+                orphans.insert(id);
+            }
+            continue;
+        };
+        let h = current.get_or_insert_with(|| Hashing { id, next: 0, size: 0, hasher: Sha256::new() });
+        seen.insert(id);
+        let data = v.value();
+        if index != h.next {
+            r.problems.push(format!("blob {id} lacks chunk {}", h.next));
+            h.next = index;
+        }
+        let start = u64::from(index) * u64::from(blob.chunk_size);
+        let expected = u64::from(blob.chunk_size).min(blob.size.saturating_sub(start));
+        if data.len() as u64 != expected {
+            r.problems.push(format!("blob {id} chunk {index} has {} bytes, expected {expected}", data.len()));
+        }
+        h.hasher.update(data);
+        h.size += data.len() as u64;
+        h.next += 1;
+        r.bytes += data.len() as u64;
+    }
+    finish(current.take(), blobs, r);
+    for id in orphans {
+        r.problems.push(format!("chunks of blob {id} are orphaned: no blob record or staged upload"));
+    }
+    for (id, b) in blobs {
+        if b.size > 0 && !seen.contains(id) {
+            r.problems.push(format!("blob {id} has no chunks"));
+        }
+    }
+    Ok(())
+}
+
+fn finish(h: Option<Hashing>, blobs: &BTreeMap<u64, BlobRec>, r: &mut Report) {
+    let Some(h) = h else { return };
+    let Some(blob) = blobs.get(&h.id) else { return };
+    if h.size != blob.size {
+        r.problems.push(format!("blob {} holds {} bytes, expected {}", h.id, h.size, blob.size));
+    } else if <[u8; 32]>::from(h.hasher.finalize()) != blob.sha256 {
+        r.problems.push(format!("blob {} content does not match its sha256", h.id));
+    }
+}
+
+fn check_accounts(tx: &ReadTransaction, owners: &HashMap<String, OwnerRec>, r: &mut Report) -> Result<()> {
+    let is_user = |k: &str| owners.get(k).is_some_and(|o| matches!(o.kind, OwnerKind::User { .. }));
+    for entry in tx.open_table(MEMBERS)?.iter()? {
+        let (k, _) = entry?;
+        let (org, user) = k.value();
+        if owners.get(org).is_none_or(|o| o.kind != OwnerKind::Org) || !is_user(user) {
+            r.problems.push(format!("membership {user} in {org} names a missing organization or user"));
+        }
+    }
+    for entry in tx.open_table(TOKENS)?.iter()? {
+        let (_, v) = entry?;
+        match codec::decode::<TokenRec>(v.value()) {
+            Ok(t) if !is_user(&t.user) => {
+                r.problems.push(format!("token {:?} belongs to missing user {}", t.label, t.user))
+            }
+            Ok(_) => {}
+            Err(e) => r.problems.push(format!("token record: {e}")),
+        }
+    }
+    Ok(())
+}
