@@ -38,6 +38,7 @@ fn main() -> ExitCode {
 /// bound that. The mmap threshold is pinned at 4 MiB, above the chunk size, so chunk buffers
 /// are recycled from the heap: pinned at 256 KiB instead, every chunk was mapped and unmapped
 /// and the 1 GiB download rate halved. Measured with both settings: 80 MiB peak.
+#[allow(unsafe_code)]
 fn tune_allocator() {
     // SAFETY: mallopt only sets allocator parameters; it is called before any other thread
     // exists, with documented parameter values.

@@ -357,9 +357,6 @@ impl TestServer {
         }
     }
 
-    pub fn db(&self) -> &TestDb {
-        &self.db
-    }
 
     /// The bound address of the current run.
     pub fn addr(&self) -> SocketAddr {

@@ -25,7 +25,7 @@ const INLINE_BYTES: u64 = CHUNK_SIZE as u64;
 /// Pieces buffered between the store reader and the socket per download (2 MiB).
 const STREAM_DEPTH: usize = 16;
 
-fn header_str<'h>(h: &'h HeaderMap, name: impl header::AsHeaderName) -> Option<&'h str> {
+fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -202,7 +202,7 @@ pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
         app.metrics.download(started.elapsed());
         return Ok(with_user(res, &who));
     }
-    let (tx, body) = ChannelBody::new(STREAM_DEPTH);
+    let (tx, body) = ChannelBody::channel(STREAM_DEPTH);
     *res.body_mut() = body;
     let app2 = app.clone();
     tokio::task::spawn_blocking(move || {

@@ -93,7 +93,7 @@ pub struct ChannelBody {
 
 impl ChannelBody {
     /// A body and the sender that feeds it; `depth` pieces may wait in between.
-    pub fn new(depth: usize) -> (mpsc::Sender<Result<Bytes, std::io::Error>>, Body) {
+    pub fn channel(depth: usize) -> (mpsc::Sender<Result<Bytes, std::io::Error>>, Body) {
         let (tx, rx) = mpsc::channel(depth);
         (tx, ChannelBody { rx }.boxed())
     }

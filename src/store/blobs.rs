@@ -144,7 +144,7 @@ impl Upload {
         let staged = Staged { blob: self.blob, chunks, sha256: sha, size: self.size };
         let failed = self.failed.clone();
         let weight = tail.len();
-        let (job, rx) = writer::Call::new(true, weight, move |tx| {
+        let (job, rx) = writer::Call::job(true, weight, move |tx| {
             if failed.load(Ordering::Acquire) {
                 discard(tx, staged.blob, Some(staged.chunks))?;
                 return Ok(Err(Error::Storage("a chunk of this upload failed to commit".into())));
@@ -167,7 +167,7 @@ impl Drop for Upload {
             return;
         }
         let (blob, chunks) = (self.blob, self.chunks);
-        let (job, _) = writer::Call::new(false, 0, move |tx| discard(tx, blob, Some(chunks)));
+        let (job, _) = writer::Call::job(false, 0, move |tx| discard(tx, blob, Some(chunks)));
         let queue = self.store.inner.queue.clone();
         // Without a runtime (or with the writer gone) the next open reclaims the chunks.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {

@@ -241,7 +241,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> Result<T> + Send + 'static,
     {
-        let (job, rx) = writer::Call::new(true, 0, f);
+        let (job, rx) = writer::Call::job(true, 0, f);
         self.inner.queue.blocking_send(job).map_err(|_| Error::Closed)?;
         rx.blocking_recv().map_err(|_| Error::Closed)?
     }

@@ -109,7 +109,7 @@ where
     F: FnOnce(&WriteTransaction) -> Result<T, Error> + Send + 'static,
 {
     /// A job running `f`; `weight` is the bytes of data `f` carries (for batch sizing).
-    pub fn new(durable: bool, weight: usize, f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, Error>>) {
+    pub fn job(durable: bool, weight: usize, f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, Error>>) {
         let (reply, rx) = oneshot::channel();
         (Box::new(Call { f: Some(f), out: None, reply, durable, weight }), rx)
     }
