@@ -145,22 +145,36 @@ fn read_password() -> Result<String, String> {
 
 /// Runs an admin command through the running server's control socket, or on the database
 /// file directly when no server runs.
+///
+/// A server that is starting holds the file a moment before its socket exists, so a locked
+/// file with no answering socket is retried for a short while before giving up.
 fn run_admin(db: &Path, command: admin::Command) -> Result<Output, String> {
+    const ATTEMPTS: u32 = 30;
     let socket = control::socket_path(db);
-    if let Some(reply) = control::send(&socket, &command) {
-        return reply;
+    for attempt in 1..=ATTEMPTS {
+        if let Some(reply) = control::send(&socket, &command) {
+            return reply;
+        }
+        match Store::open(db, &store::Options::default()) {
+            Ok(opened) => {
+                let result = admin::execute(&opened.store, command).map_err(|e| e.to_string());
+                opened.store.close();
+                return result;
+            }
+            Err(store::Error::AlreadyOpen) if attempt < ATTEMPTS => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(store::Error::AlreadyOpen) => {
+                return Err(format!(
+                    "{} is in use by another process and no server answers on {}",
+                    db.display(),
+                    socket.display()
+                ))
+            }
+            Err(e) => return Err(format!("{}: {e}", db.display())),
+        }
     }
-    let opened = Store::open(db, &store::Options::default()).map_err(|e| match e {
-        store::Error::AlreadyOpen => format!(
-            "{} is in use by another process and no server answers on {}",
-            db.display(),
-            socket.display()
-        ),
-        e => format!("{}: {e}", db.display()),
-    })?;
-    let result = admin::execute(&opened.store, command).map_err(|e| e.to_string());
-    opened.store.close();
-    result
+    unreachable!("the last attempt returns")
 }
 
 fn print_output(output: Output) -> std::io::Result<()> {
