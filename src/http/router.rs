@@ -167,16 +167,15 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .or_else(|| hyper::body::Body::size_hint(res.body()).exact())
         .unwrap_or(0);
+    let bytes = if method == Method::HEAD { 0 } else { bytes };
     app.metrics.request(name, status);
-    if method != Method::HEAD {
-        app.metrics.bytes_out(bytes);
-    }
+    app.metrics.bytes_out(bytes);
     tracing::info!(
         method = %method,
         path = %path,
         status,
         bytes,
-        ms = started.elapsed().as_secs_f64() * 1000.0,
+        ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
         user = %user,
         "request"
     );
