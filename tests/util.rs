@@ -357,7 +357,6 @@ impl TestServer {
         }
     }
 
-
     /// The bound address of the current run.
     pub fn addr(&self) -> SocketAddr {
         self.addr.expect("server is not running")

@@ -19,6 +19,9 @@ mod tables;
 mod verify;
 mod writer;
 
+#[cfg(test)]
+mod fault_tests;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -197,6 +200,22 @@ impl Store {
     pub fn open(path: &Path, options: &Options) -> Result<Opened> {
         let db =
             Database::builder().set_cache_size(options.cache_bytes).create(path).map_err(Error::storage)?;
+        Self::start(db)
+    }
+
+    /// Opens a database on any redb storage backend; tests use it to inject I/O failures.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_backend(backend: impl redb::StorageBackend, options: &Options) -> Result<Opened> {
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create_with_backend(backend)
+            .map_err(Error::storage)?;
+        Self::start(db)
+    }
+
+    fn start(db: Database) -> Result<Opened> {
         let db = Arc::new(db);
         let (reclaimed, next_blob, is_empty) = prepare(&db)?;
         let (queue, handle) = writer::spawn(db.clone());

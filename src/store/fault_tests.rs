@@ -1,0 +1,205 @@
+//! Failure injection below redb: a storage backend whose writes start failing (a full disk)
+//! or that drops everything written since the last sync (power loss), then the image is
+//! reopened and checked.
+//!
+//! These complement the `kill -9` tests of the integration suite: a killed process leaves
+//! the OS page cache intact, these do not.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use redb::StorageBackend;
+
+/// What redb's backend methods return (std::io::Error with redb's default features).
+type BackendIoError = std::io::Error;
+
+use super::{Error, FileTarget, Options, OwnerKind, OwnerRec, Store};
+
+/// A byte image with a synced copy; `crash()` throws away what was not synced.
+#[derive(Debug, Default)]
+struct Image {
+    live: Mutex<Vec<u8>>,
+    synced: Mutex<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+struct Faulty {
+    image: Arc<Image>,
+    /// Bytes that may still be written before writes fail as on a full disk.
+    budget: Arc<AtomicU64>,
+    full: Arc<AtomicBool>,
+}
+
+impl Faulty {
+    fn new(image: Arc<Image>) -> Self {
+        Faulty { image, budget: Arc::new(AtomicU64::new(u64::MAX)), full: Arc::new(AtomicBool::new(false)) }
+    }
+}
+
+fn disk_full() -> BackendIoError {
+    std::io::Error::from(std::io::ErrorKind::StorageFull)
+}
+
+impl StorageBackend for Faulty {
+    fn len(&self) -> Result<u64, BackendIoError> {
+        Ok(self.image.live.lock().unwrap().len() as u64)
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), BackendIoError> {
+        let live = self.image.live.lock().unwrap();
+        let start = offset as usize;
+        let src = live
+            .get(start..start + out.len())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+        out.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), BackendIoError> {
+        let mut live = self.image.live.lock().unwrap();
+        if len as usize > live.len() && self.full.load(Ordering::SeqCst) {
+            return Err(disk_full());
+        }
+        live.resize(len as usize, 0);
+        Ok(())
+    }
+
+    fn sync_data(&self) -> Result<(), BackendIoError> {
+        let live = self.image.live.lock().unwrap().clone();
+        *self.image.synced.lock().unwrap() = live;
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), BackendIoError> {
+        let len = data.len() as u64;
+        let left = self.budget.load(Ordering::SeqCst);
+        if left < len {
+            self.full.store(true, Ordering::SeqCst);
+            return Err(disk_full());
+        }
+        self.budget.store(left - len, Ordering::SeqCst);
+        let mut live = self.image.live.lock().unwrap();
+        let end = offset as usize + data.len();
+        if live.len() < end {
+            live.resize(end, 0);
+        }
+        live[offset as usize..end].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+fn target(file: &str) -> FileTarget {
+    FileTarget {
+        owner: "alice".into(),
+        kind: "generic",
+        package: "pkg".into(),
+        version: "1".into(),
+        file: file.into(),
+    }
+}
+
+fn content(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+async fn upload(store: &Store, file: &str, data: &[u8]) -> Result<(), Error> {
+    let mut up = store.begin_upload(u64::MAX);
+    for piece in data.chunks(300 << 10) {
+        up.push(Bytes::copy_from_slice(piece)).await?;
+    }
+    up.finish(target(file), None).await.map(|_| ())
+}
+
+fn read_all(store: &Store, file: &str) -> Option<Vec<u8>> {
+    let reader = store.open_file(&target(file)).unwrap()?;
+    let mut out = Vec::new();
+    reader
+        .read(0, reader.file.size, |b| {
+            out.extend_from_slice(&b);
+            true
+        })
+        .unwrap();
+    Some(out)
+}
+
+fn open(backend: Faulty) -> Store {
+    let opened = Store::open_backend(backend, &Options::default()).unwrap();
+    opened.store
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn seed_owner(store: &Store) {
+    let kind = OwnerKind::User { password_hash: String::new(), admin: false };
+    store.add_owner(OwnerRec { name: "alice".into(), kind, private: false, created: 0 }).unwrap();
+}
+
+#[test]
+fn a_full_disk_fails_the_upload_and_leaves_a_consistent_image() {
+    let image = Arc::new(Image::default());
+    let backend = Faulty::new(image.clone());
+    let store = open(backend.clone());
+    seed_owner(&store);
+    let rt = runtime();
+    let kept = content(1, 3 << 20);
+    rt.block_on(upload(&store, "kept.bin", &kept)).unwrap();
+
+    // The disk fills up halfway through the next upload.
+    backend.budget.store(2 << 20, Ordering::SeqCst);
+    let err = rt.block_on(upload(&store, "lost.bin", &content(2, 8 << 20))).unwrap_err();
+    assert!(err.is_storage(), "{err:?}");
+    drop(rt);
+    store.close();
+
+    // Space freed; the operator restarts.
+    let backend = Faulty::new(image);
+    let store = open(backend);
+    assert_eq!(read_all(&store, "kept.bin"), Some(kept));
+    assert_eq!(read_all(&store, "lost.bin"), None);
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!((report.files, report.blobs, report.staged), (1, 1, 0));
+    // The name is free and the store works.
+    runtime().block_on(upload(&store, "lost.bin", b"second try")).unwrap();
+    store.close();
+}
+
+#[test]
+fn power_loss_keeps_acknowledged_files_and_drops_the_rest() {
+    let image = Arc::new(Image::default());
+    let store = open(Faulty::new(image.clone()));
+    seed_owner(&store);
+    let rt = runtime();
+    let files: Vec<(String, Vec<u8>)> =
+        (0..6u8).map(|i| (format!("f{i}.bin"), content(i, (i as usize) * 700_000 + 1))).collect();
+    for (name, data) in &files {
+        rt.block_on(upload(&store, name, data)).unwrap();
+    }
+    // An upload in flight: chunks queued and committed without fsync, never finished.
+    let mut pending = store.begin_upload(u64::MAX);
+    rt.block_on(pending.push(Bytes::from(content(9, 3 << 20)))).unwrap();
+    // A later durable commit (another upload) carries those staged chunks to disk with it.
+    let last = content(7, 100_000);
+    rt.block_on(upload(&store, "last.bin", &last)).unwrap();
+    std::mem::forget(pending);
+    drop(rt);
+
+    // Power loss: only what was synced survives.
+    let synced = image.synced.lock().unwrap().clone();
+    std::mem::forget(store);
+    let after = Arc::new(Image { live: Mutex::new(synced.clone()), synced: Mutex::new(synced) });
+    let opened = Store::open_backend(Faulty::new(after), &Options::default()).unwrap();
+    assert_eq!(opened.reclaimed, 1, "the unfinished upload's chunks are reclaimed on open");
+    let store = opened.store;
+    assert_eq!(read_all(&store, "last.bin"), Some(last));
+    for (name, data) in &files {
+        assert_eq!(read_all(&store, name).as_deref(), Some(data.as_slice()), "{name}");
+    }
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!((report.files, report.staged), (7, 0));
+    store.close();
+}
