@@ -147,7 +147,10 @@ pub fn execute(store: &Store, cmd: Command) -> Result<Output, Error> {
         Command::MemberRemove { org, user } => store.remove_member(&org, &user)?,
         Command::TokenCreate { user, label, write, expires_in_days } => {
             let now = clock::now();
-            let label = label.unwrap_or_else(|| format!("token-{now}"));
+            let (secret, hash) = auth::new_token();
+            // The default label carries a piece of the token's hash, so two tokens made in the
+            // same second still get distinct labels (and the hash reveals nothing of the secret).
+            let label = label.unwrap_or_else(|| format!("token-{now}-{:02x}{:02x}", hash[0], hash[1]));
             if label.is_empty() || label.len() > names::MAX_LEN || label.chars().any(char::is_control) {
                 return Err(Error::Invalid(
                     "a token label is 1 to 255 bytes without control characters".into(),
@@ -158,7 +161,6 @@ pub fn execute(store: &Store, cmd: Command) -> Result<Output, Error> {
                 Some(days) => Some(now.saturating_add(days.saturating_mul(86_400))),
                 None => None,
             };
-            let (secret, hash) = auth::new_token();
             let rec = TokenRec { user: names::key(&user), label, write, created: now, expires };
             store.add_token(hash, rec.clone())?;
             return Ok(Output::Token { secret, info: token_info(rec) });

@@ -56,7 +56,7 @@ pub struct ServeArgs {
     /// Largest file accepted, in bytes; larger uploads get 413.
     #[arg(long, value_name = "BYTES", env = "DEPOT_MAX_FILE_SIZE", default_value_t = 8 << 30)]
     pub max_file_size: u64,
-    /// Seconds an upload may send nothing before it is cut off (408).
+    /// Seconds a client may send nothing (upload, 408) or take nothing (download) before it is cut off.
     #[arg(long, value_name = "N", env = "DEPOT_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30)]
     pub body_idle_timeout_secs: u64,
     /// Seconds a client has to send a request's headers; also the keep-alive idle limit.
@@ -158,7 +158,7 @@ pub enum TokenCommand {
     Create {
         #[arg(value_name = "USER")]
         user: String,
-        /// A label to list and revoke the token by (default: token-<unix time>).
+        /// A label to list and revoke the token by (default: token-<unix time>-<4 hex digits>).
         #[arg(long, value_name = "LABEL")]
         name: Option<String>,
         /// What the token may do.

@@ -56,6 +56,7 @@ impl ServeConfig {
                 header_timeout: positive("--header-timeout-secs", args.header_timeout_secs)?,
                 max_header_bytes: args.max_header_bytes,
                 grace: Duration::from_secs(args.grace_secs),
+                write_idle: positive("--body-idle-timeout-secs", args.body_idle_timeout_secs)?,
             },
         })
     }

@@ -174,9 +174,14 @@ fn token_list_and_revoke_shapes() {
     eqnice!(vec!["deploy", "write"], deploy[..2].to_vec(), list);
     eqnice!("never", deploy[3], list);
     let default = rows.iter().find(|r| {
-        r[0].strip_prefix("token-").is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        let Some((time, tag)) = r[0].strip_prefix("token-").and_then(|t| t.split_once('-')) else {
+            return false;
+        };
+        !time.is_empty()
+            && time.bytes().all(|b| b.is_ascii_digit())
+            && tag.bytes().all(|b| b.is_ascii_hexdigit())
     });
-    let default = default.unwrap_or_else(|| panic!("no token-<unix time> label\n{list}"));
+    let default = default.unwrap_or_else(|| panic!("no token-<unix time>-<hex> label\n{list}"));
     eqnice!("write", default[1], list);
 
     let revoke = db.cli(&["token", "revoke", "alice", "ci"], None);

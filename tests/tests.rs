@@ -17,3 +17,5 @@ mod manage;
 mod cli;
 // SPEC §1 and §5: kill -9 and SIGTERM during uploads; nothing acknowledged lost, nothing partial.
 mod crash;
+// Defects found in review, one test each.
+mod regression;

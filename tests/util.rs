@@ -548,6 +548,12 @@ impl TestServer {
         self.send(Request::get(&file_path(owner, pkg, ver, file)).auth(cred))
     }
 
+    /// Creates user `name` (not an admin) and returns a write token for it.
+    pub fn token_after_user(&self, name: &str) -> String {
+        self.add_user(name, &format!("{name}-password"), false);
+        self.token(name, "write")
+    }
+
     /// A reqwest client for the places where a stock client is the point (streaming).
     pub fn reqwest(&self) -> reqwest::blocking::Client {
         reqwest::blocking::Client::builder()

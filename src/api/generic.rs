@@ -18,12 +18,24 @@ use crate::http::body::{empty, full, next_data, ChannelBody};
 use crate::http::headers::{self, Range};
 use crate::http::{ApiError, Response};
 use crate::names;
-use crate::store::{FileTarget, CHUNK_SIZE};
+use crate::store::{FileReader, FileTarget, CHUNK_SIZE};
 
 /// Ranges up to this size are read in one go and sent from memory.
 const INLINE_BYTES: u64 = CHUNK_SIZE as u64;
-/// Pieces buffered between the store reader and the socket per download (2 MiB).
-const STREAM_DEPTH: usize = 16;
+/// Pieces (of `READ_PIECE`, 128 KiB) buffered between the store reader and the socket per
+/// download: 512 KiB, enough to keep the socket busy while the next chunk is read.
+const STREAM_DEPTH: usize = 4;
+
+/// A header that must appear at most once and be text: an integrity header that cannot be
+/// read must not be silently skipped.
+fn single_header<'h>(h: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
+    let mut values = h.get_all(name).iter();
+    let Some(first) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(format!("{name} may be sent only once")));
+    }
+    first.to_str().map(Some).map_err(|_| ApiError::bad_request(format!("{name} is not valid text")))
+}
 
 fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
@@ -34,21 +46,6 @@ pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     let started = Instant::now();
     let (parts, mut body) = req.into_parts();
     let cred = credential(&parts)?;
-    let expect = headers::declared_sha256(
-        header_str(&parts.headers, "x-checksum-sha256"),
-        header_str(&parts.headers, "content-digest"),
-    )
-    .map_err(ApiError::bad_request)?;
-    let limit = app.limits.max_file_size;
-    if let Some(len) = header_str(&parts.headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("file is larger than the limit of {limit} bytes"),
-            ));
-        }
-    }
     let t = target.clone();
     let who = app
         .blocking(move |app| {
@@ -63,6 +60,21 @@ pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
             Ok::<_, ApiError>(who)
         })
         .await??;
+    let expect = headers::declared_sha256(
+        single_header(&parts.headers, "x-checksum-sha256")?,
+        single_header(&parts.headers, "content-digest")?,
+    )
+    .map_err(ApiError::bad_request)?;
+    let limit = app.limits.max_file_size;
+    if let Some(len) = header_str(&parts.headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("file is larger than the limit of {limit} bytes"),
+            ));
+        }
+    }
     let mut upload = app.store.begin_upload(limit);
     while let Some(data) = next_data(&mut body, app.limits.body_idle).await? {
         upload.push(data).await?;
@@ -204,18 +216,60 @@ pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     }
     let (tx, body) = ChannelBody::channel(STREAM_DEPTH);
     *res.body_mut() = body;
-    let app2 = app.clone();
-    tokio::task::spawn_blocking(move || {
-        let outcome = reader.read(start, end, |piece| tx.blocking_send(Ok(piece)).is_ok());
-        if let Err(e) = outcome {
-            // The client sees a broken transfer (short of Content-Length), never wrong bytes.
-            tracing::error!(error = %e, "download failed mid-stream");
-            let _ = tx.blocking_send(Err(std::io::Error::other("read failed")));
-        } else {
-            app2.metrics.download(started.elapsed());
-        }
-    });
+    tokio::spawn(stream(app.clone(), reader, start, end, tx, started));
     Ok(with_user(res, &who))
+}
+
+/// Feeds bytes `start..end` of `reader` into a response body, one chunk per blocking read.
+///
+/// Waiting for the client happens here, on the async side, so a slow or stalled reader holds
+/// no blocking thread; the connection's write timeout (`server.rs`) ends a stalled one, which
+/// drops the body and so ends this task. At most one chunk plus the channel is buffered.
+async fn stream(
+    app: Arc<App>,
+    reader: FileReader,
+    start: u64,
+    end: u64,
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    started: Instant,
+) {
+    let mut reader = reader;
+    let mut pos = start;
+    while pos < end {
+        let step = (pos + CHUNK_SIZE as u64).min(end);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut pieces = Vec::new();
+            let outcome = reader.read(pos, step, |piece| {
+                pieces.push(piece);
+                true
+            });
+            (reader, outcome.map(|()| pieces))
+        })
+        .await;
+        let pieces = match read {
+            Ok((r, Ok(pieces))) => {
+                reader = r;
+                pieces
+            }
+            Ok((_, Err(e))) => {
+                // The client sees a broken transfer (short of Content-Length), never wrong bytes.
+                tracing::error!(error = %e, "download failed mid-stream");
+                let _ = tx.send(Err(std::io::Error::other("read failed"))).await;
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "download reader panicked");
+                return;
+            }
+        };
+        for piece in pieces {
+            if tx.send(Ok(piece)).await.is_err() {
+                return; // the client went away
+            }
+        }
+        pos = step;
+    }
+    app.metrics.download(started.elapsed());
 }
 
 /// `DELETE {base}/{file}`.

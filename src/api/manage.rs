@@ -302,12 +302,18 @@ fn no_content() -> Response {
     res
 }
 
-/// Authenticates and requires an admin. Blocks.
-fn require_admin(app: &App, cred: Option<&crate::auth::Credential>) -> Result<Principal, ApiError> {
+/// Authenticates and requires an admin; a change (`writes`) also needs a password or a write
+/// token. Blocks.
+fn require_admin(
+    app: &App,
+    cred: Option<&crate::auth::Credential>,
+    writes: bool,
+) -> Result<Principal, ApiError> {
     match authenticate(app, cred)? {
         None => Err(crate::auth::Denied::Missing.into()),
-        Some(p) if p.admin => Ok(p),
-        Some(_) => Err(ApiError::new(StatusCode::FORBIDDEN, "administrators only")),
+        Some(p) if !p.admin => Err(ApiError::new(StatusCode::FORBIDDEN, "administrators only")),
+        Some(p) if writes && !p.may_write => Err(crate::auth::Denied::Forbidden.into()),
+        Some(p) => Ok(p),
     }
 }
 
@@ -324,7 +330,8 @@ async fn run_admin(
     // Check the caller before reading a body they may not send.
     let app2 = app.clone();
     let c2 = cred.clone();
-    let who = app.blocking(move |app| require_admin(app, c2.as_ref())).await??;
+    let writes = parts.method != hyper::Method::GET;
+    let who = app.blocking(move |app| require_admin(app, c2.as_ref(), writes)).await??;
     let value = if takes_body { Some(body::json(body, app2.limits.body_idle).await?) } else { None };
     let cmd = command(value)?;
     let run = cmd.clone();

@@ -75,7 +75,9 @@ impl From<store::Error> for ApiError {
             E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             E::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
             E::Closed => StatusCode::SERVICE_UNAVAILABLE,
-            E::Corrupt(_) | E::AlreadyOpen | E::Format(_) | E::Storage(_) => return ApiError::internal(e),
+            E::Corrupt(_) | E::AlreadyOpen | E::Format(_) | E::Io(_) | E::Storage(_) => {
+                return ApiError::internal(e)
+            }
         };
         ApiError::new(status, e.to_string())
     }

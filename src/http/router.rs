@@ -155,6 +155,10 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
             (name, handle(&app, route, req).await.unwrap_or_else(ApiError::into_response))
         }
         Err(NoRoute::Unknown) => ("unknown", ApiError::not_found().into_response()),
+        // Lookups of names that could never be valid simply find nothing (SPEC §1).
+        Err(NoRoute::BadEncoding) if method != Method::PUT => {
+            ("unknown", ApiError::not_found().into_response())
+        }
         Err(NoRoute::BadEncoding) => {
             ("unknown", ApiError::bad_request("path is not valid percent-encoded UTF-8").into_response())
         }
@@ -185,7 +189,11 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
 async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<Response, ApiError> {
     let method = req.method().clone();
     match route {
-        Route::Health => Ok(api::text(StatusCode::OK, "ok\n")),
+        Route::Health if app.store.is_writable() => Ok(api::text(StatusCode::OK, "ok\n")),
+        Route::Health => Ok(api::text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database writes are failing (disk full?); fix the cause and restart depot\n",
+        )),
         Route::Metrics => {
             let bytes = app.store.file_bytes(&app.db_path);
             Ok(api::text(StatusCode::OK, app.metrics.render(bytes)))

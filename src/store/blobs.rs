@@ -11,8 +11,7 @@
 //!    `c` bytes but the last.
 //! 3. `BLOB_BY_SHA[sha] = id` iff `BLOBS[id].sha256 = sha`: one blob per distinct content.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
@@ -47,7 +46,7 @@ pub struct Upload {
     size: u64,
     limit: u64,
     /// Set by a chunk job whose batch failed to commit: the upload can no longer succeed.
-    failed: Arc<AtomicBool>,
+    failed: Failure,
     /// Set once the finish job is queued; from then on the writer owns the cleanup.
     handed_over: bool,
 }
@@ -63,7 +62,7 @@ impl Store {
             hasher: Sha256::new(),
             size: 0,
             limit,
-            failed: Arc::new(AtomicBool::new(false)),
+            failed: Failure::default(),
             handed_over: false,
         }
     }
@@ -108,8 +107,8 @@ impl Upload {
     }
 
     async fn send_chunk(&mut self, data: Bytes) -> Result<()> {
-        if self.failed.load(Ordering::Acquire) {
-            return Err(Error::Storage("an earlier chunk of this upload failed to commit".into()));
+        if let Some(e) = self.failed.get() {
+            return Err(e);
         }
         let permit = self.reserve(data.len()).await?;
         let job = Box::new(ChunkJob {
@@ -145,9 +144,9 @@ impl Upload {
         let failed = self.failed.clone();
         let weight = tail.len();
         let (job, rx) = writer::Call::job(true, weight, move |tx| {
-            if failed.load(Ordering::Acquire) {
+            if let Some(e) = failed.get() {
                 discard(tx, staged.blob, Some(staged.chunks))?;
-                return Ok(Err(Error::Storage("a chunk of this upload failed to commit".into())));
+                return Ok(Err(e));
             }
             if !tail.is_empty() {
                 write_chunk(tx, staged.blob, tail_index, &tail)?;
@@ -157,7 +156,13 @@ impl Upload {
         });
         self.store.inner.queue.send(job).await.map_err(|_| Error::Closed)?;
         self.handed_over = true;
-        rx.await.map_err(|_| Error::Closed)??
+        let outcome = rx.await.map_err(|_| Error::Closed)?;
+        if matches!(&outcome, Err(e) if e.is_storage()) {
+            // The finish job's batch failed, so its cleanup did not commit either; queue it
+            // again (if this fails too, the next open reclaims the chunks).
+            self.handed_over = false;
+        }
+        outcome?
     }
 }
 
@@ -193,7 +198,22 @@ struct ChunkJob {
     data: Bytes,
     /// Queue space held by `data`; released as soon as redb has its own copy.
     permit: Option<OwnedSemaphorePermit>,
-    failed: Arc<AtomicBool>,
+    failed: Failure,
+}
+
+/// The first storage error of an upload's chunk writes, shared with its chunk jobs, so the
+/// client learns the real cause (a full disk is 507, not a generic 500).
+#[derive(Clone, Default)]
+struct Failure(Arc<Mutex<Option<Error>>>);
+
+impl Failure {
+    fn get(&self) -> Option<Error> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, e: Error) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+    }
 }
 
 /// Writes chunk `index` of staged blob `blob`.
@@ -223,8 +243,8 @@ impl Job for ChunkJob {
     }
 
     fn complete(self: Box<Self>, committed: Result<()>) {
-        if committed.is_err() {
-            self.failed.store(true, Ordering::Release);
+        if let Err(e) = committed {
+            self.failed.set(e);
         }
     }
 }

@@ -150,7 +150,8 @@ fn a_full_disk_fails_the_upload_and_leaves_a_consistent_image() {
     // The disk fills up halfway through the next upload.
     backend.budget.store(2 << 20, Ordering::SeqCst);
     let err = rt.block_on(upload(&store, "lost.bin", &content(2, 8 << 20))).unwrap_err();
-    assert!(err.is_storage(), "{err:?}");
+    assert!(matches!(err, Error::DiskFull | Error::Io(_)), "{err:?}");
+    assert!(!store.is_writable(), "a failed write marks the store unhealthy");
     drop(rt);
     store.close();
 

@@ -80,7 +80,9 @@ pub enum Error {
     AlreadyOpen,
     /// The database was written by a newer depot, or is not a depot database.
     Format(String),
-    /// redb or the file system failed.
+    /// Reading or writing the file failed; redb refuses further writes until it is reopened.
+    Io(String),
+    /// redb failed otherwise.
     Storage(String),
     /// The writer has stopped (the server is shutting down).
     Closed,
@@ -89,7 +91,7 @@ pub enum Error {
 impl Error {
     /// Whether this is a failure of the storage itself rather than a domain outcome.
     pub fn is_storage(&self) -> bool {
-        matches!(self, Error::Storage(_) | Error::DiskFull | Error::Corrupt(_) | Error::Closed)
+        matches!(self, Error::Storage(_) | Error::Io(_) | Error::DiskFull | Error::Corrupt(_) | Error::Closed)
     }
 
     pub(crate) fn storage(e: impl Into<redb::Error>) -> Error {
@@ -98,6 +100,7 @@ impl Error {
             redb::Error::DatabaseAlreadyOpen => Error::AlreadyOpen,
             redb::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => Error::DiskFull,
             redb::Error::Corrupted(msg) => Error::Corrupt(msg.clone()),
+            redb::Error::Io(_) | redb::Error::PreviousIo => Error::Io(e.to_string()),
             _ => Error::Storage(e.to_string()),
         }
     }
@@ -117,6 +120,7 @@ impl std::fmt::Display for Error {
             Error::Corrupt(what) => write!(f, "database damaged: {what}"),
             Error::AlreadyOpen => f.write_str("the database is in use by another process"),
             Error::Format(why) => f.write_str(why),
+            Error::Io(e) => write!(f, "database file I/O failed: {e}"),
             Error::Storage(e) => write!(f, "storage error: {e}"),
             Error::Closed => f.write_str("the store is shutting down"),
         }
@@ -177,6 +181,9 @@ struct Inner {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Permits for chunk data on its way to the writer, one per KiB (see `QUEUE_DATA_BYTES`).
     data_budget: Arc<tokio::sync::Semaphore>,
+    /// Set by the writer when a commit failed on I/O: redb then refuses every write until
+    /// the database is reopened, so the server reports itself unhealthy.
+    broken: Arc<std::sync::atomic::AtomicBool>,
     /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
     next_blob: AtomicU64,
 }
@@ -218,7 +225,8 @@ impl Store {
     fn start(db: Database) -> Result<Opened> {
         let db = Arc::new(db);
         let (reclaimed, next_blob, is_empty) = prepare(&db)?;
-        let (queue, handle) = writer::spawn(db.clone());
+        let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (queue, handle) = writer::spawn(db.clone(), broken.clone());
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -226,6 +234,7 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
                 data_budget: Arc::new(tokio::sync::Semaphore::new(writer::QUEUE_DATA_BYTES >> 10)),
                 next_blob: AtomicU64::new(next_blob),
+                broken,
             }),
         };
         Ok(Opened { store, is_empty, reclaimed })
@@ -234,6 +243,9 @@ impl Store {
     /// Waits for the writer to finish its queue when this is the last handle; the database
     /// file is closed cleanly when this returns.
     pub fn close(self) {
+        if Arc::strong_count(&self.inner) > 1 {
+            tracing::warn!("store still in use at close; the database closes when its last user ends");
+        }
         if let Ok(inner) = Arc::try_unwrap(self.inner) {
             let Inner { db, queue, writer, .. } = inner;
             drop(queue);
@@ -242,6 +254,12 @@ impl Store {
             }
             drop(db);
         }
+    }
+
+    /// False once a write failed on I/O (a full disk, a failing device): writes keep failing
+    /// until depot is restarted after the cause is fixed. Reads still work.
+    pub fn is_writable(&self) -> bool {
+        !self.inner.broken.load(Ordering::Relaxed)
     }
 
     /// Size of the database file in bytes, for metrics.

@@ -79,7 +79,8 @@ pub(crate) fn add_file(
     }
     let mut versions = tx.open_table(VERSIONS)?;
     if versions.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_none() {
-        let rec = VersionRec { version: target.version.clone(), created: now };
+        let rec =
+            VersionRec { version: target.version.clone(), created: now, order: crate::clock::ordinal() };
         versions.insert((o.as_str(), k, p.as_str(), v.as_str()), codec::encode(&rec).as_slice())?;
     }
     let rec =
@@ -269,7 +270,7 @@ impl Store {
             }
             let rec: PackageRec = codec::decode(value.value())?;
             let versions = versions_of(&tx, &o, kk, kp)?;
-            let latest = versions.iter().max_by_key(|v| v.created).map(|v| v.version.clone());
+            let latest = versions.iter().max_by_key(|v| v.order).map(|v| v.version.clone());
             out.push(PackageSummary {
                 kind: kk.to_string(),
                 name: rec.name,
@@ -289,7 +290,7 @@ impl Store {
         if versions.is_empty() {
             return Ok(None);
         }
-        versions.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.version.cmp(&b.version)));
+        versions.sort_by_key(|v| v.order);
         let out =
             versions.into_iter().map(|v| summarize(&tx, &o, kind, &p, v)).collect::<Result<Vec<_>>>()?;
         Ok(Some(out))

@@ -54,6 +54,8 @@ pub struct PackageRec {
 pub struct VersionRec {
     pub version: String,
     pub created: u64,
+    /// Creation order (`clock::ordinal`): "latest" is the highest, even within one second.
+    pub order: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@
 //!    uncommitted and every job in it is told so.
 //! 3. A job's reply is sent only after the commit that holds it has returned.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use redb::{Database, Durability, WriteTransaction};
@@ -48,16 +49,16 @@ pub trait Job: Send {
 pub type Queue = mpsc::Sender<Box<dyn Job>>;
 
 /// Starts the writer thread; it ends when every sender is dropped.
-pub fn spawn(db: Arc<Database>) -> (Queue, std::thread::JoinHandle<()>) {
+pub fn spawn(db: Arc<Database>, broken: Arc<AtomicBool>) -> (Queue, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE_JOBS);
     let handle = std::thread::Builder::new()
         .name("depot-writer".into())
-        .spawn(move || run(&db, rx))
+        .spawn(move || run(&db, rx, &broken))
         .expect("spawning the writer thread");
     (tx, handle)
 }
 
-fn run(db: &Database, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+fn run(db: &Database, mut rx: mpsc::Receiver<Box<dyn Job>>, broken: &AtomicBool) {
     while let Some(first) = rx.blocking_recv() {
         let mut bytes = first.weight();
         let mut batch = vec![first];
@@ -73,6 +74,9 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Box<dyn Job>>) {
         let result = commit(db, &mut batch);
         if let Err(e) = &result {
             tracing::error!(error = %e, jobs = batch.len(), "write batch failed");
+            if matches!(e, Error::Io(_) | Error::DiskFull) {
+                broken.store(true, Ordering::Relaxed);
+            }
         }
         for job in batch {
             job.complete(result.clone());
