@@ -20,7 +20,8 @@ fn main() -> ExitCode {
         Err(e) => e.exit(), // help/version exit 0, bad usage 2
     };
     let is_serve = matches!(cli.command, Command::Serve(_));
-    init_logging(is_serve);
+    // Flushes the log when main returns; must outlive everything that logs.
+    let _log = init_logging(is_serve);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
@@ -48,16 +49,21 @@ fn tune_allocator() {
     }
 }
 
-fn init_logging(is_serve: bool) {
+/// Logs go to stderr through a writer thread: formatting stays on the request path, the
+/// write syscalls do not, and under load lines are written in batches (measured: one write
+/// per request line cost a third of the 4 KiB GET rate). Nothing is dropped: when the
+/// writer falls behind, logging waits. Lines reach stderr as soon as the writer is idle.
+fn init_logging(is_serve: bool) -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
     let default = if is_serve { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("DEPOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let ansi = std::io::stderr().is_terminal();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::with_capacity(64 << 10, std::io::stderr()));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi).init();
+    guard
 }
 
 fn run(cli: Cli) -> Result<(), String> {

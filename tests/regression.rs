@@ -109,3 +109,23 @@ fn a_client_that_stops_reading_a_download_is_disconnected() {
     assert!(got.len() < size, "the whole file arrived although the client stalled: {} bytes", got.len());
     srv.send(Request::get("/healthz")).expect(200);
 }
+
+/// Small public files are served from an in-memory cache; a write must be visible at once.
+#[test]
+fn a_cached_file_follows_every_write_at_once() {
+    let srv = TestServer::start();
+    let alice = Cred::token(&srv.token_after_user("alice"));
+    for round in 0..3 {
+        let body = format!("round {round}");
+        srv.upload(&alice, "alice", "app", "1", "f.txt", body.as_bytes()).expect(201);
+        for _ in 0..3 {
+            srv.download(&Cred::Anon, "alice", "app", "1", "f.txt").expect(200).expect_body(body.as_bytes());
+        }
+        srv.send(Request::delete(&file_path("alice", "app", "1", "f.txt")).auth(&alice)).expect(204);
+        srv.download(&Cred::Anon, "alice", "app", "1", "f.txt").expect(404);
+    }
+    srv.upload(&alice, "alice", "app", "2", "g.txt", b"g").expect(201);
+    srv.download(&Cred::Anon, "alice", "app", "2", "g.txt").expect(200);
+    srv.send(Request::delete("/api/packages/alice/generic/app/2").auth(&alice)).expect(204);
+    srv.download(&Cred::Anon, "alice", "app", "2", "g.txt").expect(404);
+}

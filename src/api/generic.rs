@@ -137,34 +137,75 @@ fn plan(h: &HeaderMap, etag: &str, modified: u64, size: u64) -> Plan {
     }
 }
 
+/// Where a download's bytes come from.
+enum Content {
+    /// Already in memory (from the cache, or a range of at most one chunk read up front).
+    Inline(bytes::Bytes),
+    /// Streamed from a snapshot.
+    Stream(FileReader),
+}
+
 /// `GET`/`HEAD {base}/{file}`.
+///
+/// A public file small enough for the cache is answered from memory when it is there; every
+/// other request checks access and reads on the blocking pool.
 pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (parts, _) = req.into_parts();
     let cred = credential(&parts)?;
     let head = parts.method == Method::HEAD;
-    let (who, reader, plan, inline) = app
+    if cred.is_none() {
+        if let Some(hit) = cached(app, &target) {
+            let etag = format!("\"{}\"", headers::hex(&hit.rec.sha256));
+            let plan = plan(&parts.headers, &etag, hit.rec.created, hit.rec.size);
+            return Ok(respond(app, None, &hit.rec, plan, head, Content::Inline(hit.data), started));
+        }
+    }
+    let (who, file, plan, content) = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &target.owner, Access::Read)?;
             let reader = app.store.open_file(&target)?.ok_or_else(ApiError::not_found)?;
-            let f = &reader.file;
+            let f = reader.file.clone();
             let etag = format!("\"{}\"", headers::hex(&f.sha256));
             let plan = plan(&parts.headers, &etag, f.created, f.size);
-            let mut inline = None;
-            if let Plan::Send { start, end, .. } = plan {
-                if !head && end - start <= INLINE_BYTES {
+            let content = match plan {
+                Plan::Send { start, end, .. } if !head && end - start <= INLINE_BYTES => {
                     let mut buf = Vec::with_capacity((end - start) as usize);
                     reader.read(start, end, |b| {
                         buf.extend_from_slice(&b);
                         true
                     })?;
-                    inline = Some(buf);
+                    let data = bytes::Bytes::from(buf);
+                    if start == 0 && end == f.size {
+                        app.store.remember(&reader, &target, data.clone());
+                    }
+                    Content::Inline(data)
                 }
-            }
-            Ok::<_, ApiError>((who, reader, plan, inline))
+                _ => Content::Stream(reader),
+            };
+            Ok::<_, ApiError>((who, f, plan, content))
         })
         .await??;
-    let f = &reader.file;
+    Ok(respond(app, who, &file, plan, head, content, started))
+}
+
+/// A cached public file, without blocking; `None` when anything is not cached.
+fn cached(app: &App, t: &FileTarget) -> Option<crate::store::CachedFile> {
+    let owner = app.store.cached_owner(&t.owner)?;
+    crate::auth::decide(None, owner.as_ref(), None, Access::Read).ok()?;
+    app.store.cached_file(t)
+}
+
+/// Builds the download response for `plan`.
+fn respond(
+    app: &Arc<App>,
+    who: Option<crate::auth::Principal>,
+    f: &crate::store::FileRec,
+    plan: Plan,
+    head: bool,
+    content: Content,
+    started: Instant,
+) -> Response {
     let size = f.size;
     let sha = headers::hex(&f.sha256);
     let mut res = Response::new(empty());
@@ -174,50 +215,52 @@ pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert("x-checksum-sha256", hv(&sha));
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    let mut partial_status = false;
-    let (start, end) = match plan {
+    let (start, end, partial) = match plan {
         Plan::NotModified => {
             *res.status_mut() = StatusCode::NOT_MODIFIED;
-            return Ok(with_user(res, &who));
+            return with_user(res, &who);
         }
         Plan::PreconditionFailed => {
             let mut res =
                 ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition failed").into_response();
             res.headers_mut().insert(header::ETAG, hv(&format!("\"{sha}\"")));
-            return Ok(with_user(res, &who));
+            return with_user(res, &who);
         }
         Plan::Unsatisfiable => {
             let mut res =
                 ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable").into_response();
             res.headers_mut().insert(header::CONTENT_RANGE, hv(&format!("bytes */{size}")));
-            return Ok(with_user(res, &who));
+            return with_user(res, &who);
         }
-        Plan::Send { start, end, partial } => {
-            if partial {
-                partial_status = true;
-                h.insert(header::CONTENT_RANGE, hv(&format!("bytes {start}-{}/{size}", end - 1)));
-            }
-            (start, end)
-        }
+        Plan::Send { start, end, partial } => (start, end, partial),
     };
+    if partial {
+        h.insert(header::CONTENT_RANGE, hv(&format!("bytes {start}-{}/{size}", end - 1)));
+    }
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     h.insert(header::CONTENT_DISPOSITION, hv(&headers::content_disposition(&f.name)));
-    if partial_status {
+    if partial {
         *res.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     if head {
-        return Ok(with_user(res, &who));
+        return with_user(res, &who);
     }
-    if let Some(buf) = inline {
-        *res.body_mut() = full(buf);
-        app.metrics.download(started.elapsed());
-        return Ok(with_user(res, &who));
+    match content {
+        Content::Inline(data) => {
+            // Cached content is the whole file; a range of it is a cheap slice.
+            let data =
+                if data.len() as u64 == size { data.slice(start as usize..end as usize) } else { data };
+            *res.body_mut() = full(data);
+            app.metrics.download(started.elapsed());
+        }
+        Content::Stream(reader) => {
+            let (tx, body) = ChannelBody::channel(STREAM_DEPTH);
+            *res.body_mut() = body;
+            tokio::spawn(stream(app.clone(), reader, start, end, tx, started));
+        }
     }
-    let (tx, body) = ChannelBody::channel(STREAM_DEPTH);
-    *res.body_mut() = body;
-    tokio::spawn(stream(app.clone(), reader, start, end, tx, started));
-    Ok(with_user(res, &who))
+    with_user(res, &who)
 }
 
 /// Feeds bytes `start..end` of `reader` into a response body, one chunk per blocking read.

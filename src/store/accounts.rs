@@ -50,7 +50,14 @@ fn tokens_of(
 impl Store {
     /// The user or organization named `name` (any case).
     pub fn owner(&self, name: &str) -> Result<Option<OwnerRec>> {
-        get_rec(&self.read()?.open_table(OWNERS)?, key(name).as_str())
+        let k = key(name);
+        if let Some(hit) = self.inner.cache.owner(&k) {
+            return Ok(hit);
+        }
+        let generation = self.inner.cache.generation();
+        let rec: Option<OwnerRec> = get_rec(&self.read()?.open_table(OWNERS)?, k.as_str())?;
+        self.inner.cache.put_owner(generation, k, rec.clone());
+        Ok(rec)
     }
 
     /// Every user and organization, sorted by name key.

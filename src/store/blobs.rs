@@ -333,10 +333,12 @@ pub struct FileReader {
     tx: ReadTransaction,
     pub file: FileRec,
     blob: BlobRec,
+    /// The cache generation before the snapshot was taken (see `cache.rs`).
+    pub(crate) generation: u64,
 }
 
 impl FileReader {
-    pub(crate) fn new(tx: ReadTransaction, file: FileRec) -> Result<FileReader> {
+    pub(crate) fn new(tx: ReadTransaction, file: FileRec, generation: u64) -> Result<FileReader> {
         let blobs = tx.open_table(BLOBS)?;
         let blob: BlobRec = super::get_rec(&blobs, file.blob)?
             .ok_or_else(|| Error::Corrupt(format!("file {:?} points at missing blob", file.name)))?;
@@ -344,7 +346,7 @@ impl FileReader {
         if blob.size != file.size || blob.sha256 != file.sha256 {
             return Err(Error::Corrupt(format!("file {:?} disagrees with its blob", file.name)));
         }
-        Ok(FileReader { tx, file, blob })
+        Ok(FileReader { tx, file, blob, generation })
     }
 
     /// Calls `sink` with consecutive pieces of bytes `start..end` (each at most [`READ_PIECE`]);

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod blobs;
+mod cache;
 pub mod codec;
 mod packages;
 pub mod records;
@@ -26,9 +27,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::names;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 pub use blobs::{FileReader, Upload, CHUNK_SIZE};
+pub use cache::CachedFile;
 pub use packages::{FileTarget, PackageSummary, VersionSummary};
 pub use records::{FileRec, OwnerKind, OwnerRec, Role, TokenRec};
 pub use verify::Report;
@@ -184,6 +187,8 @@ struct Inner {
     /// Set by the writer when a commit failed on I/O: redb then refuses every write until
     /// the database is reopened, so the server reports itself unhealthy.
     broken: Arc<std::sync::atomic::AtomicBool>,
+    /// Owners and small files, invalidated by the writer after every durable commit.
+    cache: Arc<cache::Cache>,
     /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
     next_blob: AtomicU64,
 }
@@ -226,7 +231,8 @@ impl Store {
         let db = Arc::new(db);
         let (reclaimed, next_blob, is_empty) = prepare(&db)?;
         let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (queue, handle) = writer::spawn(db.clone(), broken.clone());
+        let cache = Arc::new(cache::Cache::default());
+        let (queue, handle) = writer::spawn(db.clone(), broken.clone(), cache.clone());
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -235,6 +241,7 @@ impl Store {
                 data_budget: Arc::new(tokio::sync::Semaphore::new(writer::QUEUE_DATA_BYTES >> 10)),
                 next_blob: AtomicU64::new(next_blob),
                 broken,
+                cache,
             }),
         };
         Ok(Opened { store, is_empty, reclaimed })
@@ -265,6 +272,24 @@ impl Store {
     /// Size of the database file in bytes, for metrics.
     pub fn file_bytes(&self, path: &Path) -> u64 {
         std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// The owner named `name` if cached (`Some(None)`: cached as absent). Never blocks.
+    pub fn cached_owner(&self, name: &str) -> Option<Option<OwnerRec>> {
+        self.inner.cache.owner(&names::key(name))
+    }
+
+    /// The whole content of a small file if cached. Never blocks.
+    pub fn cached_file(&self, t: &FileTarget) -> Option<CachedFile> {
+        self.inner.cache.file(&cache_key(t))
+    }
+
+    /// Offers the whole content of a file read through `reader` to the cache.
+    pub fn remember(&self, reader: &FileReader, t: &FileTarget, data: bytes::Bytes) {
+        if data.len() as u64 == reader.file.size && reader.file.size <= cache::MAX_FILE_BYTES {
+            let file = CachedFile { rec: reader.file.clone(), data };
+            self.inner.cache.put_file(reader.generation, cache_key(t), file);
+        }
     }
 
     fn read(&self) -> Result<redb::ReadTransaction> {
@@ -331,6 +356,10 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
     }
     tx.commit()?;
     Ok((reclaimed, next_blob, is_empty))
+}
+
+fn cache_key(t: &FileTarget) -> cache::FileKey {
+    (names::key(&t.owner), t.kind, names::key(&t.package), names::key(&t.version), names::key(&t.file))
 }
 
 /// Reads and decodes one record, `None` when the key is absent.

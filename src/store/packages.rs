@@ -210,6 +210,7 @@ fn summarize(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: VersionRec) -> 
 impl Store {
     /// Opens a file for reading from a snapshot; `None` when any part of its path is absent.
     pub fn open_file(&self, t: &FileTarget) -> Result<Option<FileReader>> {
+        let generation = self.inner.cache.generation();
         let tx = self.read()?;
         let file: Option<FileRec> = {
             let files = tx.open_table(FILES)?;
@@ -217,7 +218,7 @@ impl Store {
             get_rec(&files, (k.0.as_str(), t.kind, k.1.as_str(), k.2.as_str(), k.3.as_str()))?
         };
         match file {
-            Some(file) => Ok(Some(FileReader::new(tx, file)?)),
+            Some(file) => Ok(Some(FileReader::new(tx, file, generation)?)),
             None => Ok(None),
         }
     }

@@ -14,6 +14,8 @@
 //! 2. A job that fails with a storage error fails the whole batch; the transaction is dropped
 //!    uncommitted and every job in it is told so.
 //! 3. A job's reply is sent only after the commit that holds it has returned.
+//! 4. The read cache's generation is bumped after a durable commit and before its replies
+//!    (only durable jobs change what readers see; chunk jobs touch staged data only).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::cache::Cache;
 use super::Error;
 
 /// Most job bytes (chunk data) one transaction takes, bounding the dirty pages held in memory.
@@ -49,16 +52,20 @@ pub trait Job: Send {
 pub type Queue = mpsc::Sender<Box<dyn Job>>;
 
 /// Starts the writer thread; it ends when every sender is dropped.
-pub fn spawn(db: Arc<Database>, broken: Arc<AtomicBool>) -> (Queue, std::thread::JoinHandle<()>) {
+pub fn spawn(
+    db: Arc<Database>,
+    broken: Arc<AtomicBool>,
+    cache: Arc<Cache>,
+) -> (Queue, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE_JOBS);
     let handle = std::thread::Builder::new()
         .name("depot-writer".into())
-        .spawn(move || run(&db, rx, &broken))
+        .spawn(move || run(&db, rx, &broken, &cache))
         .expect("spawning the writer thread");
     (tx, handle)
 }
 
-fn run(db: &Database, mut rx: mpsc::Receiver<Box<dyn Job>>, broken: &AtomicBool) {
+fn run(db: &Database, mut rx: mpsc::Receiver<Box<dyn Job>>, broken: &AtomicBool, cache: &Cache) {
     while let Some(first) = rx.blocking_recv() {
         let mut bytes = first.weight();
         let mut batch = vec![first];
@@ -72,6 +79,10 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Box<dyn Job>>, broken: &AtomicBool)
             }
         }
         let result = commit(db, &mut batch);
+        if result.is_ok() && batch.iter().any(|j| j.durable()) {
+            // Before any reply: a client that got its 201/204 must not be served older data.
+            cache.bump();
+        }
         if let Err(e) = &result {
             tracing::error!(error = %e, jobs = batch.len(), "write batch failed");
             if matches!(e, Error::Io(_) | Error::DiskFull) {
