@@ -227,11 +227,14 @@ pub struct Authenticator {
     store: Store,
     /// sha256(user key, password, stored hash) → when it was verified.
     good: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Held while a fingerprint is verified, so that many connections arriving at once with
+    /// the same credential (a CI fan-out) cost one argon2 run, not one each.
+    verifying: [Mutex<()>; 16],
 }
 
 impl Authenticator {
     pub fn new(store: Store) -> Self {
-        Authenticator { store, good: Mutex::new(HashMap::new()) }
+        Authenticator { store, good: Mutex::new(HashMap::new()), verifying: Default::default() }
     }
 
     /// Checks a credential. Blocks (store reads, argon2 on a cache miss).
@@ -265,6 +268,25 @@ impl Authenticator {
         }
     }
 
+    /// Checks a credential from memory alone: `Some` when the answer needs no store read and
+    /// no argon2 run (a password verified recently, its user cached), `None` otherwise.
+    /// Never blocks, so hot requests skip the blocking pool.
+    pub fn authenticate_cached(&self, cred: &Credential) -> Option<Principal> {
+        let Credential::Password { user, password } = cred else { return None };
+        let Some(OwnerRec { name, kind: OwnerKind::User { password_hash, admin }, .. }) =
+            self.store.cached_owner(user)?
+        else {
+            return None;
+        };
+        let fingerprint = fingerprint(user, password, &password_hash);
+        self.is_remembered(&fingerprint).then_some(Principal {
+            name,
+            admin,
+            may_write: true,
+            by_password: true,
+        })
+    }
+
     fn check_password(&self, user: &str, password: &str) -> Result<Result<Principal, Denied>, store::Error> {
         let rec = self.store.owner(user)?;
         let Some(OwnerRec { name, kind: OwnerKind::User { password_hash, admin }, .. }) = rec else {
@@ -272,13 +294,13 @@ impl Authenticator {
             verify_password(password, dummy_hash());
             return Ok(Err(Denied::Bad));
         };
-        let mut h = Sha256::new();
-        for part in [names::key(user).as_bytes(), password.as_bytes(), password_hash.as_bytes()] {
-            h.update((part.len() as u64).to_le_bytes());
-            h.update(part);
-        }
-        let fingerprint: [u8; 32] = h.finalize().into();
-        if self.is_remembered(&fingerprint) || verify_password(password, &password_hash) {
+        let fingerprint = fingerprint(user, password, &password_hash);
+        let good = self.is_remembered(&fingerprint) || {
+            let _one_at_a_time =
+                self.verifying[usize::from(fingerprint[0]) % 16].lock().unwrap_or_else(|p| p.into_inner());
+            self.is_remembered(&fingerprint) || verify_password(password, &password_hash)
+        };
+        if good {
             self.remember(fingerprint);
             Ok(Ok(Principal { name, admin, may_write: true, by_password: true }))
         } else {
@@ -300,6 +322,16 @@ impl Authenticator {
         }
         good.insert(fingerprint, Instant::now());
     }
+}
+
+/// What a verified password is remembered by: it changes when the stored hash changes.
+fn fingerprint(user: &str, password: &str, password_hash: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [names::key(user).as_bytes(), password.as_bytes(), password_hash.as_bytes()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
 }
 
 fn dummy_hash() -> &'static str {

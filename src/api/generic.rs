@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
-use super::{authorize, credential, with_user};
+use super::{authorize, authorize_cached, credential, with_user};
 use crate::app::App;
 use crate::auth::Access;
 use crate::http::body::{empty, full, next_data, ChannelBody};
@@ -20,6 +20,9 @@ use crate::http::{ApiError, Response};
 use crate::names;
 use crate::store::{FileReader, FileTarget, CHUNK_SIZE};
 
+/// Uploads up to this size (by Content-Length) skip the blocking pre-check when their
+/// credentials are decided from memory: reading such a body before a 409 costs little.
+const SMALL_UPLOAD: u64 = 1 << 20;
 /// Ranges up to this size are read in one go and sent from memory.
 const INLINE_BYTES: u64 = CHUNK_SIZE as u64;
 /// Pieces (of `READ_PIECE`, 128 KiB) buffered between the store reader and the socket per
@@ -46,28 +49,46 @@ pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     let started = Instant::now();
     let (parts, mut body) = req.into_parts();
     let cred = credential(&parts)?;
-    let t = target.clone();
-    let who = app
-        .blocking(move |app| {
-            let who = authorize(app, cred.as_ref(), &t.owner, Access::Write)?;
-            names::package(&t.package)?;
-            names::version(&t.version)?;
-            names::file(&t.file)?;
-            // Refuse early, before the body is read; the commit checks again for races.
-            if app.store.file(&t)?.is_some() {
-                return Err(crate::store::Error::Exists(crate::store::What::File).into());
-            }
-            Ok::<_, ApiError>(who)
-        })
-        .await??;
+    let declared = header_str(&parts.headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    // A small upload from a recently seen client is decided from memory and goes straight to
+    // the writer, which checks the name again anyway; anything else is checked on the
+    // blocking pool first, where a taken name is refused before a large body is read.
+    let hot = match declared {
+        Some(len) if len <= SMALL_UPLOAD => {
+            authorize_cached(app, cred.as_ref(), &target.owner, Access::Write)
+        }
+        _ => None,
+    };
+    let who = match hot {
+        Some(who) => {
+            let who = who?;
+            names::package(&target.package)?;
+            names::version(&target.version)?;
+            names::file(&target.file)?;
+            who
+        }
+        None => {
+            let t = target.clone();
+            app.blocking(move |app| {
+                let who = authorize(app, cred.as_ref(), &t.owner, Access::Write)?;
+                names::package(&t.package)?;
+                names::version(&t.version)?;
+                names::file(&t.file)?;
+                if app.store.file(&t)?.is_some() {
+                    return Err(crate::store::Error::Exists(crate::store::What::File).into());
+                }
+                Ok::<_, ApiError>(who)
+            })
+            .await??
+        }
+    };
     let expect = headers::declared_sha256(
         single_header(&parts.headers, "x-checksum-sha256")?,
         single_header(&parts.headers, "content-digest")?,
     )
     .map_err(ApiError::bad_request)?;
     let limit = app.limits.max_file_size;
-    if let Some(len) = header_str(&parts.headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
-    {
+    if let Some(len) = declared {
         if len > limit {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

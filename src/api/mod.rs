@@ -72,6 +72,25 @@ pub fn authenticate(app: &App, cred: Option<&Credential>) -> Result<Option<Princ
     }
 }
 
+/// [`authorize`] from memory alone, for hot paths: `None` when deciding would need a store
+/// read or an argon2 run (then call [`authorize`] on the blocking pool). Never blocks.
+pub fn authorize_cached(
+    app: &App,
+    cred: Option<&Credential>,
+    owner: &str,
+    access: Access,
+) -> Option<Result<Option<Principal>, ApiError>> {
+    let who = match cred {
+        None => None,
+        Some(c) => Some(app.auth.authenticate_cached(c)?),
+    };
+    let rec = app.store.cached_owner(owner)?;
+    if rec.as_ref().is_some_and(|o| o.kind == OwnerKind::Org) {
+        return None; // membership is not cached
+    }
+    Some(auth::decide(who.as_ref(), rec.as_ref(), None, access).map(|()| who).map_err(ApiError::from))
+}
+
 /// Authenticates and applies the permission rule for `access` to `owner`'s packages. Blocks.
 ///
 /// # Errors
