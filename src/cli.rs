@@ -65,8 +65,9 @@ pub struct ServeArgs {
     /// Largest request head (request line plus headers), in bytes.
     #[arg(long, value_name = "BYTES", env = "DEPOT_MAX_HEADER_BYTES", default_value_t = 16 << 10)]
     pub max_header_bytes: usize,
-    /// Open connections at most.
-    #[arg(long, value_name = "N", env = "DEPOT_MAX_CONNECTIONS", default_value_t = 1024)]
+    /// Open connections at most. Each download buffers at most ~2 MiB, so this also bounds
+    /// the memory downloads can take.
+    #[arg(long, value_name = "N", env = "DEPOT_MAX_CONNECTIONS", default_value_t = 256)]
     pub max_connections: usize,
     /// Seconds in-flight requests may run on after SIGTERM/SIGINT.
     #[arg(long, value_name = "N", env = "DEPOT_GRACE_SECS", default_value_t = 10)]

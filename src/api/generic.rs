@@ -25,9 +25,10 @@ use crate::store::{FileReader, FileTarget, CHUNK_SIZE};
 const SMALL_UPLOAD: u64 = 1 << 20;
 /// Ranges up to this size are read in one go and sent from memory.
 const INLINE_BYTES: u64 = CHUNK_SIZE as u64;
-/// Pieces (of `READ_PIECE`, 128 KiB) buffered between the store reader and the socket per
-/// download: 512 KiB, enough to keep the socket busy while the next chunk is read.
-const STREAM_DEPTH: usize = 4;
+/// Chunks buffered between the store reader and the socket per download. With the chunk
+/// being read, a download holds at most two chunks (~2 MiB); a client that stops reading is
+/// cut off by the connection's write timeout.
+const STREAM_DEPTH: usize = 1;
 
 /// A header that must appear at most once and be text: an integrity header that cannot be
 /// read must not be silently skipped.

@@ -28,10 +28,11 @@ use super::{codec, packages::FileTarget, Error, Result, Store};
 /// leaves room for the page header and key (measured: see `docs/design.md`, "Chunk size").
 pub const CHUNK_SIZE: usize = (1 << 20) - 4096;
 
-/// Largest piece handed to a reader's sink, in bytes. Below the allocator's mmap threshold
-/// (see `main.rs`), so download buffers are recycled from the heap instead of being mapped
-/// and unmapped per chunk (measured: 1 MiB pieces halved the download rate).
-pub const READ_PIECE: usize = 128 << 10;
+/// Largest piece handed to a reader's sink, in bytes: a whole chunk. The allocator's mmap
+/// threshold sits above the chunk size (`main.rs`), so these buffers are recycled from the
+/// heap; measured on a 1 GiB download, whole chunks ran at 1.5-1.9 GB/s against 1.2-1.4 GB/s
+/// for 128 KiB pieces.
+pub const READ_PIECE: usize = CHUNK_SIZE;
 
 /// An upload in progress: feed it the body with [`Upload::push`], then [`Upload::finish`].
 ///
