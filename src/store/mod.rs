@@ -212,7 +212,9 @@ impl Store {
     pub fn open(path: &Path, options: &Options) -> Result<Opened> {
         let db =
             Database::builder().set_cache_size(options.cache_bytes).create(path).map_err(Error::storage)?;
-        Self::start(db)
+        // A second handle on the same file, for early writeback (see `writer::Writeback`).
+        let early = std::fs::File::open(path).ok();
+        Self::start(db, early)
     }
 
     /// Opens a database on any redb storage backend; tests use it to inject I/O failures.
@@ -224,15 +226,15 @@ impl Store {
             .set_cache_size(options.cache_bytes)
             .create_with_backend(backend)
             .map_err(Error::storage)?;
-        Self::start(db)
+        Self::start(db, None)
     }
 
-    fn start(db: Database) -> Result<Opened> {
+    fn start(db: Database, early: Option<std::fs::File>) -> Result<Opened> {
         let db = Arc::new(db);
         let (reclaimed, next_blob, is_empty) = prepare(&db)?;
         let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let cache = Arc::new(cache::Cache::default());
-        let (queue, handle) = writer::spawn(db.clone(), broken.clone(), cache.clone());
+        let (queue, handle) = writer::spawn(db.clone(), broken.clone(), cache.clone(), early);
         let store = Store {
             inner: Arc::new(Inner {
                 db,

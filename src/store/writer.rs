@@ -56,16 +56,25 @@ pub fn spawn(
     db: Arc<Database>,
     broken: Arc<AtomicBool>,
     cache: Arc<Cache>,
+    early: Option<std::fs::File>,
 ) -> (Queue, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE_JOBS);
+    let writeback = early.map(Writeback::spawn);
     let handle = std::thread::Builder::new()
         .name("depot-writer".into())
-        .spawn(move || run(&db, rx, &broken, &cache))
+        .spawn(move || run(&db, rx, &broken, &cache, writeback.as_ref()))
         .expect("spawning the writer thread");
     (tx, handle)
 }
 
-fn run(db: &Database, mut rx: mpsc::Receiver<Box<dyn Job>>, broken: &AtomicBool, cache: &Cache) {
+fn run(
+    db: &Database,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    broken: &AtomicBool,
+    cache: &Cache,
+    writeback: Option<&Writeback>,
+) {
+    let mut unsynced = 0usize;
     while let Some(first) = rx.blocking_recv() {
         let mut bytes = first.weight();
         let mut batch = vec![first];
@@ -79,9 +88,15 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Box<dyn Job>>, broken: &AtomicBool,
             }
         }
         let result = commit(db, &mut batch);
-        if result.is_ok() && batch.iter().any(|j| j.durable()) {
+        let durable = batch.iter().any(|j| j.durable());
+        if result.is_ok() && durable {
             // Before any reply: a client that got its 201/204 must not be served older data.
             cache.bump();
+        }
+        unsynced = if durable { 0 } else { unsynced + bytes };
+        if let Some(wb) = writeback.filter(|_| unsynced >= EARLY_WRITEBACK_BYTES) {
+            wb.nudge();
+            unsynced = 0;
         }
         if let Err(e) = &result {
             tracing::error!(error = %e, jobs = batch.len(), "write batch failed");
@@ -104,6 +119,44 @@ fn commit(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), Error> {
         job.run(&tx)?;
     }
     tx.commit().map_err(Error::storage)
+}
+
+/// Chunk data committed without fsync after which early writeback starts, in bytes.
+const EARLY_WRITEBACK_BYTES: usize = 32 << 20;
+
+/// Early writeback for large uploads.
+///
+/// Chunks are committed without fsync; the upload's final durable commit must then write
+/// back everything at once, after the last byte arrived (a 1 GiB upload waited seconds for
+/// it). This thread syncs the file through a handle of its own while the upload is still
+/// streaming, so the disk works in parallel with the network and the final fsync finds
+/// little left to do. Syncing early changes nothing about what a crash preserves: redb's
+/// commit protocol decides which commit is valid; this only makes pages reach the disk
+/// sooner. The writer never waits for it.
+struct Writeback {
+    wake: std::sync::mpsc::SyncSender<()>,
+}
+
+impl Writeback {
+    fn spawn(file: std::fs::File) -> Writeback {
+        let (wake, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let spawned = std::thread::Builder::new().name("depot-writeback".into()).spawn(move || {
+            while rx.recv().is_ok() {
+                if let Err(e) = file.sync_data() {
+                    tracing::debug!(error = %e, "early writeback failed; the commit's own fsync will report");
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no early writeback thread; large uploads finish slower");
+        }
+        Writeback { wake }
+    }
+
+    /// Asks for a sync unless one is already pending.
+    fn nudge(&self) {
+        let _ = self.wake.try_send(());
+    }
 }
 
 /// A job made of a closure: its domain result is kept and delivered after the commit.
