@@ -150,32 +150,26 @@ pub async fn packages(app: &Arc<App>, req: Request<Incoming>, owner: String) -> 
     let needle = q.iter().find(|(k, _)| k == "q").map(|(_, v)| v.to_ascii_lowercase()).unwrap_or_default();
     let page = number(&q, "page", 1)?.max(1);
     let limit = number(&q, "limit", PAGE_DEFAULT)?.clamp(1, PAGE_MAX);
-    let (parts, _) = req.into_parts();
-    let cred = credential(&parts)?;
-    let (who, list) = app
-        .blocking(move |app| {
-            let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-            let name = app.store.owner(&owner)?.map(|o| o.name).unwrap_or(owner.clone());
-            let list: Vec<PackageJson> = app
-                .store
-                .packages(&owner, kind.as_deref())?
-                .into_iter()
-                .filter(|p| p.name.to_ascii_lowercase().contains(&needle))
-                .skip((page - 1).saturating_mul(limit))
-                .take(limit)
-                .map(|p| PackageJson {
-                    owner: name.clone(),
-                    kind: p.kind,
-                    name: p.name,
-                    latest_version: p.latest,
-                    version_count: p.versions,
-                    created_at: rfc3339(p.created),
-                })
-                .collect();
-            Ok::<_, ApiError>((who, list))
-        })
-        .await??;
-    Ok(with_user(json(StatusCode::OK, &list), &who))
+    read_json(app, req, owner.clone(), move |app| {
+        let name = app.store.owner(&owner)?.map(|o| o.name).unwrap_or(owner.clone());
+        Ok(app
+            .store
+            .packages(&owner, kind.as_deref())?
+            .into_iter()
+            .filter(|p| p.name.to_ascii_lowercase().contains(&needle))
+            .skip((page - 1).saturating_mul(limit))
+            .take(limit)
+            .map(|p| PackageJson {
+                owner: name.clone(),
+                kind: p.kind,
+                name: p.name,
+                latest_version: p.latest,
+                version_count: p.versions,
+                created_at: rfc3339(p.created),
+            })
+            .collect::<Vec<_>>())
+    })
+    .await
 }
 
 /// `GET /api/v1/packages/{owner}/{type}/{name}`.
@@ -186,19 +180,12 @@ pub async fn versions(
     kind: &'static str,
     name: String,
 ) -> Result<Response, ApiError> {
-    let (parts, _) = req.into_parts();
-    let cred = credential(&parts)?;
-    let (who, list) = app
-        .blocking(move |app| {
-            let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-            let versions = app.store.versions(&owner, kind, &name)?.ok_or_else(ApiError::not_found)?;
-            let (o, p) = spelled(app, &owner, kind, &name)?;
-            let list: Vec<VersionJson> =
-                versions.into_iter().map(|v| version_json(&o, kind, &p, v)).collect();
-            Ok::<_, ApiError>((who, list))
-        })
-        .await??;
-    Ok(with_user(json(StatusCode::OK, &list), &who))
+    read_json(app, req, owner.clone(), move |app| {
+        let versions = app.store.versions(&owner, kind, &name)?.ok_or_else(ApiError::not_found)?;
+        let (o, p) = spelled(app, &owner, kind, &name)?;
+        Ok(versions.into_iter().map(|v| version_json(&o, kind, &p, v)).collect::<Vec<_>>())
+    })
+    .await
 }
 
 /// `GET /api/v1/packages/{owner}/{type}/{name}/-/latest`: the most recently created version.
@@ -209,18 +196,13 @@ pub async fn latest(
     kind: &'static str,
     name: String,
 ) -> Result<Response, ApiError> {
-    let (parts, _) = req.into_parts();
-    let cred = credential(&parts)?;
-    let (who, v) = app
-        .blocking(move |app| {
-            let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-            let versions = app.store.versions(&owner, kind, &name)?.ok_or_else(ApiError::not_found)?;
-            let newest = versions.into_iter().last().ok_or_else(ApiError::not_found)?;
-            let (o, p) = spelled(app, &owner, kind, &name)?;
-            Ok::<_, ApiError>((who, version_json(&o, kind, &p, newest)))
-        })
-        .await??;
-    Ok(with_user(json(StatusCode::OK, &v), &who))
+    read_json(app, req, owner.clone(), move |app| {
+        let versions = app.store.versions(&owner, kind, &name)?.ok_or_else(ApiError::not_found)?;
+        let newest = versions.into_iter().last().ok_or_else(ApiError::not_found)?;
+        let (o, p) = spelled(app, &owner, kind, &name)?;
+        Ok(version_json(&o, kind, &p, newest))
+    })
+    .await
 }
 
 /// `GET /api/v1/packages/{owner}/{type}/{name}/{version}`.
@@ -232,17 +214,12 @@ pub async fn version(
     name: String,
     version: String,
 ) -> Result<Response, ApiError> {
-    let (parts, _) = req.into_parts();
-    let cred = credential(&parts)?;
-    let (who, v) = app
-        .blocking(move |app| {
-            let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-            let v = app.store.version(&owner, kind, &name, &version)?.ok_or_else(ApiError::not_found)?;
-            let (o, p) = spelled(app, &owner, kind, &name)?;
-            Ok::<_, ApiError>((who, version_json(&o, kind, &p, v)))
-        })
-        .await??;
-    Ok(with_user(json(StatusCode::OK, &v), &who))
+    read_json(app, req, owner.clone(), move |app| {
+        let v = app.store.version(&owner, kind, &name, &version)?.ok_or_else(ApiError::not_found)?;
+        let (o, p) = spelled(app, &owner, kind, &name)?;
+        Ok(version_json(&o, kind, &p, v))
+    })
+    .await
 }
 
 /// `GET /api/v1/packages/{owner}/{type}/{name}/{version}/files`.
@@ -254,25 +231,42 @@ pub async fn files(
     name: String,
     version: String,
 ) -> Result<Response, ApiError> {
+    read_json(app, req, owner.clone(), move |app| {
+        let files = app.store.files(&owner, kind, &name, &version)?.ok_or_else(ApiError::not_found)?;
+        Ok(files
+            .into_iter()
+            .map(|f| FileJson {
+                name: f.name,
+                size: f.size,
+                sha256: crate::http::headers::hex(&f.sha256),
+                created_at: rfc3339(f.created),
+            })
+            .collect::<Vec<_>>())
+    })
+    .await
+}
+
+/// Checks read access to `owner`, then runs `f` on the blocking pool and answers its value
+/// as JSON: the shape of every listing endpoint.
+async fn read_json<T, F>(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    owner: String,
+    f: F,
+) -> Result<Response, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
+{
     let (parts, _) = req.into_parts();
     let cred = credential(&parts)?;
-    let (who, list) = app
+    let (who, value) = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-            let files = app.store.files(&owner, kind, &name, &version)?.ok_or_else(ApiError::not_found)?;
-            let list: Vec<FileJson> = files
-                .into_iter()
-                .map(|f| FileJson {
-                    name: f.name,
-                    size: f.size,
-                    sha256: crate::http::headers::hex(&f.sha256),
-                    created_at: rfc3339(f.created),
-                })
-                .collect();
-            Ok::<_, ApiError>((who, list))
+            Ok::<_, ApiError>((who, f(app)?))
         })
         .await??;
-    Ok(with_user(json(StatusCode::OK, &list), &who))
+    Ok(with_user(json(StatusCode::OK, &value), &who))
 }
 
 /// `DELETE /api/v1/packages/{owner}/{type}/{name}/{version}` and `DELETE {generic base}`.
