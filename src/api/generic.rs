@@ -164,7 +164,7 @@ enum Content {
     /// Already in memory (from the cache, or a range of at most one chunk read up front).
     Inline(bytes::Bytes),
     /// Streamed from a snapshot.
-    Stream(FileReader),
+    Stream(Box<FileReader>),
 }
 
 /// `GET`/`HEAD {base}/{file}`.
@@ -203,7 +203,7 @@ pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
                     }
                     Content::Inline(data)
                 }
-                _ => Content::Stream(reader),
+                _ => Content::Stream(Box::new(reader)),
             };
             Ok::<_, ApiError>((who, f, plan, content))
         })
@@ -279,7 +279,7 @@ fn respond(
         Content::Stream(reader) => {
             let (tx, body) = ChannelBody::channel(STREAM_DEPTH);
             *res.body_mut() = body;
-            tokio::spawn(stream(app.clone(), reader, start, end, tx, started));
+            tokio::spawn(stream(app.clone(), *reader, start, end, tx, started));
         }
     }
     with_user(res, &who)
