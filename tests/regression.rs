@@ -129,3 +129,28 @@ fn a_cached_file_follows_every_write_at_once() {
     srv.send(Request::delete("/api/packages/alice/generic/app/2").auth(&alice)).expect(204);
     srv.download(&Cred::Anon, "alice", "app", "2", "g.txt").expect(404);
 }
+
+/// Files at and around the chunk size (1 MiB - 4 KiB) take every path of the upload code:
+/// tail only, whole chunks only, chunks plus a tail. All survive a restart and verify clean.
+#[test]
+fn files_at_chunk_boundaries_round_trip_and_survive_a_restart() {
+    const CHUNK: usize = (1 << 20) - 4096;
+    let mut srv = TestServer::start();
+    let alice = Cred::token(&srv.token_after_user("alice"));
+    let sizes = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 2 * CHUNK + 7];
+    for size in sizes {
+        let name = format!("f{size}");
+        srv.upload(&alice, "alice", "edge", "1", &name, &content_for(&name, size)).expect(201);
+    }
+    srv.kill9();
+    srv.restart();
+    for size in sizes {
+        let name = format!("f{size}");
+        srv.download(&Cred::Anon, "alice", "edge", "1", &name)
+            .expect(200)
+            .expect_body(&content_for(&name, size));
+    }
+    let out = srv.cli(&["verify"], None);
+    out.expect_ok();
+    assert!(out.stdout().contains("0 uploads in progress; 0 problems"), "{}", out.stdout());
+}

@@ -2,7 +2,7 @@
 //! over real loopback sockets and through its command line, never through the library crate.
 //!
 //! Every test starts its own server on a fresh temporary database, so tests run in parallel and
-//! share nothing. SPEC is /work/shared/SPEC.md; choices it leaves open are in INTERFACE.md.
+//! share nothing. SPEC is the project contract (SPEC.md); choices it leaves open are in docs/interface.md.
 
 // TestServer, TestDb, the raw HTTP client, and the pure helpers (sha256, base64, JSON, content).
 #[macro_use]
