@@ -130,13 +130,7 @@ fn number(q: &[(String, String)], name: &str, default: usize) -> Result<usize, A
 /// Display spellings of the owner and package, for JSON (the path may differ in case).
 fn spelled(app: &App, owner: &str, kind: &str, name: &str) -> Result<(String, String), ApiError> {
     let o = app.store.owner(owner)?.map(|o| o.name).unwrap_or_else(|| owner.to_string());
-    let p = app
-        .store
-        .packages(owner, Some(kind))?
-        .into_iter()
-        .find(|p| crate::names::key(&p.name) == crate::names::key(name))
-        .map(|p| p.name)
-        .unwrap_or_else(|| name.to_string());
+    let p = app.store.package_name(owner, kind, name)?.unwrap_or_else(|| name.to_string());
     Ok((o, p))
 }
 

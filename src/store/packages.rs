@@ -283,6 +283,14 @@ impl Store {
         Ok(out)
     }
 
+    /// The spelling a package was created with; `None` when it does not exist.
+    pub fn package_name(&self, owner: &str, kind: &str, package: &str) -> Result<Option<String>> {
+        let tx = self.read()?;
+        let (o, p) = (key(owner), key(package));
+        let rec: Option<PackageRec> = get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), kind, p.as_str()))?;
+        Ok(rec.map(|r| r.name))
+    }
+
     /// The versions of a package, oldest first; `None` when the package does not exist.
     pub fn versions(&self, owner: &str, kind: &str, package: &str) -> Result<Option<Vec<VersionSummary>>> {
         let tx = self.read()?;
