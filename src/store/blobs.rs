@@ -141,16 +141,18 @@ impl Upload {
         let tail_permit = if tail.is_empty() { None } else { Some(self.reserve(tail.len()).await?) };
         let tail_index = self.chunks;
         let chunks = self.chunks + u32::from(!tail.is_empty());
-        let staged = Staged { blob: self.blob, chunks, sha256: sha, size: self.size };
+        let marked = self.chunks > 0;
+        let staged = Staged { blob: self.blob, chunks, marked, sha256: sha, size: self.size };
         let failed = self.failed.clone();
         let weight = tail.len();
         let (job, rx) = writer::Call::job(true, weight, move |tx| {
             if let Some(e) = failed.get() {
-                discard(tx, staged.blob, Some(staged.chunks))?;
+                discard(tx, staged.blob, staged.chunks, staged.marked)?;
                 return Ok(Err(e));
             }
             if !tail.is_empty() {
-                write_chunk(tx, staged.blob, tail_index, &tail)?;
+                // No staging mark: this transaction also adopts or discards the chunk.
+                tx.open_table(CHUNKS)?.insert((staged.blob, tail_index), tail.as_ref())?;
             }
             drop(tail_permit);
             super::packages::add_file(tx, &target, &staged)
@@ -173,7 +175,7 @@ impl Drop for Upload {
             return;
         }
         let (blob, chunks) = (self.blob, self.chunks);
-        let (job, _) = writer::Call::job(false, 0, move |tx| discard(tx, blob, Some(chunks)));
+        let (job, _) = writer::Call::job(false, 0, move |tx| discard(tx, blob, chunks, true));
         let queue = self.store.inner.queue.clone();
         // Without a runtime (or with the writer gone) the next open reclaims the chunks.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -188,6 +190,9 @@ impl Drop for Upload {
 pub(crate) struct Staged {
     pub blob: u64,
     pub chunks: u32,
+    /// Whether chunks went to the writer before the finish job, marking the blob in `STAGED`
+    /// (a file that fits in one chunk is written, adopted and unmarked in one transaction).
+    pub marked: bool,
     pub sha256: [u8; 32],
     pub size: u64,
 }
@@ -217,18 +222,12 @@ impl Failure {
     }
 }
 
-/// Writes chunk `index` of staged blob `blob`.
-fn write_chunk(tx: &WriteTransaction, blob: u64, index: u32, data: &[u8]) -> Result<()> {
-    // Marked staged with every chunk (not just the first): if the first chunk's batch
-    // failed, later chunks must still be found and reclaimed after a crash (invariant 1).
-    tx.open_table(STAGED)?.insert(blob, crate::clock::now())?;
-    tx.open_table(CHUNKS)?.insert((blob, index), data)?;
-    Ok(())
-}
-
 impl Job for ChunkJob {
     fn run(&mut self, tx: &WriteTransaction) -> Result<()> {
-        write_chunk(tx, self.blob, self.index, &self.data)?;
+        // Marked staged with every chunk (not just the first): if the first chunk's batch
+        // failed, later chunks must still be found and reclaimed after a crash (invariant 1).
+        tx.open_table(STAGED)?.insert(self.blob, crate::clock::now())?;
+        tx.open_table(CHUNKS)?.insert((self.blob, self.index), self.data.as_ref())?;
         // redb has its own copy now; free ours before the commit instead of after it.
         self.data = Bytes::new();
         self.permit = None;
@@ -254,9 +253,11 @@ impl Job for ChunkJob {
 /// reference to an existing blob with the same sha256 (and the staged copy is dropped).
 /// Returns the blob id the file must point at.
 pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
+    if staged.marked {
+        tx.open_table(STAGED)?.remove(staged.blob)?;
+    }
     let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
     let mut blobs = tx.open_table(BLOBS)?;
-    tx.open_table(STAGED)?.remove(staged.blob)?;
     let existing = by_sha.get(staged.sha256)?.map(|v| v.value());
     if let Some(id) = existing {
         let mut rec: BlobRec = super::get_rec(&blobs, id)?
@@ -289,10 +290,12 @@ pub(crate) fn release(tx: &WriteTransaction, id: u64) -> Result<()> {
     remove_chunks(tx, id, Some(chunk_count(rec.size, rec.chunk_size)))
 }
 
-/// Removes a staged upload's chunks and its staging mark.
-pub(crate) fn discard(tx: &WriteTransaction, blob: u64, chunks: Option<u32>) -> Result<()> {
-    tx.open_table(STAGED)?.remove(blob)?;
-    remove_chunks(tx, blob, chunks)
+/// Removes an unfinished upload's `chunks` chunks and, when `marked`, its staging mark.
+pub(crate) fn discard(tx: &WriteTransaction, blob: u64, chunks: u32, marked: bool) -> Result<()> {
+    if marked {
+        tx.open_table(STAGED)?.remove(blob)?;
+    }
+    remove_chunks(tx, blob, Some(chunks))
 }
 
 fn remove_chunks(tx: &WriteTransaction, blob: u64, count: Option<u32>) -> Result<()> {
@@ -319,7 +322,8 @@ pub(crate) fn reclaim_staged(tx: &WriteTransaction) -> Result<u64> {
         ids
     };
     for &id in &ids {
-        discard(tx, id, None)?;
+        tx.open_table(STAGED)?.remove(id)?;
+        remove_chunks(tx, id, None)?;
     }
     Ok(ids.len() as u64)
 }

@@ -55,19 +55,16 @@ pub(crate) fn add_file(
 ) -> Result<Result<FileRec>> {
     let (o, k, p, v, f) =
         (key(&target.owner), target.kind, key(&target.package), key(&target.version), key(&target.file));
-    let refusal = {
-        let owners = tx.open_table(OWNERS)?;
-        let files = tx.open_table(FILES)?;
-        if owners.get(o.as_str())?.is_none() {
-            Some(Error::NotFound(What::Owner))
-        } else if files.get((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?.is_some() {
-            Some(Error::Exists(What::File))
-        } else {
-            None
-        }
+    let mut files = tx.open_table(FILES)?;
+    let refusal = if tx.open_table(OWNERS)?.get(o.as_str())?.is_none() {
+        Some(Error::NotFound(What::Owner))
+    } else if files.get((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?.is_some() {
+        Some(Error::Exists(What::File))
+    } else {
+        None
     };
     if let Some(e) = refusal {
-        blobs::discard(tx, staged.blob, Some(staged.chunks))?;
+        blobs::discard(tx, staged.blob, staged.chunks, staged.marked)?;
         return Ok(Err(e));
     }
     let now = crate::clock::now();
@@ -85,8 +82,7 @@ pub(crate) fn add_file(
     }
     let rec =
         FileRec { name: target.file.clone(), blob, sha256: staged.sha256, size: staged.size, created: now };
-    tx.open_table(FILES)?
-        .insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
+    files.insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
     Ok(Ok(rec))
 }
 
