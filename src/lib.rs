@@ -26,6 +26,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod gomod;
 pub mod http;
 pub mod metrics;
 pub mod names;
