@@ -29,6 +29,9 @@ pub struct App {
     pub limits: Limits,
     /// The database file, for the store-size metric.
     pub db_path: PathBuf,
+    /// Turns for checking uploaded module zips (CPU-bound, and each holds a zip directory
+    /// and a go.mod in memory): as many as there are cores, at least two.
+    pub zip_checks: tokio::sync::Semaphore,
 }
 
 impl App {
@@ -39,6 +42,9 @@ impl App {
             metrics: Metrics::default(),
             limits,
             db_path,
+            zip_checks: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+            ),
         })
     }
 

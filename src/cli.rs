@@ -40,6 +40,35 @@ pub enum Command {
     /// Prints a summary on stdout and one line per problem; exits 1 when there is any.
     /// Works on a running server's database (through its control socket) and on a stopped one.
     Verify,
+    /// Go module tools.
+    #[command(subcommand)]
+    Go(GoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GoCommand {
+    /// Build a module zip from a source directory, ready to upload.
+    ///
+    /// Includes what the go command includes: every regular file under DIR, leaving out
+    /// version-control directories, nested modules (directories with their own go.mod),
+    /// files in vendor/ subdirectories, and symbolic links. The zip is checked against the
+    /// same rules the server applies to an upload, so publishing is then one
+    /// `curl --upload-file FILE https://HOST/api/packages/OWNER/go/upload`.
+    /// Works without a database or server.
+    #[command(disable_version_flag = true)]
+    Zip {
+        /// The module's source directory (the one holding go.mod).
+        dir: PathBuf,
+        /// The module path, e.g. example.com/team/mod (must match go.mod's module line).
+        #[arg(long, value_name = "PATH")]
+        module: String,
+        /// The version, canonical semver with a v, e.g. v1.2.3 or v2.0.0-rc.1.
+        #[arg(long, value_name = "VERSION")]
+        version: String,
+        /// Where to write the zip.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +259,7 @@ mod tests {
             "depot org add team --private",
             "depot org member add team alice --role write",
             "depot org member remove team alice",
+            "depot go zip ./src --module example.com/m --version v1.0.0 -o m.zip",
             "depot token create alice --name ci --scope read --expires-in-days 30",
             "depot token list alice",
             "depot token revoke alice ci",

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use depot::admin::{self, Output};
-use depot::cli::{Cli, Command, MemberCommand, OrgCommand, RoleArg, TokenCommand, UserCommand};
+use depot::cli::{Cli, Command, GoCommand, MemberCommand, OrgCommand, RoleArg, TokenCommand, UserCommand};
 use depot::clock::rfc3339;
 use depot::config::ServeConfig;
 use depot::store::{self, Role, Store};
@@ -70,6 +70,9 @@ fn run(cli: Cli) -> Result<(), String> {
     let db = cli.db;
     let command = match cli.command {
         Command::Serve(args) => return serve(ServeConfig::resolve(db, &args)?),
+        Command::Go(GoCommand::Zip { dir, module, version, output }) => {
+            return go_zip(&dir, &module, &version, &output)
+        }
         Command::User(UserCommand::Add { name, admin, private, .. }) => {
             admin::Command::UserAdd { name, password: read_password()?, admin, private }
         }
@@ -110,6 +113,28 @@ fn run(cli: Cli) -> Result<(), String> {
     if let Some(summary) = summary {
         eprintln!("depot: {summary}");
     }
+    Ok(())
+}
+
+/// `depot go zip`: builds the zip under a temporary name beside `output` and renames it
+/// into place only when it is complete and valid.
+fn go_zip(dir: &Path, module: &str, version: &str, output: &Path) -> Result<(), String> {
+    let name = output.file_name().ok_or_else(|| format!("{}: not a file name", output.display()))?;
+    let tmp = output.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let built = depot::gomod::create::create(dir, module, version, std::io::BufWriter::new(file));
+    let report = match built {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, output).map_err(|e| format!("{}: {e}", output.display()))?;
+    for (path, why) in &report.omitted {
+        eprintln!("depot: left out {path}: {why}");
+    }
+    eprintln!("depot: wrote {} ({module}@{version}, {} files)", output.display(), report.files.len());
     Ok(())
 }
 

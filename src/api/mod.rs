@@ -5,6 +5,7 @@
 //! responses in one place (`http::error`).
 
 pub mod generic;
+pub mod goproxy;
 pub mod manage;
 
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};

@@ -71,7 +71,8 @@ pub fn create<W: Write + Seek>(dir: &Path, module: &str, version: &str, out: W) 
         std::io::copy(&mut f, &mut zip).map_err(|e| format!("{}: {e}", full.display()))?;
         report.files.push(rel.clone());
     }
-    zip.finish().map_err(|e| format!("writing the zip: {e}"))?;
+    let mut out = zip.finish().map_err(|e| format!("writing the zip: {e}"))?;
+    out.flush().map_err(|e| format!("writing the zip: {e}"))?;
     Ok(report)
 }
 

@@ -8,6 +8,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::StatusCode;
 
 use super::body::{self, full, Response};
+use crate::gomod::zipcheck;
 use crate::{admin, auth, names, store};
 
 /// An error response: status and a one-line reason.
@@ -101,6 +102,12 @@ impl From<body::Error> for ApiError {
             body::Error::Broken(_) | body::Error::Json(_) => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<zipcheck::Invalid> for ApiError {
+    fn from(e: zipcheck::Invalid) -> Self {
+        ApiError::bad_request(format!("not a valid module zip: {e}"))
     }
 }
 

@@ -14,7 +14,7 @@ use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Request, StatusCode};
 
 use super::{ApiError, Response};
-use crate::api::{self, generic, manage, User};
+use crate::api::{self, generic, goproxy, manage, User};
 use crate::app::App;
 
 /// A parsed request path; names are percent-decoded.
@@ -22,19 +22,70 @@ use crate::app::App;
 pub enum Route {
     Health,
     Metrics,
-    GenericFile { owner: String, package: String, version: String, file: String },
-    GenericVersion { owner: String, package: String, version: String },
-    Packages { owner: String },
-    Package { owner: String, kind: &'static str, name: String },
-    Latest { owner: String, kind: &'static str, name: String },
-    Version { owner: String, kind: &'static str, name: String, version: String },
-    Files { owner: String, kind: &'static str, name: String, version: String },
+    GenericFile {
+        owner: String,
+        package: String,
+        version: String,
+        file: String,
+    },
+    GenericVersion {
+        owner: String,
+        package: String,
+        version: String,
+    },
+    /// `PUT /api/packages/{owner}/go/upload`.
+    GoUpload {
+        owner: String,
+    },
+    /// A GOPROXY read; `module` is still case-encoded.
+    Go {
+        owner: String,
+        module: String,
+        want: goproxy::Want,
+    },
+    /// `/api/packages/{owner}/go/sumdb/...`: the checksum database is not proxied (404).
+    GoSumdb,
+    Packages {
+        owner: String,
+    },
+    Package {
+        owner: String,
+        kind: &'static str,
+        name: String,
+    },
+    Latest {
+        owner: String,
+        kind: &'static str,
+        name: String,
+    },
+    Version {
+        owner: String,
+        kind: &'static str,
+        name: String,
+        version: String,
+    },
+    Files {
+        owner: String,
+        kind: &'static str,
+        name: String,
+        version: String,
+    },
     Users,
-    User { name: String },
+    User {
+        name: String,
+    },
     Orgs,
-    Member { org: String, user: String },
-    Tokens { user: String },
-    Token { user: String, label: String },
+    Member {
+        org: String,
+        user: String,
+    },
+    Tokens {
+        user: String,
+    },
+    Token {
+        user: String,
+        label: String,
+    },
 }
 
 impl Route {
@@ -45,6 +96,9 @@ impl Route {
             Route::Metrics => "metrics",
             Route::GenericFile { .. } => "generic_file",
             Route::GenericVersion { .. } => "generic_version",
+            Route::GoUpload { .. } => "go_upload",
+            Route::Go { .. } => "go_proxy",
+            Route::GoSumdb => "go_sumdb",
             Route::Packages { .. } => "v1_packages",
             Route::Package { .. } => "v1_package",
             Route::Latest { .. } => "v1_latest",
@@ -63,6 +117,8 @@ impl Route {
             Route::Latest { .. } | Route::Files { .. } => &[Method::GET],
             Route::GenericFile { .. } => &[Method::GET, Method::HEAD, Method::PUT, Method::DELETE],
             Route::GenericVersion { .. } => &[Method::DELETE],
+            Route::GoUpload { .. } => &[Method::PUT],
+            Route::Go { .. } | Route::GoSumdb => &[Method::GET, Method::HEAD],
             Route::Version { .. } => &[Method::GET, Method::DELETE],
             Route::Users | Route::Tokens { .. } => &[Method::GET, Method::POST],
             Route::User { .. } => &[Method::DELETE, Method::PATCH],
@@ -112,6 +168,17 @@ pub fn parse(path: &str) -> Result<Route, NoRoute> {
         }
         ["api", "packages", _, "generic", _, _] => {
             Route::GenericVersion { owner: o(2), package: o(4), version: o(5) }
+        }
+        ["api", "packages", _, "go", "upload"] => Route::GoUpload { owner: o(2) },
+        ["api", "packages", _, "go", "sumdb", ..] => Route::GoSumdb,
+        ["api", "packages", _, "go", rest @ ..] => {
+            // The module path is every segment up to `@v` or `@latest`.
+            let at = rest.iter().position(|s| s.starts_with('@')).ok_or(NoRoute::Unknown)?;
+            let want = goproxy::Want::parse(&rest[at..]).ok_or(NoRoute::Unknown)?;
+            if at == 0 {
+                return Err(NoRoute::Unknown);
+            }
+            Route::Go { owner: o(2), module: rest[..at].join("/"), want }
         }
         ["api", "v1", "packages", _] => Route::Packages { owner: o(3) },
         ["api", "v1", "packages", _, k, _] => Route::Package { owner: o(3), kind: kind(k)?, name: o(5) },
@@ -209,6 +276,11 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
         Route::GenericVersion { owner, package, version } => {
             manage::delete_version(app, req, owner, "generic", package, version).await
         }
+        Route::GoUpload { owner } => goproxy::upload(app, req, owner).await,
+        Route::Go { owner, module, want } => goproxy::get(app, req, owner, module, want).await,
+        Route::GoSumdb => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "this registry does not proxy a checksum database"))
+        }
         Route::Packages { owner } => manage::packages(app, req, owner).await,
         Route::Package { owner, kind, name } => manage::versions(app, req, owner, kind, name).await,
         Route::Latest { owner, kind, name } => manage::latest(app, req, owner, kind, name).await,
@@ -264,6 +336,26 @@ mod tests {
                 version: "v1.0.0".into()
             })
         );
+        assert_eq!(
+            parse("/api/packages/bob/go/example.com/!upper/m/@v/v1.0.0-!r!c1.zip"),
+            Ok(Route::Go {
+                owner: "bob".into(),
+                module: "example.com/!upper/m".into(),
+                want: goproxy::Want::Zip("v1.0.0-!r!c1".into())
+            })
+        );
+        assert_eq!(
+            parse("/api/packages/bob/go/example.com/m/@latest"),
+            Ok(Route::Go {
+                owner: "bob".into(),
+                module: "example.com/m".into(),
+                want: goproxy::Want::Latest
+            })
+        );
+        assert_eq!(parse("/api/packages/bob/go/upload"), Ok(Route::GoUpload { owner: "bob".into() }));
+        assert_eq!(parse("/api/packages/bob/go/sumdb/sum.golang.org/supported"), Ok(Route::GoSumdb));
+        assert_eq!(parse("/api/packages/bob/go/@v/list"), Err(NoRoute::Unknown));
+        assert_eq!(parse("/api/packages/bob/go/example.com/m/@v/v1.0.0.tar"), Err(NoRoute::Unknown));
         assert_eq!(parse("/api/v1/packages/a/npm/x"), Err(NoRoute::Unknown));
         assert_eq!(parse("/nope"), Err(NoRoute::Unknown));
         assert_eq!(parse("/api/packages/a/generic/p/%ff/f"), Err(NoRoute::BadEncoding));

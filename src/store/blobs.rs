@@ -157,16 +157,160 @@ impl Upload {
             drop(tail_permit);
             super::packages::add_file(tx, &target, &staged)
         });
+        self.submit(job, rx).await
+    }
+
+    /// Queues the job that adopts or discards this upload's chunks, and waits for its commit.
+    async fn submit<T>(
+        &mut self,
+        job: Box<dyn Job>,
+        rx: tokio::sync::oneshot::Receiver<Result<Result<T>>>,
+    ) -> Result<T> {
         self.store.inner.queue.send(job).await.map_err(|_| Error::Closed)?;
         self.handed_over = true;
         let outcome = rx.await.map_err(|_| Error::Closed)?;
         if matches!(&outcome, Err(e) if e.is_storage()) {
-            // The finish job's batch failed, so its cleanup did not commit either; queue it
-            // again (if this fails too, the next open reclaims the chunks).
+            // The job's batch failed, so its cleanup did not commit either; queue it again
+            // from Drop (if this fails too, the next open reclaims the chunks).
             self.handed_over = false;
         }
         outcome?
     }
+
+    /// Sends every byte received so far to the writer and waits until it is committed (not
+    /// durably), so the content can be read back with [`Sealed::reader`] before it is
+    /// accepted or refused. Used when the content must be checked as a whole first (a Go
+    /// module zip).
+    ///
+    /// # Errors
+    /// A storage error of any chunk write.
+    pub async fn seal(mut self) -> Result<Sealed> {
+        let sha: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
+        let tail = self.buf.split().freeze();
+        if !tail.is_empty() {
+            self.send_chunk(tail).await?;
+        }
+        let (barrier, rx) = writer::Call::job(false, 0, |_| Ok(()));
+        self.store.inner.queue.send(barrier).await.map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)??;
+        if let Some(e) = self.failed.get() {
+            return Err(e);
+        }
+        Ok(Sealed { sha256: sha, upload: self })
+    }
+}
+
+/// An upload whose every byte is committed as staged chunks: readable, not yet visible.
+/// Dropping it discards the chunks, like dropping an [`Upload`].
+pub struct Sealed {
+    upload: Upload,
+    sha256: [u8; 32],
+}
+
+impl Sealed {
+    pub fn size(&self) -> u64 {
+        self.upload.size
+    }
+
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+
+    /// Reads the staged content from a snapshot. Blocks.
+    pub fn reader(&self) -> Result<StagedReader> {
+        let tx = self.upload.store.read()?;
+        Ok(StagedReader {
+            chunks: tx.open_table(CHUNKS)?,
+            blob: self.upload.blob,
+            size: self.upload.size,
+            pos: 0,
+            current: None,
+        })
+    }
+
+    /// The staged content as the writer's jobs see it.
+    fn staged(&self) -> Staged {
+        let u = &self.upload;
+        Staged { blob: u.blob, chunks: u.chunks, marked: u.chunks > 0, sha256: self.sha256, size: u.size }
+    }
+
+    /// Commits durably: `apply` runs in the writer's transaction with the staged content and
+    /// must adopt it or (on a refusal, `Ok(Err(..))`) discard it.
+    pub(crate) async fn commit<T, F>(mut self, apply: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction, &Staged) -> Result<Result<T>> + Send + 'static,
+    {
+        let staged = self.staged();
+        let (job, rx) = writer::Call::job(true, 0, move |tx| apply(tx, &staged));
+        self.upload.submit(job, rx).await
+    }
+}
+
+/// Reads staged content (`Read + Seek`), one chunk in memory at a time.
+pub struct StagedReader {
+    chunks: redb::ReadOnlyTable<(u64, u32), &'static [u8]>,
+    blob: u64,
+    size: u64,
+    pos: u64,
+    /// The chunk last read: (index, bytes).
+    current: Option<(u32, Vec<u8>)>,
+}
+
+impl std::io::Read for StagedReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.size || out.is_empty() {
+            return Ok(0);
+        }
+        let cs = CHUNK_SIZE as u64;
+        let index = (self.pos / cs) as u32;
+        if self.current.as_ref().is_none_or(|(i, _)| *i != index) {
+            let data = self
+                .chunks
+                .get((self.blob, index))
+                .map_err(std::io::Error::other)?
+                .ok_or_else(|| {
+                    std::io::Error::other(format!("staged blob {} lacks chunk {index}", self.blob))
+                })?
+                .value()
+                .to_vec();
+            self.current = Some((index, data));
+        }
+        let (_, data) = self.current.as_ref().expect("just filled");
+        let from = (self.pos - u64::from(index) * cs) as usize;
+        let n = data.len().saturating_sub(from).min(out.len());
+        if n == 0 {
+            return Err(std::io::Error::other(format!("staged blob {} chunk {index} is short", self.blob)));
+        }
+        out[..n].copy_from_slice(&data[from..from + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for StagedReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.size.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| std::io::Error::other("seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
+/// Stores `data` (carried by a job, so small) as staged chunks of blob `id` inside `tx`,
+/// ready for [`adopt`] in the same transaction.
+pub(crate) fn stage_inline(tx: &WriteTransaction, id: u64, data: &[u8]) -> Result<Staged> {
+    let mut table = tx.open_table(CHUNKS)?;
+    let mut chunks = 0;
+    for piece in data.chunks(CHUNK_SIZE) {
+        table.insert((id, chunks), piece)?;
+        chunks += 1;
+    }
+    let sha256 = Sha256::digest(data).into();
+    Ok(Staged { blob: id, chunks, marked: false, sha256, size: data.len() as u64 })
 }
 
 impl Drop for Upload {

@@ -30,9 +30,9 @@ use std::sync::{Arc, Mutex};
 use crate::names;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
-pub use blobs::{FileReader, Upload, CHUNK_SIZE};
+pub use blobs::{FileReader, Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::CachedFile;
-pub use packages::{FileTarget, PackageSummary, VersionSummary};
+pub use packages::{latest_version, FileTarget, PackageSummary, VersionSummary, GO};
 pub use records::{FileRec, OwnerKind, OwnerRec, Role, TokenRec};
 pub use verify::Report;
 
@@ -361,7 +361,8 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
 }
 
 fn cache_key(t: &FileTarget) -> cache::FileKey {
-    (names::key(&t.owner), t.kind, names::key(&t.package), names::key(&t.version), names::key(&t.file))
+    let (o, p, v, f) = t.keys();
+    (o, t.kind, p, v, f)
 }
 
 /// Reads and decodes one record, `None` when the key is absent.

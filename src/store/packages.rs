@@ -14,6 +14,9 @@ use super::tables::{FILES, OWNERS, PACKAGES, VERSIONS};
 use super::{codec, get_rec, Error, Result, Store, What};
 use crate::names::key;
 
+/// The package type of Go modules; every other type is generic.
+pub const GO: &str = "go";
+
 /// Where a file goes (or is looked up): names as the client spelled them.
 #[derive(Debug, Clone)]
 pub struct FileTarget {
@@ -23,6 +26,25 @@ pub struct FileTarget {
     pub package: String,
     pub version: String,
     pub file: String,
+}
+
+impl FileTarget {
+    /// The table key: (owner, package, version, file) keys.
+    pub(crate) fn keys(&self) -> (String, String, String, String) {
+        let k = self.kind;
+        (key(&self.owner), name_key(k, &self.package), name_key(k, &self.version), name_key(k, &self.file))
+    }
+}
+
+/// The key a package, version or file name is stored under. Generic names compare
+/// case-insensitively (SPEC §1); Go module paths and versions are case-sensitive, which is
+/// what the go command's case encoding is for (SPEC §2). Owners always fold case.
+pub(crate) fn name_key(kind: &str, name: &str) -> String {
+    if kind == GO {
+        name.to_string()
+    } else {
+        key(name)
+    }
 }
 
 /// One package of an owner, for listings.
@@ -45,6 +67,17 @@ pub struct VersionSummary {
     pub size: u64,
 }
 
+/// The version a package's "latest" means: for a Go module what the go command's `@latest`
+/// resolves to (highest release, else highest pre-release; SPEC §2), for any other package
+/// the version created last. Takes (version, creation order) pairs.
+pub fn latest_version<'a>(kind: &str, versions: impl IntoIterator<Item = (&'a str, u64)>) -> Option<&'a str> {
+    if kind == GO {
+        crate::gomod::semver::latest(versions.into_iter().map(|(v, _)| v))
+    } else {
+        versions.into_iter().max_by_key(|(_, order)| *order).map(|(v, _)| v)
+    }
+}
+
 /// Adds the file described by `target` with the staged content, creating its package and
 /// version as needed. A refusal (`Ok(Err(..))`) discards the staged chunks in the same
 /// transaction, so a refused upload leaves nothing behind.
@@ -53,42 +86,77 @@ pub(crate) fn add_file(
     target: &FileTarget,
     staged: &Staged,
 ) -> Result<Result<FileRec>> {
-    let (o, k, p, v, f) =
-        (key(&target.owner), target.kind, key(&target.package), key(&target.version), key(&target.file));
-    let mut files = tx.open_table(FILES)?;
+    let added = put_files(tx, target, &[(target.file.as_str(), staged)], What::File)?;
+    Ok(added.map(|mut recs| recs.remove(0)))
+}
+
+/// Creates the version `at` (its `file` is ignored) whole from `files`; refused when the
+/// version exists already. A refusal discards every staged content, like [`add_file`].
+pub(crate) fn add_version(
+    tx: &WriteTransaction,
+    at: &FileTarget,
+    files: &[(&str, &Staged)],
+) -> Result<Result<Vec<FileRec>>> {
+    put_files(tx, at, files, What::Version)
+}
+
+/// Adds `files` to the version of `at`, creating package and version as needed. Refused
+/// when the owner is missing, or when `conflict` (the version, or a file) exists.
+fn put_files(
+    tx: &WriteTransaction,
+    at: &FileTarget,
+    files: &[(&str, &Staged)],
+    conflict: What,
+) -> Result<Result<Vec<FileRec>>> {
+    let (o, p, v, _) = at.keys();
+    let k = at.kind;
+    let mut table = tx.open_table(FILES)?;
+    let exists = |t: &redb::Table<_, _>, f: &str| -> Result<bool> {
+        Ok(t.get((o.as_str(), k, p.as_str(), v.as_str(), name_key(k, f).as_str()))?.is_some())
+    };
     let refusal = if tx.open_table(OWNERS)?.get(o.as_str())?.is_none() {
         Some(Error::NotFound(What::Owner))
-    } else if files.get((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?.is_some() {
+    } else if conflict == What::Version
+        && tx.open_table(VERSIONS)?.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_some()
+    {
+        Some(Error::Exists(What::Version))
+    } else if files.iter().try_fold(false, |any, (f, _)| Ok::<_, Error>(any || exists(&table, f)?))? {
         Some(Error::Exists(What::File))
     } else {
         None
     };
     if let Some(e) = refusal {
-        blobs::discard(tx, staged.blob, staged.chunks, staged.marked)?;
+        for (_, staged) in files {
+            blobs::discard(tx, staged.blob, staged.chunks, staged.marked)?;
+        }
         return Ok(Err(e));
     }
     let now = crate::clock::now();
-    let blob = blobs::adopt(tx, staged)?;
     let mut packages = tx.open_table(PACKAGES)?;
     if packages.get((o.as_str(), k, p.as_str()))?.is_none() {
-        let rec = PackageRec { name: target.package.clone(), created: now };
+        let rec = PackageRec { name: at.package.clone(), created: now };
         packages.insert((o.as_str(), k, p.as_str()), codec::encode(&rec).as_slice())?;
     }
     let mut versions = tx.open_table(VERSIONS)?;
     if versions.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_none() {
-        let rec =
-            VersionRec { version: target.version.clone(), created: now, order: crate::clock::ordinal() };
+        let rec = VersionRec { version: at.version.clone(), created: now, order: crate::clock::ordinal() };
         versions.insert((o.as_str(), k, p.as_str(), v.as_str()), codec::encode(&rec).as_slice())?;
     }
-    let rec =
-        FileRec { name: target.file.clone(), blob, sha256: staged.sha256, size: staged.size, created: now };
-    files.insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
-    Ok(Ok(rec))
+    let mut out = Vec::with_capacity(files.len());
+    for (name, staged) in files {
+        let blob = blobs::adopt(tx, staged)?;
+        let rec =
+            FileRec { name: name.to_string(), blob, sha256: staged.sha256, size: staged.size, created: now };
+        let f = name_key(k, name);
+        table.insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
+        out.push(rec);
+    }
+    Ok(Ok(out))
 }
 
 /// Deletes one file; an emptied version and package go with it.
 fn delete_file(tx: &WriteTransaction, t: &FileTarget) -> Result<()> {
-    let (o, p, v, f) = (key(&t.owner), key(&t.package), key(&t.version), key(&t.file));
+    let (o, p, v, f) = t.keys();
     let rec: FileRec = {
         let files = tx.open_table(FILES)?;
         get_rec(&files, (o.as_str(), t.kind, p.as_str(), v.as_str(), f.as_str()))?
@@ -194,7 +262,7 @@ fn files_of(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<
 }
 
 fn summarize(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: VersionRec) -> Result<VersionSummary> {
-    let files = files_of(tx, o, k, p, &key(&v.version))?;
+    let files = files_of(tx, o, k, p, &name_key(k, &v.version))?;
     Ok(VersionSummary {
         version: v.version,
         created: v.created,
@@ -204,13 +272,44 @@ fn summarize(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: VersionRec) -> 
 }
 
 impl Store {
+    /// Publishes a Go module version: its zip (the sealed upload, as uploaded) and its
+    /// go.mod, as the files `{version}.zip` and `{version}.mod` of version `version` of
+    /// package `module`, in one durable commit.
+    ///
+    /// # Errors
+    /// [`Error::Exists`] (version) when the module version exists, [`Error::NotFound`]
+    /// (owner), storage errors. On any error nothing is stored.
+    pub async fn add_module_version(
+        &self,
+        zip: blobs::Sealed,
+        owner: &str,
+        module: &str,
+        version: &str,
+        go_mod: Vec<u8>,
+    ) -> Result<Vec<FileRec>> {
+        let at = FileTarget {
+            owner: owner.to_string(),
+            kind: GO,
+            package: module.to_string(),
+            version: version.to_string(),
+            file: String::new(),
+        };
+        let mod_blob = self.next_blob_id();
+        let (zip_name, mod_name) = (format!("{version}.zip"), format!("{version}.mod"));
+        zip.commit(move |tx, staged| {
+            let go_mod = blobs::stage_inline(tx, mod_blob, &go_mod)?;
+            add_version(tx, &at, &[(zip_name.as_str(), staged), (mod_name.as_str(), &go_mod)])
+        })
+        .await
+    }
+
     /// Opens a file for reading from a snapshot; `None` when any part of its path is absent.
     pub fn open_file(&self, t: &FileTarget) -> Result<Option<FileReader>> {
         let generation = self.inner.cache.generation();
         let tx = self.read()?;
         let file: Option<FileRec> = {
             let files = tx.open_table(FILES)?;
-            let k = (key(&t.owner), key(&t.package), key(&t.version), key(&t.file));
+            let k = t.keys();
             get_rec(&files, (k.0.as_str(), t.kind, k.1.as_str(), k.2.as_str(), k.3.as_str()))?
         };
         match file {
@@ -223,7 +322,7 @@ impl Store {
     pub fn file(&self, t: &FileTarget) -> Result<Option<FileRec>> {
         let tx = self.read()?;
         let files = tx.open_table(FILES)?;
-        let k = (key(&t.owner), key(&t.package), key(&t.version), key(&t.file));
+        let k = t.keys();
         get_rec(&files, (k.0.as_str(), t.kind, k.1.as_str(), k.2.as_str(), k.3.as_str()))
     }
 
@@ -246,7 +345,7 @@ impl Store {
         package: &str,
         version: &str,
     ) -> Result<()> {
-        let (o, p, v) = (key(owner), key(package), key(version));
+        let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
         self.write(move |tx| delete_version(tx, &o, kind, &p, &v))
     }
 
@@ -267,7 +366,8 @@ impl Store {
             }
             let rec: PackageRec = codec::decode(value.value())?;
             let versions = versions_of(&tx, &o, kk, kp)?;
-            let latest = versions.iter().max_by_key(|v| v.order).map(|v| v.version.clone());
+            let latest = latest_version(kk, versions.iter().map(|v| (v.version.as_str(), v.order)))
+                .map(str::to_string);
             out.push(PackageSummary {
                 kind: kk.to_string(),
                 name: rec.name,
@@ -282,7 +382,7 @@ impl Store {
     /// The spelling a package was created with; `None` when it does not exist.
     pub fn package_name(&self, owner: &str, kind: &str, package: &str) -> Result<Option<String>> {
         let tx = self.read()?;
-        let (o, p) = (key(owner), key(package));
+        let (o, p) = (key(owner), name_key(kind, package));
         let rec: Option<PackageRec> = get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), kind, p.as_str()))?;
         Ok(rec.map(|r| r.name))
     }
@@ -290,7 +390,7 @@ impl Store {
     /// The versions of a package, oldest first; `None` when the package does not exist.
     pub fn versions(&self, owner: &str, kind: &str, package: &str) -> Result<Option<Vec<VersionSummary>>> {
         let tx = self.read()?;
-        let (o, p) = (key(owner), key(package));
+        let (o, p) = (key(owner), name_key(kind, package));
         let mut versions = versions_of(&tx, &o, kind, &p)?;
         if versions.is_empty() {
             return Ok(None);
@@ -310,7 +410,7 @@ impl Store {
         version: &str,
     ) -> Result<Option<VersionSummary>> {
         let tx = self.read()?;
-        let (o, p, v) = (key(owner), key(package), key(version));
+        let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
         let rec: Option<VersionRec> =
             get_rec(&tx.open_table(VERSIONS)?, (o.as_str(), kind, p.as_str(), v.as_str()))?;
         rec.map(|rec| summarize(&tx, &o, kind, &p, rec)).transpose()
@@ -325,7 +425,7 @@ impl Store {
         version: &str,
     ) -> Result<Option<Vec<FileRec>>> {
         let tx = self.read()?;
-        let (o, p, v) = (key(owner), key(package), key(version));
+        let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
         let files = files_of(&tx, &o, kind, &p, &v)?;
         Ok(if files.is_empty() { None } else { Some(files) })
     }
