@@ -11,6 +11,10 @@ mod util;
 mod generic;
 // SPEC §3: credential forms, 401/403/404 decisions, tokens, organizations, admins.
 mod auth;
+// SPEC §2: Go module uploads and the GOPROXY endpoints, over HTTP.
+mod go;
+// SPEC §2: the real go command against the server.
+mod go_client;
 // SPEC §4: the /api/v1 management API, /healthz and /metrics.
 mod manage;
 // SPEC §6: command shapes, exit codes and stdout, with and without a running server.

@@ -69,6 +69,10 @@ pub fn check<R: Read + Seek>(mut src: R, len: u64) -> Result<Module, Result<std:
     if zip.is_empty() {
         return Err(Err(bad("module zip is empty")));
     }
+    if zip.len() as u64 != entries {
+        // The zip library keeps one entry per name; the directory counted them all.
+        return Err(Err(bad("multiple entries for one file name (or a damaged central directory)")));
+    }
     let (path, version) = {
         let first = zip.by_index_raw(0).map_err(|e| zip_error(e, "unreadable zip entry"))?;
         prefix_of(first.name_raw()).map_err(Err)?

@@ -1,0 +1,438 @@
+//! SPEC §2 over HTTP: module zip uploads (every rejection rule), the GOPROXY endpoints, case
+//! encoding, permissions, limits, the management API for Go packages, and `depot go zip`.
+//! The real go command drives the same server in `go_client.rs`.
+
+use std::io::{Cursor, Write};
+
+use zip::write::SimpleFileOptions;
+
+use crate::util::*;
+
+/// A module zip with these entries (name relative to `module@version/`, content).
+pub fn module_zip(module: &str, version: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let entries: Vec<(String, &[u8])> =
+        files.iter().map(|(n, d)| (format!("{module}@{version}/{n}"), *d)).collect();
+    raw_zip(&entries.iter().map(|(n, d)| (n.as_str(), *d)).collect::<Vec<_>>())
+}
+
+/// A zip of exactly these entry names (a name ending in `/` is a directory).
+pub fn raw_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        if name.ends_with('/') {
+            w.add_directory(*name, SimpleFileOptions::default()).unwrap();
+        } else {
+            w.start_file(*name, SimpleFileOptions::default()).unwrap();
+            w.write_all(data).unwrap();
+        }
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// A small valid module: go.mod declaring `module` plus one Go file.
+pub fn simple_module(module: &str, version: &str) -> Vec<u8> {
+    let go_mod = format!("module {module}\n\ngo 1.19\n");
+    let code = format!("package m\n\n// Version is {version}.\nconst Version = \"{version}\"\n");
+    module_zip(module, version, &[("go.mod", go_mod.as_bytes()), ("m.go", code.as_bytes())])
+}
+
+pub fn upload_path(owner: &str) -> String {
+    format!("/api/packages/{owner}/go/upload")
+}
+
+/// `/api/packages/{owner}/go/{escaped module}/{rest}`.
+pub fn proxy_path(owner: &str, module: &str, rest: &str) -> String {
+    format!("/api/packages/{owner}/go/{}/{rest}", escape(module))
+}
+
+/// The go command's case encoding.
+pub fn escape(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_uppercase() { format!("!{}", c.to_ascii_lowercase()) } else { c.to_string() })
+        .collect()
+}
+
+#[track_caller]
+fn publish(s: &TestServer, cred: &Cred, zip: &[u8]) -> Response {
+    s.send(Request::put(&upload_path("alice"), zip).auth(cred))
+}
+
+fn alice(s: &TestServer) -> Cred {
+    s.add_user("alice", "alice-password", false)
+}
+
+#[test]
+fn publish_then_every_proxy_endpoint_answers_as_the_go_command_expects() {
+    let s = TestServer::start();
+    let cred = alice(&s);
+    let m = "example.com/Hello";
+    let mut zips = Vec::new();
+    for v in ["v1.1.0", "v0.9.0", "v1.2.0-rc.1", "v1.0.0", "v1.10.0-beta.2", "v1.10.0-beta.10"] {
+        let z = simple_module(m, v);
+        let r = publish(&s, &cred, &z);
+        r.expect(201);
+        let j = r.json();
+        eqnice!(Some(m), j.get("module").and_then(Json::as_str), r);
+        eqnice!(Some(v), j.get("version").and_then(Json::as_str), r);
+        let sha = sha256_hex(&z);
+        eqnice!(Some(sha.as_str()), j.get("sha256").and_then(Json::as_str), r);
+        zips.push((v, z));
+    }
+    let list = s.send(Request::get(&proxy_path("alice", m, "@v/list")));
+    list.expect(200).expect_body(b"v0.9.0\nv1.0.0\nv1.1.0\nv1.2.0-rc.1\nv1.10.0-beta.2\nv1.10.0-beta.10\n");
+    // latest: the highest release, not the last upload or the highest pre-release.
+    let latest = s.send(Request::get(&proxy_path("alice", m, "@latest")));
+    latest.expect(200);
+    let j = latest.json();
+    eqnice!(Some("v1.1.0"), j.get("Version").and_then(Json::as_str), latest);
+    assert!(j.get("Time").and_then(Json::as_str).is_some_and(is_rfc3339), "{latest}");
+    for (v, z) in &zips {
+        let info = s.send(Request::get(&proxy_path("alice", m, &format!("@v/{v}.info"))));
+        info.expect(200).expect_header("Content-Type", "application/json");
+        let j = info.json();
+        eqnice!(Some(*v), j.get("Version").and_then(Json::as_str), info);
+        match &j {
+            Json::Obj(fields) => eqnice!(2, fields.len(), format!("only Version and Time\n{info}")),
+            _ => panic!("{info}"),
+        }
+        let go_mod = format!("module {m}\n\ngo 1.19\n");
+        s.send(Request::get(&proxy_path("alice", m, &format!("@v/{v}.mod")))).expect(200).expect_body(go_mod.as_bytes());
+        let zip = s.send(Request::get(&proxy_path("alice", m, &format!("@v/{v}.zip"))));
+        zip.expect(200).expect_body(z).expect_header("Content-Type", "application/zip");
+        let head = s.send(Request::head(&proxy_path("alice", m, &format!("@v/{v}.zip"))));
+        head.expect(200).expect_header("Content-Length", &z.len().to_string());
+    }
+}
+
+#[test]
+fn unknown_or_malformed_module_paths_and_versions_are_404() {
+    let s = TestServer::start();
+    let cred = alice(&s);
+    publish(&s, &cred, &simple_module("example.com/m", "v1.0.0")).expect(201);
+    for path in [
+        proxy_path("alice", "example.com/other", "@v/list"),
+        proxy_path("alice", "example.com/other", "@latest"),
+        proxy_path("alice", "example.com/m", "@v/v1.0.1.info"),
+        proxy_path("alice", "example.com/m", "@v/v1.0.1.mod"),
+        proxy_path("alice", "example.com/m", "@v/v1.0.1.zip"),
+        proxy_path("alice", "example.com/m", "@v/v1.0.info"),
+        proxy_path("alice", "example.com/m", "@v/1.0.0.info"),
+        // Malformed case encoding: a raw upper-case letter, a `!` before a non-letter.
+        "/api/packages/alice/go/example.com/M/@v/list".into(),
+        "/api/packages/alice/go/example.com/m!/@v/list".into(),
+        "/api/packages/alice/go/example.com/!1m/@v/list".into(),
+        "/api/packages/alice/go/example.com/m/@v/v1.0.0-!.info".into(),
+        // Not a module path at all.
+        "/api/packages/alice/go/nodot/@v/list".into(),
+        "/api/packages/nobody/go/example.com/m/@v/list".into(),
+        "/api/packages/alice/go/sumdb/sum.golang.org/supported".into(),
+        "/api/packages/alice/go/sumdb/sum.golang.org/lookup/example.com/m@v1.0.0".into(),
+    ] {
+        s.send(Request::get(&path)).expect(404);
+    }
+}
+
+#[test]
+fn module_paths_and_versions_are_case_sensitive_through_the_encoding() {
+    let s = TestServer::start();
+    let cred = alice(&s);
+    let upper = simple_module("example.com/A", "v1.0.0-RC1");
+    let lower = simple_module("example.com/a", "v1.0.0-rc1");
+    publish(&s, &cred, &upper).expect(201);
+    publish(&s, &cred, &lower).expect(201);
+    s.send(Request::get("/api/packages/alice/go/example.com/!a/@v/list")).expect(200).expect_body(b"v1.0.0-RC1\n");
+    s.send(Request::get("/api/packages/alice/go/example.com/a/@v/list")).expect(200).expect_body(b"v1.0.0-rc1\n");
+    s.send(Request::get("/api/packages/alice/go/example.com/!a/@v/v1.0.0-!r!c1.zip")).expect(200).expect_body(&upper);
+    s.send(Request::get("/api/packages/alice/go/example.com/a/@v/v1.0.0-rc1.zip")).expect(200).expect_body(&lower);
+    s.send(Request::get("/api/packages/alice/go/example.com/a/@v/v1.0.0-!r!c1.zip")).expect(404);
+}
+
+#[test]
+fn latest_falls_back_to_the_highest_prerelease_and_list_leaves_out_pseudo_versions() {
+    let s = TestServer::start();
+    let cred = alice(&s);
+    let m = "example.com/pre";
+    for v in ["v0.1.0-alpha", "v0.1.0-beta.2", "v0.0.0-20240101000000-abcdefabcdef"] {
+        publish(&s, &cred, &simple_module(m, v)).expect(201);
+    }
+    let r = s.send(Request::get(&proxy_path("alice", m, "@latest")));
+    let j = r.expect(200).json();
+    eqnice!(Some("v0.1.0-beta.2"), j.get("Version").and_then(Json::as_str), r);
+    s.send(Request::get(&proxy_path("alice", m, "@v/list"))).expect(200).expect_body(b"v0.1.0-alpha\nv0.1.0-beta.2\n");
+    // The pseudo-version is still served by name.
+    s.send(Request::get(&proxy_path("alice", m, "@v/v0.0.0-20240101000000-abcdefabcdef.info"))).expect(200);
+}
+
+#[test]
+fn a_module_without_go_mod_is_served_the_one_line_go_mod_and_may_be_incompatible() {
+    let s = TestServer::start();
+    let cred = alice(&s);
+    let m = "example.com/legacy";
+    publish(&s, &cred, &module_zip(m, "v2.1.0+incompatible", &[("x.go", b"package legacy\n")])).expect(201);
+    publish(&s, &cred, &module_zip(m, "v1.0.0", &[("x.go", b"package legacy\n")])).expect(201);
+    s.send(Request::get(&proxy_path("alice", m, "@v/v2.1.0+incompatible.mod")))
+        .expect(200)
+        .expect_body(format!("module {m}\n").as_bytes());
+    s.send(Request::get(&proxy_path("alice", m, "@v/list"))).expect(200).expect_body(b"v1.0.0\nv2.1.0+incompatible\n");
+}
+
+#[test]
+fn every_invalid_module_zip_is_a_400_naming_the_rule_and_stores_nothing() {
+    let s = TestServer::start();
+    let cred = alice(&s);
+    let m = "example.com/m";
+    let gm = b"module example.com/m\n";
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("not a zip", b"this is not a zip file".to_vec(), "not a zip"),
+        ("empty body", Vec::new(), "not a zip"),
+        ("truncated zip", simple_module(m, "v1.0.0")[..40].to_vec(), "not a zip"),
+        ("empty zip", raw_zip(&[]), "empty"),
+        ("entry outside the prefix", raw_zip(&[("example.com/m@v1.0.0/go.mod", gm), ("evil.txt", b"x")]), "is not under"),
+        ("no module@version prefix", raw_zip(&[("go.mod", gm)]), "module@version"),
+        ("two modules", raw_zip(&[("example.com/m@v1.0.0/a", b""), ("example.com/m@v1.0.1/b", b"")]), "is not under"),
+        ("non-canonical version", module_zip(m, "v1.0", &[("go.mod", gm)]), "not canonical"),
+        ("build metadata", module_zip(m, "v1.0.0+build", &[("go.mod", gm)]), "not canonical"),
+        ("v2 without /v2", module_zip(m, "v2.0.0", &[("go.mod", gm)]), "/v2"),
+        ("wrong major suffix", module_zip("example.com/m/v3", "v2.0.0", &[("go.mod", b"module example.com/m/v3\n")]), "major version"),
+        ("+incompatible with go.mod", module_zip(m, "v2.0.0+incompatible", &[("go.mod", gm)]), "+incompatible"),
+        ("invalid module path", module_zip("Example.com/m", "v1.0.0", &[("a.go", b"")]), "invalid module path"),
+        ("no dot in host", module_zip("localhost/m", "v1.0.0", &[("a.go", b"")]), "dot"),
+        ("case collision", module_zip(m, "v1.0.0", &[("go.mod", gm), ("README", b""), ("readme", b"")]), "collision"),
+        ("file and directory", module_zip(m, "v1.0.0", &[("go.mod", gm), ("x", b""), ("x/y.go", b"")]), "both a file and a directory"),
+        ("go.mod below the root", module_zip(m, "v1.0.0", &[("go.mod", gm), ("sub/go.mod", b"module example.com/m/sub\n")]), "not in module root"),
+        ("go.mod upper case", module_zip(m, "v1.0.0", &[("GO.MOD", gm)]), "lower case"),
+        ("go.mod for another module", module_zip(m, "v1.0.0", &[("go.mod", b"module example.com/other\n")]), "declares module"),
+        ("unclean path", module_zip(m, "v1.0.0", &[("go.mod", gm), ("a/./b.go", b"")]), "not clean"),
+        ("dot-dot path", module_zip(m, "v1.0.0", &[("go.mod", gm), ("../b.go", b"")]), "not clean"),
+        ("reserved name", module_zip(m, "v1.0.0", &[("go.mod", gm), ("aux.go", b"")]), "Windows"),
+        ("bad character", module_zip(m, "v1.0.0", &[("go.mod", gm), ("a:b.go", b"")]), "invalid character"),
+        ("duplicate file", duplicate_entry(), "multiple entries"),
+    ];
+    for (what, body, reason) in cases {
+        let r = publish(&s, &cred, &body);
+        if r.status != 400 || !r.text().contains(reason) {
+            panic!("{what}: expected 400 mentioning {reason:?}\n{r}");
+        }
+        assert!(!r.text().trim().contains('\n'), "{what}: one-line reason\n{r}");
+    }
+    // Nothing of any of them is visible.
+    let r = s.send(Request::get("/api/v1/packages/alice?type=go").auth(&cred));
+    r.expect(200);
+    eqnice!(Some(0), r.json().as_array().map(Vec::len), r);
+    s.cli(&["verify"], None).expect_ok();
+}
+
+/// A zip holding `a.go` twice (zip writers refuse to make one, so the second name is patched).
+fn duplicate_entry() -> Vec<u8> {
+    let z = module_zip("example.com/m", "v1.0.0", &[("go.mod", b"module example.com/m\n"), ("a.go", b"x"), ("b.go", b"y")]);
+    let (from, to) = (b"example.com/m@v1.0.0/b.go", b"example.com/m@v1.0.0/a.go");
+    let mut out = z.clone();
+    for i in 0..=z.len() - from.len() {
+        if &z[i..i + from.len()] == from {
+            out[i..i + to.len()].copy_from_slice(to);
+        }
+    }
+    assert_ne!(out, z);
+    out
+}
+
+#[test]
+fn size_limits_of_go_mod_license_and_the_unzipped_module() {
+    let s = TestServer::start();
+    let cred = alice(&s);
+    let m = "example.com/big";
+    let gm = format!("module {m}\n");
+    let mut big_go_mod = gm.clone().into_bytes();
+    big_go_mod.resize((16 << 20) + 1, b'\n');
+    let r = publish(&s, &cred, &module_zip(m, "v1.0.0", &[("go.mod", &big_go_mod)]));
+    r.expect(400);
+    assert!(r.text().contains("go.mod file is larger"), "{r}");
+    let big_license = vec![b'L'; (16 << 20) + 1];
+    let r = publish(&s, &cred, &module_zip(m, "v1.0.0", &[("go.mod", gm.as_bytes()), ("LICENSE", &big_license)]));
+    r.expect(400);
+    assert!(r.text().contains("LICENSE file is larger"), "{r}");
+    // 500 MiB + 1 of zeros compresses to well under a megabyte.
+    let zeros = vec![0u8; (500 << 20) + 1];
+    let r = publish(&s, &cred, &module_zip(m, "v1.0.0", &[("go.mod", gm.as_bytes()), ("zeros.bin", &zeros)]));
+    r.expect(400);
+    assert!(r.text().contains("total uncompressed size"), "{r}");
+    // Exactly at the go.mod limit is fine.
+    big_go_mod.truncate(16 << 20);
+    publish(&s, &cred, &module_zip(m, "v1.0.0", &[("go.mod", &big_go_mod)])).expect(201);
+}
+
+#[test]
+fn a_module_zip_over_the_file_size_limit_is_413_before_or_while_reading() {
+    let s = TestServer::start_with(&["--max-file-size", "2000"]);
+    let cred = alice(&s);
+    let big = module_zip("example.com/m", "v1.0.0", &[("go.mod", b"module example.com/m\n"), ("r.bin", &content_for("r", 8000))]);
+    assert!(big.len() > 2000);
+    publish(&s, &cred, &big).expect(413);
+    // Without Content-Length (chunked), the limit is enforced as the body arrives.
+    let mut raw = format!(
+        "PUT {} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        upload_path("alice"),
+        cred.header().unwrap()
+    )
+    .into_bytes();
+    raw.extend_from_slice(format!("{:x}\r\n", big.len()).as_bytes());
+    raw.extend_from_slice(&big);
+    raw.extend_from_slice(b"\r\n0\r\n\r\n");
+    s.raw(&raw).expect(413);
+    s.send(Request::get(&proxy_path("alice", "example.com/m", "@v/list"))).expect(404);
+}
+
+#[test]
+fn republishing_a_version_is_409_and_the_first_upload_is_kept() {
+    let s = TestServer::start();
+    let cred = alice(&s);
+    let first = simple_module("example.com/m", "v1.0.0");
+    publish(&s, &cred, &first).expect(201);
+    let second = module_zip("example.com/m", "v1.0.0", &[("go.mod", b"module example.com/m\n"), ("new.go", b"package m\n")]);
+    publish(&s, &cred, &second).expect(409);
+    s.send(Request::get(&proxy_path("alice", "example.com/m", "@v/v1.0.0.zip"))).expect(200).expect_body(&first);
+    s.cli(&["verify"], None).expect_ok();
+}
+
+#[test]
+fn concurrent_uploads_of_one_module_version_yield_exactly_one_201() {
+    let s = TestServer::start();
+    let cred = alice(&s);
+    let results: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (s, cred) = (&s, &cred);
+                scope.spawn(move || {
+                    let z = module_zip("example.com/race", "v1.0.0", &[("go.mod", b"module example.com/race\n"), ("n.go", format!("package race // {i}\n").as_bytes())]);
+                    publish(s, cred, &z).status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    eqnice!(1, results.iter().filter(|&&c| c == 201).count(), format!("{results:?}"));
+    eqnice!(7, results.iter().filter(|&&c| c == 409).count(), format!("{results:?}"));
+    s.cli(&["verify"], None).expect_ok();
+}
+
+#[test]
+fn go_endpoints_follow_the_credential_and_visibility_rules() {
+    let s = TestServer::start();
+    let alice = alice(&s);
+    let bob = s.add_user("bob", "bob-password", false);
+    let carol = s.add_private_user("carol", "carol-password");
+    let read_token = s.token("alice", "read");
+    let z = simple_module("example.com/m", "v1.0.0");
+    // Writing: anonymous 401, another user 403, a read token 403, the owner 201.
+    s.send(Request::put(&upload_path("alice"), &z)).expect_401();
+    s.send(Request::put(&upload_path("alice"), &z).auth(&bob)).expect(403);
+    s.send(Request::put(&upload_path("alice"), &z).auth(&Cred::token(&read_token))).expect(403);
+    s.send(Request::put(&upload_path("alice"), &z).auth(&Cred::basic("alice", "wrong"))).expect_401();
+    s.send(Request::put(&upload_path("alice"), &z).auth(&alice)).expect(201);
+    // Uploading to an owner that does not exist is 404 for an admin.
+    let admin = s.add_user("root", "root-password", true);
+    s.send(Request::put(&upload_path("nobody"), &z).auth(&admin)).expect(404);
+    // A public owner's modules are readable by anyone.
+    s.send(Request::get(&proxy_path("alice", "example.com/m", "@v/list"))).expect(200);
+    // A private owner's modules: anonymous 401, a stranger 404, the owner and admins 200.
+    let zc = module_zip("example.com/secret", "v1.0.0", &[("go.mod", b"module example.com/secret\n")]);
+    s.send(Request::put(&upload_path("carol"), &zc).auth(&carol)).expect(201);
+    for rest in ["@v/list", "@latest", "@v/v1.0.0.info", "@v/v1.0.0.mod", "@v/v1.0.0.zip"] {
+        let p = proxy_path("carol", "example.com/secret", rest);
+        s.send(Request::get(&p)).expect_401();
+        s.send(Request::get(&p).auth(&bob)).expect(404);
+        s.send(Request::get(&p).auth(&carol)).expect(200);
+        s.send(Request::get(&p).auth(&admin)).expect(200);
+    }
+    // Organization members with write may publish; read members may only read.
+    s.add_org("team", true);
+    s.add_member("team", "bob", "write");
+    s.add_user("dave", "dave-password", false);
+    s.add_member("team", "dave", "read");
+    let dave = Cred::basic("dave", "dave-password");
+    let zt = module_zip("example.com/team", "v1.0.0", &[("go.mod", b"module example.com/team\n")]);
+    s.send(Request::put(&upload_path("team"), &zt).auth(&dave)).expect(403);
+    s.send(Request::put(&upload_path("team"), &zt).auth(&bob)).expect(201);
+    s.send(Request::get(&proxy_path("team", "example.com/team", "@v/list")).auth(&dave)).expect(200);
+    s.send(Request::get(&proxy_path("team", "example.com/team", "@v/list")).auth(&carol)).expect(404);
+}
+
+#[test]
+fn the_management_api_lists_and_deletes_go_versions() {
+    let s = TestServer::start();
+    let cred = alice(&s);
+    let m = "example.com/Mgmt";
+    for v in ["v1.0.0", "v1.1.0", "v1.2.0-pre"] {
+        publish(&s, &cred, &simple_module(m, v)).expect(201);
+    }
+    publish(&s, &cred, &simple_module("example.com/mgmt", "v0.9.9-other")).expect(201);
+    let r = s.send(Request::get("/api/v1/packages/alice?type=go").auth(&cred));
+    r.expect(200);
+    let list = r.json();
+    let names: Vec<&str> =
+        list.as_array().unwrap().iter().filter_map(|p| p.get("name").and_then(Json::as_str)).collect();
+    assert!(names.contains(&m) && names.contains(&"example.com/mgmt"), "{r}");
+    let api = format!("/api/v1/packages/alice/go/{}", enc(m));
+    let r = s.send(Request::get(&format!("{api}/-/latest")).auth(&cred));
+    let j = r.expect(200).json();
+    eqnice!(Some("v1.1.0"), j.get("version").and_then(Json::as_str), r);
+    let files = s.send(Request::get(&format!("{api}/v1.0.0/files")).auth(&cred));
+    files.expect(200);
+    let zip = simple_module(m, "v1.0.0");
+    let by_name: Vec<(String, String)> = files
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f.get("name").and_then(Json::as_str).unwrap().to_string(), f.get("sha256").and_then(Json::as_str).unwrap().to_string()))
+        .collect();
+    assert!(by_name.contains(&("v1.0.0.zip".to_string(), sha256_hex(&zip))), "{files}");
+    assert!(by_name.iter().any(|(n, _)| n == "v1.0.0.mod"), "{files}");
+    s.send(Request::delete(&format!("{api}/v1.0.0")).auth(&cred)).expect(204);
+    s.send(Request::get(&proxy_path("alice", m, "@v/list"))).expect(200).expect_body(b"v1.1.0\nv1.2.0-pre\n");
+    s.send(Request::get(&proxy_path("alice", m, "@v/v1.0.0.zip"))).expect(404);
+    // The lower-case module is a different package and is untouched.
+    s.send(Request::get(&proxy_path("alice", "example.com/mgmt", "@v/list"))).expect(200).expect_body(b"v0.9.9-other\n");
+    // A deleted version can be published again.
+    publish(&s, &cred, &simple_module(m, "v1.0.0")).expect(201);
+    s.cli(&["verify"], None).expect_ok();
+}
+
+#[test]
+fn go_zip_builds_what_the_server_accepts_and_refuses_what_it_would_refuse() {
+    let s = TestServer::start();
+    let cred = alice(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join(".git")).unwrap();
+    std::fs::write(src.join("go.mod"), "module example.com/Zipped\n\ngo 1.19\n").unwrap();
+    std::fs::write(src.join("z.go"), "package zipped\n").unwrap();
+    std::fs::write(src.join(".git/config"), "x").unwrap();
+    let out = dir.path().join("z.zip");
+    let r = run_command(
+        {
+            let mut c = depot_command();
+            c.args(["go", "zip"]).arg(&src).args(["--module", "example.com/Zipped", "--version", "v1.0.0", "-o"]).arg(&out);
+            c
+        },
+        None,
+    );
+    r.expect_ok();
+    assert!(r.stderr().contains(".git"), "reports what it left out\n{r}");
+    let zip = std::fs::read(&out).unwrap();
+    publish(&s, &cred, &zip).expect(201);
+    s.send(Request::get(&proxy_path("alice", "example.com/Zipped", "@v/v1.0.0.zip"))).expect(200).expect_body(&zip);
+    for (module, version, why) in [
+        ("example.com/Zipped", "1.0.0", "canonical"),
+        ("example.com/Other", "v1.0.0", "declares module"),
+        ("example.com/Zipped", "v2.0.0", "/v2"),
+    ] {
+        let bad = dir.path().join("bad.zip");
+        let mut c = depot_command();
+        c.args(["go", "zip"]).arg(&src).args(["--module", module, "--version", version, "-o"]).arg(&bad);
+        let r = run_command(c, None);
+        r.expect_failure();
+        assert!(r.stderr().contains(why), "{r}");
+        assert!(!bad.exists(), "no partial output\n{r}");
+    }
+}

@@ -1,0 +1,152 @@
+//! SPEC §2 with the real go command (Debian's golang-go, which `.ci/run` installs): publish
+//! several versions, then `go list -m -versions`, `go get @latest`, `go mod download`,
+//! `go build`, `go run` and `go mod verify` in a consumer module, with a scratch GOPATH,
+//! GOCACHE and HOME, and no network but the test server.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::go::{module_zip, upload_path};
+use crate::util::*;
+
+/// The go command, or `None` outside CI when it is not installed (the tests then say so and
+/// do nothing). In CI (`CI` set) a missing go command fails the test: `.ci/run` installs it.
+fn go() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|d| d.join("go")).find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "the go command is not installed (apt-get install -y golang-go)");
+        eprintln!("SKIPPED: the go command is not installed (apt-get install -y golang-go); Go client tests not run");
+    }
+    found
+}
+
+/// A scratch Go environment: GOPATH, GOCACHE, HOME under one temporary directory.
+struct GoEnv {
+    go: PathBuf,
+    dir: tempfile::TempDir,
+    proxy: String,
+    extra: Vec<(String, String)>,
+}
+
+impl GoEnv {
+    fn new(go: PathBuf, proxy: String) -> GoEnv {
+        let dir = tempfile::Builder::new().prefix("depot-go-").tempdir().unwrap();
+        GoEnv { go, dir, proxy, extra: Vec::new() }
+    }
+
+    fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `go ARGS` in `cwd`; panics with its output unless it succeeds.
+    #[track_caller]
+    fn run(&self, cwd: &Path, args: &[&str]) -> String {
+        let out = self.try_run(cwd, args);
+        if !out.status.success() {
+            panic!(
+                "go {} failed ({:?})\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn try_run(&self, cwd: &Path, args: &[&str]) -> std::process::Output {
+        let h = self.home();
+        let mut cmd = Command::new(&self.go);
+        cmd.args(args)
+            .current_dir(cwd)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", h)
+            .env("GOPATH", h.join("gopath"))
+            .env("GOCACHE", h.join("gocache"))
+            .env("GOMODCACHE", h.join("gopath/pkg/mod"))
+            .env("GOPROXY", &self.proxy)
+            .env("GONOSUMDB", "example.com")
+            .env("GOFLAGS", "-mod=mod")
+            .env("GO111MODULE", "on")
+            .env("GOTOOLCHAIN", "local")
+            .env("CGO_ENABLED", "0");
+        for (k, v) in &self.extra {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run go")
+    }
+
+    /// A consumer module importing `imports` (path, package name) and printing `expr`.
+    fn consumer(&self, imports: &[(&str, &str)], expr: &str) -> PathBuf {
+        let dir = self.home().join("consumer");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("go.mod"), "module example.com/consumer\n\ngo 1.19\n").unwrap();
+        let imports: String = imports.iter().map(|(path, name)| format!("\t{name} \"{path}\"\n")).collect();
+        let main = format!("package main\n\nimport (\n\t\"fmt\"\n\n{imports})\n\nfunc main() {{ fmt.Println({expr}) }}\n");
+        std::fs::write(dir.join("main.go"), main).unwrap();
+        dir
+    }
+}
+
+/// A module whose package `greet` returns "hello from VERSION".
+fn greet_module(module: &str, version: &str) -> Vec<u8> {
+    let go_mod = format!("module {module}\n\ngo 1.19\n");
+    let code = format!("package greet\n\n// Hello greets.\nfunc Hello() string {{ return \"hello from {version}\" }}\n");
+    module_zip(module, version, &[("go.mod", go_mod.as_bytes()), ("greet.go", code.as_bytes()), ("LICENSE", b"MIT\n")])
+}
+
+#[test]
+fn the_go_command_lists_resolves_downloads_builds_and_verifies_published_modules() {
+    let Some(go) = go() else { return };
+    let s = TestServer::start();
+    let cred = s.add_user("alice", "alice-password", false);
+    let upper = "example.com/Greeter";
+    for v in ["v1.0.0", "v1.1.0", "v1.2.0-beta.1"] {
+        s.send(Request::put(&upload_path("alice"), &greet_module(upper, v)).auth(&cred)).expect(201);
+    }
+    let v2 = "example.com/Greeter/v2";
+    s.send(Request::put(&upload_path("alice"), &greet_module(v2, "v2.0.0")).auth(&cred)).expect(201);
+    let env = GoEnv::new(go, s.url("/api/packages/alice/go"));
+    let app = env.consumer(&[(upper, "greet"), (v2, "greet2")], "greet.Hello(), greet2.Hello()");
+
+    let versions = env.run(&app, &["list", "-m", "-versions", upper]);
+    eqnice!(format!("{upper} v1.0.0 v1.1.0 v1.2.0-beta.1"), versions.trim().to_string(), versions);
+    env.run(&app, &["get", &format!("{upper}@latest")]);
+    env.run(&app, &["get", &format!("{v2}@v2.0.0")]);
+    let go_mod = std::fs::read_to_string(app.join("go.mod")).unwrap();
+    assert!(go_mod.contains(&format!("{upper} v1.1.0")), "latest is the highest release\n{go_mod}");
+    let dl = env.run(&app, &["mod", "download", "-json", &format!("{upper}@v1.2.0-beta.1")]);
+    assert!(dl.contains("\"Version\": \"v1.2.0-beta.1\""), "{dl}");
+    env.run(&app, &["build", "-o", "consumer", "."]);
+    let out = Command::new(app.join("consumer")).output().unwrap();
+    eqnice!("hello from v1.1.0 hello from v2.0.0\n", String::from_utf8_lossy(&out.stdout).to_string(), format!("{out:?}"));
+    let run = env.run(&app, &["run", "."]);
+    eqnice!("hello from v1.1.0 hello from v2.0.0\n", run.as_str(), run);
+    let verify = env.run(&app, &["mod", "verify"]);
+    assert!(verify.contains("all modules verified"), "{verify}");
+    // go.sum pins what was served; a second, clean cache gets the same bytes.
+    let env2 = GoEnv::new(env.go.clone(), env.proxy.clone());
+    let app2 = env2.consumer(&[(upper, "greet")], "greet.Hello()");
+    std::fs::copy(app.join("go.sum"), app2.join("go.sum")).unwrap();
+    env2.run(&app2, &["get", &format!("{upper}@v1.1.0")]);
+    env2.run(&app2, &["mod", "verify"]);
+}
+
+#[test]
+fn the_go_command_falls_through_a_404_to_the_next_proxy() {
+    let Some(go) = go() else { return };
+    let empty = TestServer::start();
+    empty.add_user("nobody", "nobody-password", false);
+    let s = TestServer::start();
+    let cred = s.add_user("alice", "alice-password", false);
+    s.send(Request::put(&upload_path("alice"), &greet_module("example.com/fall", "v0.1.0")).auth(&cred)).expect(201);
+    let proxy = format!("{},{}", empty.url("/api/packages/nobody/go"), s.url("/api/packages/alice/go"));
+    let env = GoEnv::new(go, proxy);
+    let app = env.consumer(&[("example.com/fall", "greet")], "greet.Hello()");
+    env.run(&app, &["get", "example.com/fall@latest"]);
+    let run = env.run(&app, &["run", "."]);
+    eqnice!("hello from v0.1.0\n", run.as_str(), run);
+}
