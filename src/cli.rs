@@ -76,11 +76,17 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, value_name = "ADDR", env = "DEPOT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// TLS certificate chain (PEM). Native TLS is not in this release yet.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS only.
+    ///
+    /// CERTIFICATE sections, the server's certificate first, then any intermediates. Read
+    /// again on SIGHUP: new connections get the new certificate, open ones are kept; if the
+    /// new files are unusable, a warning is logged and the previous certificate stays.
+    #[arg(long, value_name = "PEM", env = "DEPOT_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM). Native TLS is not in this release yet.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    /// TLS private key (PEM) matching --tls-cert; reloaded with it on SIGHUP.
+    ///
+    /// One key: PKCS#8 (PRIVATE KEY), PKCS#1 (RSA PRIVATE KEY) or SEC1 (EC PRIVATE KEY).
+    #[arg(long, value_name = "PEM", env = "DEPOT_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Largest file accepted, in bytes; larger uploads get 413.
     #[arg(long, value_name = "BYTES", env = "DEPOT_MAX_FILE_SIZE", default_value_t = 8 << 30)]

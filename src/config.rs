@@ -9,12 +9,15 @@ use crate::app::Limits;
 use crate::cli::ServeArgs;
 use crate::server::ConnLimits;
 use crate::store::Options;
+use crate::tls::CertFiles;
 
 /// Everything `depot serve` needs, validated.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub db: PathBuf,
     pub listen: SocketAddr,
+    /// HTTPS only when set; the files are read at start and on SIGHUP, not here.
+    pub tls: Option<CertFiles>,
     pub store: Options,
     pub limits: Limits,
     pub conn: ConnLimits,
@@ -24,11 +27,12 @@ impl ServeConfig {
     /// # Errors
     /// A one-line reason naming the setting that is unusable.
     pub fn resolve(db: PathBuf, args: &ServeArgs) -> Result<ServeConfig, String> {
-        if args.tls_cert.is_some() {
-            return Err("native TLS (--tls-cert/--tls-key) is not available in this release yet; \
-                        put a TLS-terminating reverse proxy in front for now"
-                .into());
-        }
+        // clap makes each flag require the other; the match only has to pair them.
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(CertFiles { cert: cert.clone(), key: key.clone() }),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
         let listen: SocketAddr = args
             .listen
             .parse()
@@ -46,6 +50,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             db,
             listen,
+            tls,
             store: Options { cache_bytes: args.cache_mib.max(1) << 20 },
             limits: Limits {
                 max_file_size: args.max_file_size,

@@ -7,6 +7,7 @@
 //! - [`config`]: resolves the parsed command line into one validated [`config::ServeConfig`].
 //! - [`server`]: listener, accept loop, connection cap, graceful shutdown.
 //! - [`shutdown`]: the signal future (SIGTERM or SIGINT).
+//! - [`tls`]: certificate and key from PEM files, the rustls acceptor, reload on SIGHUP.
 //! - [`control`]: the owner-only Unix socket through which admin commands reach a running server.
 //! - [`admin`]: admin commands (users, orgs, tokens), one implementation for CLI, socket and API.
 //! - [`http`]: routing, the error-to-status mapping, streaming bodies with limits.
@@ -33,3 +34,4 @@ pub mod names;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod tls;

@@ -4,6 +4,7 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use depot::admin::{self, Output};
@@ -11,7 +12,7 @@ use depot::cli::{Cli, Command, GoCommand, MemberCommand, OrgCommand, RoleArg, To
 use depot::clock::rfc3339;
 use depot::config::ServeConfig;
 use depot::store::{self, Role, Store};
-use depot::{app::App, control, server, shutdown};
+use depot::{app::App, control, server, shutdown, tls};
 
 fn main() -> ExitCode {
     tune_allocator();
@@ -251,6 +252,11 @@ fn print_output(output: Output) -> std::io::Result<()> {
 }
 
 fn serve(cfg: ServeConfig) -> Result<(), String> {
+    // Before the database: a bad certificate should not create or lock a file first.
+    let tls = match &cfg.tls {
+        Some(files) => Some(Arc::new(tls::Tls::new(files.clone()).map_err(|e| e.to_string())?)),
+        None => None,
+    };
     let opened = Store::open(&cfg.db, &cfg.store).map_err(|e| match e {
         store::Error::AlreadyOpen => format!("{} is in use by another depot", cfg.db.display()),
         e => format!("{}: {e}", cfg.db.display()),
@@ -277,12 +283,25 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
             .map_err(|e| format!("listening on {}: {e}", cfg.listen))?;
         let control =
             control::bind(&socket).map_err(|e| format!("control socket {}: {e}", socket.display()))?;
+        // Installed before the startup line, so a SIGHUP sent once it is seen reloads.
+        let reloader = match &tls {
+            Some(tls) => Some(
+                tls::reload_on_sighup(tls.clone())
+                    .map_err(|e| format!("installing the SIGHUP handler: {e}"))?,
+            ),
+            None => None,
+        };
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        tracing::info!(db = %cfg.db.display(), "listening on http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(db = %cfg.db.display(), "listening on {scheme}://{addr}");
         let app = App::new(store.clone(), cfg.limits.clone(), cfg.db.clone());
         let control_task = tokio::spawn(control::serve(control, store.clone()));
-        server::run(listener, app, cfg.conn.clone(), shutdown::signal()).await;
+        let acceptor = tls.as_ref().map(|tls| tls.acceptor());
+        server::run(listener, app, cfg.conn.clone(), acceptor, shutdown::signal()).await;
         control_task.abort();
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         Ok::<_, String>(())
     });
     let _ = std::fs::remove_file(&socket);

@@ -1,12 +1,15 @@
-//! The HTTP listener: accept loop, connection cap, per-connection limits, graceful shutdown.
+//! The HTTP listener: accept loop, connection cap, per-connection limits, TLS handshakes,
+//! graceful shutdown.
 //!
 //! Each connection gets a clone of the [`App`] handle and a permit from a semaphore that caps
-//! open connections. Header size, header time and body idle time are bounded so a slow or
-//! abusive client holds one slot for a bounded time. On shutdown: stop accepting, let
+//! open connections. Handshake time, header size, header time and body idle time are bounded
+//! so a slow or abusive client holds one slot for a bounded time. Plain and TLS connections
+//! share one HTTP path, generic over the byte stream; certificates are `tls.rs`'s business. On shutdown: stop accepting, let
 //! in-flight requests finish for up to the grace period, then return; the caller drops the
 //! last store handle afterwards so the database closes cleanly.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,10 +17,11 @@ use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
 use crate::http::router;
@@ -119,15 +123,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<T> {
     }
 }
 
-/// Serves HTTP on `listener` until `shutdown` completes, then drains.
+/// Serves HTTP on `listener` until `shutdown` completes, then drains. With `tls`, every
+/// connection must complete a TLS handshake first (HTTPS only; a plain-HTTP client fails it).
 ///
 /// # Errors
-/// None: accept errors are logged and retried after a pause; connection errors are logged
-/// in their own task and never stop the server.
+/// None: accept errors are logged and retried after a pause; connection errors, failed and
+/// timed-out handshakes are logged in their own task and never stop the server.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
     limits: ConnLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -137,6 +143,7 @@ pub async fn run(
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
+    let http = Arc::new(http);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -156,17 +163,22 @@ pub async fn run(
             },
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(router::dispatch(app, req).await) }
-        });
-        let io = TokioIo::new(WriteTimeout::new(stream, limits.write_idle));
-        let conn = http.serve_connection(io, service);
-        let conn = graceful.watch(conn);
+        // Under TLS the timeout wraps the socket, so a client that stops reading stalls the
+        // encrypted writes and is cut off the same way.
+        let io = WriteTimeout::new(stream, limits.write_idle);
+        let conn = Connection { http: http.clone(), app: app.clone(), watcher: graceful.watcher(), peer };
+        let tls = tls.clone();
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            match tls {
+                None => conn.serve(io).await,
+                // Bounded like the request head: a client that connects and says nothing
+                // must not keep its slot.
+                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
+                    Ok(Ok(io)) => conn.serve(io).await,
+                    Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
+                },
             }
             drop(permit);
         });
@@ -176,5 +188,34 @@ pub async fn run(
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(limits.grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+}
+
+/// One accepted connection, ready for HTTP over whatever byte stream it ends up on (the
+/// socket itself, or TLS over it).
+struct Connection {
+    http: Arc<hyper::server::conn::http1::Builder>,
+    app: Arc<App>,
+    /// Registers the connection for graceful shutdown; taken before a TLS handshake so
+    /// shutdown also waits for connections still shaking hands (bounded by their timeout).
+    watcher: Watcher,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    /// Serves requests on `io` until the client leaves, a limit cuts it off, or shutdown.
+    async fn serve<IO>(self, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let app = self.app;
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(router::dispatch(app, req).await) }
+        });
+        let conn = self.http.serve_connection(TokioIo::new(io), service);
+        if let Err(e) = self.watcher.watch(conn).await {
+            tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
+        }
     }
 }

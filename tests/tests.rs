@@ -21,5 +21,7 @@ mod manage;
 mod cli;
 // SPEC §1 and §5: kill -9 and SIGTERM during uploads; nothing acknowledged lost, nothing partial.
 mod crash;
+// SPEC §5 TLS: HTTPS only, certificate checks at start, SIGHUP reload, handshake timeout.
+mod tls;
 // Defects found in review, one test each.
 mod regression;

@@ -50,7 +50,12 @@ macro_rules! eqnice {
 /// `DEPOT_*` settings, no `RUST_LOG` filter that could hide the startup line, no colours.
 pub fn depot_command() -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.env_remove("DEPOT_DB").env_remove("DEPOT_LISTEN").env_remove("RUST_LOG").env("NO_COLOR", "1");
+    cmd.env_remove("DEPOT_DB")
+        .env_remove("DEPOT_LISTEN")
+        .env_remove("DEPOT_TLS_CERT")
+        .env_remove("DEPOT_TLS_KEY")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1");
     cmd
 }
 
@@ -263,6 +268,8 @@ pub struct TestServer {
     extra: Vec<String>,
     child: Option<Child>,
     addr: Option<SocketAddr>,
+    /// `http` or `https`, as the current run's startup line said.
+    scheme: &'static str,
     log: Arc<LogBuf>,
     drain: Option<JoinHandle<()>>,
     /// Logs of earlier runs (before a restart), for failure messages.
@@ -287,6 +294,7 @@ impl TestServer {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
             addr: None,
+            scheme: "http",
             log: Arc::new(LogBuf::default()),
             drain: None,
             past_logs: String::new(),
@@ -309,7 +317,7 @@ impl TestServer {
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
         let stderr = child.stderr.take().expect("stderr was piped");
         let log = Arc::new(LogBuf::default());
-        let (tx, rx) = mpsc::channel::<Result<SocketAddr, String>>();
+        let (tx, rx) = mpsc::channel::<Result<(&'static str, SocketAddr), String>>();
         let sink = Arc::clone(&log);
         let drain = thread::spawn(move || {
             let mut reader = BufReader::new(stderr);
@@ -334,7 +342,8 @@ impl TestServer {
         self.log = log;
         self.drain = Some(drain);
         match rx.recv_timeout(WATCHDOG) {
-            Ok(Ok(addr)) => {
+            Ok(Ok((scheme, addr))) => {
+                self.scheme = scheme;
                 self.addr = Some(addr);
                 self.child = Some(child);
             }
@@ -350,7 +359,7 @@ impl TestServer {
                     let _ = drain.join();
                 }
                 panic!(
-                    "server never logged `listening on http://` (exit: {status:?})\n{cmdline}\n--- log ---\n{}",
+                    "server never logged `listening on http(s)://` (exit: {status:?})\n{cmdline}\n--- log ---\n{}",
                     self.log.text()
                 );
             }
@@ -362,8 +371,14 @@ impl TestServer {
         self.addr.expect("server is not running")
     }
 
+    /// `http` or `https`: what the current run listens for.
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
+    /// An absolute URL on the current run, with its scheme.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr(), path)
+        format!("{}://{}{}", self.scheme, self.addr(), path)
     }
 
     pub fn pid(&self) -> u32 {
@@ -430,9 +445,22 @@ impl TestServer {
     /// Sends SIGTERM without waiting for the exit (see [`TestServer::wait_exit`]).
     #[track_caller]
     pub fn signal_term(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends SIGHUP (reload the TLS certificate); returns once `kill` has delivered it.
+    #[track_caller]
+    pub fn signal_hup(&self) {
+        self.signal("HUP");
+    }
+
+    /// Sends `SIG<name>` through the `kill` command.
+    #[track_caller]
+    fn signal(&self, name: &str) {
         let pid = self.pid();
-        let status = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("run kill -TERM");
-        assert!(status.success(), "kill -TERM {pid} failed");
+        let status =
+            Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -{name} {pid} failed");
     }
 
     /// Waits, bounded by `WATCHDOG`, for the server to exit on its own (after a signal).
@@ -573,16 +601,19 @@ impl Drop for TestServer {
     }
 }
 
-/// Finds `listening on http://ADDR` in a log line. `Err` when the marker is there but the
-/// address does not parse, so a start-up failure is reported at once.
-fn parse_listen_line(line: &str) -> Option<Result<SocketAddr, String>> {
+/// Finds `listening on http://ADDR` or `listening on https://ADDR` in a log line and returns
+/// the scheme and the address. `Err` when the marker is there but the address does not
+/// parse, so a start-up failure is reported at once.
+fn parse_listen_line(line: &str) -> Option<Result<(&'static str, SocketAddr), String>> {
     let clean = strip_ansi(line);
-    let marker = "listening on http://";
-    let at = clean.find(marker)?;
-    let rest = &clean[at + marker.len()..];
+    let (scheme, at, marker_len) = ["https", "http"].into_iter().find_map(|scheme| {
+        let marker = format!("listening on {scheme}://");
+        clean.find(&marker).map(|at| (scheme, at, marker.len()))
+    })?;
+    let rest = &clean[at + marker_len..];
     let end = rest.find(|c: char| c.is_whitespace() || c == '"' || c == ',').unwrap_or(rest.len());
     let addr = rest[..end].trim_end_matches('/');
-    Some(addr.parse::<SocketAddr>().map_err(|_| line.to_owned()))
+    Some(addr.parse::<SocketAddr>().map(|addr| (scheme, addr)).map_err(|_| line.to_owned()))
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -866,9 +897,10 @@ pub fn exchange(addr: SocketAddr, bytes: &[u8], desc: String) -> io::Result<Resp
     }
 }
 
-/// Reads one final (non-1xx) response from `stream`. For a HEAD request everything after the
-/// header block up to EOF is kept as the "body", so tests can assert it is empty.
-pub fn read_response(stream: &mut TcpStream, head_request: bool, request: String) -> io::Result<Response> {
+/// Reads one final (non-1xx) response from `stream` (a socket, or TLS over one). For a HEAD
+/// request everything after the header block up to EOF is kept as the "body", so tests can
+/// assert it is empty.
+pub fn read_response(stream: &mut impl Read, head_request: bool, request: String) -> io::Result<Response> {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
     let mut eof = false;
@@ -1541,6 +1573,11 @@ fn harness_helpers_match_known_vectors() {
     assert_eq!(streamed, pieces, "the pattern does not depend on how it is chunked");
     assert_eq!(
         parse_listen_line("2026-01-01T00:00:00Z  INFO depot: listening on http://127.0.0.1:4321\n"),
-        Some(Ok("127.0.0.1:4321".parse().unwrap()))
+        Some(Ok(("http", "127.0.0.1:4321".parse().unwrap())))
     );
+    assert_eq!(
+        parse_listen_line("2026-01-01T00:00:00Z  INFO depot: listening on https://127.0.0.1:4321 db=x\n"),
+        Some(Ok(("https", "127.0.0.1:4321".parse().unwrap())))
+    );
+    assert_eq!(parse_listen_line("INFO depot: listening on ftp://127.0.0.1:4321\n"), None);
 }
