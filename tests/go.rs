@@ -96,7 +96,9 @@ fn publish_then_every_proxy_endpoint_answers_as_the_go_command_expects() {
             _ => panic!("{info}"),
         }
         let go_mod = format!("module {m}\n\ngo 1.19\n");
-        s.send(Request::get(&proxy_path("alice", m, &format!("@v/{v}.mod")))).expect(200).expect_body(go_mod.as_bytes());
+        s.send(Request::get(&proxy_path("alice", m, &format!("@v/{v}.mod"))))
+            .expect(200)
+            .expect_body(go_mod.as_bytes());
         let zip = s.send(Request::get(&proxy_path("alice", m, &format!("@v/{v}.zip"))));
         zip.expect(200).expect_body(z).expect_header("Content-Type", "application/zip");
         let head = s.send(Request::head(&proxy_path("alice", m, &format!("@v/{v}.zip"))));
@@ -140,10 +142,18 @@ fn module_paths_and_versions_are_case_sensitive_through_the_encoding() {
     let lower = simple_module("example.com/a", "v1.0.0-rc1");
     publish(&s, &cred, &upper).expect(201);
     publish(&s, &cred, &lower).expect(201);
-    s.send(Request::get("/api/packages/alice/go/example.com/!a/@v/list")).expect(200).expect_body(b"v1.0.0-RC1\n");
-    s.send(Request::get("/api/packages/alice/go/example.com/a/@v/list")).expect(200).expect_body(b"v1.0.0-rc1\n");
-    s.send(Request::get("/api/packages/alice/go/example.com/!a/@v/v1.0.0-!r!c1.zip")).expect(200).expect_body(&upper);
-    s.send(Request::get("/api/packages/alice/go/example.com/a/@v/v1.0.0-rc1.zip")).expect(200).expect_body(&lower);
+    s.send(Request::get("/api/packages/alice/go/example.com/!a/@v/list"))
+        .expect(200)
+        .expect_body(b"v1.0.0-RC1\n");
+    s.send(Request::get("/api/packages/alice/go/example.com/a/@v/list"))
+        .expect(200)
+        .expect_body(b"v1.0.0-rc1\n");
+    s.send(Request::get("/api/packages/alice/go/example.com/!a/@v/v1.0.0-!r!c1.zip"))
+        .expect(200)
+        .expect_body(&upper);
+    s.send(Request::get("/api/packages/alice/go/example.com/a/@v/v1.0.0-rc1.zip"))
+        .expect(200)
+        .expect_body(&lower);
     s.send(Request::get("/api/packages/alice/go/example.com/a/@v/v1.0.0-!r!c1.zip")).expect(404);
 }
 
@@ -158,7 +168,9 @@ fn latest_falls_back_to_the_highest_prerelease_and_list_leaves_out_pseudo_versio
     let r = s.send(Request::get(&proxy_path("alice", m, "@latest")));
     let j = r.expect(200).json();
     eqnice!(Some("v0.1.0-beta.2"), j.get("Version").and_then(Json::as_str), r);
-    s.send(Request::get(&proxy_path("alice", m, "@v/list"))).expect(200).expect_body(b"v0.1.0-alpha\nv0.1.0-beta.2\n");
+    s.send(Request::get(&proxy_path("alice", m, "@v/list")))
+        .expect(200)
+        .expect_body(b"v0.1.0-alpha\nv0.1.0-beta.2\n");
     // The pseudo-version is still served by name.
     s.send(Request::get(&proxy_path("alice", m, "@v/v0.0.0-20240101000000-abcdefabcdef.info"))).expect(200);
 }
@@ -173,7 +185,9 @@ fn a_module_without_go_mod_is_served_the_one_line_go_mod_and_may_be_incompatible
     s.send(Request::get(&proxy_path("alice", m, "@v/v2.1.0+incompatible.mod")))
         .expect(200)
         .expect_body(format!("module {m}\n").as_bytes());
-    s.send(Request::get(&proxy_path("alice", m, "@v/list"))).expect(200).expect_body(b"v1.0.0\nv2.1.0+incompatible\n");
+    s.send(Request::get(&proxy_path("alice", m, "@v/list")))
+        .expect(200)
+        .expect_body(b"v1.0.0\nv2.1.0+incompatible\n");
 }
 
 #[test]
@@ -187,21 +201,57 @@ fn every_invalid_module_zip_is_a_400_naming_the_rule_and_stores_nothing() {
         ("empty body", Vec::new(), "not a zip"),
         ("truncated zip", simple_module(m, "v1.0.0")[..40].to_vec(), "not a zip"),
         ("empty zip", raw_zip(&[]), "empty"),
-        ("entry outside the prefix", raw_zip(&[("example.com/m@v1.0.0/go.mod", gm), ("evil.txt", b"x")]), "is not under"),
+        (
+            "entry outside the prefix",
+            raw_zip(&[("example.com/m@v1.0.0/go.mod", gm), ("evil.txt", b"x")]),
+            "is not under",
+        ),
         ("no module@version prefix", raw_zip(&[("go.mod", gm)]), "module@version"),
-        ("two modules", raw_zip(&[("example.com/m@v1.0.0/a", b""), ("example.com/m@v1.0.1/b", b"")]), "is not under"),
+        (
+            "two modules",
+            raw_zip(&[("example.com/m@v1.0.0/a", b""), ("example.com/m@v1.0.1/b", b"")]),
+            "is not under",
+        ),
         ("non-canonical version", module_zip(m, "v1.0", &[("go.mod", gm)]), "not canonical"),
         ("build metadata", module_zip(m, "v1.0.0+build", &[("go.mod", gm)]), "not canonical"),
         ("v2 without /v2", module_zip(m, "v2.0.0", &[("go.mod", gm)]), "/v2"),
-        ("wrong major suffix", module_zip("example.com/m/v3", "v2.0.0", &[("go.mod", b"module example.com/m/v3\n")]), "major version"),
-        ("+incompatible with go.mod", module_zip(m, "v2.0.0+incompatible", &[("go.mod", gm)]), "+incompatible"),
-        ("invalid module path", module_zip("Example.com/m", "v1.0.0", &[("a.go", b"")]), "invalid module path"),
+        (
+            "wrong major suffix",
+            module_zip("example.com/m/v3", "v2.0.0", &[("go.mod", b"module example.com/m/v3\n")]),
+            "major version",
+        ),
+        (
+            "+incompatible with go.mod",
+            module_zip(m, "v2.0.0+incompatible", &[("go.mod", gm)]),
+            "+incompatible",
+        ),
+        (
+            "invalid module path",
+            module_zip("Example.com/m", "v1.0.0", &[("a.go", b"")]),
+            "invalid module path",
+        ),
         ("no dot in host", module_zip("localhost/m", "v1.0.0", &[("a.go", b"")]), "dot"),
-        ("case collision", module_zip(m, "v1.0.0", &[("go.mod", gm), ("README", b""), ("readme", b"")]), "collision"),
-        ("file and directory", module_zip(m, "v1.0.0", &[("go.mod", gm), ("x", b""), ("x/y.go", b"")]), "both a file and a directory"),
-        ("go.mod below the root", module_zip(m, "v1.0.0", &[("go.mod", gm), ("sub/go.mod", b"module example.com/m/sub\n")]), "not in module root"),
+        (
+            "case collision",
+            module_zip(m, "v1.0.0", &[("go.mod", gm), ("README", b""), ("readme", b"")]),
+            "collision",
+        ),
+        (
+            "file and directory",
+            module_zip(m, "v1.0.0", &[("go.mod", gm), ("x", b""), ("x/y.go", b"")]),
+            "both a file and a directory",
+        ),
+        (
+            "go.mod below the root",
+            module_zip(m, "v1.0.0", &[("go.mod", gm), ("sub/go.mod", b"module example.com/m/sub\n")]),
+            "not in module root",
+        ),
         ("go.mod upper case", module_zip(m, "v1.0.0", &[("GO.MOD", gm)]), "lower case"),
-        ("go.mod for another module", module_zip(m, "v1.0.0", &[("go.mod", b"module example.com/other\n")]), "declares module"),
+        (
+            "go.mod for another module",
+            module_zip(m, "v1.0.0", &[("go.mod", b"module example.com/other\n")]),
+            "declares module",
+        ),
         ("unclean path", module_zip(m, "v1.0.0", &[("go.mod", gm), ("a/./b.go", b"")]), "not clean"),
         ("dot-dot path", module_zip(m, "v1.0.0", &[("go.mod", gm), ("../b.go", b"")]), "not clean"),
         ("reserved name", module_zip(m, "v1.0.0", &[("go.mod", gm), ("aux.go", b"")]), "Windows"),
@@ -224,7 +274,11 @@ fn every_invalid_module_zip_is_a_400_naming_the_rule_and_stores_nothing() {
 
 /// A zip holding `a.go` twice (zip writers refuse to make one, so the second name is patched).
 fn duplicate_entry() -> Vec<u8> {
-    let z = module_zip("example.com/m", "v1.0.0", &[("go.mod", b"module example.com/m\n"), ("a.go", b"x"), ("b.go", b"y")]);
+    let z = module_zip(
+        "example.com/m",
+        "v1.0.0",
+        &[("go.mod", b"module example.com/m\n"), ("a.go", b"x"), ("b.go", b"y")],
+    );
     let (from, to) = (b"example.com/m@v1.0.0/b.go", b"example.com/m@v1.0.0/a.go");
     let mut out = z.clone();
     for i in 0..=z.len() - from.len() {
@@ -248,7 +302,8 @@ fn size_limits_of_go_mod_license_and_the_unzipped_module() {
     r.expect(400);
     assert!(r.text().contains("go.mod file is larger"), "{r}");
     let big_license = vec![b'L'; (16 << 20) + 1];
-    let r = publish(&s, &cred, &module_zip(m, "v1.0.0", &[("go.mod", gm.as_bytes()), ("LICENSE", &big_license)]));
+    let r =
+        publish(&s, &cred, &module_zip(m, "v1.0.0", &[("go.mod", gm.as_bytes()), ("LICENSE", &big_license)]));
     r.expect(400);
     assert!(r.text().contains("LICENSE file is larger"), "{r}");
     // 500 MiB + 1 of zeros compresses to well under a megabyte.
@@ -265,7 +320,11 @@ fn size_limits_of_go_mod_license_and_the_unzipped_module() {
 fn a_module_zip_over_the_file_size_limit_is_413_before_or_while_reading() {
     let s = TestServer::start_with(&["--max-file-size", "2000"]);
     let cred = alice(&s);
-    let big = module_zip("example.com/m", "v1.0.0", &[("go.mod", b"module example.com/m\n"), ("r.bin", &content_for("r", 8000))]);
+    let big = module_zip(
+        "example.com/m",
+        "v1.0.0",
+        &[("go.mod", b"module example.com/m\n"), ("r.bin", &content_for("r", 8000))],
+    );
     assert!(big.len() > 2000);
     publish(&s, &cred, &big).expect(413);
     // Without Content-Length (chunked), the limit is enforced as the body arrives.
@@ -288,9 +347,15 @@ fn republishing_a_version_is_409_and_the_first_upload_is_kept() {
     let cred = alice(&s);
     let first = simple_module("example.com/m", "v1.0.0");
     publish(&s, &cred, &first).expect(201);
-    let second = module_zip("example.com/m", "v1.0.0", &[("go.mod", b"module example.com/m\n"), ("new.go", b"package m\n")]);
+    let second = module_zip(
+        "example.com/m",
+        "v1.0.0",
+        &[("go.mod", b"module example.com/m\n"), ("new.go", b"package m\n")],
+    );
     publish(&s, &cred, &second).expect(409);
-    s.send(Request::get(&proxy_path("alice", "example.com/m", "@v/v1.0.0.zip"))).expect(200).expect_body(&first);
+    s.send(Request::get(&proxy_path("alice", "example.com/m", "@v/v1.0.0.zip")))
+        .expect(200)
+        .expect_body(&first);
     s.cli(&["verify"], None).expect_ok();
 }
 
@@ -303,7 +368,14 @@ fn concurrent_uploads_of_one_module_version_yield_exactly_one_201() {
             .map(|i| {
                 let (s, cred) = (&s, &cred);
                 scope.spawn(move || {
-                    let z = module_zip("example.com/race", "v1.0.0", &[("go.mod", b"module example.com/race\n"), ("n.go", format!("package race // {i}\n").as_bytes())]);
+                    let z = module_zip(
+                        "example.com/race",
+                        "v1.0.0",
+                        &[
+                            ("go.mod", b"module example.com/race\n"),
+                            ("n.go", format!("package race // {i}\n").as_bytes()),
+                        ],
+                    );
                     publish(s, cred, &z).status
                 })
             })
@@ -384,7 +456,12 @@ fn the_management_api_lists_and_deletes_go_versions() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f.get("name").and_then(Json::as_str).unwrap().to_string(), f.get("sha256").and_then(Json::as_str).unwrap().to_string()))
+        .map(|f| {
+            (
+                f.get("name").and_then(Json::as_str).unwrap().to_string(),
+                f.get("sha256").and_then(Json::as_str).unwrap().to_string(),
+            )
+        })
         .collect();
     assert!(by_name.contains(&("v1.0.0.zip".to_string(), sha256_hex(&zip))), "{files}");
     assert!(by_name.iter().any(|(n, _)| n == "v1.0.0.mod"), "{files}");
@@ -392,7 +469,9 @@ fn the_management_api_lists_and_deletes_go_versions() {
     s.send(Request::get(&proxy_path("alice", m, "@v/list"))).expect(200).expect_body(b"v1.1.0\nv1.2.0-pre\n");
     s.send(Request::get(&proxy_path("alice", m, "@v/v1.0.0.zip"))).expect(404);
     // The lower-case module is a different package and is untouched.
-    s.send(Request::get(&proxy_path("alice", "example.com/mgmt", "@v/list"))).expect(200).expect_body(b"v0.9.9-other\n");
+    s.send(Request::get(&proxy_path("alice", "example.com/mgmt", "@v/list")))
+        .expect(200)
+        .expect_body(b"v0.9.9-other\n");
     // A deleted version can be published again.
     publish(&s, &cred, &simple_module(m, "v1.0.0")).expect(201);
     s.cli(&["verify"], None).expect_ok();
@@ -412,7 +491,10 @@ fn go_zip_builds_what_the_server_accepts_and_refuses_what_it_would_refuse() {
     let r = run_command(
         {
             let mut c = depot_command();
-            c.args(["go", "zip"]).arg(&src).args(["--module", "example.com/Zipped", "--version", "v1.0.0", "-o"]).arg(&out);
+            c.args(["go", "zip"])
+                .arg(&src)
+                .args(["--module", "example.com/Zipped", "--version", "v1.0.0", "-o"])
+                .arg(&out);
             c
         },
         None,
@@ -421,7 +503,9 @@ fn go_zip_builds_what_the_server_accepts_and_refuses_what_it_would_refuse() {
     assert!(r.stderr().contains(".git"), "reports what it left out\n{r}");
     let zip = std::fs::read(&out).unwrap();
     publish(&s, &cred, &zip).expect(201);
-    s.send(Request::get(&proxy_path("alice", "example.com/Zipped", "@v/v1.0.0.zip"))).expect(200).expect_body(&zip);
+    s.send(Request::get(&proxy_path("alice", "example.com/Zipped", "@v/v1.0.0.zip")))
+        .expect(200)
+        .expect_body(&zip);
     for (module, version, why) in [
         ("example.com/Zipped", "1.0.0", "canonical"),
         ("example.com/Other", "v1.0.0", "declares module"),

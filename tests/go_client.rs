@@ -7,16 +7,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::go::{module_zip, upload_path};
+use crate::tls::{https_client, start_tls, Ca, TlsFiles};
 use crate::util::*;
 
 /// The go command, or `None` outside CI when it is not installed (the tests then say so and
 /// do nothing). In CI (`CI` set) a missing go command fails the test: `.ci/run` installs it.
 fn go() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|d| d.join("go")).find(|p| p.is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("go")).find(|p| p.is_file()));
     if found.is_none() {
-        assert!(std::env::var_os("CI").is_none(), "the go command is not installed (apt-get install -y golang-go)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the go command is not installed (apt-get install -y golang-go)"
+        );
         eprintln!("SKIPPED: the go command is not installed (apt-get install -y golang-go); Go client tests not run");
     }
     found
@@ -85,7 +88,9 @@ impl GoEnv {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("go.mod"), "module example.com/consumer\n\ngo 1.19\n").unwrap();
         let imports: String = imports.iter().map(|(path, name)| format!("\t{name} \"{path}\"\n")).collect();
-        let main = format!("package main\n\nimport (\n\t\"fmt\"\n\n{imports})\n\nfunc main() {{ fmt.Println({expr}) }}\n");
+        let main = format!(
+            "package main\n\nimport (\n\t\"fmt\"\n\n{imports})\n\nfunc main() {{ fmt.Println({expr}) }}\n"
+        );
         std::fs::write(dir.join("main.go"), main).unwrap();
         dir
     }
@@ -94,8 +99,14 @@ impl GoEnv {
 /// A module whose package `greet` returns "hello from VERSION".
 fn greet_module(module: &str, version: &str) -> Vec<u8> {
     let go_mod = format!("module {module}\n\ngo 1.19\n");
-    let code = format!("package greet\n\n// Hello greets.\nfunc Hello() string {{ return \"hello from {version}\" }}\n");
-    module_zip(module, version, &[("go.mod", go_mod.as_bytes()), ("greet.go", code.as_bytes()), ("LICENSE", b"MIT\n")])
+    let code = format!(
+        "package greet\n\n// Hello greets.\nfunc Hello() string {{ return \"hello from {version}\" }}\n"
+    );
+    module_zip(
+        module,
+        version,
+        &[("go.mod", go_mod.as_bytes()), ("greet.go", code.as_bytes()), ("LICENSE", b"MIT\n")],
+    )
 }
 
 #[test]
@@ -122,7 +133,11 @@ fn the_go_command_lists_resolves_downloads_builds_and_verifies_published_modules
     assert!(dl.contains("\"Version\": \"v1.2.0-beta.1\""), "{dl}");
     env.run(&app, &["build", "-o", "consumer", "."]);
     let out = Command::new(app.join("consumer")).output().unwrap();
-    eqnice!("hello from v1.1.0 hello from v2.0.0\n", String::from_utf8_lossy(&out.stdout).to_string(), format!("{out:?}"));
+    eqnice!(
+        "hello from v1.1.0 hello from v2.0.0\n",
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        format!("{out:?}")
+    );
     let run = env.run(&app, &["run", "."]);
     eqnice!("hello from v1.1.0 hello from v2.0.0\n", run.as_str(), run);
     let verify = env.run(&app, &["mod", "verify"]);
@@ -142,11 +157,48 @@ fn the_go_command_falls_through_a_404_to_the_next_proxy() {
     empty.add_user("nobody", "nobody-password", false);
     let s = TestServer::start();
     let cred = s.add_user("alice", "alice-password", false);
-    s.send(Request::put(&upload_path("alice"), &greet_module("example.com/fall", "v0.1.0")).auth(&cred)).expect(201);
+    s.send(Request::put(&upload_path("alice"), &greet_module("example.com/fall", "v0.1.0")).auth(&cred))
+        .expect(201);
     let proxy = format!("{},{}", empty.url("/api/packages/nobody/go"), s.url("/api/packages/alice/go"));
     let env = GoEnv::new(go, proxy);
     let app = env.consumer(&[("example.com/fall", "greet")], "greet.Hello()");
     env.run(&app, &["get", "example.com/fall@latest"]);
     let run = env.run(&app, &["run", "."]);
     eqnice!("hello from v0.1.0\n", run.as_str(), run);
+}
+
+#[test]
+fn a_private_owner_is_read_through_netrc_credentials_over_https() {
+    let Some(go) = go() else { return };
+    let db = TestDb::new();
+    db.add_private_user("carol", "carol-password");
+    let token = db.token("carol", "read");
+    let ca = Ca::root("depot go test CA");
+    let files = TlsFiles::write(db.dir(), &ca.issue());
+    let ca_file = db.dir().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let s = start_tls(db, &files, &[]);
+    let client = https_client(&ca);
+    let up = client
+        .put(s.url(&upload_path("carol")))
+        .basic_auth("carol", Some("carol-password"))
+        .body(greet_module("example.com/Private", "v1.0.0"))
+        .send()
+        .expect("upload over https");
+    eqnice!(201, up.status().as_u16(), format!("{up:?}"));
+
+    let mut env = GoEnv::new(go, s.url("/api/packages/carol/go"));
+    env.extra.push(("SSL_CERT_FILE".into(), ca_file.display().to_string()));
+    let app = env.consumer(&[("example.com/Private", "greet")], "greet.Hello()");
+    // Without credentials the private module is refused...
+    let denied = env.try_run(&app, &["get", "example.com/Private@latest"]);
+    assert!(!denied.status.success(), "a private module must need credentials: {denied:?}");
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("401"), "{denied:?}");
+    // ...and with a ~/.netrc line for the host the go command sends them (over HTTPS only).
+    std::fs::write(env.home().join(".netrc"), format!("machine 127.0.0.1 login carol password {token}\n"))
+        .unwrap();
+    env.run(&app, &["get", "example.com/Private@latest"]);
+    let run = env.run(&app, &["run", "."]);
+    eqnice!("hello from v1.0.0\n", run.as_str(), run);
+    env.run(&app, &["mod", "verify"]);
 }

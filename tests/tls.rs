@@ -24,7 +24,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use crate::util::*;
 
 /// A throwaway certificate authority: a root, or an intermediate under one.
-struct Ca {
+pub(crate) struct Ca {
     issuer: Issuer<'static, KeyPair>,
     cert: rcgen::Certificate,
     /// PEM of the intermediates from this CA up to (not including) the root: what a server
@@ -33,13 +33,13 @@ struct Ca {
 }
 
 /// A server certificate chain (leaf first) and its private key, as PEM file contents.
-struct ServerCert {
+pub(crate) struct ServerCert {
     chain_pem: String,
     key_pem: String,
 }
 
 impl Ca {
-    fn root(name: &str) -> Ca {
+    pub(crate) fn root(name: &str) -> Ca {
         let key = KeyPair::generate().expect("generate a CA key");
         let params = Ca::params(name);
         let cert = params.self_signed(&key).expect("self-sign the CA");
@@ -62,7 +62,7 @@ impl Ca {
         params
     }
 
-    fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.cert.pem()
     }
 
@@ -71,7 +71,7 @@ impl Ca {
     }
 
     /// A server certificate for `localhost` and `127.0.0.1` (how test servers are reached).
-    fn issue(&self) -> ServerCert {
+    pub(crate) fn issue(&self) -> ServerCert {
         let key = KeyPair::generate().expect("generate a server key");
         let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .expect("server certificate parameters");
@@ -83,13 +83,13 @@ impl Ca {
 }
 
 /// The two PEM files a server is started with, in the test's directory.
-struct TlsFiles {
+pub(crate) struct TlsFiles {
     cert: PathBuf,
     key: PathBuf,
 }
 
 impl TlsFiles {
-    fn write(dir: &Path, server: &ServerCert) -> TlsFiles {
+    pub(crate) fn write(dir: &Path, server: &ServerCert) -> TlsFiles {
         let files = TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
         files.install(server);
         files
@@ -111,7 +111,7 @@ impl TlsFiles {
     }
 }
 
-fn start_tls(db: TestDb, files: &TlsFiles, extra: &[&str]) -> TestServer {
+pub(crate) fn start_tls(db: TestDb, files: &TlsFiles, extra: &[&str]) -> TestServer {
     let mut args = files.args();
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -121,7 +121,7 @@ fn start_tls(db: TestDb, files: &TlsFiles, extra: &[&str]) -> TestServer {
 }
 
 /// A fresh HTTPS client (no pooled connections from earlier checks) trusting only `ca`.
-fn https_client(ca: &Ca) -> reqwest::blocking::Client {
+pub(crate) fn https_client(ca: &Ca) -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .no_proxy()
         .tls_built_in_root_certs(false)
