@@ -16,18 +16,61 @@ use crate::store::{self, OwnerKind, OwnerRec, Role, Store, TokenRec};
 /// One administrative action.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Command {
-    UserAdd { name: String, password: String, admin: bool, private: bool },
+    UserAdd {
+        name: String,
+        password: String,
+        admin: bool,
+        private: bool,
+    },
     UserList,
-    UserDelete { name: String },
-    UserPasswd { name: String, password: String },
-    OrgAdd { name: String, private: bool },
-    MemberAdd { org: String, user: String, role: Role },
-    MemberRemove { org: String, user: String },
-    TokenCreate { user: String, label: Option<String>, write: bool, expires_in_days: Option<u64> },
-    TokenList { user: String },
-    TokenRevoke { user: String, label: String },
-    Verify,
+    UserDelete {
+        name: String,
+    },
+    UserPasswd {
+        name: String,
+        password: String,
+    },
+    OrgAdd {
+        name: String,
+        private: bool,
+    },
+    MemberAdd {
+        org: String,
+        user: String,
+        role: Role,
+    },
+    MemberRemove {
+        org: String,
+        user: String,
+    },
+    TokenCreate {
+        user: String,
+        label: Option<String>,
+        write: bool,
+        expires_in_days: Option<u64>,
+    },
+    TokenList {
+        user: String,
+    },
+    TokenRevoke {
+        user: String,
+        label: String,
+    },
+    /// Check everything; with `repair`, first fix what can be fixed without losing a file.
+    Verify {
+        repair: bool,
+    },
+    /// Write a consistent copy of the database to `path` (absolute: it is opened by the
+    /// process that runs the command, possibly the server).
+    Backup {
+        path: std::path::PathBuf,
+    },
+    /// Return freed space to the file system.
+    Compact,
 }
+
+/// How long a compaction waits for reads in flight (downloads, a verify) before giving up.
+pub const COMPACT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A user as listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,6 +102,9 @@ pub enum Output {
     },
     Tokens(Vec<TokenInfo>),
     Verified(store::Report),
+    Repaired(store::Repaired),
+    BackedUp(store::BackedUp),
+    Compacted(store::Compacted),
 }
 
 /// Why a command failed.
@@ -113,6 +159,19 @@ fn token_info(t: TokenRec) -> TokenInfo {
 /// # Errors
 /// [`Error`] naming the rule or the store outcome that stopped it.
 pub fn execute(store: &Store, cmd: Command) -> Result<Output, Error> {
+    execute_with_progress(store, cmd, &mut |_| {})
+}
+
+/// [`execute`], telling `progress` how a long command (a backup) is getting on, one line
+/// at a time.
+///
+/// # Errors
+/// As [`execute`].
+pub fn execute_with_progress(
+    store: &Store,
+    cmd: Command,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Output, Error> {
     match cmd {
         Command::UserAdd { name, password, admin, private } => {
             names::owner(&name)?;
@@ -172,7 +231,24 @@ pub fn execute(store: &Store, cmd: Command) -> Result<Output, Error> {
             return Ok(Output::Tokens(store.tokens(&user)?.into_iter().map(token_info).collect()));
         }
         Command::TokenRevoke { user, label } => store.revoke_token(&user, &label)?,
-        Command::Verify => return Ok(Output::Verified(store.verify()?)),
+        Command::Verify { repair: false } => return Ok(Output::Verified(store.verify()?)),
+        Command::Verify { repair: true } => return Ok(Output::Repaired(store.repair()?)),
+        Command::Compact => return Ok(Output::Compacted(store.compact(COMPACT_WAIT)?)),
+        Command::Backup { path } => {
+            let mut last = std::time::Instant::now();
+            let mut report = |done: u64, total: u64| {
+                if last.elapsed() >= std::time::Duration::from_secs(1) || done >= total {
+                    last = std::time::Instant::now();
+                    let pct = (done * 100).checked_div(total).unwrap_or(100);
+                    progress(&format!(
+                        "backup: {} of {} MiB of content copied ({pct}%)",
+                        done >> 20,
+                        total >> 20
+                    ));
+                }
+            };
+            return Ok(Output::BackedUp(store.backup(&path, &mut report)?));
+        }
     }
     Ok(Output::Done)
 }

@@ -39,7 +39,29 @@ pub enum Command {
     ///
     /// Prints a summary on stdout and one line per problem; exits 1 when there is any.
     /// Works on a running server's database (through its control socket) and on a stopped one.
-    Verify,
+    Verify {
+        /// First fix what can be fixed without losing any file (orphaned blobs and chunks,
+        /// wrong reference counts, index entries, empty or missing version and package
+        /// records, memberships and tokens of deleted accounts), printing each fix; then verify.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Write a consistent copy of the database to FILE.
+    ///
+    /// Safe while the server runs and serves (it copies one snapshot; writers are not held
+    /// up). The copy is written under a temporary name and renamed to FILE only when complete
+    /// and on disk; it opens as a normal depot database. Progress goes to stderr; stdout gets
+    /// `FILE<TAB>BYTES`. With the server stopped, copying the database file is also a backup.
+    Backup {
+        /// Where to write the copy (replaced if it exists).
+        file: PathBuf,
+    },
+    /// Return the space freed by deletions to the file system.
+    ///
+    /// While the server runs, it pauses briefly: requests wait while the file is compacted,
+    /// after reads in flight finish (it gives up after 30 s of downloads still running).
+    /// Prints `BYTES_BEFORE<TAB>BYTES_AFTER` on stdout.
+    Compact,
     /// Go module tools.
     #[command(subcommand)]
     Go(GoCommand),

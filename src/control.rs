@@ -22,6 +22,12 @@ const MAX_LINE: usize = 1 << 20;
 
 type Reply = Result<Output, String>;
 
+/// A line of progress the server sends before the reply of a long command.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Progress {
+    progress: String,
+}
+
 /// The socket path for a database file.
 pub fn socket_path(db: &Path) -> PathBuf {
     let mut s = db.as_os_str().to_owned();
@@ -67,7 +73,20 @@ pub async fn serve(listener: UnixListener, store: Store) {
                     Err(e) => Err(format!("unreadable command: {e}")),
                     Ok(cmd) => {
                         tracing::info!(command = command_name(&cmd), "admin command over the control socket");
-                        match tokio::task::spawn_blocking(move || admin::execute(&store, cmd)).await {
+                        // Progress lines go out as they come, before the reply.
+                        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                        let run = tokio::task::spawn_blocking(move || {
+                            admin::execute_with_progress(&store, cmd, &mut |line| {
+                                let _ = tx.send(line.to_string());
+                            })
+                        });
+                        while let Some(line) = rx.recv().await {
+                            let mut out =
+                                serde_json::to_vec(&Progress { progress: line }).expect("serializes");
+                            out.push(b'\n');
+                            let _ = write.write_all(&out).await;
+                        }
+                        match run.await {
                             Ok(r) => r.map_err(|e| e.to_string()),
                             Err(e) => Err(format!("command failed: {e}")),
                         }
@@ -94,24 +113,37 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::TokenCreate { .. } => "token create",
         Command::TokenList { .. } => "token list",
         Command::TokenRevoke { .. } => "token revoke",
-        Command::Verify => "verify",
+        Command::Verify { repair: false } => "verify",
+        Command::Verify { repair: true } => "verify --repair",
+        Command::Backup { .. } => "backup",
+        Command::Compact => "compact",
     }
 }
 
-/// Sends `cmd` to the server listening at `path`. `None` when no server answers there (no
-/// socket, or a stale one), so the caller opens the database itself.
+/// Sends `cmd` to the server listening at `path`; progress lines it sends first go to
+/// `progress`. `None` when no server answers there (no socket, or a stale one), so the
+/// caller opens the database itself.
 ///
 /// # Errors
 /// The server's one-line reason when the command failed, or an I/O error mid-exchange.
-pub fn send(path: &Path, cmd: &Command) -> Option<Reply> {
+pub fn send(path: &Path, cmd: &Command, progress: &mut dyn FnMut(&str)) -> Option<Reply> {
     let stream = std::os::unix::net::UnixStream::connect(path).ok()?;
-    let exchange = || -> std::io::Result<Reply> {
+    let mut exchange = || -> std::io::Result<Reply> {
         let mut line = serde_json::to_vec(cmd).expect("commands always serialize");
         line.push(b'\n');
         (&stream).write_all(&line)?;
-        let mut reply = String::new();
-        BufReader::new(&stream).read_line(&mut reply)?;
-        serde_json::from_str(&reply).map_err(std::io::Error::other)
+        let mut reader = BufReader::new(&stream);
+        loop {
+            let mut reply = String::new();
+            if reader.read_line(&mut reply)? == 0 {
+                return Err(std::io::Error::other("the server closed the connection without a reply"));
+            }
+            if let Ok(p) = serde_json::from_str::<Progress>(&reply) {
+                progress(&p.progress);
+                continue;
+            }
+            return serde_json::from_str(&reply).map_err(std::io::Error::other);
+        }
     };
     Some(exchange().unwrap_or_else(|e| Err(format!("talking to the running server: {e}"))))
 }

@@ -99,12 +99,15 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Token(TokenCommand::List { user }) => admin::Command::TokenList { user },
         Command::Token(TokenCommand::Revoke { user, label }) => admin::Command::TokenRevoke { user, label },
-        Command::Verify => admin::Command::Verify,
+        Command::Verify { repair } => admin::Command::Verify { repair },
+        Command::Backup { file } => admin::Command::Backup { path: absolute(&file)? },
+        Command::Compact => admin::Command::Compact,
     };
     let summary = describe(&command);
     let output = run_admin(&db, command)?;
     let problems = match &output {
         Output::Verified(report) => report.problems.len(),
+        Output::Repaired(r) => r.after.problems.len(),
         _ => 0,
     };
     print_output(output).map_err(|e| format!("writing the output: {e}"))?;
@@ -115,6 +118,12 @@ fn run(cli: Cli) -> Result<(), String> {
         eprintln!("depot: {summary}");
     }
     Ok(())
+}
+
+/// `path` made absolute against the current directory: a backup path may be opened by the
+/// server, whose working directory is not ours.
+fn absolute(path: &Path) -> Result<std::path::PathBuf, String> {
+    std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `depot go zip`: builds the zip under a temporary name beside `output` and renames it
@@ -157,7 +166,8 @@ fn describe(cmd: &admin::Command) -> Option<String> {
         C::MemberAdd { org, user, .. } => format!("{user} is now a member of {org}"),
         C::MemberRemove { org, user } => format!("removed {user} from {org}"),
         C::TokenRevoke { user, label } => format!("revoked token {label} of {user}"),
-        C::UserList | C::TokenCreate { .. } | C::TokenList { .. } | C::Verify => return None,
+        C::UserList | C::TokenCreate { .. } | C::TokenList { .. } | C::Verify { .. } => return None,
+        C::Backup { .. } | C::Compact => return None,
     })
 }
 
@@ -184,12 +194,15 @@ fn run_admin(db: &Path, command: admin::Command) -> Result<Output, String> {
     const ATTEMPTS: u32 = 30;
     let socket = control::socket_path(db);
     for attempt in 1..=ATTEMPTS {
-        if let Some(reply) = control::send(&socket, &command) {
+        if let Some(reply) = control::send(&socket, &command, &mut |line| eprintln!("depot: {line}")) {
             return reply;
         }
         match Store::open(db, &store::Options::default()) {
             Ok(opened) => {
-                let result = admin::execute(&opened.store, command).map_err(|e| e.to_string());
+                let result = admin::execute_with_progress(&opened.store, command, &mut |line| {
+                    eprintln!("depot: {line}")
+                })
+                .map_err(|e| e.to_string());
                 opened.store.close();
                 return result;
             }
@@ -209,6 +222,26 @@ fn run_admin(db: &Path, command: admin::Command) -> Result<Output, String> {
     unreachable!("the last attempt returns")
 }
 
+fn print_report(out: &mut impl Write, r: &store::Report) -> std::io::Result<()> {
+    for p in &r.problems {
+        writeln!(out, "problem: {p}")?;
+    }
+    writeln!(
+        out,
+        "checked {} owners, {} packages, {} versions, {} files, {} blobs, {} chunks, {} bytes; \
+         {} uploads in progress; {} problems",
+        r.owners,
+        r.packages,
+        r.versions,
+        r.files,
+        r.blobs,
+        r.chunks,
+        r.bytes,
+        r.staged,
+        r.problems.len()
+    )
+}
+
 fn print_output(output: Output) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     let result = match output {
@@ -224,24 +257,20 @@ fn print_output(output: Output) -> std::io::Result<()> {
             let expires = t.expires.map(rfc3339).unwrap_or_else(|| "never".into());
             writeln!(out, "{}\t{scope}\t{}\t{expires}", t.label, rfc3339(t.created))
         }),
-        Output::Verified(r) => {
-            for p in &r.problems {
-                writeln!(out, "problem: {p}")?;
+        Output::Verified(r) => print_report(&mut out, &r),
+        Output::Repaired(r) => {
+            for a in &r.actions {
+                writeln!(out, "repaired: {a}")?;
             }
-            writeln!(
-                out,
-                "checked {} owners, {} packages, {} versions, {} files, {} blobs, {} chunks, {} bytes; \
-                 {} uploads in progress; {} problems",
-                r.owners,
-                r.packages,
-                r.versions,
-                r.files,
-                r.blobs,
-                r.chunks,
-                r.bytes,
-                r.staged,
-                r.problems.len()
-            )
+            print_report(&mut out, &r.after)
+        }
+        Output::BackedUp(b) => {
+            eprintln!("depot: wrote {} ({} files, {} blobs)", b.path.display(), b.files, b.blobs);
+            writeln!(out, "{}\t{}", b.path.display(), b.bytes)
+        }
+        Output::Compacted(c) => {
+            eprintln!("depot: compacted the database from {} to {} bytes", c.before, c.after);
+            writeln!(out, "{}\t{}", c.before, c.after)
         }
     };
     match result {

@@ -23,5 +23,7 @@ mod cli;
 mod crash;
 // SPEC §5 TLS: HTTPS only, certificate checks at start, SIGHUP reload, handshake timeout.
 mod tls;
+// SPEC §5/§6 operations: backup under load, verify and repair, compact.
+mod ops;
 // Defects found in review, one test each.
 mod regression;

@@ -158,6 +158,13 @@ impl TestDb {
         TestDb { dir, db }
     }
 
+    /// A fresh directory holding a copy of the database file at `file` (a backup, say).
+    pub fn copy_of(file: &Path) -> TestDb {
+        let db = TestDb::new();
+        std::fs::copy(file, db.path()).expect("copy the database file");
+        db
+    }
+
     /// The database file (it need not exist yet).
     pub fn path(&self) -> &Path {
         &self.db
@@ -285,6 +292,16 @@ impl TestServer {
     /// A server on a fresh database with extra `serve` flags.
     pub fn start_with(extra: &[&str]) -> TestServer {
         TestServer::start_on(TestDb::new(), extra)
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.db.path().to_path_buf()
+    }
+
+    /// The directory of the database file; tests may put other files there.
+    pub fn db_dir(&self) -> PathBuf {
+        self.db.dir().to_path_buf()
     }
 
     /// A server on an existing (possibly CLI-prepared) database.

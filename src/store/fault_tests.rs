@@ -204,3 +204,59 @@ fn power_loss_keeps_acknowledged_files_and_drops_the_rest() {
     assert_eq!((report.files, report.staged), (7, 0));
     store.close();
 }
+
+#[test]
+fn verify_names_injected_damage_and_repair_fixes_it_without_losing_a_file() {
+    use super::records::{BlobRec, VersionRec};
+    use super::tables::{BLOBS, BLOB_BY_SHA, CHUNKS, VERSIONS};
+    let store = open(Faulty::new(Arc::new(Image::default())));
+    seed_owner(&store);
+    let rt = runtime();
+    let (a, b) = (content(3, (2 << 20) + 11), content(4, 5000));
+    rt.block_on(upload(&store, "a.bin", &a)).unwrap();
+    rt.block_on(upload(&store, "b.bin", &b)).unwrap();
+    let a_rec = store.file(&target("a.bin")).unwrap().unwrap();
+    let a_blob = a_rec.blob;
+    let a_sha = a_rec.sha256;
+    store
+        .write(move |tx| {
+            // An orphaned blob with its chunk and index entry.
+            let rec = BlobRec { sha256: [7; 32], size: 3, chunk_size: super::CHUNK_SIZE as u32, refs: 1 };
+            tx.open_table(BLOBS)?.insert(9999, super::codec::encode(&rec).as_slice())?;
+            tx.open_table(BLOB_BY_SHA)?.insert([7; 32], 9999)?;
+            tx.open_table(CHUNKS)?.insert((9999, 0), b"abc".as_slice())?;
+            // Chunks that belong to nothing at all.
+            tx.open_table(CHUNKS)?.insert((8888, 0), b"zz".as_slice())?;
+            // A wrong reference count, and a lost index entry, on a live blob.
+            let mut blobs = tx.open_table(BLOBS)?;
+            let mut live: BlobRec = super::get_rec(&blobs, a_blob)?.unwrap();
+            live.refs = 5;
+            blobs.insert(a_blob, super::codec::encode(&live).as_slice())?;
+            tx.open_table(BLOB_BY_SHA)?.remove(a_sha)?;
+            // A version without files.
+            let v = VersionRec { version: "empty".into(), created: 0, order: 0 };
+            tx.open_table(VERSIONS)?
+                .insert(("alice", "generic", "pkg", "empty"), super::codec::encode(&v).as_slice())?;
+            Ok(())
+        })
+        .unwrap();
+    let before = store.verify().unwrap();
+    let text = before.problems.join("\n");
+    for expected in [
+        "blob 9999 is orphaned",
+        "chunks of blob 8888 are orphaned",
+        "counts 5 references but 1 files",
+        &format!("blob {a_blob} is missing from the sha256 index"),
+        "version alice/generic/pkg/empty has no file",
+    ] {
+        assert!(text.contains(expected), "verify should report {expected:?}:\n{text}");
+    }
+    let repaired = store.repair().unwrap();
+    assert!(repaired.after.problems.is_empty(), "{:?}", repaired.after.problems);
+    assert_eq!(repaired.actions.len(), 5, "{:#?}", repaired.actions);
+    assert_eq!(read_all(&store, "a.bin"), Some(a));
+    assert_eq!(read_all(&store, "b.bin"), Some(b));
+    // A second repair finds nothing to do.
+    assert!(store.repair().unwrap().actions.is_empty());
+    store.close();
+}

@@ -14,6 +14,7 @@ mod accounts;
 mod blobs;
 mod cache;
 pub mod codec;
+mod maintenance;
 mod packages;
 pub mod records;
 mod tables;
@@ -25,16 +26,17 @@ mod fault_tests;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::names;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 pub use blobs::{FileReader, Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::CachedFile;
+pub use maintenance::{BackedUp, Compacted};
 pub use packages::{latest_version, FileTarget, PackageSummary, VersionSummary, GO};
 pub use records::{FileRec, OwnerKind, OwnerRec, Role, TokenRec};
-pub use verify::Report;
+pub use verify::{Repaired, Report};
 
 use tables::*;
 
@@ -151,7 +153,8 @@ storage_from!(
     redb::TableError,
     redb::TransactionError,
     redb::CommitError,
-    redb::DatabaseError
+    redb::DatabaseError,
+    redb::SetDurabilityError
 );
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -179,7 +182,9 @@ pub struct Store {
 }
 
 struct Inner {
-    db: Arc<Database>,
+    /// Shared by readers (who take the lock only to begin a transaction) and the writer; held
+    /// exclusively only by the writer while it compacts.
+    db: Arc<RwLock<Database>>,
     queue: writer::Queue,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Permits for chunk data on its way to the writer, one per KiB (see `QUEUE_DATA_BYTES`).
@@ -191,6 +196,8 @@ struct Inner {
     cache: Arc<cache::Cache>,
     /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
     next_blob: AtomicU64,
+    /// The database file (none for a test backend), for its size and for backups.
+    path: Option<std::path::PathBuf>,
 }
 
 /// What [`Store::open`] found.
@@ -214,7 +221,7 @@ impl Store {
             Database::builder().set_cache_size(options.cache_bytes).create(path).map_err(Error::storage)?;
         // A second handle on the same file, for early writeback (see `writer::Writeback`).
         let early = std::fs::File::open(path).ok();
-        Self::start(db, early)
+        Self::start(db, early, Some(path.to_path_buf()))
     }
 
     /// Opens a database on any redb storage backend; tests use it to inject I/O failures.
@@ -226,12 +233,12 @@ impl Store {
             .set_cache_size(options.cache_bytes)
             .create_with_backend(backend)
             .map_err(Error::storage)?;
-        Self::start(db, None)
+        Self::start(db, None, None)
     }
 
-    fn start(db: Database, early: Option<std::fs::File>) -> Result<Opened> {
-        let db = Arc::new(db);
+    fn start(db: Database, early: Option<std::fs::File>, path: Option<std::path::PathBuf>) -> Result<Opened> {
         let (reclaimed, next_blob, is_empty) = prepare(&db)?;
+        let db = Arc::new(RwLock::new(db));
         let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let cache = Arc::new(cache::Cache::default());
         let (queue, handle) = writer::spawn(db.clone(), broken.clone(), cache.clone(), early);
@@ -244,6 +251,7 @@ impl Store {
                 next_blob: AtomicU64::new(next_blob),
                 broken,
                 cache,
+                path,
             }),
         };
         Ok(Opened { store, is_empty, reclaimed })
@@ -295,7 +303,7 @@ impl Store {
     }
 
     fn read(&self) -> Result<redb::ReadTransaction> {
-        Ok(self.inner.db.begin_read()?)
+        Ok(self.inner.db.read().unwrap_or_else(|p| p.into_inner()).begin_read()?)
     }
 
     /// Runs `f` in the writer's next transaction and waits for the commit (blocking).

@@ -2,7 +2,8 @@
 //! reference and count against the invariants of `docs/design.md`.
 //!
 //! Runs in one read transaction, so it sees a consistent snapshot while the server keeps
-//! serving. It reports problems; it changes nothing.
+//! serving. It reports problems; it changes nothing. [`Store::repair`] (`verify --repair`)
+//! fixes, in one writer transaction, what can be fixed without losing any file.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -10,7 +11,7 @@ use redb::{ReadTransaction, ReadableTable};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::records::{BlobRec, FileRec, OwnerKind, OwnerRec, TokenRec};
+use super::records::{BlobRec, FileRec, OwnerKind, OwnerRec, PackageRec, TokenRec, VersionRec};
 use super::tables::*;
 use super::{codec, Result, Store};
 
@@ -258,4 +259,188 @@ fn check_accounts(tx: &ReadTransaction, owners: &HashMap<String, OwnerRec>, r: &
         }
     }
     Ok(())
+}
+
+/// What `verify --repair` did, and what verify found afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repaired {
+    /// One line per fix made.
+    pub actions: Vec<String>,
+    /// A full verify after the repair: what is left cannot be fixed without losing data.
+    pub after: Report,
+}
+
+impl Store {
+    /// Fixes what can be fixed without losing any file: orphaned blobs and chunks, wrong
+    /// reference counts, a stale or missing sha256 index entry, empty versions and packages,
+    /// missing version or package records of existing files, memberships and tokens of
+    /// deleted accounts. Damaged content, missing chunks and files pointing at a missing blob
+    /// are reported, not touched. Runs as one durable writer job; blocks.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn repair(&self) -> Result<Repaired> {
+        let actions = self.write(repair)?;
+        Ok(Repaired { actions, after: self.verify()? })
+    }
+}
+
+fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
+    let mut did = Vec::new();
+    // Files: how many point at each blob; which versions have files.
+    let mut refs: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut file_versions: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
+    for entry in tx.open_table(FILES)?.iter()? {
+        let (k, v) = entry?;
+        let (o, t, p, ver, _) = k.value();
+        if let Ok(rec) = codec::decode::<FileRec>(v.value()) {
+            *refs.entry(rec.blob).or_default() += 1;
+            let created =
+                file_versions.entry((o.into(), t.into(), p.into(), ver.into())).or_insert(rec.created);
+            *created = (*created).min(rec.created);
+        }
+    }
+    // Blobs: drop the orphaned, correct the counts, rebuild the index.
+    let mut blobs = tx.open_table(BLOBS)?;
+    let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
+    let mut chunks = tx.open_table(CHUNKS)?;
+    let records: Vec<(u64, BlobRec)> = blobs
+        .iter()?
+        .filter_map(|e| e.ok().and_then(|(k, v)| Some((k.value(), codec::decode(v.value()).ok()?))))
+        .collect();
+    let mut kept = BTreeSet::new();
+    for (id, mut rec) in records {
+        let count = refs.get(&id).copied().unwrap_or(0);
+        if count == 0 {
+            blobs.remove(id)?;
+            if by_sha.get(rec.sha256)?.is_some_and(|v| v.value() == id) {
+                by_sha.remove(rec.sha256)?;
+            }
+            chunks.retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
+            did.push(format!("removed orphaned blob {id} ({} bytes) and its chunks", rec.size));
+            continue;
+        }
+        kept.insert(id);
+        if rec.refs != count {
+            did.push(format!("blob {id}: reference count {} corrected to {count}", rec.refs));
+            rec.refs = count;
+            blobs.insert(id, codec::encode(&rec).as_slice())?;
+        }
+        if by_sha.get(rec.sha256)?.is_none() {
+            by_sha.insert(rec.sha256, id)?;
+            did.push(format!("blob {id}: restored its sha256 index entry"));
+        }
+    }
+    let stale: Vec<[u8; 32]> = by_sha
+        .iter()?
+        .filter_map(|e| e.ok())
+        .filter(|(k, v)| {
+            let id = v.value();
+            !kept.contains(&id)
+                || blobs
+                    .get(id)
+                    .ok()
+                    .flatten()
+                    .and_then(|b| codec::decode::<BlobRec>(b.value()).ok())
+                    .is_none_or(|b| b.sha256 != k.value())
+        })
+        .map(|(k, _)| k.value())
+        .collect();
+    for sha in stale {
+        by_sha.remove(sha)?;
+        did.push("removed a sha256 index entry pointing at a missing or different blob".into());
+    }
+    // Chunks that belong to no blob and no upload in progress.
+    let staged: BTreeSet<u64> =
+        tx.open_table(STAGED)?.iter()?.filter_map(|e| e.ok().map(|(k, _)| k.value())).collect();
+    let mut orphan_ids = BTreeSet::new();
+    for entry in chunks.iter()? {
+        let (k, _) = entry?;
+        let id = k.value().0;
+        if !kept.contains(&id) && !staged.contains(&id) {
+            orphan_ids.insert(id);
+        }
+    }
+    for id in orphan_ids {
+        chunks.retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
+        did.push(format!("removed orphaned chunks of blob {id}"));
+    }
+    drop((blobs, by_sha, chunks));
+    // Versions and packages: none empty, none missing for an existing file.
+    let mut versions = tx.open_table(VERSIONS)?;
+    let mut packages = tx.open_table(PACKAGES)?;
+    let empty: Vec<(String, String, String, String)> = versions
+        .iter()?
+        .filter_map(|e| e.ok())
+        .map(|(k, _)| {
+            let (o, t, p, v) = k.value();
+            (o.to_string(), t.to_string(), p.to_string(), v.to_string())
+        })
+        .filter(|key| !file_versions.contains_key(key))
+        .collect();
+    for (o, t, p, v) in empty {
+        versions.remove((o.as_str(), t.as_str(), p.as_str(), v.as_str()))?;
+        did.push(format!("removed version {o}/{t}/{p}/{v}, which had no file"));
+    }
+    for ((o, t, p, v), created) in &file_versions {
+        if versions.get((o.as_str(), t.as_str(), p.as_str(), v.as_str()))?.is_none() {
+            let rec = VersionRec { version: v.clone(), created: *created, order: crate::clock::ordinal() };
+            versions
+                .insert((o.as_str(), t.as_str(), p.as_str(), v.as_str()), codec::encode(&rec).as_slice())?;
+            did.push(format!("restored the missing version record {o}/{t}/{p}/{v}"));
+        }
+        if packages.get((o.as_str(), t.as_str(), p.as_str()))?.is_none() {
+            let rec = PackageRec { name: p.clone(), created: *created };
+            packages.insert((o.as_str(), t.as_str(), p.as_str()), codec::encode(&rec).as_slice())?;
+            did.push(format!("restored the missing package record {o}/{t}/{p}"));
+        }
+    }
+    let with_versions: BTreeSet<(String, String, String)> =
+        file_versions.keys().map(|(o, t, p, _)| (o.clone(), t.clone(), p.clone())).collect();
+    let bare: Vec<(String, String, String)> = packages
+        .iter()?
+        .filter_map(|e| e.ok())
+        .map(|(k, _)| {
+            let (o, t, p) = k.value();
+            (o.to_string(), t.to_string(), p.to_string())
+        })
+        .filter(|key| !with_versions.contains(key))
+        .collect();
+    for (o, t, p) in bare {
+        packages.remove((o.as_str(), t.as_str(), p.as_str()))?;
+        did.push(format!("removed package {o}/{t}/{p}, which had no version"));
+    }
+    drop((versions, packages));
+    // Accounts: memberships and tokens of deleted owners.
+    let owners: HashMap<String, OwnerRec> = tx
+        .open_table(OWNERS)?
+        .iter()?
+        .filter_map(|e| e.ok())
+        .filter_map(|(k, v)| Some((k.value().to_string(), codec::decode(v.value()).ok()?)))
+        .collect();
+    let is_user = |k: &str| owners.get(k).is_some_and(|o| matches!(o.kind, OwnerKind::User { .. }));
+    let mut members = tx.open_table(MEMBERS)?;
+    let dangling: Vec<(String, String)> = members
+        .iter()?
+        .filter_map(|e| e.ok())
+        .map(|(k, _)| (k.value().0.to_string(), k.value().1.to_string()))
+        .filter(|(org, user)| owners.get(org).is_none_or(|o| o.kind != OwnerKind::Org) || !is_user(user))
+        .collect();
+    for (org, user) in dangling {
+        members.remove((org.as_str(), user.as_str()))?;
+        did.push(format!("removed membership of {user} in {org}, one of which no longer exists"));
+    }
+    let mut tokens = tx.open_table(TOKENS)?;
+    let orphan_tokens: Vec<([u8; 32], String)> = tokens
+        .iter()?
+        .filter_map(|e| e.ok())
+        .filter_map(|(k, v)| Some((k.value(), codec::decode::<TokenRec>(v.value()).ok()?)))
+        .filter(|(_, t)| !is_user(&t.user))
+        .map(|(k, t)| (k, format!("{} of {}", t.label, t.user)))
+        .collect();
+    for (hash, what) in orphan_tokens {
+        tokens.remove(hash)?;
+        did.push(format!("removed token {what}, whose user no longer exists"));
+    }
+    Ok(did)
 }

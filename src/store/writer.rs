@@ -16,9 +16,11 @@
 //! 3. A job's reply is sent only after the commit that holds it has returned.
 //! 4. The read cache's generation is bumped after a durable commit and before its replies
 //!    (only durable jobs change what readers see; chunk jobs touch staged data only).
+//! 5. A job that needs the database to itself ([`Job::alone`], compaction) runs between
+//!    batches with no transaction open, holding the database's lock exclusively.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
@@ -47,13 +49,21 @@ pub trait Job: Send {
     }
     /// Called once after the batch's commit returned (`Ok`) or the batch was dropped (`Err`).
     fn complete(self: Box<Self>, committed: Result<(), Error>);
+    /// Whether the job needs the database to itself; then [`Job::run_alone`] is called
+    /// instead of [`Job::run`], between batches, and `complete` gets its result.
+    fn alone(&self) -> bool {
+        false
+    }
+    fn run_alone(&mut self, _db: &mut Database) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 pub type Queue = mpsc::Sender<Box<dyn Job>>;
 
 /// Starts the writer thread; it ends when every sender is dropped.
 pub fn spawn(
-    db: Arc<Database>,
+    db: Arc<RwLock<Database>>,
     broken: Arc<AtomicBool>,
     cache: Arc<Cache>,
     early: Option<std::fs::File>,
@@ -68,18 +78,29 @@ pub fn spawn(
 }
 
 fn run(
-    db: &Database,
+    db: &RwLock<Database>,
     mut rx: mpsc::Receiver<Box<dyn Job>>,
     broken: &AtomicBool,
     cache: &Cache,
     writeback: Option<&Writeback>,
 ) {
     let mut unsynced = 0usize;
-    while let Some(first) = rx.blocking_recv() {
+    // A job taken from the queue that must wait for the next round (it runs alone).
+    let mut held: Option<Box<dyn Job>> = None;
+    loop {
+        let Some(first) = held.take().or_else(|| rx.blocking_recv()) else { break };
+        if first.alone() {
+            run_alone(db, first, cache);
+            continue;
+        }
         let mut bytes = first.weight();
         let mut batch = vec![first];
         while bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
+                Ok(job) if job.alone() => {
+                    held = Some(job);
+                    break;
+                }
                 Ok(job) => {
                     bytes += job.weight();
                     batch.push(job);
@@ -87,7 +108,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        let result = commit(db, &mut batch);
+        let result = commit(&db.read().unwrap_or_else(|p| p.into_inner()), &mut batch);
         let durable = batch.iter().any(|j| j.durable());
         if result.is_ok() && durable {
             // Before any reply: a client that got its 201/204 must not be served older data.
@@ -108,6 +129,12 @@ fn run(
             job.complete(result.clone());
         }
     }
+}
+
+fn run_alone(db: &RwLock<Database>, mut job: Box<dyn Job>, cache: &Cache) {
+    let result = job.run_alone(&mut db.write().unwrap_or_else(|p| p.into_inner()));
+    cache.bump();
+    job.complete(result);
 }
 
 fn commit(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), Error> {

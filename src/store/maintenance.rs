@@ -1,0 +1,231 @@
+//! Keeping the file healthy for years: compaction (returning freed space to the file system)
+//! and backups (a consistent copy while the server runs).
+//!
+//! A backup is a logical copy from one read snapshot into a new redb file: every record and
+//! every chunk of every stored blob, written under a temporary name, made durable, then
+//! renamed into place. redb has no online file copy (copying the file during writes is
+//! unsafe), and a snapshot costs writers nothing: the server keeps serving while it runs.
+//! Uploads still in progress and orphaned chunks are left out, so the copy is also clean.
+//!
+//! Compaction needs the database to itself, so it runs as a writer job between batches with
+//! the database lock held; new readers wait, and it retries while readers that began before
+//! it (downloads in flight) finish, up to a deadline.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use redb::{Database, Durability, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::tables::*;
+use super::writer::Job;
+use super::{Error, Result, Store};
+
+/// Chunk bytes copied per destination transaction: bounds the dirty pages a backup holds.
+const BACKUP_TXN_BYTES: u64 = 64 << 20;
+
+/// What a compaction did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compacted {
+    pub before: u64,
+    pub after: u64,
+}
+
+/// What a backup wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackedUp {
+    pub path: PathBuf,
+    /// Size of the backup file.
+    pub bytes: u64,
+    pub files: u64,
+    pub blobs: u64,
+}
+
+struct CompactJob {
+    wait: Duration,
+    reply: Option<oneshot::Sender<Result<()>>>,
+    outcome: Option<Result<()>>,
+}
+
+impl Job for CompactJob {
+    fn run(&mut self, _tx: &redb::WriteTransaction) -> Result<()> {
+        unreachable!("a compaction runs alone")
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn alone(&self) -> bool {
+        true
+    }
+
+    fn run_alone(&mut self, db: &mut Database) -> Result<()> {
+        let deadline = Instant::now() + self.wait;
+        let outcome = loop {
+            match db.compact() {
+                Ok(_) => break Ok(()),
+                Err(redb::CompactionError::TransactionInProgress) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(redb::CompactionError::TransactionInProgress) => {
+                    break Err(Error::Refused(format!(
+                        "readers (downloads, a verify) were still running after {} s; try again \
+                         later, or stop the server and run depot compact",
+                        self.wait.as_secs()
+                    )))
+                }
+                Err(e) => break Err(Error::storage(redb::Error::from(e))),
+            }
+        };
+        self.outcome = Some(outcome);
+        Ok(())
+    }
+
+    fn complete(mut self: Box<Self>, committed: Result<()>) {
+        let result = committed.and_then(|()| self.outcome.take().unwrap_or(Ok(())));
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+impl Store {
+    /// Compacts the database file and returns its size before and after. Readers that
+    /// began before it get up to `wait` to finish; new ones wait for it. Blocks.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when readers did not finish in time, storage errors.
+    pub fn compact(&self, wait: Duration) -> Result<Compacted> {
+        let before = self.file_size();
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(CompactJob { wait, reply: Some(reply), outcome: None });
+        self.inner.queue.blocking_send(job).map_err(|_| Error::Closed)?;
+        rx.blocking_recv().map_err(|_| Error::Closed)??;
+        Ok(Compacted { before, after: self.file_size() })
+    }
+
+    fn file_size(&self) -> u64 {
+        self.inner.path.as_deref().map_or(0, |p| self.file_bytes(p))
+    }
+
+    /// Writes a consistent copy of the database to `dest` (a new file; an existing one is
+    /// replaced only when the copy is complete). `progress(done, total)` is called with
+    /// content bytes as the copy goes. Blocks; writers are not held up.
+    ///
+    /// # Errors
+    /// I/O errors of the destination (as [`Error::Io`] naming it), storage errors.
+    pub fn backup(&self, dest: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<BackedUp> {
+        let name =
+            dest.file_name().ok_or_else(|| Error::Refused(format!("{}: not a file name", dest.display())))?;
+        if self.inner.path.as_deref().is_some_and(|p| same_file(p, dest)) {
+            return Err(Error::Refused("the backup cannot replace the database itself".into()));
+        }
+        let tmp = dest.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let result = self.backup_to(&tmp, progress).and_then(|r| {
+            std::fs::rename(&tmp, dest).map_err(|e| io_error(dest, &e))?;
+            if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, &e))?;
+            }
+            Ok(BackedUp { path: dest.to_path_buf(), ..r })
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn backup_to(&self, tmp: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<BackedUp> {
+        let src = self.read()?;
+        let dst = Database::builder().create(tmp).map_err(|e| match Error::storage(e) {
+            Error::Io(msg) | Error::Storage(msg) => Error::Io(format!("{}: {msg}", tmp.display())),
+            other => other,
+        })?;
+        let mut blobs = 0;
+        let mut total = 0;
+        for entry in src.open_table(BLOBS)?.iter()? {
+            let (_, v) = entry?;
+            let rec: super::records::BlobRec = super::codec::decode(v.value())?;
+            total += rec.size;
+            blobs += 1;
+        }
+        let files = src.open_table(FILES)?.len()?;
+        // Records first, in one transaction. Every commit but the last skips the fsync; the
+        // last one makes all of them durable, and the rename happens only after it.
+        let mut tx = dst.begin_write()?;
+        tx.set_durability(Durability::None)?;
+        copy(&src, &tx, META)?;
+        copy(&src, &tx, OWNERS)?;
+        copy(&src, &tx, MEMBERS)?;
+        copy(&src, &tx, TOKENS)?;
+        copy(&src, &tx, PACKAGES)?;
+        copy(&src, &tx, VERSIONS)?;
+        copy(&src, &tx, FILES)?;
+        copy(&src, &tx, BLOBS)?;
+        copy(&src, &tx, BLOB_BY_SHA)?;
+        tx.open_table(STAGED)?; // empty: uploads in progress are not copied
+        tx.open_table(CHUNKS)?;
+        tx.commit()?;
+        // Then the chunks of stored blobs, a bounded amount per transaction.
+        let stored = src.open_table(BLOBS)?;
+        let mut done = 0u64;
+        let mut tx = dst.begin_write()?;
+        tx.set_durability(Durability::None)?;
+        let mut in_tx = 0u64;
+        for entry in src.open_table(CHUNKS)?.iter()? {
+            let (k, v) = entry?;
+            let (id, index) = k.value();
+            if stored.get(id)?.is_none() {
+                continue; // staged or orphaned
+            }
+            let data = v.value();
+            tx.open_table(CHUNKS)?.insert((id, index), data)?;
+            done += data.len() as u64;
+            in_tx += data.len() as u64;
+            if in_tx >= BACKUP_TXN_BYTES {
+                tx.commit()?;
+                tx = dst.begin_write()?;
+                tx.set_durability(Durability::None)?;
+                in_tx = 0;
+                progress(done, total);
+            }
+        }
+        tx.set_durability(Durability::Immediate)?;
+        tx.commit()?;
+        progress(done, total);
+        drop(dst);
+        let bytes = std::fs::metadata(tmp).map_err(|e| io_error(tmp, &e))?.len();
+        Ok(BackedUp { path: tmp.to_path_buf(), bytes, files, blobs })
+    }
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        return Error::DiskFull;
+    }
+    Error::Io(format!("{}: {e}", path.display()))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), b.parent().map(std::fs::canonicalize)) {
+        (Ok(a), Some(Ok(dir))) => b.file_name().is_some_and(|n| dir.join(n) == a),
+        _ => false,
+    }
+}
+
+/// Copies every entry of table `def` from the snapshot into `tx`.
+fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
+    src: &ReadTransaction,
+    tx: &redb::WriteTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<()> {
+    let from = src.open_table(def)?;
+    let mut to = tx.open_table(def)?;
+    for entry in from.iter()? {
+        let (k, v) = entry?;
+        to.insert(k.value(), v.value())?;
+    }
+    Ok(())
+}

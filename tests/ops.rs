@@ -1,0 +1,204 @@
+//! SPEC §5/§6 operations: `depot backup` under a concurrent upload/delete load (the copy opens,
+//! passes verify, and holds a state that existed), `depot verify` on injected damage and
+//! `--repair`, `depot compact` online and offline.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Instant;
+
+use crate::util::*;
+
+/// What the load did to one file name: when its upload was acknowledged and (if it was)
+/// when its deletion was.
+#[derive(Clone, Debug, Default)]
+struct Life {
+    size: usize,
+    acked: Option<Instant>,
+    deleted: Option<Instant>,
+    /// Deletion requested (its outcome may be unknown at backup time).
+    delete_sent: Option<Instant>,
+}
+
+#[test]
+fn a_backup_under_upload_and_delete_load_is_a_state_that_existed() {
+    let srv = TestServer::start();
+    let cred = srv.add_user("alice", "alice-password", false);
+    let lives: Arc<Mutex<BTreeMap<String, Life>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = srv.addr();
+    let workers: Vec<_> = (0..4)
+        .map(|t| {
+            let (lives, stop, cred) = (lives.clone(), stop.clone(), cred.clone());
+            thread::spawn(move || {
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let name = format!("w{t}-{i}.bin");
+                    let size = [10, 70_000, 1_500_000, 4096][i % 4];
+                    let body = content_for(&name, size);
+                    lives.lock().unwrap().insert(name.clone(), Life { size, ..Life::default() });
+                    let r = send_to(
+                        addr,
+                        &Request::put(&file_path("alice", "load", "1", &name), &body).auth(&cred),
+                    )
+                    .unwrap();
+                    assert_eq!(r.status, 201, "{r}");
+                    lives.lock().unwrap().get_mut(&name).unwrap().acked = Some(Instant::now());
+                    // Every third file is deleted again.
+                    if i.is_multiple_of(3) {
+                        lives.lock().unwrap().get_mut(&name).unwrap().delete_sent = Some(Instant::now());
+                        let r = send_to(
+                            addr,
+                            &Request::delete(&file_path("alice", "load", "1", &name)).auth(&cred),
+                        )
+                        .unwrap();
+                        assert_eq!(r.status, 204, "{r}");
+                        lives.lock().unwrap().get_mut(&name).unwrap().deleted = Some(Instant::now());
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    // Let the load build up, then back up while it goes on.
+    while lives.lock().unwrap().values().filter(|l| l.acked.is_some()).count() < 40 {
+        thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let backup = srv.db_dir().join("backup.redb");
+    let started = Instant::now();
+    let out = srv.cli(&["backup", backup.to_str().unwrap()], None);
+    let finished = Instant::now();
+    out.expect_ok();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    eqnice!(
+        format!("{}\t{}", backup.display(), std::fs::metadata(&backup).unwrap().len()),
+        out.stdout().trim().to_string(),
+        out
+    );
+    assert!(out.stderr().contains("backup:"), "progress on stderr\n{out}");
+    // The copy opens as a normal database: verify passes and a server serves it.
+    let copy = TestDb::copy_of(&backup);
+    copy.cli(&["verify"], None).expect_ok();
+    let restored = TestServer::start_on(copy, &[]);
+    let lives = lives.lock().unwrap().clone();
+    let mut present = 0;
+    for (name, life) in &lives {
+        let r = restored.send(Request::get(&file_path("alice", "load", "1", name)).auth(&cred));
+        let acked_before = life.acked.is_some_and(|t| t < started);
+        let gone_before = life.deleted.is_some_and(|t| t < started);
+        let deletion_after = life.delete_sent.is_none_or(|t| t > finished);
+        if r.status == 200 {
+            present += 1;
+            r.expect_body(&content_for(name, life.size));
+            assert!(!gone_before, "{name} was deleted before the backup started, yet it is in the copy");
+        } else {
+            r.expect(404);
+            assert!(
+                !(acked_before && deletion_after),
+                "{name} was acknowledged before the backup started and not deleted until after it, yet it is missing"
+            );
+        }
+    }
+    assert!(present > 0, "the copy holds files");
+    // The source is untouched and still consistent.
+    srv.cli(&["verify"], None).expect_ok();
+}
+
+#[test]
+fn backup_works_on_a_stopped_database_and_refuses_to_overwrite_the_database() {
+    let mut srv = TestServer::start();
+    let cred = srv.add_user("alice", "alice-password", false);
+    let body = content_for("stopped", 3 * MIB + 7);
+    srv.upload(&cred, "alice", "p", "1", "f.bin", &body).expect(201);
+    srv.terminate();
+    let db = srv.db_path();
+    let out = srv.cli(&["backup", db.to_str().unwrap()], None);
+    out.expect_failure();
+    let copy_path = srv.db_dir().join("copy.redb");
+    srv.cli(&["backup", copy_path.to_str().unwrap()], None).expect_ok();
+    let copy = TestServer::start_on(TestDb::copy_of(&copy_path), &[]);
+    copy.download(&cred, "alice", "p", "1", "f.bin").expect(200).expect_body(&body);
+    // No temporary file is left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(srv.db_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn verify_names_a_flipped_byte_in_stored_content_and_repair_does_not_hide_it() {
+    let mut srv = TestServer::start();
+    let cred = srv.add_user("alice", "alice-password", false);
+    // A distinctive pattern that occurs once in the file.
+    let mut body = b"DEPOT-DAMAGE-MARKER-".repeat(400);
+    body.extend_from_slice(&content_for("damage", 10_000));
+    srv.upload(&cred, "alice", "p", "1", "victim.bin", &body).expect(201);
+    srv.upload(&cred, "alice", "p", "1", "intact.bin", &content_for("intact", 5000)).expect(201);
+    srv.terminate();
+    let path = srv.db_path();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at =
+        bytes.windows(20).position(|w| w == b"DEPOT-DAMAGE-MARKER-").expect("the content is in the file");
+    bytes[at + 5] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = srv.cli(&["verify"], None);
+    out.expect_code(1);
+    assert!(out.stdout().contains("content does not match its sha256"), "{out}");
+    let out = srv.cli(&["verify", "--repair"], None);
+    out.expect_code(1);
+    assert!(out.stdout().contains("content does not match its sha256"), "{out}");
+    // The server still serves the intact file.
+    srv.restart();
+    srv.download(&cred, "alice", "p", "1", "intact.bin")
+        .expect(200)
+        .expect_body(&content_for("intact", 5000));
+}
+
+#[test]
+fn compact_returns_space_after_mass_deletion_online_and_offline() {
+    let mut srv = TestServer::start();
+    let cred = srv.add_user("alice", "alice-password", false);
+    for i in 0..24 {
+        srv.upload(
+            &cred,
+            "alice",
+            "bulk",
+            &format!("{i}"),
+            "f.bin",
+            &content_for(&format!("bulk{i}"), MIB + i),
+        )
+        .expect(201);
+    }
+    let keep = content_for("keep", 100_000);
+    srv.upload(&cred, "alice", "keep", "1", "k.bin", &keep).expect(201);
+    for i in 0..24 {
+        srv.send(Request::delete(&version_path("alice", "bulk", &format!("{i}"))).auth(&cred)).expect(204);
+    }
+    let size = |s: &TestServer| std::fs::metadata(s.db_path()).unwrap().len();
+    let before = size(&srv);
+    // Online: through the running server, which keeps serving afterwards.
+    let out = srv.cli(&["compact"], None);
+    out.expect_ok();
+    let fields: Vec<u64> = out.stdout().trim().split('\t').map(|f| f.parse().unwrap()).collect();
+    eqnice!(2, fields.len(), out);
+    assert!(fields[1] < fields[0], "compaction shrinks the file\n{out}");
+    assert!(
+        size(&srv) < before / 2,
+        "24 MiB deleted of ~25: the file shrinks by far more than half ({before} -> {})",
+        size(&srv)
+    );
+    srv.download(&cred, "alice", "keep", "1", "k.bin").expect(200).expect_body(&keep);
+    srv.upload(&cred, "alice", "after", "1", "a.bin", b"written after compaction").expect(201);
+    srv.cli(&["verify"], None).expect_ok();
+    // Offline: on the file directly.
+    srv.terminate();
+    srv.cli(&["compact"], None).expect_ok();
+    srv.cli(&["verify"], None).expect_ok();
+}
