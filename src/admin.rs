@@ -67,6 +67,16 @@ pub enum Command {
     },
     /// Return freed space to the file system.
     Compact,
+    /// Set (replace) an owner's limits; `None` is unlimited.
+    QuotaSet {
+        owner: String,
+        max_bytes: Option<u64>,
+        max_versions: Option<u64>,
+    },
+    /// Usage and limits of one owner, or of all.
+    Usage {
+        owner: Option<String>,
+    },
 }
 
 /// How long a compaction waits for reads in flight (downloads, a verify) before giving up.
@@ -79,6 +89,11 @@ pub struct UserInfo {
     pub admin: bool,
     pub private: bool,
     pub created: u64,
+    /// Bytes of files and number of versions the user holds.
+    #[serde(default)]
+    pub bytes: u64,
+    #[serde(default)]
+    pub versions: u64,
 }
 
 /// A token as listed: never the secret.
@@ -105,6 +120,7 @@ pub enum Output {
     Repaired(store::Repaired),
     BackedUp(store::BackedUp),
     Compacted(store::Compacted),
+    Usage(Vec<store::OwnerUsage>),
 }
 
 /// Why a command failed.
@@ -181,12 +197,22 @@ pub fn execute_with_progress(
             store.add_owner(OwnerRec { name, kind, private, created: clock::now() })?;
         }
         Command::UserList => {
+            let usage: std::collections::HashMap<String, store::UsageRec> =
+                store.usage(None)?.into_iter().map(|u| (names::key(&u.owner), u.usage)).collect();
             let users = store
                 .owners()?
                 .into_iter()
                 .filter_map(|o| match o.kind {
                     OwnerKind::User { admin, .. } => {
-                        Some(UserInfo { name: o.name, admin, private: o.private, created: o.created })
+                        let u = usage.get(&names::key(&o.name)).copied().unwrap_or_default();
+                        Some(UserInfo {
+                            name: o.name,
+                            admin,
+                            private: o.private,
+                            created: o.created,
+                            bytes: u.bytes,
+                            versions: u.versions,
+                        })
                     }
                     OwnerKind::Org => None,
                 })
@@ -234,6 +260,10 @@ pub fn execute_with_progress(
         Command::Verify { repair: false } => return Ok(Output::Verified(store.verify()?)),
         Command::Verify { repair: true } => return Ok(Output::Repaired(store.repair()?)),
         Command::Compact => return Ok(Output::Compacted(store.compact(COMPACT_WAIT)?)),
+        Command::QuotaSet { owner, max_bytes, max_versions } => {
+            store.set_quota(&owner, store::QuotaRec { max_bytes, max_versions })?
+        }
+        Command::Usage { owner } => return Ok(Output::Usage(store.usage(owner.as_deref())?)),
         Command::Backup { path } => {
             let mut last = std::time::Instant::now();
             let mut report = |done: u64, total: u64| {

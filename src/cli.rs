@@ -65,6 +65,34 @@ pub enum Command {
     /// Go module tools.
     #[command(subcommand)]
     Go(GoCommand),
+    /// Per-owner limits (storage bytes, number of versions) and usage.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Set an owner's (user's or organization's) limits; an omitted limit is unlimited.
+    ///
+    /// An upload that would take the owner past a limit is refused with 507 and stores
+    /// nothing. Lowering a limit below the current usage deletes nothing; it stops growth.
+    Set {
+        /// The user or organization.
+        owner: String,
+        /// Most bytes of files the owner may hold (each file counted, even when its content
+        /// is shared with another).
+        #[arg(long, value_name = "BYTES")]
+        max_bytes: Option<u64>,
+        /// Most versions the owner may hold, over all its packages.
+        #[arg(long, value_name = "N")]
+        max_versions: Option<u64>,
+    },
+    /// Print usage and limits: `OWNER<TAB>BYTES<TAB>MAX_BYTES<TAB>VERSIONS<TAB>MAX_VERSIONS`,
+    /// a limit being a number or `unlimited`; one owner, or every owner.
+    Show {
+        /// The user or organization (all when omitted).
+        owner: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -117,6 +117,8 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::Verify { repair: true } => "verify --repair",
         Command::Backup { .. } => "backup",
         Command::Compact => "compact",
+        Command::QuotaSet { .. } => "quota set",
+        Command::Usage { .. } => "quota show",
     }
 }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 use depot::admin::{self, Output};
-use depot::cli::{Cli, Command, GoCommand, MemberCommand, OrgCommand, RoleArg, TokenCommand, UserCommand};
+use depot::cli::{
+    Cli, Command, GoCommand, MemberCommand, OrgCommand, QuotaCommand, RoleArg, TokenCommand, UserCommand,
+};
 use depot::clock::rfc3339;
 use depot::config::ServeConfig;
 use depot::store::{self, Role, Store};
@@ -102,6 +104,10 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Verify { repair } => admin::Command::Verify { repair },
         Command::Backup { file } => admin::Command::Backup { path: absolute(&file)? },
         Command::Compact => admin::Command::Compact,
+        Command::Quota(QuotaCommand::Set { owner, max_bytes, max_versions }) => {
+            admin::Command::QuotaSet { owner, max_bytes, max_versions }
+        }
+        Command::Quota(QuotaCommand::Show { owner }) => admin::Command::Usage { owner },
     };
     let summary = describe(&command);
     let output = run_admin(&db, command)?;
@@ -167,7 +173,8 @@ fn describe(cmd: &admin::Command) -> Option<String> {
         C::MemberRemove { org, user } => format!("removed {user} from {org}"),
         C::TokenRevoke { user, label } => format!("revoked token {label} of {user}"),
         C::UserList | C::TokenCreate { .. } | C::TokenList { .. } | C::Verify { .. } => return None,
-        C::Backup { .. } | C::Compact => return None,
+        C::QuotaSet { owner, .. } => format!("set the limits of {owner}"),
+        C::Backup { .. } | C::Compact | C::Usage { .. } => return None,
     })
 }
 
@@ -249,7 +256,7 @@ fn print_output(output: Output) -> std::io::Result<()> {
         Output::Users(users) => users.iter().try_for_each(|u| {
             let role = if u.admin { "admin" } else { "user" };
             let vis = if u.private { "private" } else { "public" };
-            writeln!(out, "{}\t{role}\t{vis}", u.name)
+            writeln!(out, "{}\t{role}\t{vis}\t{}\t{}", u.name, u.bytes, u.versions)
         }),
         Output::Token { secret, .. } => writeln!(out, "{secret}"),
         Output::Tokens(tokens) => tokens.iter().try_for_each(|t| {
@@ -268,6 +275,18 @@ fn print_output(output: Output) -> std::io::Result<()> {
             eprintln!("depot: wrote {} ({} files, {} blobs)", b.path.display(), b.files, b.blobs);
             writeln!(out, "{}\t{}", b.path.display(), b.bytes)
         }
+        Output::Usage(list) => list.iter().try_for_each(|u| {
+            let limit = |l: Option<u64>| l.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}",
+                u.owner,
+                u.usage.bytes,
+                limit(u.quota.max_bytes),
+                u.usage.versions,
+                limit(u.quota.max_versions)
+            )
+        }),
         Output::Compacted(c) => {
             eprintln!("depot: compacted the database from {} to {} bytes", c.before, c.after);
             writeln!(out, "{}\t{}", c.before, c.after)

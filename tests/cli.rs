@@ -31,7 +31,7 @@ fn user_add_and_list_without_a_server() {
     let list = db.cli(&["user", "list"], None);
     list.expect_ok();
     eqnice!(
-        vec!["bob\tuser\tpublic", "carol\tuser\tprivate", "root\tadmin\tpublic"],
+        vec!["bob\tuser\tpublic\t0\t0", "carol\tuser\tprivate\t0\t0", "root\tadmin\tpublic\t0\t0"],
         sorted(list.stdout_lines()),
         list
     );
@@ -39,7 +39,7 @@ fn user_add_and_list_without_a_server() {
     db.cli(&["user", "add", "boss", "--admin", "--private", "--password-stdin"], Some("boss-password\n"))
         .expect_ok();
     let list = db.cli(&["user", "list"], None);
-    assert!(list.stdout_lines().contains(&"boss\tadmin\tprivate".to_owned()), "{list}");
+    assert!(list.stdout_lines().contains(&"boss\tadmin\tprivate\t0\t0".to_owned()), "{list}");
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn failures_exit_1_with_a_one_line_reason() {
     }
     // Nothing above changed the accounts.
     let list = db.cli(&["user", "list"], None);
-    eqnice!(vec!["alice\tuser\tpublic"], list.stdout_lines(), list);
+    eqnice!(vec!["alice\tuser\tpublic\t0\t0"], list.stdout_lines(), list);
 
     let mut missing_dir = depot_command();
     missing_dir.arg("--db").arg(db.dir().join("no/such/dir/depot.redb")).args(["user", "list"]);
@@ -103,7 +103,7 @@ fn bad_usage_exits_2_with_nothing_on_stdout() {
         eqnice!("", out.stdout(), out);
     }
     let list = db.cli(&["user", "list"], None);
-    eqnice!(vec!["alice\tuser\tpublic"], list.stdout_lines(), list);
+    eqnice!(vec!["alice\tuser\tpublic\t0\t0"], list.stdout_lines(), list);
 }
 
 #[test]
@@ -224,7 +224,7 @@ fn admin_commands_work_while_the_server_runs() {
 
     let list = srv.cli(&["user", "list"], None);
     list.expect_ok();
-    eqnice!(vec!["alice\tuser\tpublic"], list.stdout_lines(), list);
+    eqnice!(vec!["alice\tuser\tpublic\t1\t1"], list.stdout_lines(), list);
 
     let (label, token) = srv.token_labeled("alice", "write");
     srv.upload(&Cred::bearer(&token), "alice", "pkg", "1", "b.txt", b"b").expect(201);
@@ -256,13 +256,13 @@ fn the_database_can_be_named_by_depot_db() {
     add.env("DEPOT_DB", db.path()).args(["user", "add", "alice", "--password-stdin"]);
     run_command(add, Some("alice-password\n")).expect_ok();
     let list = db.cli(&["user", "list"], None);
-    eqnice!(vec!["alice\tuser\tpublic"], list.stdout_lines(), list);
+    eqnice!(vec!["alice\tuser\tpublic\t0\t0"], list.stdout_lines(), list);
 
     let mut list_env = depot_command();
     list_env.env("DEPOT_DB", db.path()).args(["user", "list"]);
     let out = run_command(list_env, None);
     out.expect_ok();
-    eqnice!(vec!["alice\tuser\tpublic"], out.stdout_lines(), out);
+    eqnice!(vec!["alice\tuser\tpublic\t0\t0"], out.stdout_lines(), out);
 }
 
 #[test]

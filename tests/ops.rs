@@ -202,3 +202,56 @@ fn compact_returns_space_after_mass_deletion_online_and_offline() {
     srv.cli(&["compact"], None).expect_ok();
     srv.cli(&["verify"], None).expect_ok();
 }
+
+#[test]
+fn storage_and_version_quotas_refuse_with_507_and_store_nothing() {
+    let srv = TestServer::start();
+    let cred = srv.add_user("alice", "alice-password", false);
+    srv.cli(&["quota", "set", "alice", "--max-bytes", "10000", "--max-versions", "2"], None).expect_ok();
+    srv.upload(&cred, "alice", "p", "1", "a.bin", &content_for("a", 6000)).expect(201);
+    // Past the byte limit: 507, nothing stored, with or without Content-Length.
+    let r = srv.upload(&cred, "alice", "p", "1", "b.bin", &content_for("b", 5000));
+    r.expect(507);
+    assert!(r.text().contains("storage quota"), "{r}");
+    srv.download(&cred, "alice", "p", "1", "b.bin").expect(404);
+    // Within it, a second file in the same version is fine.
+    srv.upload(&cred, "alice", "p", "1", "c.bin", &content_for("c", 3000)).expect(201);
+    srv.upload(&cred, "alice", "p", "2", "d.bin", b"tiny").expect(201);
+    // A third version is one too many.
+    let r = srv.upload(&cred, "alice", "p", "3", "e.bin", b"tiny");
+    r.expect(507);
+    assert!(r.text().contains("version quota"), "{r}");
+    // Usage is visible to the CLI and the management API.
+    let show = srv.cli(&["quota", "show", "alice"], None);
+    show.expect_ok();
+    eqnice!("alice\t9004\t10000\t2\t2", show.stdout().trim().to_string(), show);
+    let list = srv.cli(&["user", "list"], None);
+    eqnice!(vec!["alice\tuser\tpublic\t9004\t2"], list.stdout_lines(), list);
+    let admin = srv.add_user("root", "root-password", true);
+    let r = srv.send(Request::get("/api/v1/admin/quotas/alice").auth(&admin));
+    let j = r.expect(200).json();
+    eqnice!(Some(9004), j.get("used_bytes").and_then(Json::as_u64), r);
+    eqnice!(Some(10000), j.get("max_bytes").and_then(Json::as_u64), r);
+    // Only admins see or set quotas.
+    srv.send(Request::get("/api/v1/admin/quotas/alice").auth(&cred)).expect(403);
+    srv.send(Request::json("PUT", "/api/v1/admin/quotas/alice", r#"{"max_bytes":null}"#).auth(&cred))
+        .expect(403);
+    // Deleting frees the quota; an admin can lift the version limit over the API.
+    srv.send(Request::delete(&file_path("alice", "p", "1", "a.bin")).auth(&cred)).expect(204);
+    srv.upload(&cred, "alice", "p", "2", "b.bin", &content_for("b", 5000)).expect(201);
+    let r = srv.send(
+        Request::json("PUT", "/api/v1/admin/quotas/alice", r#"{"max_bytes":20000,"max_versions":null}"#)
+            .auth(&admin),
+    );
+    let j = r.expect(200).json();
+    eqnice!(Some(&Json::Null), j.get("max_versions"), r);
+    srv.upload(&cred, "alice", "p", "3", "e.bin", b"tiny").expect(201);
+    // A Go module upload counts too.
+    srv.cli(&["quota", "set", "alice", "--max-bytes", "8010"], None).expect_ok();
+    let zip = crate::go::simple_module("example.com/q", "v1.0.0");
+    srv.send(Request::put(&crate::go::upload_path("alice"), &zip).auth(&cred)).expect(507);
+    srv.send(Request::get(&crate::go::proxy_path("alice", "example.com/q", "@v/list"))).expect(404);
+    srv.cli(&["verify"], None).expect_ok();
+    // Unknown owners are refused.
+    srv.cli(&["quota", "set", "nobody", "--max-bytes", "1"], None).expect_failure();
+}

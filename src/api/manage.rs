@@ -60,6 +60,19 @@ struct UserJson {
     admin: bool,
     private: bool,
     created_at: String,
+    /// Bytes of files and number of versions the user holds.
+    used_bytes: u64,
+    used_versions: u64,
+}
+
+/// An owner's usage and limits (`null`: unlimited).
+#[derive(Serialize)]
+struct UsageJson {
+    owner: String,
+    used_bytes: u64,
+    used_versions: u64,
+    max_bytes: Option<u64>,
+    max_versions: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -76,7 +89,70 @@ struct TokenJson {
 }
 
 fn user_json(u: UserInfo) -> UserJson {
-    UserJson { username: u.name, admin: u.admin, private: u.private, created_at: rfc3339(u.created) }
+    UserJson {
+        username: u.name,
+        admin: u.admin,
+        private: u.private,
+        created_at: rfc3339(u.created),
+        used_bytes: u.bytes,
+        used_versions: u.versions,
+    }
+}
+
+fn usage_json(u: crate::store::OwnerUsage) -> UsageJson {
+    UsageJson {
+        owner: u.owner,
+        used_bytes: u.usage.bytes,
+        used_versions: u.usage.versions,
+        max_bytes: u.quota.max_bytes,
+        max_versions: u.quota.max_versions,
+    }
+}
+
+/// `GET /api/v1/admin/quotas`: every owner's usage and limits.
+pub async fn list_quotas(app: &Arc<App>, req: Request<Incoming>) -> Result<Response, ApiError> {
+    let (who, _, out) = run_admin(app, req, |_| Ok(Command::Usage { owner: None }), false).await?;
+    let Output::Usage(list) = out else {
+        return Err(ApiError::internal("usage returned something else"));
+    };
+    let list: Vec<UsageJson> = list.into_iter().map(usage_json).collect();
+    Ok(with_user(json(StatusCode::OK, &list), &who))
+}
+
+#[derive(Deserialize)]
+struct QuotaBody {
+    #[serde(default)]
+    max_bytes: Option<u64>,
+    #[serde(default)]
+    max_versions: Option<u64>,
+}
+
+/// `GET /api/v1/admin/quotas/{owner}`, and `PUT` with `{"max_bytes": N|null,
+/// "max_versions": N|null}` (a missing or null limit is unlimited); both answer the owner's
+/// usage and limits.
+pub async fn quota(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Result<Response, ApiError> {
+    let put = req.method() == hyper::Method::PUT;
+    let o = owner.clone();
+    let (who, _, _) = run_admin(
+        app,
+        req,
+        move |v| {
+            if !put {
+                return Ok(Command::Usage { owner: Some(o) });
+            }
+            let q: QuotaBody = field(v)?;
+            Ok(Command::QuotaSet { owner: o, max_bytes: q.max_bytes, max_versions: q.max_versions })
+        },
+        put,
+    )
+    .await?;
+    let out =
+        app.blocking(move |app| admin::execute(&app.store, Command::Usage { owner: Some(owner) })).await??;
+    let Output::Usage(mut list) = out else {
+        return Err(ApiError::internal("usage returned something else"));
+    };
+    let one = list.pop().ok_or_else(ApiError::not_found)?;
+    Ok(with_user(json(StatusCode::OK, &usage_json(one)), &who))
 }
 
 fn token_json(t: TokenInfo, secret: Option<String>) -> TokenJson {
@@ -363,7 +439,14 @@ pub async fn add_user(app: &Arc<App>, req: Request<Incoming>) -> Result<Response
     )
     .await?;
     let Command::UserAdd { name, admin, private, .. } = cmd else { unreachable!("built above") };
-    let user = UserJson { username: name, admin, private, created_at: rfc3339(crate::clock::now()) };
+    let user = UserJson {
+        username: name,
+        admin,
+        private,
+        created_at: rfc3339(crate::clock::now()),
+        used_bytes: 0,
+        used_versions: 0,
+    };
     Ok(with_user(json(StatusCode::CREATED, &user), &who))
 }
 

@@ -74,7 +74,7 @@ impl From<store::Error> for ApiError {
             E::Exists(_) | E::Refused(_) => StatusCode::CONFLICT,
             E::ChecksumMismatch => StatusCode::BAD_REQUEST,
             E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            E::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
+            E::DiskFull | E::Quota(_) => StatusCode::INSUFFICIENT_STORAGE,
             E::Closed => StatusCode::SERVICE_UNAVAILABLE,
             E::Corrupt(_) | E::AlreadyOpen | E::Format(_) | E::Io(_) | E::Storage(_) => {
                 return ApiError::internal(e)

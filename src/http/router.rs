@@ -74,6 +74,10 @@ pub enum Route {
     User {
         name: String,
     },
+    Quotas,
+    Quota {
+        owner: String,
+    },
     Orgs,
     Member {
         org: String,
@@ -105,6 +109,7 @@ impl Route {
             Route::Version { .. } => "v1_version",
             Route::Files { .. } => "v1_files",
             Route::Users | Route::User { .. } => "v1_admin_users",
+            Route::Quotas | Route::Quota { .. } => "v1_admin_quotas",
             Route::Orgs | Route::Member { .. } => "v1_orgs",
             Route::Tokens { .. } | Route::Token { .. } => "v1_tokens",
         }
@@ -122,6 +127,8 @@ impl Route {
             Route::Version { .. } => &[Method::GET, Method::DELETE],
             Route::Users | Route::Tokens { .. } => &[Method::GET, Method::POST],
             Route::User { .. } => &[Method::DELETE, Method::PATCH],
+            Route::Quotas => &[Method::GET],
+            Route::Quota { .. } => &[Method::GET, Method::PUT],
             Route::Orgs => &[Method::POST],
             Route::Member { .. } => &[Method::PUT, Method::DELETE],
             Route::Token { .. } => &[Method::DELETE],
@@ -193,6 +200,8 @@ pub fn parse(path: &str) -> Result<Route, NoRoute> {
         }
         ["api", "v1", "admin", "users"] => Route::Users,
         ["api", "v1", "admin", "users", _] => Route::User { name: o(4) },
+        ["api", "v1", "admin", "quotas"] => Route::Quotas,
+        ["api", "v1", "admin", "quotas", _] => Route::Quota { owner: o(4) },
         ["api", "v1", "orgs"] => Route::Orgs,
         ["api", "v1", "orgs", _, "members", _] => Route::Member { org: o(3), user: o(5) },
         ["api", "v1", "users", _, "tokens"] => Route::Tokens { user: o(3) },
@@ -299,6 +308,8 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
             Method::PATCH => manage::patch_user(app, req, name).await,
             _ => manage::delete_user(app, req, name).await,
         },
+        Route::Quotas => manage::list_quotas(app, req).await,
+        Route::Quota { owner } => manage::quota(app, req, owner).await,
         Route::Orgs => manage::add_org(app, req).await,
         Route::Member { org, user } => match method {
             Method::PUT => manage::add_member(app, req, org, user).await,

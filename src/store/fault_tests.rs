@@ -260,3 +260,29 @@ fn verify_names_injected_damage_and_repair_fixes_it_without_losing_a_file() {
     assert!(store.repair().unwrap().actions.is_empty());
     store.close();
 }
+
+#[test]
+fn a_layout_1_database_is_upgraded_on_open_with_its_usage_counted() {
+    use super::tables::{META, USAGE};
+    let image = Arc::new(Image::default());
+    let store = open(Faulty::new(image.clone()));
+    seed_owner(&store);
+    let rt = runtime();
+    rt.block_on(upload(&store, "a.bin", &content(5, 70_000))).unwrap();
+    rt.block_on(upload(&store, "b.bin", &content(6, 30))).unwrap();
+    // Turn it into what layout 1 wrote: no usage records.
+    store
+        .write(|tx| {
+            tx.open_table(META)?.insert("format", 1u32.to_le_bytes().as_slice())?;
+            tx.open_table(USAGE)?.retain(|_, _| false)?;
+            Ok(())
+        })
+        .unwrap();
+    drop(rt);
+    store.close();
+    let store = open(Faulty::new(image));
+    let usage = store.usage(Some("alice")).unwrap();
+    assert_eq!((usage[0].usage.bytes, usage[0].usage.versions), (70_030, 1));
+    assert!(store.verify().unwrap().problems.is_empty());
+    store.close();
+}

@@ -165,6 +165,8 @@ impl Store {
         copy(&src, &tx, FILES)?;
         copy(&src, &tx, BLOBS)?;
         copy(&src, &tx, BLOB_BY_SHA)?;
+        copy(&src, &tx, USAGE)?;
+        copy(&src, &tx, QUOTAS)?;
         tx.open_table(STAGED)?; // empty: uploads in progress are not copied
         tx.open_table(CHUNKS)?;
         tx.commit()?;

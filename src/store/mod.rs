@@ -16,6 +16,7 @@ mod cache;
 pub mod codec;
 mod maintenance;
 mod packages;
+mod quotas;
 pub mod records;
 mod tables;
 mod verify;
@@ -35,7 +36,8 @@ pub use blobs::{FileReader, Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::CachedFile;
 pub use maintenance::{BackedUp, Compacted};
 pub use packages::{latest_version, FileTarget, PackageSummary, VersionSummary, GO};
-pub use records::{FileRec, OwnerKind, OwnerRec, Role, TokenRec};
+pub use quotas::OwnerUsage;
+pub use records::{FileRec, OwnerKind, OwnerRec, QuotaRec, Role, TokenRec, UsageRec};
 pub use verify::{Repaired, Report};
 
 use tables::*;
@@ -77,6 +79,8 @@ pub enum Error {
     ChecksumMismatch,
     /// The content is larger than the configured limit.
     TooLarge { limit: u64 },
+    /// The owner's storage or version quota would be exceeded; nothing was stored.
+    Quota(String),
     /// The file system is full; nothing was stored.
     DiskFull,
     /// A stored record or blob is damaged.
@@ -121,6 +125,7 @@ impl std::fmt::Display for Error {
             Error::TooLarge { limit } => {
                 write!(f, "file is larger than the limit of {limit} bytes")
             }
+            Error::Quota(why) => f.write_str(why),
             Error::DiskFull => f.write_str("the disk is full"),
             Error::Corrupt(what) => write!(f, "database damaged: {what}"),
             Error::AlreadyOpen => f.write_str("the database is in use by another process"),
@@ -343,11 +348,20 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
                 let found = <[u8; 4]>::try_from(bytes.as_slice())
                     .map(u32::from_le_bytes)
                     .map_err(|_| Error::Format("unreadable layout version".into()))?;
-                if found != LAYOUT {
-                    return Err(Error::Format(format!(
-                        "database layout {found} is not supported by this depot (it knows {LAYOUT}); \
-                         use a matching release"
-                    )));
+                match found {
+                    LAYOUT => {}
+                    1 => {
+                        // Layout 1 had no usage table: count it once, in this transaction.
+                        quotas::recompute(&tx)?;
+                        meta.insert("format", LAYOUT.to_le_bytes().as_slice())?;
+                        tracing::info!("database layout 1 upgraded to {LAYOUT} (usage per owner)");
+                    }
+                    _ => {
+                        return Err(Error::Format(format!(
+                            "database layout {found} is not supported by this depot (it knows {LAYOUT}); \
+                             use a matching release"
+                        )))
+                    }
                 }
             }
         }
@@ -358,6 +372,8 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(VERSIONS)?;
         tx.open_table(FILES)?;
         tx.open_table(BLOB_BY_SHA)?;
+        tx.open_table(USAGE)?;
+        tx.open_table(QUOTAS)?;
         is_empty = tx.open_table(OWNERS)?.is_empty()?;
         reclaimed = blobs::reclaim_staged(&tx)?;
         let last_blob = tx.open_table(BLOBS)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);

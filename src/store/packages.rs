@@ -125,12 +125,19 @@ fn put_files(
     } else {
         None
     };
+    let new_version = tx.open_table(VERSIONS)?.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_none();
+    let bytes: u64 = files.iter().map(|(_, s)| s.size).sum();
+    let refusal = match refusal {
+        Some(e) => Some(e),
+        None => super::quotas::check(tx, &o, bytes, u64::from(new_version))?.err(),
+    };
     if let Some(e) = refusal {
         for (_, staged) in files {
             blobs::discard(tx, staged.blob, staged.chunks, staged.marked)?;
         }
         return Ok(Err(e));
     }
+    super::quotas::account(tx, &o, bytes as i64, i64::from(new_version))?;
     let now = crate::clock::now();
     let mut packages = tx.open_table(PACKAGES)?;
     if packages.get((o.as_str(), k, p.as_str()))?.is_none() {
@@ -164,7 +171,8 @@ fn delete_file(tx: &WriteTransaction, t: &FileTarget) -> Result<()> {
     };
     tx.open_table(FILES)?.remove((o.as_str(), t.kind, p.as_str(), v.as_str(), f.as_str()))?;
     blobs::release(tx, rec.blob)?;
-    prune(tx, &o, t.kind, &p, &v)
+    let version_gone = prune(tx, &o, t.kind, &p, &v)?;
+    super::quotas::account(tx, &o, -(rec.size as i64), -i64::from(version_gone))
 }
 
 /// Deletes a version and all its files; an emptied package goes with it.
@@ -172,6 +180,7 @@ fn delete_version(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str) -> 
     if tx.open_table(VERSIONS)?.get((o, k, p, v))?.is_none() {
         return Err(Error::NotFound(What::Version));
     }
+    let mut bytes = 0u64;
     let removed: Vec<u64> = {
         let mut files = tx.open_table(FILES)?;
         let mut blobs = Vec::new();
@@ -185,6 +194,7 @@ fn delete_version(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str) -> 
             }
             let rec: FileRec = codec::decode(value.value())?;
             blobs.push(rec.blob);
+            bytes += rec.size;
             keys.push(kf.to_string());
         }
         for kf in &keys {
@@ -196,11 +206,13 @@ fn delete_version(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str) -> 
         blobs::release(tx, id)?;
     }
     tx.open_table(VERSIONS)?.remove((o, k, p, v))?;
-    prune(tx, o, k, p, v)
+    prune(tx, o, k, p, v)?;
+    super::quotas::account(tx, o, -(bytes as i64), -1)
 }
 
 /// Removes the version when it has no file left, and the package when it has no version.
-fn prune(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<()> {
+/// Returns whether the version was removed.
+fn prune(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<bool> {
     let has_file = {
         let files = tx.open_table(FILES)?;
         let mut range = files.range((o, k, p, v, "")..)?;
@@ -215,7 +227,7 @@ fn prune(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<()
         first
     };
     if has_file {
-        return Ok(());
+        return Ok(false);
     }
     let mut versions = tx.open_table(VERSIONS)?;
     versions.remove((o, k, p, v))?;
@@ -230,7 +242,7 @@ fn prune(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<()
     if !has_version {
         tx.open_table(PACKAGES)?.remove((o, k, p))?;
     }
-    Ok(())
+    Ok(true)
 }
 
 fn versions_of(tx: &ReadTransaction, o: &str, k: &str, p: &str) -> Result<Vec<VersionRec>> {

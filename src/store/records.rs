@@ -78,3 +78,18 @@ pub struct BlobRec {
     /// Number of files pointing at this blob; the blob is deleted when it reaches 0.
     pub refs: u64,
 }
+
+/// What an owner holds: the sum of its files' sizes (each file counted, even when its
+/// content is shared) and its number of versions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRec {
+    pub bytes: u64,
+    pub versions: u64,
+}
+
+/// Limits an admin set for an owner; `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaRec {
+    pub max_bytes: Option<u64>,
+    pub max_versions: Option<u64>,
+}

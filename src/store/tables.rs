@@ -29,5 +29,12 @@ pub const CHUNKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("chu
 /// blob id → start time: chunks of an upload that has not finished. Reclaimed on open.
 pub const STAGED: TableDefinition<u64, u64> = TableDefinition::new("staged");
 
-/// Layout version of this build; written on create, checked on open.
-pub const LAYOUT: u32 = 1;
+/// owner key → `UsageRec`: bytes of files and number of versions the owner holds, kept in
+/// the same transaction as every change to them.
+pub const USAGE: TableDefinition<&str, &[u8]> = TableDefinition::new("usage");
+/// owner key → `QuotaRec`: the limits an admin set for the owner (absent: none).
+pub const QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("quotas");
+
+/// Layout version of this build; written on create, checked on open. Layout 1 lacked
+/// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2 (`mod.rs`).
+pub const LAYOUT: u32 = 2;

@@ -50,6 +50,7 @@ impl Store {
         let blobs = check_blobs(&tx, &refs, &mut r)?;
         check_chunks(&tx, &blobs, &mut r)?;
         check_accounts(&tx, &owners, &mut r)?;
+        check_usage(&tx, &mut r)?;
         Ok(r)
     }
 }
@@ -237,6 +238,24 @@ fn finish(h: Option<Hashing>, blobs: &BTreeMap<u64, BlobRec>, r: &mut Report) {
     } else if <[u8; 32]>::from(h.hasher.finalize()) != blob.sha256 {
         r.problems.push(format!("blob {} content does not match its sha256", h.id));
     }
+}
+
+/// Usage per owner must equal what its files and versions add up to.
+fn check_usage(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
+    use super::quotas;
+    let want = quotas::count(&tx.open_table(FILES)?, &tx.open_table(VERSIONS)?)?;
+    let have = quotas::stored(&tx.open_table(USAGE)?)?;
+    let owners: BTreeSet<&String> = want.keys().chain(have.keys()).collect();
+    for o in owners {
+        let (w, h) = (want.get(o).copied().unwrap_or_default(), have.get(o).copied().unwrap_or_default());
+        if w != h {
+            r.problems.push(format!(
+                "usage of {o} records {} bytes in {} versions, its files add up to {} bytes in {} versions",
+                h.bytes, h.versions, w.bytes, w.versions
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_accounts(tx: &ReadTransaction, owners: &HashMap<String, OwnerRec>, r: &mut Report) -> Result<()> {
@@ -441,6 +460,10 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
     for (hash, what) in orphan_tokens {
         tokens.remove(hash)?;
         did.push(format!("removed token {what}, whose user no longer exists"));
+    }
+    drop(tokens);
+    if super::quotas::recompute(tx)? {
+        did.push("recounted the usage of every owner".into());
     }
     Ok(did)
 }
