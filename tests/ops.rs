@@ -255,3 +255,26 @@ fn storage_and_version_quotas_refuse_with_507_and_store_nothing() {
     // Unknown owners are refused.
     srv.cli(&["quota", "set", "nobody", "--max-bytes", "1"], None).expect_failure();
 }
+
+#[test]
+fn a_body_without_content_length_is_refused_as_soon_as_it_passes_the_limit() {
+    use std::io::Write;
+    let srv = TestServer::start_with(&["--max-file-size", "1000"]);
+    let cred = srv.add_user("alice", "alice-password", false);
+    let mut stream = connect(srv.addr()).unwrap();
+    let head = format!(
+        "PUT {} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        file_path("alice", "p", "1", "big.bin"),
+        cred.header().unwrap()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // 2000 bytes in one chunk, past the limit, and the body never ends: the answer must not
+    // wait for the rest.
+    stream.write_all(format!("{:x}\r\n", 2000).as_bytes()).unwrap();
+    stream.write_all(&content_for("big", 2000)).unwrap();
+    stream.write_all(b"\r\n").unwrap();
+    let r = read_response(&mut stream, false, "unfinished chunked PUT".into()).unwrap();
+    r.expect(413);
+    srv.download(&cred, "alice", "p", "1", "big.bin").expect(404);
+    srv.cli(&["verify"], None).expect_ok();
+}
