@@ -23,5 +23,7 @@ mod cli;
 mod crash;
 // SPEC §5 TLS: HTTPS only, certificate checks at start, SIGHUP reload, handshake timeout.
 mod tls;
+// The .deb's files: generated man page and completions current, unit and default config in step with the CLI.
+mod packaging;
 // Defects found in review, one test each.
 mod regression;
