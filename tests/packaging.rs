@@ -82,8 +82,9 @@ fn serve_settings() -> Vec<(String, Option<String>)> {
             last.1 = Some(default.trim_end_matches(']').to_owned());
         }
     }
-    // The global --db is the unit's business (ExecStart), help and version are not settings.
-    settings.retain(|(key, _)| !["db", "help", "version"].contains(&key.as_str()));
+    // The global --db is the unit's business (ExecStart), --config names the file itself,
+    // help and version are not settings.
+    settings.retain(|(key, _)| !["db", "config", "help", "version"].contains(&key.as_str()));
     assert!(settings.len() >= 10, "parsed too few options from\n{out}");
     settings
 }
