@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// depot: a self-hosted package registry in one binary and one database file.
+/// A self-hosted package registry in one binary and one database file.
 #[derive(Debug, Parser)]
 #[command(name = "depot", version, propagate_version = true)]
 pub struct Cli {
@@ -68,6 +68,16 @@ pub enum Command {
     /// Per-owner limits (storage bytes, number of versions) and usage.
     #[command(subcommand)]
     Quota(QuotaCommand),
+    /// Write the man page or a shell completion script to standard output.
+    ///
+    /// For packagers, the way `rg --generate` works: `packaging/generate.sh` runs it to refresh
+    /// the files the .deb installs. Hidden, so it stays out of the help, man page and completions.
+    #[command(hide = true)]
+    Generate {
+        /// What to write.
+        #[arg(value_enum, value_name = "WHAT")]
+        what: GenerateKind,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +103,19 @@ pub enum QuotaCommand {
         /// The user or organization (all when omitted).
         owner: Option<String>,
     },
+}
+
+/// The outputs of `depot generate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateKind {
+    /// The man page, depot(1), in roff.
+    Man,
+    /// bash completion (for /usr/share/bash-completion/completions/depot).
+    CompleteBash,
+    /// zsh completion (for a directory on $fpath, as `_depot`).
+    CompleteZsh,
+    /// fish completion (for /usr/share/fish/vendor_completions.d/depot.fish).
+    CompleteFish,
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,6 +343,10 @@ mod tests {
             "depot token list alice",
             "depot token revoke alice ci",
             "depot verify",
+            "depot generate man",
+            "depot generate complete-bash",
+            "depot generate complete-zsh",
+            "depot generate complete-fish",
         ] {
             let args: Vec<&str> = line.split(' ').collect();
             assert!(Cli::try_parse_from(&args).is_ok(), "{line}");

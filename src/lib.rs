@@ -4,6 +4,7 @@
 //! Data flows one way: socket → router → auth → handler → store → response.
 //!
 //! - [`cli`]: clap definitions only, no I/O.
+//! - [`manual`]: the man page and shell completions, rendered from [`cli`]'s definitions.
 //! - [`config`]: resolves the parsed command line into one validated [`config::ServeConfig`].
 //! - [`server`]: listener, accept loop, connection cap, graceful shutdown.
 //! - [`shutdown`]: the signal future (SIGTERM or SIGINT).
@@ -29,6 +30,7 @@ pub mod config;
 pub mod control;
 pub mod gomod;
 pub mod http;
+pub mod manual;
 pub mod metrics;
 pub mod names;
 pub mod server;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use clap::Parser;
 use depot::admin::{self, Output};
 use depot::cli::{
-    Cli, Command, GoCommand, MemberCommand, OrgCommand, QuotaCommand, RoleArg, TokenCommand, UserCommand,
+    Cli, Command, GenerateKind, GoCommand, MemberCommand, OrgCommand, QuotaCommand, RoleArg, TokenCommand,
+    UserCommand,
 };
 use depot::clock::rfc3339;
 use depot::config::ServeConfig;
@@ -76,6 +77,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Go(GoCommand::Zip { dir, module, version, output }) => {
             return go_zip(&dir, &module, &version, &output)
         }
+        Command::Generate { what } => return generate(what),
         Command::User(UserCommand::Add { name, admin, private, .. }) => {
             admin::Command::UserAdd { name, password: read_password()?, admin, private }
         }
@@ -152,6 +154,15 @@ fn go_zip(dir: &Path, module: &str, version: &str, output: &Path) -> Result<(), 
     }
     eprintln!("depot: wrote {} ({module}@{version}, {} files)", output.display(), report.files.len());
     Ok(())
+}
+
+/// `depot generate`: the man page or a completion script on stdout, for packaging.
+fn generate(what: GenerateKind) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(&depot::manual::render(what)).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("writing the output: {e}")),
+        _ => Ok(()),
+    }
 }
 
 fn role_of(role: RoleArg) -> Role {

@@ -25,5 +25,7 @@ mod crash;
 mod tls;
 // SPEC §5/§6 operations: backup under load, verify and repair, compact.
 mod ops;
+// The .deb's files: generated man page and completions current, unit and default config in step with the CLI.
+mod packaging;
 // Defects found in review, one test each.
 mod regression;

@@ -1,0 +1,158 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_depot_global_optspecs
+    string join \n db= h/help V/version
+end
+
+function __fish_depot_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_depot_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_depot_using_subcommand
+    set -l cmd (__fish_depot_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c depot -n "__fish_depot_needs_command" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_needs_command" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_needs_command" -f -a "serve" -d 'Run the registry server'
+complete -c depot -n "__fish_depot_needs_command" -f -a "user" -d 'Manage users'
+complete -c depot -n "__fish_depot_needs_command" -f -a "org" -d 'Manage organizations and their members'
+complete -c depot -n "__fish_depot_needs_command" -f -a "token" -d 'Manage access tokens'
+complete -c depot -n "__fish_depot_needs_command" -f -a "verify" -d 'Re-read every stored byte and check every hash, reference and count'
+complete -c depot -n "__fish_depot_needs_command" -f -a "go" -d 'Go module tools'
+complete -c depot -n "__fish_depot_needs_command" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
+complete -c depot -n "__fish_depot_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand serve" -l listen -d 'Address and port to listen on' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l tls-cert -d 'TLS certificate chain (PEM); with --tls-key, serve HTTPS only' -r -F
+complete -c depot -n "__fish_depot_using_subcommand serve" -l tls-key -d 'TLS private key (PEM) matching --tls-cert; reloaded with it on SIGHUP' -r -F
+complete -c depot -n "__fish_depot_using_subcommand serve" -l max-file-size -d 'Largest file accepted, in bytes; larger uploads get 413' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l body-idle-timeout-secs -d 'Seconds a client may send nothing (upload, 408) or take nothing (download) before it is cut off' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l header-timeout-secs -d 'Seconds a client has to send a request\'s headers; also the keep-alive idle limit' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l max-header-bytes -d 'Largest request head (request line plus headers), in bytes' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l max-connections -d 'Open connections at most. Each download buffers at most ~2 MiB, so this also bounds the memory downloads can take' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l grace-secs -d 'Seconds in-flight requests may run on after SIGTERM/SIGINT' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l cache-mib -d 'Database page cache, in MiB. Bounds the memory used for reads' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -f -a "add" -d 'Create a user; the password is read from the first line of standard input'
+complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -f -a "list" -d 'List users, one per line: NAME, admin|user, public|private (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -f -a "delete" -d 'Delete a user and their tokens (refused while they own packages)'
+complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -f -a "passwd" -d 'Set a user\'s password from the first line of standard input'
+complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from add" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from add" -l admin -d 'Make the user an administrator (may read and write everything, manage accounts)'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from add" -l private -d 'Hide the user\'s packages from everyone but the user and administrators'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from add" -l password-stdin -d 'Read the password from standard input (required: passwords never go on the command line)'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from list" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from delete" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from passwd" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from passwd" -l password-stdin -d 'Read the password from standard input'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from passwd" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a user; the password is read from the first line of standard input'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "list" -d 'List users, one per line: NAME, admin|user, public|private (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a user and their tokens (refused while they own packages)'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Set a user\'s password from the first line of standard input'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand org; and not __fish_seen_subcommand_from add member help" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand org; and not __fish_seen_subcommand_from add member help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand org; and not __fish_seen_subcommand_from add member help" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand org; and not __fish_seen_subcommand_from add member help" -f -a "add" -d 'Create an organization'
+complete -c depot -n "__fish_depot_using_subcommand org; and not __fish_seen_subcommand_from add member help" -f -a "member" -d 'Manage organization members'
+complete -c depot -n "__fish_depot_using_subcommand org; and not __fish_seen_subcommand_from add member help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from add" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from add" -l private -d 'Hide the organization\'s packages from everyone but members and administrators'
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from member" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from member" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from member" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from member" -f -a "add" -d 'Add a member, or change their role'
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from member" -f -a "remove" -d 'Remove a member'
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from member" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create an organization'
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from help" -f -a "member" -d 'Manage organization members'
+complete -c depot -n "__fish_depot_using_subcommand org; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "create" -d 'Create a token for a user and print it (shown only this once)'
+complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "list" -d 'List a user\'s tokens: LABEL, scope, created, expires (tab-separated; never the secret)'
+complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "revoke" -d 'Revoke a user\'s token by label'
+complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from create" -l name -d 'A label to list and revoke the token by (default: token-<unix time>-<4 hex digits>)' -r
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from create" -l scope -d 'What the token may do' -r -f -a "read\t''
+write\t''"
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from create" -l expires-in-days -d 'Days until the token expires (default: never)' -r
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from create" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from list" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from revoke" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a token for a user and print it (shown only this once)'
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s tokens: LABEL, scope, created, expires (tab-separated; never the secret)'
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a user\'s token by label'
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand verify" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand verify" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand go; and not __fish_seen_subcommand_from zip help" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand go; and not __fish_seen_subcommand_from zip help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand go; and not __fish_seen_subcommand_from zip help" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand go; and not __fish_seen_subcommand_from zip help" -f -a "zip" -d 'Build a module zip from a source directory, ready to upload'
+complete -c depot -n "__fish_depot_using_subcommand go; and not __fish_seen_subcommand_from zip help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand go; and __fish_seen_subcommand_from zip" -l module -d 'The module path, e.g. example.com/team/mod (must match go.mod\'s module line)' -r
+complete -c depot -n "__fish_depot_using_subcommand go; and __fish_seen_subcommand_from zip" -l version -d 'The version, canonical semver with a v, e.g. v1.2.3 or v2.0.0-rc.1' -r
+complete -c depot -n "__fish_depot_using_subcommand go; and __fish_seen_subcommand_from zip" -s o -l output -d 'Where to write the zip' -r -F
+complete -c depot -n "__fish_depot_using_subcommand go; and __fish_seen_subcommand_from zip" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand go; and __fish_seen_subcommand_from zip" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand go; and __fish_seen_subcommand_from help" -f -a "zip" -d 'Build a module zip from a source directory, ready to upload'
+complete -c depot -n "__fish_depot_using_subcommand go; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand generate" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand generate" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "serve" -d 'Run the registry server'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "user" -d 'Manage users'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "org" -d 'Manage organizations and their members'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "token" -d 'Manage access tokens'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "verify" -d 'Re-read every stored byte and check every hash, reference and count'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "go" -d 'Go module tools'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user; the password is read from the first line of standard input'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List users, one per line: NAME, admin|user, public|private (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "delete" -d 'Delete a user and their tokens (refused while they own packages)'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Set a user\'s password from the first line of standard input'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from org" -f -a "add" -d 'Create an organization'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from org" -f -a "member" -d 'Manage organization members'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a token for a user and print it (shown only this once)'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List a user\'s tokens: LABEL, scope, created, expires (tab-separated; never the secret)'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke a user\'s token by label'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from go" -f -a "zip" -d 'Build a module zip from a source directory, ready to upload'
