@@ -24,6 +24,9 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// Turns the merged settings into the server's configuration. Each value was already checked
+    /// by its clap value parser (ranges, addresses), whatever its source.
+    ///
     /// # Errors
     /// A one-line reason naming the setting that is unusable.
     pub fn resolve(db: PathBuf, args: &ServeArgs) -> Result<ServeConfig, String> {
@@ -33,35 +36,19 @@ impl ServeConfig {
             (None, None) => None,
             _ => return Err("--tls-cert and --tls-key go together".into()),
         };
-        let listen: SocketAddr = args
-            .listen
-            .parse()
-            .map_err(|_| format!("--listen {:?} is not an address like 127.0.0.1:8080", args.listen))?;
-        let positive = |name: &str, v: u64| {
-            if v == 0 {
-                Err(format!("{name} must be at least 1"))
-            } else {
-                Ok(Duration::from_secs(v))
-            }
-        };
-        if args.max_connections == 0 {
-            return Err("--max-connections must be at least 1".into());
-        }
+        let body_idle = Duration::from_secs(args.body_idle_timeout_secs);
         Ok(ServeConfig {
             db,
-            listen,
+            listen: args.listen,
             tls,
             store: Options { cache_bytes: args.cache_mib.max(1) << 20 },
-            limits: Limits {
-                max_file_size: args.max_file_size,
-                body_idle: positive("--body-idle-timeout-secs", args.body_idle_timeout_secs)?,
-            },
+            limits: Limits { max_file_size: args.max_file_size, body_idle },
             conn: ConnLimits {
                 max_connections: args.max_connections,
-                header_timeout: positive("--header-timeout-secs", args.header_timeout_secs)?,
+                header_timeout: Duration::from_secs(args.header_timeout_secs),
                 max_header_bytes: args.max_header_bytes,
                 grace: Duration::from_secs(args.grace_secs),
-                write_idle: positive("--body-idle-timeout-secs", args.body_idle_timeout_secs)?,
+                write_idle: body_idle,
             },
         })
     }
