@@ -1,9 +1,11 @@
 //! The command line (SPEC §6): clap definitions only, no I/O.
 //!
-//! Parsing only validates shapes and values; `config.rs` and `main.rs` turn the result into
-//! actions. Every value check (numbers, ranges, addresses) lives in an argument's value parser,
-//! so a value from a flag or a `DEPOT_*` variable is judged by one rule, before anything is
-//! opened. Scripts depend on these exact shapes, so `tests` below parse every one of them.
+//! Parsing only validates shapes and values; `config.rs` merges in the serve config file and
+//! `main.rs` turns the result into actions. Every value check (numbers, ranges, addresses)
+//! lives in an argument's value parser, so a value from a flag, a `DEPOT_*` variable or the
+//! config file is judged by the same rule. The field names of `ServeArgs` are clap's argument
+//! ids and, exactly, the config file's keys. Scripts depend on these exact shapes, so `tests`
+//! below parse every one of them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +31,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the registry server.
+    ///
+    /// Each setting is taken from, in this order of precedence: its command-line flag, its
+    /// DEPOT_* environment variable, the --config file, the built-in default. The file's keys
+    /// are the long flag names below with '-' written '_' (max_file_size = 1000), plus db.
     Serve(ServeArgs),
     /// Manage users.
     #[command(subcommand)]
@@ -77,6 +83,15 @@ pub enum GoCommand {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// A TOML file of settings; flags and DEPOT_* variables override it.
+    ///
+    /// Keys are the long flag names of this command with '-' written '_', e.g.
+    /// `max_file_size = 1000`, `listen = "0.0.0.0:8080"`, `tls_cert = "/etc/depot/chain.pem"`;
+    /// `db = "/var/lib/depot/depot.redb"` sets the database file for serve. An unknown key or a
+    /// bad value stops the server with exit status 1. Relative paths are relative to the
+    /// working directory, as on the command line.
+    #[arg(long, value_name = "FILE", env = "DEPOT_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Address and port to listen on.
     #[arg(long, value_name = "ADDR", env = "DEPOT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,

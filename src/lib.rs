@@ -4,7 +4,7 @@
 //! Data flows one way: socket → router → auth → handler → store → response.
 //!
 //! - [`cli`]: clap definitions only, no I/O.
-//! - [`config`]: resolves the parsed command line into one validated [`config::ServeConfig`].
+//! - [`config`]: flag > `DEPOT_*` variable > TOML file > default, into one [`config::ServeConfig`].
 //! - [`server`]: listener, accept loop, connection cap, graceful shutdown.
 //! - [`shutdown`]: the signal future (SIGTERM or SIGINT).
 //! - [`tls`]: certificate and key from PEM files, the rustls acceptor, reload on SIGHUP.
