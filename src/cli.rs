@@ -1,9 +1,15 @@
 //! The command line (SPEC §6): clap definitions only, no I/O.
 //!
-//! Parsing only validates shapes; `config.rs` and `main.rs` turn the result into actions.
-//! Scripts depend on these exact shapes, so `tests` below parse every one of them.
+//! Parsing only validates shapes and values; `config.rs` merges in the serve config file and
+//! `main.rs` turns the result into actions. Every value check (numbers, ranges, addresses)
+//! lives in an argument's value parser, so a value from a flag, a `DEPOT_*` variable or the
+//! config file is judged by the same rule. The field names of `ServeArgs` are clap's argument
+//! ids and, exactly, the config file's keys. Scripts depend on these exact shapes, so `tests`
+//! below parse every one of them.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -25,6 +31,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the registry server.
+    ///
+    /// Each setting is taken from, in this order of precedence: its command-line flag, its
+    /// DEPOT_* environment variable, the --config file, the built-in default. The file's keys
+    /// are the long flag names below with '-' written '_' (max_file_size = 1000), plus db.
     Serve(ServeArgs),
     /// Manage users.
     #[command(subcommand)]
@@ -146,9 +156,18 @@ pub enum GoCommand {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// A TOML file of settings; flags and DEPOT_* variables override it.
+    ///
+    /// Keys are the long flag names of this command with '-' written '_', e.g.
+    /// `max_file_size = 1000`, `listen = "0.0.0.0:8080"`, `tls_cert = "/etc/depot/chain.pem"`;
+    /// `db = "/var/lib/depot/depot.redb"` sets the database file for serve. An unknown key or a
+    /// bad value stops the server with exit status 1. Relative paths are relative to the
+    /// working directory, as on the command line.
+    #[arg(long, value_name = "FILE", env = "DEPOT_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Address and port to listen on.
     #[arg(long, value_name = "ADDR", env = "DEPOT_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    pub listen: SocketAddr,
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS only.
     ///
     /// CERTIFICATE sections, the server's certificate first, then any intermediates. Read
@@ -165,17 +184,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", env = "DEPOT_MAX_FILE_SIZE", default_value_t = 8 << 30)]
     pub max_file_size: u64,
     /// Seconds a client may send nothing (upload, 408) or take nothing (download) before it is cut off.
-    #[arg(long, value_name = "N", env = "DEPOT_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, value_name = "N", env = "DEPOT_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = at_least_one::<u64>)]
     pub body_idle_timeout_secs: u64,
     /// Seconds a client has to send a request's headers; also the keep-alive idle limit.
-    #[arg(long, value_name = "N", env = "DEPOT_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, value_name = "N", env = "DEPOT_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = at_least_one::<u64>)]
     pub header_timeout_secs: u64,
     /// Largest request head (request line plus headers), in bytes.
     #[arg(long, value_name = "BYTES", env = "DEPOT_MAX_HEADER_BYTES", default_value_t = 16 << 10)]
     pub max_header_bytes: usize,
     /// Open connections at most. Each download buffers at most ~2 MiB, so this also bounds
     /// the memory downloads can take.
-    #[arg(long, value_name = "N", env = "DEPOT_MAX_CONNECTIONS", default_value_t = 256)]
+    #[arg(long, value_name = "N", env = "DEPOT_MAX_CONNECTIONS", default_value_t = 256,
+          value_parser = at_least_one::<usize>)]
     pub max_connections: usize,
     /// Seconds in-flight requests may run on after SIGTERM/SIGINT.
     #[arg(long, value_name = "N", env = "DEPOT_GRACE_SECS", default_value_t = 10)]
@@ -183,6 +205,18 @@ pub struct ServeArgs {
     /// Database page cache, in MiB. Bounds the memory used for reads.
     #[arg(long, value_name = "N", env = "DEPOT_CACHE_MIB", default_value_t = 16)]
     pub cache_mib: usize,
+}
+
+/// The value parser of counts and timeouts for which 0 would make the server unusable (no
+/// connections, no time to send a byte).
+fn at_least_one<T: FromStr<Err = std::num::ParseIntError> + PartialEq + From<u8>>(
+    s: &str,
+) -> Result<T, String> {
+    let n: T = s.parse().map_err(|e: std::num::ParseIntError| e.to_string())?;
+    if n == T::from(0) {
+        return Err("must be at least 1".into());
+    }
+    Ok(n)
 }
 
 #[derive(Debug, Subcommand)]
@@ -351,9 +385,14 @@ mod tests {
             let args: Vec<&str> = line.split(' ').collect();
             assert!(Cli::try_parse_from(&args).is_ok(), "{line}");
         }
-        for bad in
-            ["depot user add alice", "depot token create alice --scope admin", "depot serve --tls-cert c.pem"]
-        {
+        for bad in [
+            "depot user add alice",
+            "depot token create alice --scope admin",
+            "depot serve --tls-cert c.pem",
+            "depot serve --max-connections 0",
+            "depot serve --header-timeout-secs 0",
+            "depot serve --listen localhost",
+        ] {
             let args: Vec<&str> = bad.split(' ').collect();
             assert!(Cli::try_parse_from(&args).is_err(), "{bad}");
         }

@@ -5,7 +5,7 @@
 //!
 //! - [`cli`]: clap definitions only, no I/O.
 //! - [`manual`]: the man page and shell completions, rendered from [`cli`]'s definitions.
-//! - [`config`]: resolves the parsed command line into one validated [`config::ServeConfig`].
+//! - [`config`]: flag > `DEPOT_*` variable > TOML file > default, into one [`config::ServeConfig`].
 //! - [`server`]: listener, accept loop, connection cap, graceful shutdown.
 //! - [`shutdown`]: the signal future (SIGTERM or SIGINT).
 //! - [`tls`]: certificate and key from PEM files, the rustls acceptor, reload on SIGHUP.

@@ -6,22 +6,26 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use depot::admin::{self, Output};
 use depot::cli::{
     Cli, Command, GenerateKind, GoCommand, MemberCommand, OrgCommand, QuotaCommand, RoleArg, TokenCommand,
     UserCommand,
 };
 use depot::clock::rfc3339;
-use depot::config::ServeConfig;
+use depot::config::{self, ServeConfig};
 use depot::store::{self, Role, Store};
 use depot::{app::App, control, server, shutdown, tls};
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = match Cli::try_parse() {
+    let cli = match config::parse_command_line(std::env::args_os()) {
         Ok(cli) => cli,
-        Err(e) => e.exit(), // help/version exit 0, bad usage 2
+        Err(config::Error::Usage(e)) => e.exit(), // help/version exit 0, bad usage 2
+        // A bad config file is not command-line usage: exit 1, one line naming file and key.
+        Err(config::Error::File(e)) => {
+            eprintln!("depot: {e}");
+            return ExitCode::from(1);
+        }
     };
     let is_serve = matches!(cli.command, Command::Serve(_));
     // Flushes the log when main returns; must outlive everything that logs.
@@ -311,6 +315,9 @@ fn print_output(output: Output) -> std::io::Result<()> {
 }
 
 fn serve(cfg: ServeConfig) -> Result<(), String> {
+    if let Some(file) = &cfg.config {
+        tracing::info!(file = %file.display(), "settings read from the config file");
+    }
     // Before the database: a bad certificate should not create or lock a file first.
     let tls = match &cfg.tls {
         Some(files) => Some(Arc::new(tls::Tls::new(files.clone()).map_err(|e| e.to_string())?)),

@@ -21,6 +21,8 @@ mod manage;
 mod cli;
 // SPEC §1 and §5: kill -9 and SIGTERM during uploads; nothing acknowledged lost, nothing partial.
 mod crash;
+// SPEC §5 configuration: the --config TOML file, flag > environment > file > default, bad files.
+mod config;
 // SPEC §5 TLS: HTTPS only, certificate checks at start, SIGHUP reload, handshake timeout.
 mod tls;
 // SPEC §5/§6 operations: backup under load, verify and repair, compact.

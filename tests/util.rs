@@ -47,15 +47,17 @@ macro_rules! eqnice {
 // ---------------------------------------------------------------------------------------------
 
 /// A `depot` command with an environment that cannot leak into the test: no inherited
-/// `DEPOT_*` settings, no `RUST_LOG` filter that could hide the startup line, no colours.
+/// `DEPOT_*` variable (settings, `DEPOT_CONFIG`, a `DEPOT_LOG` filter that could hide the
+/// startup line), no `RUST_LOG`, no colours. Every `DEPOT_` name is removed, not a list, so a
+/// setting added later is covered too.
 pub fn depot_command() -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.env_remove("DEPOT_DB")
-        .env_remove("DEPOT_LISTEN")
-        .env_remove("DEPOT_TLS_CERT")
-        .env_remove("DEPOT_TLS_KEY")
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("DEPOT_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
     cmd
 }
 
@@ -269,10 +271,38 @@ impl LogBuf {
     }
 }
 
+/// How a [`TestServer`] is started beyond `depot --db DIR/depot.redb serve --listen 127.0.0.1:0`.
+#[derive(Clone, Debug, Default)]
+pub struct ServeSetup {
+    /// Extra `serve` arguments.
+    pub args: Vec<String>,
+    /// Environment variables for the server process (set after the `DEPOT_*` clean-up).
+    pub env: Vec<(String, String)>,
+    /// Leave out `--listen 127.0.0.1:0`: the address then comes from the environment or a config
+    /// file, which must choose port 0 on a loopback address.
+    pub no_listen_flag: bool,
+    /// Leave out `--db`: the database then comes from the environment or a config file, which
+    /// should name the `TestDb`'s file so the CLI helpers reach the same database.
+    pub no_db_flag: bool,
+}
+
+impl ServeSetup {
+    /// Extra `serve` arguments, nothing else changed.
+    pub fn args(args: &[&str]) -> ServeSetup {
+        ServeSetup { args: args.iter().map(|s| s.to_string()).collect(), ..ServeSetup::default() }
+    }
+
+    /// Adds an environment variable for the server process.
+    pub fn env(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> ServeSetup {
+        self.env.push((name.to_owned(), value.as_ref().to_string_lossy().into_owned()));
+        self
+    }
+}
+
 /// A running `depot --db DIR/depot.redb serve --listen 127.0.0.1:0 [EXTRA…]`, killed on drop.
 pub struct TestServer {
     db: TestDb,
-    extra: Vec<String>,
+    setup: ServeSetup,
     child: Option<Child>,
     addr: Option<SocketAddr>,
     /// `http` or `https`, as the current run's startup line said.
@@ -306,9 +336,14 @@ impl TestServer {
 
     /// A server on an existing (possibly CLI-prepared) database.
     pub fn start_on(db: TestDb, extra: &[&str]) -> TestServer {
+        TestServer::start_setup(db, ServeSetup::args(extra))
+    }
+
+    /// A server on `db`, started as `setup` says (environment, which default flags to leave out).
+    pub fn start_setup(db: TestDb, setup: ServeSetup) -> TestServer {
         let mut srv = TestServer {
             db,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            setup,
             child: None,
             addr: None,
             scheme: "http",
@@ -322,11 +357,13 @@ impl TestServer {
 
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "server already running");
-        let mut cmd = self.db.command();
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .args(&self.extra)
+        let mut cmd = if self.setup.no_db_flag { depot_command() } else { self.db.command() };
+        cmd.arg("serve");
+        if !self.setup.no_listen_flag {
+            cmd.arg("--listen").arg("127.0.0.1:0");
+        }
+        cmd.args(&self.setup.args)
+            .envs(self.setup.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
