@@ -16,6 +16,12 @@ _depot() {
             ",$1")
                 cmd="depot"
                 ;;
+            depot,backup)
+                cmd="depot__subcmd__backup"
+                ;;
+            depot,compact)
+                cmd="depot__subcmd__compact"
+                ;;
             depot,generate)
                 cmd="depot__subcmd__generate"
                 ;;
@@ -27,6 +33,9 @@ _depot() {
                 ;;
             depot,org)
                 cmd="depot__subcmd__org"
+                ;;
+            depot,quota)
+                cmd="depot__subcmd__quota"
                 ;;
             depot,serve)
                 cmd="depot__subcmd__serve"
@@ -52,6 +61,12 @@ _depot() {
             depot__subcmd__go__subcmd__help,zip)
                 cmd="depot__subcmd__go__subcmd__help__subcmd__zip"
                 ;;
+            depot__subcmd__help,backup)
+                cmd="depot__subcmd__help__subcmd__backup"
+                ;;
+            depot__subcmd__help,compact)
+                cmd="depot__subcmd__help__subcmd__compact"
+                ;;
             depot__subcmd__help,generate)
                 cmd="depot__subcmd__help__subcmd__generate"
                 ;;
@@ -63,6 +78,9 @@ _depot() {
                 ;;
             depot__subcmd__help,org)
                 cmd="depot__subcmd__help__subcmd__org"
+                ;;
+            depot__subcmd__help,quota)
+                cmd="depot__subcmd__help__subcmd__quota"
                 ;;
             depot__subcmd__help,serve)
                 cmd="depot__subcmd__help__subcmd__serve"
@@ -90,6 +108,12 @@ _depot() {
                 ;;
             depot__subcmd__help__subcmd__org__subcmd__member,remove)
                 cmd="depot__subcmd__help__subcmd__org__subcmd__member__subcmd__remove"
+                ;;
+            depot__subcmd__help__subcmd__quota,set)
+                cmd="depot__subcmd__help__subcmd__quota__subcmd__set"
+                ;;
+            depot__subcmd__help__subcmd__quota,show)
+                cmd="depot__subcmd__help__subcmd__quota__subcmd__show"
                 ;;
             depot__subcmd__help__subcmd__token,create)
                 cmd="depot__subcmd__help__subcmd__token__subcmd__create"
@@ -154,6 +178,24 @@ _depot() {
             depot__subcmd__org__subcmd__member__subcmd__help,remove)
                 cmd="depot__subcmd__org__subcmd__member__subcmd__help__subcmd__remove"
                 ;;
+            depot__subcmd__quota,help)
+                cmd="depot__subcmd__quota__subcmd__help"
+                ;;
+            depot__subcmd__quota,set)
+                cmd="depot__subcmd__quota__subcmd__set"
+                ;;
+            depot__subcmd__quota,show)
+                cmd="depot__subcmd__quota__subcmd__show"
+                ;;
+            depot__subcmd__quota__subcmd__help,help)
+                cmd="depot__subcmd__quota__subcmd__help__subcmd__help"
+                ;;
+            depot__subcmd__quota__subcmd__help,set)
+                cmd="depot__subcmd__quota__subcmd__help__subcmd__set"
+                ;;
+            depot__subcmd__quota__subcmd__help,show)
+                cmd="depot__subcmd__quota__subcmd__help__subcmd__show"
+                ;;
             depot__subcmd__token,create)
                 cmd="depot__subcmd__token__subcmd__create"
                 ;;
@@ -215,8 +257,44 @@ _depot() {
 
     case "${cmd}" in
         depot)
-            opts="-h -V --db --help --version serve user org token verify go generate help"
+            opts="-h -V --db --help --version serve user org token verify backup compact go quota generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__backup)
+            opts="-h -V --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__compact)
+            opts="-h -V --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -345,8 +423,36 @@ _depot() {
             return 0
             ;;
         depot__subcmd__help)
-            opts="serve user org token verify go generate help"
+            opts="serve user org token verify backup compact go quota generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__backup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__compact)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -473,6 +579,48 @@ _depot() {
         depot__subcmd__help__subcmd__org__subcmd__member__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__quota)
+            opts="set show"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__quota__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__quota__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -872,13 +1020,135 @@ _depot() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        depot__subcmd__serve)
-            opts="-h -V --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --grace-secs --cache-mib --db --help --version"
+        depot__subcmd__quota)
+            opts="-h -V --db --help --version set show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__quota__subcmd__help)
+            opts="set show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__quota__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__quota__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__quota__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__quota__subcmd__set)
+            opts="-h -V --max-bytes --max-versions --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --max-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-versions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__quota__subcmd__show)
+            opts="-h -V --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__serve)
+            opts="-h -V --config --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --grace-secs --cache-mib --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1259,7 +1529,7 @@ _depot() {
             return 0
             ;;
         depot__subcmd__verify)
-            opts="-h -V --db --help --version"
+            opts="-h -V --repair --db --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -32,9 +32,13 @@ complete -c depot -n "__fish_depot_needs_command" -f -a "user" -d 'Manage users'
 complete -c depot -n "__fish_depot_needs_command" -f -a "org" -d 'Manage organizations and their members'
 complete -c depot -n "__fish_depot_needs_command" -f -a "token" -d 'Manage access tokens'
 complete -c depot -n "__fish_depot_needs_command" -f -a "verify" -d 'Re-read every stored byte and check every hash, reference and count'
+complete -c depot -n "__fish_depot_needs_command" -f -a "backup" -d 'Write a consistent copy of the database to FILE'
+complete -c depot -n "__fish_depot_needs_command" -f -a "compact" -d 'Return the space freed by deletions to the file system'
 complete -c depot -n "__fish_depot_needs_command" -f -a "go" -d 'Go module tools'
+complete -c depot -n "__fish_depot_needs_command" -f -a "quota" -d 'Per-owner limits (storage bytes, number of versions) and usage'
 complete -c depot -n "__fish_depot_needs_command" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
 complete -c depot -n "__fish_depot_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand serve" -l config -d 'A TOML file of settings; flags and DEPOT_* variables override it' -r -F
 complete -c depot -n "__fish_depot_using_subcommand serve" -l listen -d 'Address and port to listen on' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l tls-cert -d 'TLS certificate chain (PEM); with --tls-key, serve HTTPS only' -r -F
 complete -c depot -n "__fish_depot_using_subcommand serve" -l tls-key -d 'TLS private key (PEM) matching --tls-cert; reloaded with it on SIGHUP' -r -F
@@ -121,8 +125,15 @@ complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subco
 complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a user\'s token by label'
 complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand verify" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand verify" -l repair -d 'First fix what can be fixed without losing any file (orphaned blobs and chunks, wrong reference counts, index entries, empty or missing version and package records, memberships and tokens of deleted accounts), printing each fix; then verify'
 complete -c depot -n "__fish_depot_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand verify" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand backup" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand backup" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand backup" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand compact" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand compact" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand compact" -s V -l version -d 'Print version'
 complete -c depot -n "__fish_depot_using_subcommand go; and not __fish_seen_subcommand_from zip help" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand go; and not __fish_seen_subcommand_from zip help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand go; and not __fish_seen_subcommand_from zip help" -s V -l version -d 'Print version'
@@ -135,17 +146,37 @@ complete -c depot -n "__fish_depot_using_subcommand go; and __fish_seen_subcomma
 complete -c depot -n "__fish_depot_using_subcommand go; and __fish_seen_subcommand_from zip" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand go; and __fish_seen_subcommand_from help" -f -a "zip" -d 'Build a module zip from a source directory, ready to upload'
 complete -c depot -n "__fish_depot_using_subcommand go; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand quota; and not __fish_seen_subcommand_from set show help" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand quota; and not __fish_seen_subcommand_from set show help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand quota; and not __fish_seen_subcommand_from set show help" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand quota; and not __fish_seen_subcommand_from set show help" -f -a "set" -d 'Set an owner\'s (user\'s or organization\'s) limits; an omitted limit is unlimited'
+complete -c depot -n "__fish_depot_using_subcommand quota; and not __fish_seen_subcommand_from set show help" -f -a "show" -d 'Print usage and limits: `OWNER<TAB>BYTES<TAB>MAX_BYTES<TAB>VERSIONS<TAB>MAX_VERSIONS`, a limit being a number or `unlimited`; one owner, or every owner'
+complete -c depot -n "__fish_depot_using_subcommand quota; and not __fish_seen_subcommand_from set show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from set" -l max-bytes -d 'Most bytes of files the owner may hold (each file counted, even when its content is shared with another)' -r
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from set" -l max-versions -d 'Most versions the owner may hold, over all its packages' -r
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from set" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from show" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set an owner\'s (user\'s or organization\'s) limits; an omitted limit is unlimited'
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print usage and limits: `OWNER<TAB>BYTES<TAB>MAX_BYTES<TAB>VERSIONS<TAB>MAX_VERSIONS`, a limit being a number or `unlimited`; one owner, or every owner'
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand generate" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "serve" -d 'Run the registry server'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "user" -d 'Manage users'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "org" -d 'Manage organizations and their members'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "token" -d 'Manage access tokens'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "verify" -d 'Re-read every stored byte and check every hash, reference and count'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "go" -d 'Go module tools'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify go generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "serve" -d 'Run the registry server'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "user" -d 'Manage users'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "org" -d 'Manage organizations and their members'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "token" -d 'Manage access tokens'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "verify" -d 'Re-read every stored byte and check every hash, reference and count'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "backup" -d 'Write a consistent copy of the database to FILE'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "compact" -d 'Return the space freed by deletions to the file system'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "go" -d 'Go module tools'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "quota" -d 'Per-owner limits (storage bytes, number of versions) and usage'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user; the password is read from the first line of standard input'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List users, one per line: NAME, admin|user, public|private (tab-separated)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "delete" -d 'Delete a user and their tokens (refused while they own packages)'
@@ -156,3 +187,5 @@ complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcom
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List a user\'s tokens: LABEL, scope, created, expires (tab-separated; never the secret)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke a user\'s token by label'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from go" -f -a "zip" -d 'Build a module zip from a source directory, ready to upload'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from quota" -f -a "set" -d 'Set an owner\'s (user\'s or organization\'s) limits; an omitted limit is unlimited'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from quota" -f -a "show" -d 'Print usage and limits: `OWNER<TAB>BYTES<TAB>MAX_BYTES<TAB>VERSIONS<TAB>MAX_VERSIONS`, a limit being a number or `unlimited`; one owner, or every owner'
