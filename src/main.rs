@@ -152,6 +152,19 @@ fn go_zip(dir: &Path, module: &str, version: &str, output: &Path) -> Result<(), 
             return Err(e);
         }
     };
+    // The server's own check, so what this writes is exactly what an upload accepts.
+    let checked = std::fs::File::open(&tmp)
+        .and_then(|f| Ok((f.metadata()?.len(), f)))
+        .map_err(|e| e.to_string())
+        .and_then(|(len, f)| match depot::gomod::zipcheck::check(std::io::BufReader::new(f), len) {
+            Ok(_) => Ok(()),
+            Err(Ok(io)) => Err(format!("{}: {io}", tmp.display())),
+            Err(Err(invalid)) => Err(format!("the server would refuse this zip: {invalid}")),
+        });
+    if let Err(e) = checked {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, output).map_err(|e| format!("{}: {e}", output.display()))?;
     for (path, why) in &report.omitted {
         eprintln!("depot: left out {path}: {why}");

@@ -2,8 +2,8 @@
 //! (`golang.org/x/mod/zip.CreateFromDir`): every regular file under the directory, leaving
 //! out version-control directories, nested modules (directories with their own go.mod),
 //! files inside `vendor/` subdirectories, and symbolic links and other irregular files.
-//! The result is then put through [`super::zipcheck::check`], so what `depot go zip`
-//! writes is exactly what the server accepts.
+//! `depot go zip` then puts the written zip through [`super::zipcheck::check`] before it
+//! renames it into place, so what it writes is exactly what the server accepts.
 
 use std::fs;
 use std::io::{Seek, Write};

@@ -293,31 +293,41 @@ fn unquote(s: &str) -> Option<String> {
 
 /// Reads the entry count and central-directory size from the end-of-central-directory
 /// record (zip64 when needed), before the zip library allocates for the directory.
-/// `Ok(None)` when there is no such record.
+/// `Ok(None)` when there is no usable record: none, more than one candidate in the tail (a
+/// second record hidden in the comment could make the library read a different directory
+/// than the one checked here), a comment that does not end at the end of the file, or a
+/// directory that does not end where the record begins.
 fn directory_size<R: Read + Seek>(src: &mut R, len: u64) -> std::io::Result<Option<(u64, u64)>> {
     const EOCD: [u8; 4] = *b"PK\x05\x06";
     const LOCATOR: [u8; 4] = *b"PK\x06\x07";
     const EOCD64: [u8; 4] = *b"PK\x06\x06";
     let tail_len = len.min(22 + 65535);
-    src.seek(SeekFrom::Start(len - tail_len))?;
+    let tail_start = len - tail_len;
+    src.seek(SeekFrom::Start(tail_start))?;
     let mut tail = vec![0u8; tail_len as usize];
     src.read_exact(&mut tail)?;
-    let Some(at) = (0..tail.len().saturating_sub(21)).rev().find(|&i| tail[i..i + 4] == EOCD) else {
-        return Ok(None);
-    };
+    let candidates: Vec<usize> =
+        (0..tail.len().saturating_sub(21)).filter(|&i| tail[i..i + 4] == EOCD).collect();
+    let [at] = candidates[..] else { return Ok(None) };
     let u16_at = |b: &[u8], i: usize| u64::from(u16::from_le_bytes([b[i], b[i + 1]]));
     let u32_at = |b: &[u8], i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
-    let (entries, size) = (u16_at(&tail, at + 10), u32_at(&tail, at + 12));
-    if entries != 0xFFFF && size != 0xFFFF_FFFF {
-        return Ok(Some((entries, size)));
-    }
-    // zip64: the locator sits just before the EOCD record and points at the zip64 record.
-    if at < 20 || tail[at - 20..at - 16] != LOCATOR {
-        return Ok(Some((entries, size)));
-    }
     let u64_at = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let comment = u16_at(&tail, at + 20) as usize;
+    if at + 22 + comment != tail.len() || u16_at(&tail, at + 4) != 0 || u16_at(&tail, at + 6) != 0 {
+        return Ok(None);
+    }
+    let eocd_offset = tail_start + at as u64;
+    let (entries, size, cd_offset) = (u16_at(&tail, at + 10), u32_at(&tail, at + 12), u32_at(&tail, at + 16));
+    if entries != 0xFFFF && size != 0xFFFF_FFFF && cd_offset != 0xFFFF_FFFF {
+        return Ok((cd_offset + size == eocd_offset).then_some((entries, size)));
+    }
+    // zip64: the locator sits just before the EOCD record and points at the zip64 record,
+    // which the directory must end at.
+    if at < 20 || tail[at - 20..at - 16] != LOCATOR {
+        return Ok(None);
+    }
     let offset = u64_at(&tail, at - 20 + 8);
-    if offset.saturating_add(56) > len {
+    if offset.saturating_add(56) > eocd_offset {
         return Ok(None);
     }
     let mut rec = [0u8; 56];
@@ -326,7 +336,8 @@ fn directory_size<R: Read + Seek>(src: &mut R, len: u64) -> std::io::Result<Opti
     if rec[..4] != EOCD64 {
         return Ok(None);
     }
-    Ok(Some((u64_at(&rec, 32), u64_at(&rec, 40))))
+    let (entries, size, cd_offset) = (u64_at(&rec, 32), u64_at(&rec, 40), u64_at(&rec, 48));
+    Ok((cd_offset.checked_add(size) == Some(offset)).then_some((entries, size)))
 }
 
 #[cfg(test)]
@@ -414,6 +425,21 @@ mod tests {
         let mut truncated = make(&[("example.com/m@v1.0.0/a.go", b"package m\n")]);
         truncated.truncate(truncated.len() - 30);
         assert!(run(&truncated).is_err());
+    }
+
+    #[test]
+    fn a_second_end_record_hidden_in_the_comment_is_refused() {
+        let mut z = make(&[("example.com/m@v1.0.0/go.mod", b"module example.com/m\n")]);
+        // Give the real end record a 22-byte comment holding a fake one (one entry).
+        let n = z.len();
+        z[n - 2..].copy_from_slice(&22u16.to_le_bytes());
+        let mut fake = b"PK\x05\x06".to_vec();
+        fake.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+        fake.extend_from_slice(&46u32.to_le_bytes());
+        fake.extend_from_slice(&(n as u32).to_le_bytes());
+        fake.extend_from_slice(&0u16.to_le_bytes());
+        z.extend_from_slice(&fake);
+        assert!(run(&z).unwrap_err().contains("end-of-central-directory"));
     }
 
     #[test]

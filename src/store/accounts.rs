@@ -142,6 +142,9 @@ impl Store {
                 tokens.remove(hash)?;
             }
             tx.open_table(MEMBERS)?.retain(|(_, u), _| u != k)?;
+            // A later owner of the same name starts with no limits and no usage.
+            tx.open_table(super::tables::QUOTAS)?.remove(k.as_str())?;
+            tx.open_table(super::tables::USAGE)?.remove(k.as_str())?;
             Ok(())
         })
     }

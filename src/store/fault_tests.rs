@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use redb::StorageBackend;
+use redb::{ReadableTable, StorageBackend};
 
 /// What redb's backend methods return (std::io::Error with redb's default features).
 type BackendIoError = std::io::Error;
@@ -284,5 +284,39 @@ fn a_layout_1_database_is_upgraded_on_open_with_its_usage_counted() {
     let usage = store.usage(Some("alice")).unwrap();
     assert_eq!((usage[0].usage.bytes, usage[0].usage.versions), (70_030, 1));
     assert!(store.verify().unwrap().problems.is_empty());
+    store.close();
+}
+
+#[test]
+fn repair_deletes_no_content_while_a_file_record_is_unreadable() {
+    use super::records::BlobRec;
+    use super::tables::{BLOBS, CHUNKS, FILES};
+    let store = open(Faulty::new(Arc::new(Image::default())));
+    seed_owner(&store);
+    let rt = runtime();
+    let a = content(9, 9000);
+    rt.block_on(upload(&store, "a.bin", &a)).unwrap();
+    store
+        .write(|tx| {
+            // A damaged file record: which blob it points at cannot be known...
+            tx.open_table(FILES)?
+                .insert(("alice", "generic", "pkg", "1", "x.bin"), [0xFFu8; 3].as_slice())?;
+            // ...so this blob, which looks orphaned, may be its content.
+            let rec = BlobRec { sha256: [9; 32], size: 2, chunk_size: super::CHUNK_SIZE as u32, refs: 1 };
+            tx.open_table(BLOBS)?.insert(7777, super::codec::encode(&rec).as_slice())?;
+            tx.open_table(CHUNKS)?.insert((7777, 0), b"xy".as_slice())?;
+            Ok(())
+        })
+        .unwrap();
+    let repaired = store.repair().unwrap();
+    assert!(!repaired.actions.iter().any(|a| a.contains("7777")), "{:#?}", repaired.actions);
+    assert!(!repaired.after.problems.is_empty(), "the damaged record is still reported");
+    assert_eq!(read_all(&store, "a.bin"), Some(a));
+    store
+        .write(|tx| {
+            assert!(tx.open_table(CHUNKS)?.get((7777, 0))?.is_some(), "the chunk is kept");
+            Ok(())
+        })
+        .unwrap();
     store.close();
 }

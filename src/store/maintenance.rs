@@ -7,9 +7,10 @@
 //! unsafe), and a snapshot costs writers nothing: the server keeps serving while it runs.
 //! Uploads still in progress and orphaned chunks are left out, so the copy is also clean.
 //!
-//! Compaction needs the database to itself, so it runs as a writer job between batches with
-//! the database lock held; new readers wait, and it retries while readers that began before
-//! it (downloads in flight) finish, up to a deadline.
+//! Compaction needs the database to itself, so it runs as a writer job between batches (no
+//! write can start meanwhile) and takes the database lock exclusively for each attempt
+//! (no read can start during one); while reads that began earlier (downloads in flight, a
+//! verify) are still open, it lets go and tries again, up to a deadline.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -24,6 +25,8 @@ use super::{Error, Result, Store};
 
 /// Chunk bytes copied per destination transaction: bounds the dirty pages a backup holds.
 const BACKUP_TXN_BYTES: u64 = 64 << 20;
+/// redb page cache of the backup file being written.
+const BACKUP_CACHE_BYTES: usize = 4 << 20;
 
 /// What a compaction did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,10 +64,13 @@ impl Job for CompactJob {
         true
     }
 
-    fn run_alone(&mut self, db: &mut Database) -> Result<()> {
+    fn run_alone(&mut self, db: &std::sync::RwLock<Database>) -> Result<()> {
         let deadline = Instant::now() + self.wait;
         let outcome = loop {
-            match db.compact() {
+            // The lock is held only for an attempt: while reads that began earlier are still
+            // running, requests are served between attempts instead of waiting.
+            let attempt = db.write().unwrap_or_else(|p| p.into_inner()).compact();
+            match attempt {
                 Ok(_) => break Ok(()),
                 Err(redb::CompactionError::TransactionInProgress) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
@@ -122,8 +128,13 @@ impl Store {
         if self.inner.path.as_deref().is_some_and(|p| same_file(p, dest)) {
             return Err(Error::Refused("the backup cannot replace the database itself".into()));
         }
-        let tmp = dest.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
+        // A name no other backup (in this or another process) uses: two backups to one FILE
+        // must not write into each other's temporary file.
+        let mut nonce = [0u8; 8];
+        getrandom::getrandom(&mut nonce)
+            .map_err(|e| Error::Io(format!("no randomness for a file name: {e}")))?;
+        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let tmp = dest.with_file_name(format!(".{}.{nonce}.tmp", name.to_string_lossy()));
         let result = self.backup_to(&tmp, progress).and_then(|r| {
             std::fs::rename(&tmp, dest).map_err(|e| io_error(dest, &e))?;
             if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -139,9 +150,13 @@ impl Store {
 
     fn backup_to(&self, tmp: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<BackedUp> {
         let src = self.read()?;
-        let dst = Database::builder().create(tmp).map_err(|e| match Error::storage(e) {
-            Error::Io(msg) | Error::Storage(msg) => Error::Io(format!("{}: {msg}", tmp.display())),
-            other => other,
+        // A small page cache: redb's default (1 GiB) would grow the server by the size of
+        // the copy.
+        let dst = Database::builder().set_cache_size(BACKUP_CACHE_BYTES).create(tmp).map_err(|e| {
+            match Error::storage(e) {
+                Error::Io(msg) | Error::Storage(msg) => Error::Io(format!("{}: {msg}", tmp.display())),
+                other => other,
+            }
         })?;
         let mut blobs = 0;
         let mut total = 0;

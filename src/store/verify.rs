@@ -309,26 +309,44 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
     // Files: how many point at each blob; which versions have files.
     let mut refs: BTreeMap<u64, u64> = BTreeMap::new();
     let mut file_versions: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
+    // With an unreadable file record, which blob it points at is unknown: then no blob may
+    // be treated as orphaned or recounted (that could delete the content of a file).
+    let mut all_files_readable = true;
     for entry in tx.open_table(FILES)?.iter()? {
         let (k, v) = entry?;
         let (o, t, p, ver, _) = k.value();
-        if let Ok(rec) = codec::decode::<FileRec>(v.value()) {
-            *refs.entry(rec.blob).or_default() += 1;
-            let created =
-                file_versions.entry((o.into(), t.into(), p.into(), ver.into())).or_insert(rec.created);
-            *created = (*created).min(rec.created);
+        match codec::decode::<FileRec>(v.value()) {
+            Ok(rec) => {
+                *refs.entry(rec.blob).or_default() += 1;
+                let created =
+                    file_versions.entry((o.into(), t.into(), p.into(), ver.into())).or_insert(rec.created);
+                *created = (*created).min(rec.created);
+            }
+            Err(_) => all_files_readable = false,
         }
     }
     // Blobs: drop the orphaned, correct the counts, rebuild the index.
     let mut blobs = tx.open_table(BLOBS)?;
     let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
     let mut chunks = tx.open_table(CHUNKS)?;
-    let records: Vec<(u64, BlobRec)> = blobs
-        .iter()?
-        .filter_map(|e| e.ok().and_then(|(k, v)| Some((k.value(), codec::decode(v.value()).ok()?))))
-        .collect();
+    // Every blob id is kept unless proven orphaned: an unreadable blob record is reported
+    // by verify, never removed here.
+    let mut records: Vec<(u64, BlobRec)> = Vec::new();
     let mut kept = BTreeSet::new();
+    for entry in blobs.iter()? {
+        let (k, v) = entry?;
+        match codec::decode::<BlobRec>(v.value()) {
+            Ok(rec) => records.push((k.value(), rec)),
+            Err(_) => {
+                kept.insert(k.value());
+            }
+        }
+    }
     for (id, mut rec) in records {
+        if !all_files_readable {
+            kept.insert(id);
+            continue;
+        }
         let count = refs.get(&id).copied().unwrap_or(0);
         if count == 0 {
             blobs.remove(id)?;
@@ -350,33 +368,32 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
             did.push(format!("blob {id}: restored its sha256 index entry"));
         }
     }
-    let stale: Vec<[u8; 32]> = by_sha
-        .iter()?
-        .filter_map(|e| e.ok())
-        .filter(|(k, v)| {
-            let id = v.value();
-            !kept.contains(&id)
-                || blobs
-                    .get(id)
-                    .ok()
-                    .flatten()
-                    .and_then(|b| codec::decode::<BlobRec>(b.value()).ok())
-                    .is_none_or(|b| b.sha256 != k.value())
-        })
-        .map(|(k, _)| k.value())
-        .collect();
+    let mut stale: Vec<[u8; 32]> = Vec::new();
+    for entry in by_sha.iter()? {
+        let (k, v) = entry?;
+        let id = v.value();
+        let wrong = match blobs.get(id)? {
+            None => true,
+            Some(b) => codec::decode::<BlobRec>(b.value()).is_ok_and(|b| b.sha256 != k.value()),
+        };
+        if wrong {
+            stale.push(k.value());
+        }
+    }
     for sha in stale {
         by_sha.remove(sha)?;
         did.push("removed a sha256 index entry pointing at a missing or different blob".into());
     }
     // Chunks that belong to no blob and no upload in progress.
-    let staged: BTreeSet<u64> =
-        tx.open_table(STAGED)?.iter()?.filter_map(|e| e.ok().map(|(k, _)| k.value())).collect();
+    let mut staged = BTreeSet::new();
+    for entry in tx.open_table(STAGED)?.iter()? {
+        staged.insert(entry?.0.value());
+    }
     let mut orphan_ids = BTreeSet::new();
     for entry in chunks.iter()? {
         let (k, _) = entry?;
         let id = k.value().0;
-        if !kept.contains(&id) && !staged.contains(&id) {
+        if all_files_readable && !kept.contains(&id) && !staged.contains(&id) && blobs.get(id)?.is_none() {
             orphan_ids.insert(id);
         }
     }

@@ -17,7 +17,7 @@
 //! 4. The read cache's generation is bumped after a durable commit and before its replies
 //!    (only durable jobs change what readers see; chunk jobs touch staged data only).
 //! 5. A job that needs the database to itself ([`Job::alone`], compaction) runs between
-//!    batches with no transaction open, holding the database's lock exclusively.
+//!    batches with no transaction open, taking the database's lock exclusively.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -50,11 +50,13 @@ pub trait Job: Send {
     /// Called once after the batch's commit returned (`Ok`) or the batch was dropped (`Err`).
     fn complete(self: Box<Self>, committed: Result<(), Error>);
     /// Whether the job needs the database to itself; then [`Job::run_alone`] is called
-    /// instead of [`Job::run`], between batches, and `complete` gets its result.
+    /// instead of [`Job::run`], between batches (no transaction open), and `complete` gets
+    /// its result. It takes the database's lock exclusively as briefly as it can: readers
+    /// wait while it holds it.
     fn alone(&self) -> bool {
         false
     }
-    fn run_alone(&mut self, _db: &mut Database) -> Result<(), Error> {
+    fn run_alone(&mut self, _db: &RwLock<Database>) -> Result<(), Error> {
         Ok(())
     }
 }
@@ -132,7 +134,7 @@ fn run(
 }
 
 fn run_alone(db: &RwLock<Database>, mut job: Box<dyn Job>, cache: &Cache) {
-    let result = job.run_alone(&mut db.write().unwrap_or_else(|p| p.into_inner()));
+    let result = job.run_alone(db);
     cache.bump();
     job.complete(result);
 }
