@@ -127,6 +127,9 @@ pub fn split_major(path: &str) -> Option<(&str, &str)> {
     let Some(slash) = path.rfind('/') else { return Some((path, "")) };
     let last = &path[slash + 1..];
     let Some(n) = last.strip_prefix('v') else { return Some((path, "")) };
+    if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.') && n.contains('.') {
+        return None; // "/v1.2" looks like a version, and the go command refuses it
+    }
     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
         return Some((path, ""));
     }

@@ -129,7 +129,7 @@ fn put_files(
     let bytes: u64 = files.iter().map(|(_, s)| s.size).sum();
     let refusal = match refusal {
         Some(e) => Some(e),
-        None => super::quotas::check(tx, &o, bytes, u64::from(new_version))?.err(),
+        None => super::quotas::check(tx, &o, &at.owner, bytes, u64::from(new_version))?.err(),
     };
     if let Some(e) = refusal {
         for (_, staged) in files {

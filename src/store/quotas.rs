@@ -21,17 +21,24 @@ pub struct OwnerUsage {
     pub quota: QuotaRec,
 }
 
-/// Checks that adding `bytes` and `versions` to owner key `o` stays within its quota.
+/// Checks that adding `bytes` and `versions` to owner key `o` (spelled `name` in messages)
+/// stays within its quota.
 ///
 /// # Errors
 /// [`Error::Quota`] naming the limit.
-pub(crate) fn check(tx: &WriteTransaction, o: &str, bytes: u64, versions: u64) -> Result<Result<()>> {
+pub(crate) fn check(
+    tx: &WriteTransaction,
+    o: &str,
+    name: &str,
+    bytes: u64,
+    versions: u64,
+) -> Result<Result<()>> {
     let quota: QuotaRec = get_rec(&tx.open_table(QUOTAS)?, o)?.unwrap_or_default();
     let usage: UsageRec = get_rec(&tx.open_table(USAGE)?, o)?.unwrap_or_default();
     if let Some(max) = quota.max_bytes {
         if usage.bytes.saturating_add(bytes) > max {
             return Ok(Err(Error::Quota(format!(
-                "storage quota of {o} exceeded: {} of {max} bytes used, this needs {bytes} more",
+                "storage quota of {name} exceeded: {} of {max} bytes used, this needs {bytes} more",
                 usage.bytes
             ))));
         }
@@ -39,7 +46,7 @@ pub(crate) fn check(tx: &WriteTransaction, o: &str, bytes: u64, versions: u64) -
     if let Some(max) = quota.max_versions {
         if versions > 0 && usage.versions.saturating_add(versions) > max {
             return Ok(Err(Error::Quota(format!(
-                "version quota of {o} exceeded: {} of {max} versions used",
+                "version quota of {name} exceeded: {} of {max} versions used",
                 usage.versions
             ))));
         }
