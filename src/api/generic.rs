@@ -14,7 +14,7 @@ use hyper::{Method, Request, StatusCode};
 use super::{authorize, authorize_cached, credential, with_user};
 use crate::app::App;
 use crate::auth::Access;
-use crate::http::body::{empty, full, next_data, ChannelBody};
+use crate::http::body::{empty, full, ChannelBody};
 use crate::http::headers::{self, Range};
 use crate::http::{ApiError, Response};
 use crate::names;
@@ -55,7 +55,7 @@ fn check_names(t: &FileTarget) -> Result<(), names::Error> {
 /// `PUT {base}/{file}`.
 pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let (parts, mut body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let cred = credential(&parts)?;
     let declared = header_str(&parts.headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     // A small upload from a recently seen client is decided from memory and goes straight to
@@ -91,19 +91,7 @@ pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
         single_header(&parts.headers, "content-digest")?,
     )
     .map_err(ApiError::bad_request)?;
-    let limit = app.limits.max_file_size;
-    if let Some(len) = declared {
-        if len > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("file is larger than the limit of {limit} bytes"),
-            ));
-        }
-    }
-    let mut upload = app.store.begin_upload(limit);
-    while let Some(data) = next_data(&mut body, app.limits.body_idle).await? {
-        upload.push(data).await?;
-    }
+    let upload = super::receive(app, &parts, body, app.limits.max_file_size, "file").await?;
     let rec = upload.finish(target, expect).await?;
     app.metrics.bytes_in(rec.size);
     app.metrics.upload(started.elapsed());

@@ -17,7 +17,6 @@ use super::{authorize, credential, generic, json, text, with_user};
 use crate::app::App;
 use crate::auth::Access;
 use crate::gomod::{path, semver, zipcheck};
-use crate::http::body::next_data;
 use crate::http::{headers, ApiError, Response};
 use crate::store::{FileTarget, GO};
 
@@ -135,13 +134,8 @@ async fn metadata(
                 text(StatusCode::OK, body)
             }
             Want::Latest => {
-                let ordered = versions.iter().enumerate().map(|(i, v)| (v.version.as_str(), i as u64));
-                let best = crate::store::latest_version(GO, ordered).map(str::to_string);
-                let v = versions
-                    .iter()
-                    .find(|v| Some(&v.version) == best.as_ref())
-                    .ok_or_else(ApiError::not_found)?;
-                info(v)
+                let v = crate::store::latest_of(GO, versions).ok_or_else(ApiError::not_found)?;
+                info(&v)
             }
             _ => {
                 let v = versions
@@ -171,23 +165,12 @@ struct Published {
 /// there, and only then becomes the version's `.zip` and `.mod` in one durable commit. Any
 /// refusal leaves nothing behind.
 pub async fn upload(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Result<Response, ApiError> {
-    let (parts, mut body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let cred = credential(&parts)?;
     let o = owner.clone();
     let who = app.blocking(move |app| authorize(app, cred.as_ref(), &o, Access::Write)).await??;
     let limit = app.limits.max_file_size.min(zipcheck::MAX_ZIP);
-    let declared =
-        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("module zip is larger than the limit of {limit} bytes"),
-        ));
-    }
-    let mut upload = app.store.begin_upload(limit);
-    while let Some(data) = next_data(&mut body, app.limits.body_idle).await? {
-        upload.push(data).await?;
-    }
+    let upload = super::receive(app, &parts, body, limit, "module zip").await?;
     let sealed = upload.seal().await?;
     // Checking decompresses the whole zip: a CPU-bound job, a few at a time.
     let _turn = app.zip_checks.acquire().await.map_err(ApiError::internal)?;

@@ -268,13 +268,7 @@ pub async fn latest(
 ) -> Result<Response, ApiError> {
     read_json(app, req, owner.clone(), move |app| {
         let versions = app.store.versions(&owner, kind, &name)?.ok_or_else(ApiError::not_found)?;
-        // Oldest first, so the position is the creation order.
-        let ordered = versions.iter().enumerate().map(|(i, v)| (v.version.as_str(), i as u64));
-        let best = crate::store::latest_version(kind, ordered).map(str::to_string);
-        let newest = versions
-            .into_iter()
-            .find(|v| Some(&v.version) == best.as_ref())
-            .ok_or_else(ApiError::not_found)?;
+        let newest = crate::store::latest_of(kind, versions).ok_or_else(ApiError::not_found)?;
         let (o, p) = spelled(app, &owner, kind, &name)?;
         Ok(version_json(&o, kind, &p, newest))
     })

@@ -111,3 +111,32 @@ pub fn authorize(
     auth::decide(who.as_ref(), rec.as_ref(), role, access)?;
     Ok(who)
 }
+
+/// Streams a request body of at most `limit` bytes into a new upload: 413 before reading
+/// when Content-Length says it is too large, else as soon as the body passes the limit
+/// (the upload is then dropped, which discards what was staged). `what` names the body
+/// in the message.
+///
+/// # Errors
+/// 413, 408 for a stalled body, storage errors.
+pub async fn receive(
+    app: &App,
+    parts: &Parts,
+    mut body: hyper::body::Incoming,
+    limit: u64,
+    what: &str,
+) -> Result<crate::store::Upload, ApiError> {
+    let declared =
+        parts.headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{what} is larger than the limit of {limit} bytes"),
+        ));
+    }
+    let mut upload = app.store.begin_upload(limit);
+    while let Some(data) = crate::http::body::next_data(&mut body, app.limits.body_idle).await? {
+        upload.push(data).await?;
+    }
+    Ok(upload)
+}

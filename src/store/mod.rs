@@ -35,7 +35,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Wri
 pub use blobs::{FileReader, Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::CachedFile;
 pub use maintenance::{BackedUp, Compacted};
-pub use packages::{latest_version, FileTarget, PackageSummary, VersionSummary, GO};
+pub use packages::{latest_of, latest_version, FileTarget, PackageSummary, VersionSummary, GO};
 pub use quotas::OwnerUsage;
 pub use records::{FileRec, OwnerKind, OwnerRec, QuotaRec, Role, TokenRec, UsageRec};
 pub use verify::{Repaired, Report};

@@ -78,6 +78,13 @@ pub fn latest_version<'a>(kind: &str, versions: impl IntoIterator<Item = (&'a st
     }
 }
 
+/// Picks [`latest_version`] from `versions`, which [`Store::versions`] lists oldest first.
+pub fn latest_of(kind: &str, versions: Vec<VersionSummary>) -> Option<VersionSummary> {
+    let ordered = versions.iter().enumerate().map(|(i, v)| (v.version.as_str(), i as u64));
+    let best = latest_version(kind, ordered)?.to_string();
+    versions.into_iter().find(|v| v.version == best)
+}
+
 /// Adds the file described by `target` with the staged content, creating its package and
 /// version as needed. A refusal (`Ok(Err(..))`) discards the staged chunks in the same
 /// transaction, so a refused upload leaves nothing behind.
