@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth;
+use crate::auth::{self, Secret};
 use crate::clock;
 use crate::names;
 use crate::store::{self, OwnerKind, OwnerRec, Role, Store, TokenRec};
@@ -18,7 +18,7 @@ use crate::store::{self, OwnerKind, OwnerRec, Role, Store, TokenRec};
 pub enum Command {
     UserAdd {
         name: String,
-        password: String,
+        password: Secret,
         admin: bool,
         private: bool,
     },
@@ -28,7 +28,7 @@ pub enum Command {
     },
     UserPasswd {
         name: String,
-        password: String,
+        password: Secret,
     },
     OrgAdd {
         name: String,
@@ -112,7 +112,7 @@ pub enum Output {
     Users(Vec<UserInfo>),
     /// A new token: the only time its secret is shown.
     Token {
-        secret: String,
+        secret: Secret,
         info: TokenInfo,
     },
     Tokens(Vec<TokenInfo>),
@@ -248,7 +248,7 @@ pub fn execute_with_progress(
             };
             let rec = TokenRec { user: names::key(&user), label, write, created: now, expires };
             store.add_token(hash, rec.clone())?;
-            return Ok(Output::Token { secret, info: token_info(rec) });
+            return Ok(Output::Token { secret: secret.into(), info: token_info(rec) });
         }
         Command::TokenList { user } => {
             if !matches!(store.owner(&user)?, Some(OwnerRec { kind: OwnerKind::User { .. }, .. })) {

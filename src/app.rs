@@ -12,6 +12,7 @@ use crate::auth::Authenticator;
 use crate::http::ApiError;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::throttle::Rate;
 
 /// Request limits every endpoint honours.
 #[derive(Debug, Clone)]
@@ -20,6 +21,9 @@ pub struct Limits {
     pub max_file_size: u64,
     /// Longest wait for the next piece of a request body.
     pub body_idle: Duration,
+    /// Failed sign-ins per client address (a user name gets twice the burst and refills
+    /// twice as fast).
+    pub login: Rate,
 }
 
 pub struct App {
@@ -37,7 +41,7 @@ pub struct App {
 impl App {
     pub fn new(store: Store, limits: Limits, db_path: PathBuf) -> Arc<App> {
         Arc::new(App {
-            auth: Authenticator::new(store.clone()),
+            auth: Authenticator::new(store.clone(), limits.login),
             store,
             metrics: Metrics::default(),
             limits,

@@ -5,9 +5,12 @@
 //! run argon2, so it blocks: callers run it off the async workers. A good password is
 //! remembered (as a hash of user, password and stored hash) for [`CACHE_TTL`], so a busy
 //! client does not cost an argon2 run per request; changing the password changes the stored
-//! hash and so invalidates the entry. Secrets are never logged.
+//! hash and so invalidates the entry. Every check first books an attempt with the
+//! [`Throttle`] under the client's address and user name, so guessing is slowed (429) before
+//! any argon2 run. Secrets are never logged.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -19,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 use crate::names;
 use crate::store::{self, OwnerKind, OwnerRec, Role, Store};
+use crate::throttle::{Rate, Throttle, Throttled};
 
 /// Every token starts with this, so a token pasted as a password is recognized.
 pub const TOKEN_PREFIX: &str = "depot_";
@@ -38,6 +42,45 @@ pub enum Denied {
     Forbidden,
     /// Authenticated but may not even read: 404, as if nothing were there.
     Hidden,
+    /// Too many failed attempts from this address or for this user: 429, retry after this.
+    Throttled(Duration),
+}
+
+/// A password or token in memory: its `Debug` shows no secret, so neither a stray `{:?}` nor
+/// a derived `Debug` of a type holding one can put it in a log line.
+#[derive(Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+impl std::ops::Deref for Secret {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
 }
 
 /// A credential as sent by the client.
@@ -45,14 +88,21 @@ pub enum Denied {
 pub enum Credential {
     Password {
         user: String,
-        password: String,
+        password: Secret,
     },
     /// A token; `user` is the Basic user name when the token came as a Basic password (used
     /// only when the secret turns out to be a password that merely starts like a token).
     Token {
         user: Option<String>,
-        secret: String,
+        secret: Secret,
     },
+}
+
+/// A credential and the address of the client that sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    pub credential: Credential,
+    pub from: IpAddr,
 }
 
 /// Who is asking, once authenticated.
@@ -88,20 +138,20 @@ pub fn parse(value: &[u8]) -> Result<Credential, Denied> {
         let (user, password) = raw.split_once(':').ok_or(Denied::Bad)?;
         // `x-oauth-basic` is the password GitHub-style clients send beside a token user name.
         if (password.is_empty() || password == "x-oauth-basic") && user.starts_with(TOKEN_PREFIX) {
-            return Ok(Credential::Token { user: None, secret: user.to_string() });
+            return Ok(Credential::Token { user: None, secret: user.into() });
         }
         if user.is_empty() {
             return Err(Denied::Bad);
         }
         if password.starts_with(TOKEN_PREFIX) {
-            return Ok(Credential::Token { user: Some(user.to_string()), secret: password.to_string() });
+            return Ok(Credential::Token { user: Some(user.to_string()), secret: password.into() });
         }
-        Ok(Credential::Password { user: user.to_string(), password: password.to_string() })
+        Ok(Credential::Password { user: user.to_string(), password: password.into() })
     } else if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") {
         if rest.is_empty() || rest.contains(' ') {
             return Err(Denied::Bad);
         }
-        Ok(Credential::Token { user: None, secret: rest.to_string() })
+        Ok(Credential::Token { user: None, secret: rest.into() })
     } else {
         Err(Denied::Bad)
     }
@@ -230,49 +280,91 @@ pub struct Authenticator {
     /// Held while a fingerprint is verified, so that many connections arriving at once with
     /// the same credential (a CI fan-out) cost one argon2 run, not one each.
     verifying: [Mutex<()>; 16],
+    throttle: Throttle,
 }
 
 impl Authenticator {
-    pub fn new(store: Store) -> Self {
-        Authenticator { store, good: Mutex::new(HashMap::new()), verifying: Default::default() }
+    /// `per_address` budgets failures per client address; a user name gets twice the burst
+    /// and refills twice as fast, so one address alone can never spend it (see
+    /// [`crate::throttle`]).
+    pub fn new(store: Store, per_address: Rate) -> Self {
+        let per_user =
+            Rate { burst: per_address.burst.saturating_mul(2), interval: per_address.interval / 2 };
+        Authenticator {
+            store,
+            good: Mutex::new(HashMap::new()),
+            verifying: Default::default(),
+            throttle: Throttle::new(per_address, per_user),
+        }
     }
 
     /// Checks a credential. Blocks (store reads, argon2 on a cache miss).
     ///
+    /// Guessing is throttled per client address and per user name: a password check is booked
+    /// with the [`Throttle`] before argon2 runs (parallel guesses cannot slip past the count),
+    /// and a failed token costs its address. A good token always passes, throttled or not: a
+    /// 256-bit secret cannot be guessed, and CI runners behind one address must not suffer for
+    /// a neighbour's typos.
+    ///
     /// # Errors
+    /// [`Denied::Throttled`] when the address or user has failed too often lately;
     /// [`Denied::Bad`] for an unknown user, wrong password, unknown, revoked or expired
     /// token; store errors are reported as such.
-    pub fn authenticate(&self, cred: &Credential) -> Result<Result<Principal, Denied>, store::Error> {
-        match cred {
-            Credential::Password { user, password } => self.check_password(user, password),
-            Credential::Token { user, secret } => {
-                let Some(tok) = self.store.token(&token_hash(secret))? else {
-                    // A password that merely starts like a token.
-                    return match user {
-                        Some(u) => self.check_password(u, secret),
-                        None => Ok(Err(Denied::Bad)),
-                    };
-                };
-                if tok.expires.is_some_and(|t| t <= crate::clock::now()) {
-                    return Ok(Err(Denied::Bad));
-                }
-                // The Basic user name beside a token is not checked (as in Gitea): CI systems
-                // often put a fixed name there. The token alone says who it acts for.
-                Ok(match self.store.owner(&tok.user)? {
-                    Some(OwnerRec { name, kind: OwnerKind::User { admin, .. }, .. }) => {
-                        Ok(Principal { name, admin, may_write: tok.write, by_password: false })
-                    }
-                    _ => Err(Denied::Bad),
-                })
+    pub fn authenticate(&self, presented: &Presented) -> Result<Result<Principal, Denied>, store::Error> {
+        let from = presented.from;
+        match &presented.credential {
+            Credential::Password { user, password } => self.check_password(user, password, from),
+            Credential::Token { user, secret } => match self.check_token(secret)? {
+                Some(Ok(principal)) => Ok(Ok(principal)),
+                Some(Err(denied)) => Ok(Err(self.token_failed(from, denied))),
+                // A password that merely starts like a token.
+                None => match user {
+                    Some(u) => self.check_password(u, secret, from),
+                    None => Ok(Err(self.token_failed(from, Denied::Bad))),
+                },
+            },
+        }
+    }
+
+    /// A token's principal; `Some(Err)` for an expired token or a deleted user, `None` when
+    /// no token has this secret.
+    fn check_token(&self, secret: &str) -> Result<Option<Result<Principal, Denied>>, store::Error> {
+        let Some(tok) = self.store.token(&token_hash(secret))? else { return Ok(None) };
+        if tok.expires.is_some_and(|t| t <= crate::clock::now()) {
+            return Ok(Some(Err(Denied::Bad)));
+        }
+        // The Basic user name beside a token is not checked (as in Gitea): CI systems often
+        // put a fixed name there. The token alone says who it acts for.
+        Ok(Some(match self.store.owner(&tok.user)? {
+            Some(OwnerRec { name, kind: OwnerKind::User { admin, .. }, .. }) => {
+                Ok(Principal { name, admin, may_write: tok.write, by_password: false })
             }
+            _ => Err(Denied::Bad),
+        }))
+    }
+
+    /// Counts a failed token against its address: `denied`, or 429 once the address has
+    /// failed too often.
+    fn token_failed(&self, from: IpAddr, denied: Denied) -> Denied {
+        match self.throttle.attempt(from, None, Instant::now()) {
+            Ok(booking) => {
+                self.throttle.failed(booking);
+                denied
+            }
+            Err(t) => Denied::Throttled(t.retry_after),
         }
     }
 
     /// Checks a credential from memory alone: `Some` when the answer needs no store read and
     /// no argon2 run (a password verified recently, its user cached), `None` otherwise.
-    /// Never blocks, so hot requests skip the blocking pool.
-    pub fn authenticate_cached(&self, cred: &Credential) -> Option<Principal> {
-        let Credential::Password { user, password } = cred else { return None };
+    /// Never blocks, so hot requests skip the blocking pool. A throttled client gets `None`
+    /// too: memory must not answer what a checked attempt would refuse, or a remembered
+    /// password would let guesses through.
+    pub fn authenticate_cached(&self, presented: &Presented) -> Option<Principal> {
+        let Credential::Password { user, password } = &presented.credential else { return None };
+        if !self.throttle.is_clear(presented.from, Some(&names::key(user)), Instant::now()) {
+            return None;
+        }
         let Some(OwnerRec { name, kind: OwnerKind::User { password_hash, admin }, .. }) =
             self.store.cached_owner(user)?
         else {
@@ -287,23 +379,53 @@ impl Authenticator {
         })
     }
 
-    fn check_password(&self, user: &str, password: &str) -> Result<Result<Principal, Denied>, store::Error> {
+    fn check_password(
+        &self,
+        user: &str,
+        password: &str,
+        from: IpAddr,
+    ) -> Result<Result<Principal, Denied>, store::Error> {
+        let key = names::key(user);
+        let throttled = |t: Throttled| Ok(Err(Denied::Throttled(t.retry_after)));
         let rec = self.store.owner(user)?;
         let Some(OwnerRec { name, kind: OwnerKind::User { password_hash, admin }, .. }) = rec else {
+            // A name no account could have is not tracked (it would only fill the table); the
+            // address pays.
+            let user_key = names::owner(user).is_ok().then_some(key.as_str());
+            let booking = match self.throttle.attempt(from, user_key, Instant::now()) {
+                Ok(b) => b,
+                Err(t) => return throttled(t),
+            };
             // Same cost as a real check, so response time does not reveal which names exist.
             verify_password(password, dummy_hash());
+            self.throttle.failed(booking);
             return Ok(Err(Denied::Bad));
         };
+        let principal = Principal { name, admin, may_write: true, by_password: true };
         let fingerprint = fingerprint(user, password, &password_hash);
-        let good = self.is_remembered(&fingerprint) || {
-            let _one_at_a_time =
-                self.verifying[usize::from(fingerprint[0]) % 16].lock().unwrap_or_else(|p| p.into_inner());
-            self.is_remembered(&fingerprint) || verify_password(password, &password_hash)
+        let known_good =
+            || self.is_remembered(&fingerprint) && self.throttle.is_clear(from, Some(&key), Instant::now());
+        if known_good() {
+            return Ok(Ok(principal));
+        }
+        // Many connections arriving at once with one credential (a CI fan-out, `go mod
+        // download`) wait here for the first one's check, then find it remembered: one argon2
+        // run and one booked attempt, not one each.
+        let _one_at_a_time =
+            self.verifying[usize::from(fingerprint[0]) % 16].lock().unwrap_or_else(|p| p.into_inner());
+        if known_good() {
+            return Ok(Ok(principal));
+        }
+        let booking = match self.throttle.attempt(from, Some(&key), Instant::now()) {
+            Ok(b) => b,
+            Err(t) => return throttled(t),
         };
-        if good {
+        if verify_password(password, &password_hash) {
             self.remember(fingerprint);
-            Ok(Ok(Principal { name, admin, may_write: true, by_password: true }))
+            self.throttle.succeeded(booking, Instant::now());
+            Ok(Ok(principal))
         } else {
+            self.throttle.failed(booking);
             Ok(Err(Denied::Bad))
         }
     }
@@ -437,5 +559,49 @@ mod tests {
         assert!(h.starts_with("$argon2id$"));
         assert!(verify_password("s3cret", &h));
         assert!(!verify_password("s3cre", &h));
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_and_a_live_one_accepted() {
+        let store = Store::open_backend(redb::backends::InMemoryBackend::new(), &store::Options::default())
+            .unwrap()
+            .store;
+        let kind = OwnerKind::User { password_hash: hash_password("pw"), admin: false };
+        store.add_owner(OwnerRec { name: "alice".into(), kind, private: false, created: 0 }).unwrap();
+        let now = crate::clock::now();
+        let auth = Authenticator::new(store.clone(), Rate { burst: 10, interval: Duration::from_secs(1) });
+        let from = IpAddr::from([127, 0, 0, 1]);
+        for (label, expires, ok) in
+            [("old", Some(now - 1), false), ("live", Some(now + 3600), true), ("forever", None, true)]
+        {
+            let (secret, hash) = new_token();
+            let rec = store::TokenRec {
+                user: "alice".into(),
+                label: label.into(),
+                write: true,
+                created: 0,
+                expires,
+            };
+            store.add_token(hash, rec).unwrap();
+            let presented =
+                Presented { credential: Credential::Token { user: None, secret: secret.into() }, from };
+            let outcome = auth.authenticate(&presented).unwrap();
+            assert_eq!(outcome.is_ok(), ok, "{label}: {outcome:?}");
+            if !ok {
+                assert_eq!(outcome, Err(Denied::Bad));
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let cred = parse(&basic("alice:hunter2-secret")).unwrap();
+        let token = parse(b"Bearer depot_abcdef-secret").unwrap();
+        let shown = format!(
+            "{cred:?} {token:?} {:?}",
+            Presented { credential: cred.clone(), from: [0, 0, 0, 0].into() }
+        );
+        assert!(!shown.contains("hunter2") && !shown.contains("abcdef"), "{shown}");
+        assert!(shown.contains("alice"), "{shown}");
     }
 }

@@ -199,6 +199,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "DEPOT_MAX_CONNECTIONS", default_value_t = 256,
           value_parser = at_least_one::<usize>)]
     pub max_connections: usize,
+    /// Failed sign-ins (wrong password or token) a client address may make at once (a user
+    /// name, over all addresses, twice as many); past them, attempts get 429 until the budget
+    /// refills.
+    #[arg(long, value_name = "N", env = "DEPOT_LOGIN_BURST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub login_burst: u32,
+    /// Seconds for a client address to earn back one failed sign-in; a user name earns one
+    /// back in half the time, so one address alone cannot lock a user out.
+    #[arg(long, value_name = "N", env = "DEPOT_LOGIN_REFILL_SECS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub login_refill_secs: u64,
     /// Seconds in-flight requests may run on after SIGTERM/SIGINT.
     #[arg(long, value_name = "N", env = "DEPOT_GRACE_SECS", default_value_t = 10)]
     pub grace_secs: u64,

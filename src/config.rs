@@ -45,6 +45,7 @@ use crate::app::Limits;
 use crate::cli::{Cli, ServeArgs};
 use crate::server::ConnLimits;
 use crate::store::Options;
+use crate::throttle::Rate;
 use crate::tls::CertFiles;
 
 /// The subcommand whose settings a config file holds.
@@ -88,7 +89,14 @@ impl ServeConfig {
             listen: args.listen,
             tls,
             store: Options { cache_bytes: args.cache_mib.max(1) << 20 },
-            limits: Limits { max_file_size: args.max_file_size, body_idle },
+            limits: Limits {
+                max_file_size: args.max_file_size,
+                body_idle,
+                login: Rate {
+                    burst: args.login_burst,
+                    interval: Duration::from_secs(args.login_refill_secs),
+                },
+            },
             conn: ConnLimits {
                 max_connections: args.max_connections,
                 header_timeout: Duration::from_secs(args.header_timeout_secs),
@@ -605,6 +613,8 @@ mod tests {
             "max_connections",
             "grace_secs",
             "cache_mib",
+            "login_burst",
+            "login_refill_secs",
             "db",
         ];
         let mut sorted = keys.clone();

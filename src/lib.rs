@@ -15,6 +15,7 @@
 //! - [`app`]: the state every connection shares (store, authenticator, metrics, limits).
 //! - [`api`]: endpoint handlers (generic packages, management JSON).
 //! - [`auth`]: credential forms, password/token checks, the permission decision.
+//! - [`throttle`]: failed-login budgets per client address and per user name.
 //! - [`names`]: package, version, file and owner name rules (pure).
 //! - [`store`]: the redb database: typed operations, one transaction each; knows nothing of HTTP.
 //! - [`metrics`]: counters and the Prometheus text.
@@ -36,4 +37,5 @@ pub mod names;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod throttle;
 pub mod tls;

@@ -83,12 +83,12 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Generate { what } => return generate(what),
         Command::User(UserCommand::Add { name, admin, private, .. }) => {
-            admin::Command::UserAdd { name, password: read_password()?, admin, private }
+            admin::Command::UserAdd { name, password: read_password()?.into(), admin, private }
         }
         Command::User(UserCommand::List) => admin::Command::UserList,
         Command::User(UserCommand::Delete { name }) => admin::Command::UserDelete { name },
         Command::User(UserCommand::Passwd { name, .. }) => {
-            admin::Command::UserPasswd { name, password: read_password()? }
+            admin::Command::UserPasswd { name, password: read_password()?.into() }
         }
         Command::Org(OrgCommand::Add { name, private }) => admin::Command::OrgAdd { name, private },
         Command::Org(OrgCommand::Member(MemberCommand::Add { org, user, role })) => {
@@ -286,7 +286,7 @@ fn print_output(output: Output) -> std::io::Result<()> {
             let vis = if u.private { "private" } else { "public" };
             writeln!(out, "{}\t{role}\t{vis}\t{}\t{}", u.name, u.bytes, u.versions)
         }),
-        Output::Token { secret, .. } => writeln!(out, "{secret}"),
+        Output::Token { secret, .. } => writeln!(out, "{}", secret.expose()),
         Output::Tokens(tokens) => tokens.iter().try_for_each(|t| {
             let scope = if t.write { "write" } else { "read" };
             let expires = t.expires.map(rfc3339).unwrap_or_else(|| "never".into());

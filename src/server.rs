@@ -1,30 +1,37 @@
 //! The HTTP listener: accept loop, connection cap, per-connection limits, TLS handshakes,
 //! graceful shutdown.
 //!
-//! Each connection gets a clone of the [`App`] handle and a permit from a semaphore that caps
-//! open connections. Handshake time, header size, header time and body idle time are bounded
-//! so a slow or abusive client holds one slot for a bounded time. Plain and TLS connections
+//! Each connection gets a clone of the [`App`] handle and one of a fixed number of slots.
+//! Handshake time, header size, header time and body idle time are bounded so a slow or
+//! abusive client holds one slot for a bounded time. When every slot is taken, a newcomer
+//! takes the slot of the connection that has been between requests the longest (a keep-alive
+//! client gone quiet, or a slowloris client still dribbling its headers): many slow clients
+//! cannot keep a normal one out. Only when every connection is inside a request does the
+//! newcomer wait. Plain and TLS connections
 //! share one HTTP path, generic over the byte stream; certificates are `tls.rs`'s business. On shutdown: stop accepting, let
 //! in-flight requests finish for up to the grace period, then return; the caller drops the
 //! last store handle afterwards so the database closes cleanly.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
-use crate::http::router;
+use crate::http::{router, Body, ClientAddr};
 
 /// Connection limits.
 #[derive(Debug, Clone)]
@@ -136,21 +143,17 @@ pub async fn run(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Slots::new(limits.max_connections);
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_header_size(limits.max_header_bytes)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     let http = Arc::new(http);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            // The semaphore is never closed, so acquiring can only wait, not fail.
-            p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
-        };
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -162,6 +165,10 @@ pub async fn run(
                 }
             },
         };
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            slot = slots.take() => slot,
+        };
         let _ = stream.set_nodelay(true);
         // Under TLS the timeout wraps the socket, so a client that stops reading stalls the
         // encrypted writes and is cut off the same way.
@@ -170,17 +177,25 @@ pub async fn run(
         let tls = tls.clone();
         let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            match tls {
-                None => conn.serve(io).await,
-                // Bounded like the request head: a client that connects and says nothing
-                // must not keep its slot.
-                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
-                    Ok(Ok(io)) => conn.serve(io).await,
-                    Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
-                },
+            let evicted = slot.evicted.clone();
+            let served = async {
+                match tls {
+                    None => conn.serve(io, &slot).await,
+                    // Bounded like the request head: a client that connects and says nothing
+                    // must not keep its slot.
+                    Some(acceptor) => {
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
+                            Ok(Ok(io)) => conn.serve(io, &slot).await,
+                            Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                () = served => {}
+                () = evicted.notified() => tracing::debug!(peer = %peer, "idle connection closed to make room"),
             }
-            drop(permit);
         });
     }
     drop(listener);
@@ -188,6 +203,137 @@ pub async fn run(
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(limits.grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+}
+
+/// The connection slots: a semaphore counts them, and a table says, for each open connection,
+/// whether it is inside a request or since when it has been idle.
+struct Slots {
+    free: Arc<Semaphore>,
+    open: Mutex<SlotTable>,
+}
+
+#[derive(Default)]
+struct SlotTable {
+    next_id: u64,
+    conns: HashMap<u64, SlotState>,
+}
+
+struct SlotState {
+    /// Requests in flight; a response counts until its body is sent or dropped.
+    active: usize,
+    /// When the connection was accepted or its last response ended.
+    idle_since: Instant,
+    /// Already asked to close (so the next newcomer picks another).
+    evicting: bool,
+    evicted: Arc<Notify>,
+}
+
+impl Slots {
+    fn new(max: usize) -> Arc<Slots> {
+        Arc::new(Slots { free: Arc::new(Semaphore::new(max)), open: Mutex::default() })
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, SlotTable> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A free slot; when there is none, closes the connection idle the longest and takes its
+    /// slot. Waits only while every connection is inside a request.
+    async fn take(self: &Arc<Self>) -> Slot {
+        let permit = match self.free.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                self.evict_idlest();
+                // The semaphore is never closed, so acquiring can only wait, not fail.
+                self.free.clone().acquire_owned().await.expect("semaphore never closed")
+            }
+        };
+        let evicted = Arc::new(Notify::new());
+        let mut table = self.table();
+        let id = table.next_id;
+        table.next_id += 1;
+        let state =
+            SlotState { active: 0, idle_since: Instant::now(), evicting: false, evicted: evicted.clone() };
+        table.conns.insert(id, state);
+        Slot { id, slots: self.clone(), evicted, _permit: permit }
+    }
+
+    fn evict_idlest(&self) {
+        let mut table = self.table();
+        let idlest =
+            table.conns.values_mut().filter(|c| c.active == 0 && !c.evicting).min_by_key(|c| c.idle_since);
+        if let Some(conn) = idlest {
+            conn.evicting = true;
+            conn.evicted.notify_one();
+        }
+    }
+}
+
+/// One connection's slot; gives it back when dropped.
+struct Slot {
+    id: u64,
+    slots: Arc<Slots>,
+    evicted: Arc<Notify>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    /// Marks the connection busy until the returned guard (kept by the response body) drops.
+    fn begin(&self) -> InRequest {
+        if let Some(c) = self.slots.table().conns.get_mut(&self.id) {
+            c.active += 1;
+        }
+        InRequest { id: self.id, slots: self.slots.clone() }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.slots.table().conns.remove(&self.id);
+    }
+}
+
+/// A request in flight on a connection.
+struct InRequest {
+    id: u64,
+    slots: Arc<Slots>,
+}
+
+impl Drop for InRequest {
+    fn drop(&mut self) {
+        if let Some(c) = self.slots.table().conns.get_mut(&self.id) {
+            c.active -= 1;
+            if c.active == 0 {
+                c.idle_since = Instant::now();
+            }
+        }
+    }
+}
+
+/// A response body that keeps its connection marked busy until it is sent or dropped.
+struct Tracked {
+    body: Body,
+    _request: InRequest,
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -204,14 +350,20 @@ struct Connection {
 
 impl Connection {
     /// Serves requests on `io` until the client leaves, a limit cuts it off, or shutdown.
-    async fn serve<IO>(self, io: IO)
+    async fn serve<IO>(self, io: IO, slot: &Slot)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let app = self.app;
-        let service = service_fn(move |req| {
+        let client = ClientAddr(self.peer.ip());
+        let service = service_fn(move |mut req| {
             let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(router::dispatch(app, req).await) }
+            let request = slot.begin();
+            req.extensions_mut().insert(client);
+            async move {
+                let res = router::dispatch(app, req).await;
+                Ok::<_, std::convert::Infallible>(res.map(|body| Tracked { body, _request: request }))
+            }
         });
         let conn = self.http.serve_connection(TokioIo::new(io), service);
         if let Err(e) = self.watcher.watch(conn).await {

@@ -69,7 +69,9 @@ fn tokens_in_the_query_string_are_refused() {
 
 #[test]
 fn bad_credentials_are_401_with_the_basic_challenge_even_where_none_are_needed() {
-    let srv = TestServer::start();
+    // Two dozen failures from one address: a budget large enough that throttling (429, its
+    // own tests in hostile.rs) stays out of the way.
+    let srv = TestServer::start_with(&["--login-burst", "1000"]);
     srv.add_user("alice", "alice-password", false);
     let token = srv.token("alice", "write");
     srv.upload(&Cred::token(&token), "alice", "pub", "1", "f.txt", b"public").expect(201);
@@ -350,4 +352,102 @@ fn a_removed_member_loses_access_to_a_private_organization() {
     srv.cli(&["org", "member", "remove", "acme", "wade"], None).expect_ok();
     srv.download(&wade, "acme", "tool", "1", "a.bin").expect(404);
     srv.upload(&wade, "acme", "tool", "1", "b.bin", b"y").expect(404);
+}
+
+/// No secret reaches the log at any level: passwords (sent in Basic, in JSON bodies and on
+/// the CLI's stdin), tokens (in each credential form, right and wrong, and as created), and the
+/// base64 of a Basic header.
+#[test]
+fn no_secret_appears_in_the_log_even_at_trace_level() {
+    let db = TestDb::new();
+    let root = db.add_user("root", "root-Pa55word-secret", true);
+    let srv = TestServer::start_setup(db, ServeSetup::args(&[]).env("DEPOT_LOG", "trace"));
+    let mut secrets = vec!["root-Pa55word-secret".to_owned()];
+    let created = srv.send(
+        Request::json(
+            "POST",
+            "/api/v1/admin/users",
+            r#"{"username":"eve","password":"eve-Pa55word-secret"}"#,
+        )
+        .auth(&root),
+    );
+    created.expect(201);
+    secrets.push("eve-Pa55word-secret".into());
+    srv.send(
+        Request::json("PATCH", "/api/v1/admin/users/eve", r#"{"password":"eve-N3w-secret"}"#).auth(&root),
+    )
+    .expect(200);
+    secrets.push("eve-N3w-secret".into());
+    let eve = Cred::basic("eve", "eve-N3w-secret");
+    let made = srv.send(
+        Request::json("POST", "/api/v1/users/eve/tokens", r#"{"name":"ci","scope":"write"}"#).auth(&eve),
+    );
+    let token = made.expect(201).json()["token"].as_str().unwrap().to_owned();
+    secrets.push(token.clone());
+    let cli_token = srv.token("eve", "read");
+    secrets.push(cli_token.clone());
+    let wrong_token = format!("{}x", &token[..token.len() - 1]);
+    secrets.push(wrong_token.clone());
+    let forms = [
+        eve.clone(),
+        Cred::basic("eve", "wrong-Pa55word-secret"),
+        Cred::basic("eve", &token),
+        Cred::basic(&token, ""),
+        Cred::token(&token),
+        Cred::bearer(&cli_token),
+        Cred::bearer(&wrong_token),
+        Cred::token(&wrong_token),
+    ];
+    secrets.push("wrong-Pa55word-secret".into());
+    for cred in &forms {
+        let _ = srv.upload(cred, "eve", "p", "1", "f", b"x");
+        let _ = srv.download(cred, "eve", "p", "1", "f");
+        let _ = srv.send(Request::get("/api/v1/packages/eve").auth(cred));
+    }
+    let _ = srv.send(Request::get(&format!("/api/v1/packages/eve?token={token}")));
+    srv.send(Request::delete("/api/v1/users/eve/tokens/ci").auth(&eve)).expect(204);
+    // A malformed request, whose connection error is logged at debug level: proof that the
+    // server did log below info.
+    let bad = format!(
+        "GET / HTTP/1.1\r\nAuthorization: Basic {}\r\nBad Header\r\n\r\n",
+        base64(b"eve:eve-N3w-secret")
+    );
+    let _ = srv.raw(bad.as_bytes());
+    assert!(srv.wait_for_log("DEBUG"), "the log is not at trace level:\n{}", srv.log());
+    let log = srv.log();
+    let basic = |u: &str, p: &str| base64(format!("{u}:{p}").as_bytes());
+    let encoded = [basic("eve", "eve-N3w-secret"), basic("root", "root-Pa55word-secret"), basic(&token, "")];
+    for s in secrets.iter().map(String::as_str).chain(encoded.iter().map(String::as_str)) {
+        assert!(!log.contains(s), "secret {s:?} appears in the log:\n{log}");
+    }
+}
+
+#[test]
+fn an_admin_read_token_reads_everything_but_writes_nothing() {
+    let srv = TestServer::start();
+    let alice = srv.add_private_user("alice", "alice-password");
+    srv.add_user("root", "root-password", true);
+    srv.upload(&alice, "alice", "p", "1", "f", b"x").expect(201);
+    let read = Cred::token(&srv.token("root", "read"));
+    srv.download(&read, "alice", "p", "1", "f").expect(200);
+    srv.upload(&read, "alice", "p", "1", "g", b"y").expect(403);
+    srv.send(Request::delete("/api/packages/alice/generic/p/1/f").auth(&read)).expect(403);
+    srv.send(Request::delete("/api/v1/packages/alice/generic/p/1").auth(&read)).expect(403);
+    srv.download(&alice, "alice", "p", "1", "f").expect(200);
+}
+
+/// Tokens are stored only as sha256 hashes and passwords only as argon2id hashes: neither
+/// secret is anywhere in the database file.
+#[test]
+fn the_database_file_holds_no_token_or_password() {
+    let db = TestDb::new();
+    db.add_user("alice", "alice-Pa55word-in-clear", false);
+    let token = db.token("alice", "write");
+    let bytes = std::fs::read(db.path()).unwrap();
+    let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(!holds(token.as_bytes()), "the token is stored in clear");
+    assert!(!holds(&token.as_bytes()[6..30]), "part of the token is stored in clear");
+    assert!(!holds(b"alice-Pa55word-in-clear"), "the password is stored in clear");
+    assert!(holds(b"$argon2id$"), "no argon2id hash in the file: is this the database?");
+    assert!(holds(&sha256(token.as_bytes())), "the token's sha256 is not stored");
 }

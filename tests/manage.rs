@@ -305,6 +305,15 @@ fn token_administration_with_a_token_is_refused() {
             .auth(&cred),
         );
         resp.expect_one_of(&[401, 403]);
+        // Listing and revoking need the password as well.
+        srv.send(Request::get("/api/v1/users/alice/tokens").auth(&cred)).expect_one_of(&[401, 403]);
+        let label = srv.cli(&["token", "list", "alice"], None).stdout_lines()[0]
+            .split('\t')
+            .next()
+            .unwrap()
+            .to_owned();
+        srv.send(Request::delete(&format!("/api/v1/users/alice/tokens/{label}")).auth(&cred))
+            .expect_one_of(&[401, 403]);
     }
     let list = srv.cli(&["token", "list", "alice"], None);
     list.expect_ok();

@@ -29,5 +29,8 @@ mod tls;
 mod ops;
 // The .deb's files: generated man page and completions current, unit and default config in step with the CLI.
 mod packaging;
+// Issue 5: abusive clients (head limits, silent and stalled clients, the connection cap and
+// slowloris, bad framing, bad path bytes) and failed-login throttling.
+mod hostile;
 // Defects found in review, one test each.
 mod regression;

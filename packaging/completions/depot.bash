@@ -1139,7 +1139,7 @@ _depot() {
             return 0
             ;;
         depot__subcmd__serve)
-            opts="-h -V --config --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --grace-secs --cache-mib --db --help --version"
+            opts="-h -V --config --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --login-burst --login-refill-secs --grace-secs --cache-mib --db --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1178,6 +1178,14 @@ _depot() {
                     return 0
                     ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --login-burst)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --login-refill-secs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

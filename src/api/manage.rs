@@ -370,7 +370,7 @@ fn no_content() -> Response {
 /// token. Blocks.
 fn require_admin(
     app: &App,
-    cred: Option<&crate::auth::Credential>,
+    cred: Option<&crate::auth::Presented>,
     writes: bool,
 ) -> Result<Principal, ApiError> {
     match authenticate(app, cred)? {
@@ -427,7 +427,12 @@ pub async fn add_user(app: &Arc<App>, req: Request<Incoming>) -> Result<Response
         |v| {
             let n: NewOwner = field(v)?;
             let password = n.password.ok_or_else(|| ApiError::bad_request("password is required"))?;
-            Ok(Command::UserAdd { name: n.username, password, admin: n.admin, private: n.private })
+            Ok(Command::UserAdd {
+                name: n.username,
+                password: password.into(),
+                admin: n.admin,
+                private: n.private,
+            })
         },
         true,
     )
@@ -472,7 +477,7 @@ pub async fn patch_user(app: &Arc<App>, req: Request<Incoming>, name: String) ->
         req,
         |v| {
             let p: PatchUser = field(v)?;
-            Ok(Command::UserPasswd { name, password: p.password })
+            Ok(Command::UserPasswd { name, password: p.password.into() })
         },
         true,
     )
@@ -538,11 +543,7 @@ pub async fn remove_member(
 }
 
 /// Token endpoints: the user themself with their password, or an admin. Blocks.
-fn require_self(
-    app: &App,
-    cred: Option<&crate::auth::Credential>,
-    user: &str,
-) -> Result<Principal, ApiError> {
+fn require_self(app: &App, cred: Option<&crate::auth::Presented>, user: &str) -> Result<Principal, ApiError> {
     let who = authenticate(app, cred)?.ok_or(crate::auth::Denied::Missing)?;
     if who.admin && who.by_password {
         return Ok(who);
@@ -593,7 +594,7 @@ pub async fn create_token(
     let Output::Token { secret, info } = out else {
         return Err(ApiError::internal("token creation returned no token"));
     };
-    Ok(with_user(json(StatusCode::CREATED, &token_json(info, Some(secret))), &Some(who)))
+    Ok(with_user(json(StatusCode::CREATED, &token_json(info, Some(secret.expose().to_owned()))), &Some(who)))
 }
 
 /// `GET /api/v1/users/{name}/tokens`.

@@ -12,8 +12,8 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{http::request::Parts, StatusCode};
 
 use crate::app::App;
-use crate::auth::{self, Access, Credential, Principal};
-use crate::http::{body::full, ApiError, Response};
+use crate::auth::{self, Access, Presented, Principal};
+use crate::http::{body::full, ApiError, ClientAddr, Response};
 use crate::store::OwnerKind;
 
 /// The authenticated user's name, put in response extensions for the request log.
@@ -49,7 +49,7 @@ pub fn with_user(mut res: Response, who: &Option<Principal>) -> Response {
 ///
 /// # Errors
 /// 401 for a malformed `Authorization` header or a token in the query string.
-pub fn credential(parts: &Parts) -> Result<Option<Credential>, ApiError> {
+pub fn credential(parts: &Parts) -> Result<Option<Presented>, ApiError> {
     if parts.uri.query().is_some_and(auth::query_has_token) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -58,7 +58,13 @@ pub fn credential(parts: &Parts) -> Result<Option<Credential>, ApiError> {
     }
     match parts.headers.get(AUTHORIZATION) {
         None => Ok(None),
-        Some(v) => Ok(Some(auth::parse(v.as_bytes())?)),
+        Some(v) => {
+            // Always set by the server; the unspecified address only for requests built
+            // without one.
+            let from =
+                parts.extensions.get::<ClientAddr>().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0);
+            Ok(Some(Presented { credential: auth::parse(v.as_bytes())?, from }))
+        }
     }
 }
 
@@ -66,7 +72,7 @@ pub fn credential(parts: &Parts) -> Result<Option<Credential>, ApiError> {
 ///
 /// # Errors
 /// 401 for bad credentials.
-pub fn authenticate(app: &App, cred: Option<&Credential>) -> Result<Option<Principal>, ApiError> {
+pub fn authenticate(app: &App, cred: Option<&Presented>) -> Result<Option<Principal>, ApiError> {
     match cred {
         None => Ok(None),
         Some(c) => Ok(Some(app.auth.authenticate(c)??)),
@@ -77,7 +83,7 @@ pub fn authenticate(app: &App, cred: Option<&Credential>) -> Result<Option<Princ
 /// read or an argon2 run (then call [`authorize`] on the blocking pool). Never blocks.
 pub fn authorize_cached(
     app: &App,
-    cred: Option<&Credential>,
+    cred: Option<&Presented>,
     owner: &str,
     access: Access,
 ) -> Option<Result<Option<Principal>, ApiError>> {
@@ -98,7 +104,7 @@ pub fn authorize_cached(
 /// 401, 403 or 404 per SPEC §3.
 pub fn authorize(
     app: &App,
-    cred: Option<&Credential>,
+    cred: Option<&Presented>,
     owner: &str,
     access: Access,
 ) -> Result<Option<Principal>, ApiError> {

@@ -4,7 +4,7 @@
 //! status. Client errors carry a one-line reason; a 5xx says only "internal error" and the
 //! details go to the log, never to the client.
 
-use hyper::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::StatusCode;
 
 use super::body::{self, full, Response};
@@ -16,11 +16,13 @@ use crate::{admin, auth, names, store};
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), retry_after: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -45,6 +47,9 @@ impl ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             h.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"depot\""));
         }
+        if let Some(secs) = self.retry_after {
+            h.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
         res
     }
 }
@@ -62,6 +67,17 @@ impl From<auth::Denied> for ApiError {
             auth::Denied::Bad => ApiError::new(StatusCode::UNAUTHORIZED, "invalid credentials"),
             auth::Denied::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "no write access"),
             auth::Denied::Hidden => ApiError::not_found(),
+            auth::Denied::Throttled(wait) => {
+                // Whole seconds, rounded up: retrying at the advertised time must succeed.
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                ApiError {
+                    retry_after: Some(secs),
+                    ..ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!("too many failed sign-ins; retry in {secs} s"),
+                    )
+                }
+            }
         }
     }
 }

@@ -8,3 +8,8 @@ pub mod router;
 
 pub use body::{Body, Response};
 pub use error::ApiError;
+
+/// The client's address, put in each request's extensions by the server (failed-login
+/// throttling keys on it).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);

@@ -210,12 +210,23 @@ pub fn parse(path: &str) -> Result<Route, NoRoute> {
     })
 }
 
+/// Longest request URI (path and query) answered with anything but 414. The longest valid
+/// one, a Go module path of module-path rules' length plus names and a version, is far
+/// shorter; a longer head than `--max-header-bytes` is refused by hyper with 431 before this.
+pub const MAX_URI_BYTES: usize = 8192;
+
 /// Answers one request: route, handle, map errors, log, count.
 pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     let (name, mut res) = match parse(&path) {
+        _ if uri_len > MAX_URI_BYTES => (
+            "unknown",
+            ApiError::new(StatusCode::URI_TOO_LONG, format!("the URI is longer than {MAX_URI_BYTES} bytes"))
+                .into_response(),
+        ),
         Ok(route) if !route.methods().contains(&method) => {
             let allow = route.methods().iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
             let mut res =
