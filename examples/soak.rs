@@ -64,13 +64,17 @@ enum Kind {
     GoInfo,
     GoMod,
     Upload,
+    /// Uploads as measured, by size: 4-16 KiB, 64-256 KiB, 1 MiB.
+    PutSmall,
+    PutMedium,
+    PutLarge,
     OwnDownload,
     Delete,
     Gone,
 }
 
 impl Kind {
-    const ALL: [Kind; 11] = [
+    const ALL: [Kind; 13] = [
         Kind::Download,
         Kind::Head,
         Kind::ListVersions,
@@ -78,7 +82,9 @@ impl Kind {
         Kind::GoList,
         Kind::GoInfo,
         Kind::GoMod,
-        Kind::Upload,
+        Kind::PutSmall,
+        Kind::PutMedium,
+        Kind::PutLarge,
         Kind::OwnDownload,
         Kind::Delete,
         Kind::Gone,
@@ -93,7 +99,10 @@ impl Kind {
             Kind::GoList => "GOPROXY @v/list",
             Kind::GoInfo => "GOPROXY .info",
             Kind::GoMod => "GOPROXY .mod",
-            Kind::Upload => "PUT new file",
+            Kind::Upload => "PUT (chosen)",
+            Kind::PutSmall => "PUT 4-16 KiB",
+            Kind::PutMedium => "PUT 64-256 KiB",
+            Kind::PutLarge => "PUT 1 MiB",
             Kind::OwnDownload => "GET own upload",
             Kind::Delete => "DELETE file",
             Kind::Gone => "GET deleted (404)",
@@ -358,6 +367,7 @@ fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc
             k => k,
         };
         let started = Instant::now();
+        let mut measured = kind;
         let (outcome, what) = match kind {
             Kind::Download | Kind::Head => {
                 let (target, data) = &plan.stable[rng.below(plan.stable.len())];
@@ -416,12 +426,13 @@ fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc
                 };
                 (res.map(|resp| (check(&resp), resp)), format!("GET {target}"))
             }
-            Kind::Upload => {
+            Kind::Upload | Kind::PutSmall | Kind::PutMedium | Kind::PutLarge => {
                 counter += 1;
-                let len = match rng.below(20) {
-                    0 => 1 << 20,
-                    1..=3 => 64 * 1024 + rng.below(192 * 1024),
-                    _ => 4096 + rng.below(12 * 1024),
+                let len;
+                (measured, len) = match rng.below(20) {
+                    0 => (Kind::PutLarge, 1 << 20),
+                    1..=3 => (Kind::PutMedium, 64 * 1024 + rng.below(192 * 1024)),
+                    _ => (Kind::PutSmall, 4096 + rng.below(12 * 1024)),
                 };
                 let seed = rng.next();
                 let target = format!(
@@ -465,7 +476,7 @@ fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc
         };
         let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
         plan.requests.fetch_add(1, Ordering::Relaxed);
-        lat.entry(kind).or_default().push(micros);
+        lat.entry(measured).or_default().push(micros);
         match outcome {
             Ok((true, _)) => {}
             Ok((false, resp)) => {
