@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write;
 use std::net::TcpStream;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
@@ -119,22 +118,14 @@ fn check_after_restart(srv: &TestServer, cred: &Cred, attempts: &[Attempt]) {
     }
     let versions: BTreeSet<String> = attempts.iter().map(|a| a.version.clone()).collect();
     for version in versions {
-        let target = format!("{}/files", api_version_path("alice", "crash", Some(&version)));
-        let resp = srv.send(Request::get(&target).auth(cred));
-        match present.get(&version) {
-            None => {
-                resp.expect(404);
-            }
-            Some(expected) => {
-                let listed: BTreeSet<String> = match resp.expect(200).json() {
-                    Json::Arr(files) => {
-                        files.iter().filter_map(|f| f["name"].as_str().map(str::to_owned)).collect()
-                    }
-                    other => panic!("expected a JSON array, got {other:?}\n{resp}"),
-                };
-                eqnice!(expected, &listed, format!("files listed for version {version}\n{resp}"));
-            }
-        }
+        let resp = srv.send(Request::get(&api_files_path("alice", "generic", "crash", &version)).auth(cred));
+        let listed: Option<BTreeSet<String>> =
+            listed_files(&resp).unwrap_or_else(|e| panic!("{e}")).map(|files| files.into_keys().collect());
+        eqnice!(
+            present.get(&version),
+            listed.as_ref(),
+            format!("files listed for version {version}\n{resp}")
+        );
     }
 }
 
@@ -188,29 +179,16 @@ fn start_slow_upload(
     total: usize,
     sent: usize,
 ) -> (TcpStream, Pattern) {
-    let mut stream = connect(srv.addr()).expect("connect");
-    let head = format!(
-        "PUT {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Length: {total}\r\n\r\n",
-        srv.addr(),
-        cred.header().expect("a credential")
-    );
-    stream.write_all(head.as_bytes()).expect("send the request head");
+    let mut stream = begin_put(srv.addr(), target, cred, total, &[]).expect("send the request head");
     let mut pattern = Pattern::new(seed);
     send_pattern(&mut stream, &mut pattern, sent);
     (stream, pattern)
 }
 
 #[track_caller]
-fn send_pattern(stream: &mut TcpStream, pattern: &mut Pattern, mut len: usize) {
-    let mut buf = vec![0u8; MIB];
-    while len > 0 {
-        let n = len.min(buf.len());
-        pattern.fill(&mut buf[..n]);
-        stream
-            .write_all(&buf[..n])
-            .unwrap_or_else(|e| panic!("sending the body failed with {len} bytes to go: {e}"));
-        len -= n;
-    }
+fn send_pattern(stream: &mut TcpStream, pattern: &mut Pattern, len: usize) {
+    write_pattern(stream, pattern, len)
+        .unwrap_or_else(|e| panic!("sending {len} bytes of the body failed: {e}"));
 }
 
 /// Sizes for a slow upload: enough sent that the server must have read part of it.

@@ -25,6 +25,8 @@ mod crash;
 mod config;
 // SPEC §5 TLS: HTTPS only, certificate checks at start, SIGHUP reload, handshake timeout.
 mod tls;
+// SPEC §1, §2, §4, §5: kill -9 at random moments under a mixed load, round after round; every invariant after each restart.
+mod torture;
 // SPEC §5/§6 operations: backup under load, verify and repair, compact.
 mod ops;
 // The .deb's files: generated man page and completions current, unit and default config in step with the CLI.

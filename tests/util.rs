@@ -6,6 +6,7 @@
 //! `WATCHDOG`), never timing assertions. A failed check panics with the request, what was
 //! expected and what came back.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -938,6 +939,42 @@ pub fn send_to(addr: SocketAddr, req: &Request) -> io::Result<Response> {
     exchange(addr, &req.encode(&addr.to_string()), req.describe())
 }
 
+/// Opens a connection to `addr` and sends the head of `PUT target` announcing a `total`-byte
+/// body (with `cred` and any `extra` headers), leaving the body to the caller: for uploads that
+/// are cut off, stalled or streamed in pieces.
+pub fn begin_put(
+    addr: SocketAddr,
+    target: &str,
+    cred: &Cred,
+    total: usize,
+    extra: &[(&str, &str)],
+) -> io::Result<TcpStream> {
+    let mut stream = connect(addr)?;
+    let mut head = format!("PUT {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {total}\r\n");
+    if let Some(value) = cred.header() {
+        head.push_str(&format!("Authorization: {value}\r\n"));
+    }
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    Ok(stream)
+}
+
+/// Writes the next `len` bytes of `pattern` to `out`, a MiB at a time (so a multi-MiB body is
+/// never held in memory).
+pub fn write_pattern(out: &mut impl Write, pattern: &mut Pattern, mut len: usize) -> io::Result<()> {
+    let mut buf = vec![0u8; MIB.min(len)];
+    while len > 0 {
+        let n = len.min(buf.len());
+        pattern.fill(&mut buf[..n]);
+        out.write_all(&buf[..n])?;
+        len -= n;
+    }
+    Ok(())
+}
+
 /// Writes `bytes` on a fresh connection and reads one response. A write error is not fatal by
 /// itself (the server may answer early, e.g. 401 before the body, and close): the response, if
 /// one arrived, is what counts.
@@ -1104,6 +1141,56 @@ pub fn api_version_path(owner: &str, pkg: &str, ver: Option<&str>) -> String {
         Some(v) => format!("/api/v1/packages/{}/generic/{}/{}", enc(owner), enc(pkg), enc(v)),
         None => format!("/api/v1/packages/{}/generic/{}", enc(owner), enc(pkg)),
     }
+}
+
+/// A management API listing by name: `None` when the answer was 404.
+pub type Listing<V> = Option<BTreeMap<String, V>>;
+
+/// `/api/v1/packages/{owner}/{kind}/{pkg}/{ver}/files`; a Go module path goes in `pkg` as it is
+/// (its `/` is percent-encoded here, as SPEC §4 says).
+pub fn api_files_path(owner: &str, kind: &str, pkg: &str, ver: &str) -> String {
+    format!("/api/v1/packages/{}/{kind}/{}/{}/files", enc(owner), enc(pkg), enc(ver))
+}
+
+/// A version's files as a `…/files` answer lists them: `Ok(None)` for a 404, else each file's
+/// name with its size and sha256. Any other status, or an entry missing a field, is an `Err`
+/// naming the response.
+pub fn listed_files(resp: &Response) -> Result<Listing<(u64, String)>, String> {
+    listed(resp, |f| {
+        Some((f["name"].as_str()?.to_owned(), (f["size"].as_u64()?, f["sha256"].as_str()?.to_owned())))
+    })
+}
+
+/// A package's versions as `GET /api/v1/packages/{owner}/{kind}/{pkg}` lists them: `Ok(None)`
+/// for a 404, else each version with its `file_count` and `size`.
+pub fn listed_versions(resp: &Response) -> Result<Listing<(u64, u64)>, String> {
+    listed(resp, |v| {
+        Some((v["version"].as_str()?.to_owned(), (v["file_count"].as_u64()?, v["size"].as_u64()?)))
+    })
+}
+
+/// An owner's packages as `GET /api/v1/packages/{owner}?type=…` lists them: each name with its
+/// `version_count` (an owner with none answers 200 and an empty list, or 404).
+pub fn listed_packages(resp: &Response) -> Result<Listing<u64>, String> {
+    listed(resp, |p| Some((p["name"].as_str()?.to_owned(), p["version_count"].as_u64()?)))
+}
+
+fn listed<V>(resp: &Response, entry: impl Fn(&Json) -> Option<(String, V)>) -> Result<Listing<V>, String> {
+    match resp.status {
+        404 => return Ok(None),
+        200 => {}
+        _ => return Err(format!("expected 200 or 404\n{resp}")),
+    }
+    let json = Json::parse(&resp.text()).map_err(|e| format!("not JSON: {e}\n{resp}"))?;
+    let items = json.as_array().ok_or_else(|| format!("expected a JSON array\n{resp}"))?;
+    let mut out = BTreeMap::new();
+    for item in items {
+        let (key, value) = entry(item).ok_or_else(|| format!("an entry lacks a field: {item:?}\n{resp}"))?;
+        if out.insert(key.clone(), value).is_some() {
+            return Err(format!("{key:?} is listed twice\n{resp}"));
+        }
+    }
+    Ok(Some(out))
 }
 
 /// An RFC 7231 IMF-fixdate such as `Tue, 25 Nov 2026 17:46:44 GMT`.
