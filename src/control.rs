@@ -2,12 +2,14 @@
 //!
 //! redb locks the database file, so while `depot serve` runs, `depot user add …` cannot open
 //! it. The server therefore listens on a Unix socket beside the database (`FILE.sock`), mode
-//! 0600 so only the file's owner (and root) can connect, and runs each command it receives
+//! 0600 so only the file's owner (and root) can connect — and, should a connection slip in
+//! before the mode is set (a permissive umask), the peer's uid is checked too: only the
+//! server's own user and root are served. It runs each command it receives
 //! with [`admin::execute`] — the same code the CLI runs on a stopped database. The protocol
 //! is one JSON line each way: an [`admin::Command`], then `Result<Output, String>`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,20 +44,42 @@ pub fn socket_path(db: &Path) -> PathBuf {
 ///
 /// # Errors
 /// I/O errors from binding, chmod or rename.
-pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+pub fn bind(path: &Path) -> std::io::Result<Listener> {
     let tmp = path.with_extension(format!("sock.{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let listener = UnixListener::bind(&tmp)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    // The socket belongs to the user the server runs as.
+    let uid = std::fs::metadata(&tmp)?.uid();
     std::fs::rename(&tmp, path)?;
-    Ok(listener)
+    Ok(Listener { listener, uid })
 }
 
-/// Answers commands on `listener` until the task is dropped.
-pub async fn serve(listener: UnixListener, store: Store) {
+/// The bound control socket and the uid allowed to use it (besides root).
+pub struct Listener {
+    listener: UnixListener,
+    uid: u32,
+}
+
+/// Answers commands on `control` until the task is dropped.
+pub async fn serve(control: Listener, store: Store) {
+    let Listener { listener, uid } = control;
     loop {
         let stream = match listener.accept().await {
-            Ok((s, _)) => s,
+            Ok((s, _)) => match s.peer_cred() {
+                Ok(peer) if peer.uid() == uid || peer.uid() == 0 => s,
+                Ok(peer) => {
+                    tracing::warn!(
+                        peer_uid = peer.uid(),
+                        "control socket: connection from another user refused"
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket: peer credentials unavailable; refused");
+                    continue;
+                }
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "control socket accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;

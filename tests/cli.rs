@@ -355,3 +355,17 @@ fn verify_works_with_and_without_a_server() {
         srv.download(&alice, "alice", "data", "1", name).expect(200).expect_body(body);
     }
 }
+
+#[test]
+fn a_user_holds_at_most_100_tokens() {
+    let db = TestDb::new();
+    db.add_user("alice", "alice-password", false);
+    for i in 0..100 {
+        db.cli(&["token", "create", "alice", "--name", &format!("t{i}")], None).expect_ok();
+    }
+    let refused = db.cli(&["token", "create", "alice", "--name", "one-too-many"], None);
+    refused.expect_failure();
+    assert!(refused.stderr().contains("at most 100 tokens"), "{refused}");
+    db.cli(&["token", "revoke", "alice", "t0"], None).expect_ok();
+    db.cli(&["token", "create", "alice", "--name", "one-too-many"], None).expect_ok();
+}

@@ -32,6 +32,9 @@ fn require_user(tx: &WriteTransaction, k: &str) -> Result<OwnerRec> {
     }
 }
 
+/// Tokens one user may hold at once.
+pub const MAX_TOKENS_PER_USER: usize = 100;
+
 fn tokens_of(
     table: &impl ReadableTable<[u8; 32], &'static [u8]>,
     user: &str,
@@ -180,8 +183,16 @@ impl Store {
         self.write(move |tx| {
             require_user(tx, &rec.user)?;
             let mut tokens = tx.open_table(TOKENS)?;
-            if tokens_of(&tokens, &rec.user)?.iter().any(|(_, t)| t.label == rec.label) {
+            let existing = tokens_of(&tokens, &rec.user)?;
+            if existing.iter().any(|(_, t)| t.label == rec.label) {
                 return Err(Error::Exists(What::Token));
+            }
+            // Every token operation reads the whole table inside the one writer; a bound per
+            // user keeps a user with a password from making every write slow.
+            if existing.len() >= MAX_TOKENS_PER_USER {
+                return Err(Error::Refused(format!(
+                    "a user may hold at most {MAX_TOKENS_PER_USER} tokens; revoke one first"
+                )));
             }
             tokens.insert(hash, codec::encode(&rec).as_slice())?;
             Ok(())
