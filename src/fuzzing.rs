@@ -26,8 +26,11 @@ use crate::store::records::{
 };
 use crate::{clock, names};
 
+/// A target body: takes libFuzzer's input, panics when a property fails.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("router_path", router_path),
     ("names", names),
     ("credentials", credentials),
@@ -141,7 +144,7 @@ pub fn path_of(route: &Route) -> String {
 
 /// A route built from fuzz fields: any strings in any variant.
 fn route_from(f: &mut Fields) -> Route {
-    let kind = if f.byte() % 2 == 0 { "generic" } else { "go" };
+    let kind = if f.byte().is_multiple_of(2) { "generic" } else { "go" };
     match f.byte() % 22 {
         0 => Route::Health,
         1 => Route::Metrics,
@@ -762,7 +765,7 @@ mod tests {
     use std::path::Path;
 
     /// Replays every file of `dir` through `target`; the number of files replayed.
-    fn replay(dir: &Path, target: fn(&[u8])) -> usize {
+    fn replay(dir: &Path, target: Target) -> usize {
         let mut n = 0;
         for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let path = entry.expect("a readable directory").path();
