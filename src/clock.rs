@@ -34,9 +34,13 @@ pub fn rfc3339(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem / 60) % 60, rem % 60)
 }
 
-/// An IMF-fixdate for `Last-Modified`.
+/// The last second an HTTP date can show: 9999-12-31T23:59:59Z.
+pub const LAST_HTTP_DATE: u64 = 253_402_300_799;
+
+/// An IMF-fixdate for `Last-Modified`. A time past [`LAST_HTTP_DATE`] (only a damaged record
+/// holds one) shows as that date: the formatter panics beyond it.
 pub fn http_date(secs: u64) -> String {
-    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs.min(LAST_HTTP_DATE)))
 }
 
 /// Parses an HTTP date (`If-Modified-Since`); `None` when it is not one.
@@ -83,5 +87,7 @@ mod tests {
         assert_eq!(s, "Fri, 02 Jan 2026 03:04:05 GMT");
         assert_eq!(parse_http_date(&s), Some(1_767_323_045));
         assert_eq!(parse_http_date("yesterday"), None);
+        assert_eq!(http_date(LAST_HTTP_DATE), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(http_date(u64::MAX), http_date(LAST_HTTP_DATE));
     }
 }

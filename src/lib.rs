@@ -20,6 +20,7 @@
 //! - [`store`]: the redb database: typed operations, one transaction each; knows nothing of HTTP.
 //! - [`metrics`]: counters and the Prometheus text.
 //! - [`clock`]: wall-clock seconds and their RFC 3339 / HTTP-date forms.
+//! - [`fuzzing`]: the fuzz targets' bodies and properties, shared by `fuzz/` and `cargo test`.
 
 pub mod admin;
 pub mod api;
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod fuzzing;
 pub mod gomod;
 pub mod http;
 pub mod manual;

@@ -214,9 +214,31 @@ pub fn unescape(s: &str) -> Option<String> {
     (!bang).then_some(out)
 }
 
-/// A key under which two paths collide when they are equal ignoring case (Unicode).
+/// A key under which two paths collide when they are equal ignoring case: equal keys exactly
+/// when the go command's `strings.EqualFold` (simple Unicode case folding, one character to
+/// one) finds the paths equal, so `ß` and `ẞ` collide but `ß` and `ss` do not.
 pub fn fold(s: &str) -> String {
-    s.chars().flat_map(char::to_uppercase).flat_map(char::to_lowercase).collect()
+    s.chars().map(fold_char).collect()
+}
+
+/// One character's fold: the lower case of its upper case, where each is a single character.
+/// Full case mappings that turn one character into several (`ß` → `SS`, `ŉ` → `ʼN`) are not
+/// simple folding and leave the character as it is.
+fn fold_char(c: char) -> char {
+    // Dotless ı upper-cases to I, but only Turkic folding joins them; EqualFold keeps them apart.
+    if c == 'ı' {
+        return c;
+    }
+    let upper = only_char(c.to_uppercase()).unwrap_or(c);
+    only_char(upper.to_lowercase()).unwrap_or(upper)
+}
+
+/// The one character of a case mapping, or `None` when it maps to several.
+fn only_char(mut mapped: impl Iterator<Item = char>) -> Option<char> {
+    match (mapped.next(), mapped.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -303,5 +325,13 @@ mod tests {
         assert_eq!(fold("README.md"), fold("readme.MD"));
         assert_eq!(fold("\u{212A}elvin"), fold("kelvin"));
         assert_ne!(fold("a.go"), fold("b.go"));
+        // As strings.EqualFold: simple folding only (one character to one).
+        assert_eq!(fold("\u{1E9E}.go"), fold("\u{DF}.go"));
+        assert_ne!(fold("\u{DF}.go"), fold("ss.go"));
+        assert_ne!(fold("\u{149}"), fold("\u{2BC}n"));
+        assert_eq!(fold("\u{3C2}"), fold("\u{3A3}"));
+        assert_eq!(fold("\u{17F}"), fold("s"));
+        assert_ne!(fold("\u{131}"), fold("i"));
+        assert_ne!(fold("\u{130}"), fold("i"));
     }
 }

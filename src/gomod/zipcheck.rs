@@ -400,6 +400,10 @@ mod tests {
             (&[("nodot/m@v1.0.0/a.go", b"")], "must contain a dot"),
             (&[("example.com/m@v1.0.0/A.go", b""), ("example.com/m@v1.0.0/a.go", b"")], "collision"),
             (
+                &[("example.com/m@v1.0.0/\u{1E9E}.go", b""), ("example.com/m@v1.0.0/\u{DF}.go", b"")],
+                "collision",
+            ),
+            (
                 &[("example.com/m@v1.0.0/x", b""), ("example.com/m@v1.0.0/x/y", b"")],
                 "both a file and a directory",
             ),
@@ -415,6 +419,18 @@ mod tests {
             let err = run(&make(entries)).unwrap_err();
             assert!(err.contains(want), "{entries:?}: {err:?} should mention {want:?}");
         }
+    }
+
+    /// The go command accepts names that differ only under full case folding (`ß` and `ss`).
+    #[test]
+    fn names_equal_only_under_full_case_folding_do_not_collide() {
+        let z = make(&[
+            ("example.com/m@v1.0.0/\u{DF}.go", b"package m\n"),
+            ("example.com/m@v1.0.0/ss.go", b"package m\n"),
+            ("example.com/m@v1.0.0/\u{149}.go", b"package m\n"),
+            ("example.com/m@v1.0.0/\u{2BC}n.go", b"package m\n"),
+        ]);
+        assert!(run(&z).is_ok());
     }
 
     #[test]
