@@ -41,6 +41,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use fastrand::Rng;
+
 /// Files that are never deleted: the downloads, HEADs and listings read them.
 const STABLE_SIZES: [usize; 8] = [1, 1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024, 1 << 20, 3 << 20];
 const STABLE_COPIES: usize = 4;
@@ -107,26 +109,6 @@ impl Kind {
             Kind::Delete => "DELETE file",
             Kind::Gone => "GET deleted (404)",
         }
-    }
-}
-
-/// xorshift64*: reproducible choices without a crate.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
     }
 }
 
@@ -330,7 +312,7 @@ impl Plan {
 type Latencies = BTreeMap<Kind, Vec<u32>>;
 
 fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc<Barrier>) -> Latencies {
-    let mut rng = Rng::new(plan.seed ^ ((id as u64 + 1) << 20));
+    let mut rng = Rng::with_seed(plan.seed ^ ((id as u64 + 1) << 20));
     let mut conn = Conn::new(addr, host);
     let mut lat: Latencies = BTreeMap::new();
     // This connection's live uploads (target, seed, len), oldest first, and its deleted targets.
@@ -345,7 +327,7 @@ fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc
     }
     start.wait();
     while !plan.stop.load(Ordering::Relaxed) {
-        let r = rng.below(100);
+        let r = rng.usize(..100);
         let kind = match r {
             0..=34 => Kind::Download,
             35..=42 => Kind::Head,
@@ -370,7 +352,7 @@ fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc
         let mut measured = kind;
         let (outcome, what) = match kind {
             Kind::Download | Kind::Head => {
-                let (target, data) = &plan.stable[rng.below(plan.stable.len())];
+                let (target, data) = &plan.stable[rng.usize(..plan.stable.len())];
                 let head = kind == Kind::Head;
                 let res = conn.request(if head { "HEAD" } else { "GET" }, target, None, &[]);
                 let check = |resp: &Response| {
@@ -394,7 +376,7 @@ fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc
                 )
             }
             Kind::ListFiles => {
-                let v = rng.below(STABLE_COPIES);
+                let v = rng.usize(..STABLE_COPIES);
                 let target = format!("/api/v1/packages/{}/generic/soak-stable/{v}.0/files", plan.owner);
                 let res = conn.request("GET", &target, None, &[]);
                 (
@@ -411,7 +393,7 @@ fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc
                 )
             }
             Kind::GoInfo | Kind::GoMod => {
-                let v = &plan.go_versions[rng.below(plan.go_versions.len())];
+                let v = &plan.go_versions[rng.usize(..plan.go_versions.len())];
                 let ext = if kind == Kind::GoInfo { "info" } else { "mod" };
                 let target = format!("/api/packages/{}/go/{module}/@v/{v}.{ext}", plan.owner);
                 let res = conn.request("GET", &target, None, &[]);
@@ -429,12 +411,12 @@ fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc
             Kind::Upload | Kind::PutSmall | Kind::PutMedium | Kind::PutLarge => {
                 counter += 1;
                 let len;
-                (measured, len) = match rng.below(20) {
+                (measured, len) = match rng.usize(..20) {
                     0 => (Kind::PutLarge, 1 << 20),
-                    1..=3 => (Kind::PutMedium, 64 * 1024 + rng.below(192 * 1024)),
-                    _ => (Kind::PutSmall, 4096 + rng.below(12 * 1024)),
+                    1..=3 => (Kind::PutMedium, 64 * 1024 + rng.usize(..192 * 1024)),
+                    _ => (Kind::PutSmall, 4096 + rng.usize(..12 * 1024)),
                 };
-                let seed = rng.next();
+                let seed = rng.u64(..);
                 let target = format!(
                     "/api/packages/{}/generic/soak-churn-{id}/{}.0/f{}-{counter}.bin",
                     plan.owner,
@@ -449,7 +431,7 @@ fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc
                 (res.map(|resp| (ok, resp)), format!("PUT {target} ({len} bytes)"))
             }
             Kind::OwnDownload => {
-                let (target, seed, len) = own[rng.below(own.len())].clone();
+                let (target, seed, len) = own[rng.usize(..own.len())].clone();
                 let res = conn.request("GET", &target, None, &[]);
                 (
                     res.map(|resp| (resp.status == 200 && resp.body == content(seed, len), resp)),
@@ -458,7 +440,7 @@ fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc
             }
             Kind::Delete => {
                 // The oldest when full, else any.
-                let i = if own.len() >= OWN_FILES { 0 } else { rng.below(own.len()) };
+                let i = if own.len() >= OWN_FILES { 0 } else { rng.usize(..own.len()) };
                 let (target, _, _) = own.remove(i);
                 let res = conn.request("DELETE", &target, Some(token), &[]);
                 let ok = matches!(&res, Ok(resp) if resp.status == 204);
@@ -469,7 +451,7 @@ fn worker(id: usize, addr: SocketAddr, host: String, plan: Arc<Plan>, start: Arc
                 (res.map(|resp| (ok, resp)), format!("DELETE {target}"))
             }
             Kind::Gone => {
-                let target = gone[rng.below(gone.len())].clone();
+                let target = gone[rng.usize(..gone.len())].clone();
                 let res = conn.request("GET", &target, None, &[]);
                 (res.map(|resp| (resp.status == 404, resp)), format!("GET deleted {target}"))
             }

@@ -35,6 +35,8 @@ use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use fastrand::Rng;
+
 use crate::go::{module_zip, proxy_path, upload_path};
 use crate::util::*;
 
@@ -85,39 +87,6 @@ const EVENT_WAIT: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------------
 // The model
 // ---------------------------------------------------------------------------------------------
-
-/// A tiny xorshift64* generator: reproducible choices from a printed seed, no crate needed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        // splitmix64 once, so nearby seeds give unrelated streams; never zero.
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn percent(&mut self, p: usize) -> bool {
-        self.below(100) < p
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// What a file holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -403,7 +372,7 @@ impl Lane {
         if all.is_empty() {
             return None;
         }
-        let (k, c) = all[rng.below(all.len())];
+        let (k, c) = all[rng.usize(..all.len())];
         Some((k.clone(), c.clone()))
     }
 
@@ -437,7 +406,7 @@ impl Lane {
         let (bytes, _) = self.usage();
         let files = self.present().count();
         let go = self.module.is_some();
-        let r = rng.below(100);
+        let r = rng.usize(..100);
         if bytes as usize > LANE_BYTES || files > LANE_FILES {
             return match r {
                 0..=59 => Op::DeleteFile,
@@ -447,7 +416,7 @@ impl Lane {
             };
         }
         match r {
-            0..=39 => Op::Upload { big: go && rng.percent(4) },
+            0..=39 => Op::Upload { big: go && (rng.usize(..100) < 4) },
             40..=51 => Op::DeleteFile,
             52..=56 => Op::DeleteVersion,
             57..=72 => Op::Download,
@@ -482,7 +451,7 @@ impl Lane {
     }
 
     fn upload(&mut self, ctx: &Round, rng: &mut Rng, big: bool) -> Result<(), Fault> {
-        let version = format!("{}.0", 1 + rng.below(VERSIONS));
+        let version = format!("{}.0", 1 + rng.usize(..VERSIONS));
         let free: Vec<String> = (0..NAMES)
             .map(|n| format!("f{n}.bin"))
             .filter(|f| !self.slots.contains_key(&self.generic_key(&version, f)))
@@ -490,22 +459,23 @@ impl Lane {
         if free.is_empty() {
             return self.delete_version(ctx, rng);
         }
-        let key = self.generic_key(&version, rng.pick(&free).as_str());
+        let key = self.generic_key(&version, free[rng.usize(..free.len())].as_str());
         let len = if big {
             // Several MiB, sometimes an exact number of chunks.
-            if rng.percent(30) {
-                CHUNK * (4 + rng.below(4))
+            if rng.usize(..100) < 30 {
+                CHUNK * (4 + rng.usize(..4))
             } else {
-                4 * MIB + rng.below(4 * MIB)
+                4 * MIB + rng.usize(..4 * MIB)
             }
         } else {
-            match rng.below(10) {
-                0..=5 => *rng.pick(&SIZES),
-                6..=8 => rng.below(256 * KIB),
-                _ => rng.below(3 * MIB),
+            match rng.usize(..10) {
+                0..=5 => SIZES[rng.usize(..SIZES.len())],
+                6..=8 => rng.usize(..256 * KIB),
+                _ => rng.usize(..3 * MIB),
             }
         };
-        let seed = if rng.percent(35) { *rng.pick(&SHARED_SEEDS) } else { rng.next() };
+        let seed =
+            if rng.usize(..100) < 35 { SHARED_SEEDS[rng.usize(..SHARED_SEEDS.len())] } else { rng.u64(..) };
         let content = Content::Pattern { seed, len };
         let (bytes, versions) = self.usage();
         let new_version = !self.generic_versions().contains(&version);
@@ -518,7 +488,7 @@ impl Lane {
             _ => 201,
         };
         let mut headers: Vec<(&str, String)> = Vec::new();
-        match rng.below(10) {
+        match rng.usize(..10) {
             0 => headers.push(("X-Checksum-Sha256", content.sha256())),
             1 => headers.push(("Content-Digest", format!("sha-256=:{}:", hex_to_base64(&content.sha256())))),
             _ => {}
@@ -577,9 +547,9 @@ impl Lane {
         if versions.is_empty() {
             return self.upload(ctx, rng, false);
         }
-        let version = rng.pick(&versions).clone();
-        let target = api_version_path(self.owner, &self.package, Some(&version));
-        self.version_request(ctx, Kind::Generic, &version, &target)
+        let version = &versions[rng.usize(..versions.len())].clone();
+        let target = api_version_path(self.owner, &self.package, Some(version));
+        self.version_request(ctx, Kind::Generic, version, &target)
     }
 
     /// `DELETE` of a whole version through the management API; all its files go together.
@@ -618,7 +588,7 @@ impl Lane {
     }
 
     fn read(&mut self, ctx: &Round, rng: &mut Rng, head: bool) -> Result<(), Fault> {
-        let kind = (head || rng.percent(50)).then_some(Kind::Generic);
+        let kind = (head || (rng.usize(..100) < 50)).then_some(Kind::Generic);
         let Some((key, content)) = self.pick_present(rng, kind) else {
             return self.upload(ctx, rng, false);
         };
@@ -655,9 +625,9 @@ impl Lane {
         if gone.is_empty() {
             return self.read(ctx, rng, false);
         }
-        let key = rng.pick(&gone).clone();
+        let key = &gone[rng.usize(..gone.len())].clone();
         self.stats.load_reads += 1;
-        let resp = get(ctx.addr, &self.url(&key), &self.cred)?;
+        let resp = get(ctx.addr, &self.url(key), &self.cred)?;
         if resp.status != 404 {
             return wrong(format!(
                 "{key} was deleted (or refused) with an acknowledgement, yet it answers\n{resp}"
@@ -674,17 +644,17 @@ impl Lane {
         if free.is_empty() {
             return self.go_delete(ctx, rng);
         }
-        let version = rng.pick(&free).clone();
+        let version = &free[rng.usize(..free.len())].clone();
         let go_mod = format!("module {module}\n\ngo 1.21\n");
         let code = format!("package m\n\nconst Version = \"{version}\"\n");
-        let mut payload = vec![0u8; rng.below(400 * KIB)];
-        Pattern::new(rng.next()).fill(&mut payload);
+        let mut payload = vec![0u8; rng.usize(..400 * KIB)];
+        Pattern::new(rng.u64(..)).fill(&mut payload);
         let zip = module_zip(
             &module,
-            &version,
+            version,
             &[("go.mod", go_mod.as_bytes()), ("m.go", code.as_bytes()), ("data.bin", &payload)],
         );
-        let [zip_key, mod_key] = self.go_keys(&version);
+        let [zip_key, mod_key] = self.go_keys(version);
         let zip = Content::Bytes(Arc::new(zip));
         let go_mod = Content::Bytes(Arc::new(go_mod.into_bytes()));
         self.slots.insert(zip_key.clone(), Slot::Either(zip.clone()));
@@ -707,10 +677,10 @@ impl Lane {
         if versions.is_empty() {
             return self.go_upload(ctx, rng);
         }
-        let version = rng.pick(&versions).clone();
+        let version = &versions[rng.usize(..versions.len())].clone();
         let module = self.module.clone().expect("a Go lane");
         let target = format!("/api/v1/packages/{}/go/{}/{}", self.owner, enc(&module), version);
-        self.version_request(ctx, Kind::Go, &version, &target)
+        self.version_request(ctx, Kind::Go, version, &target)
     }
 
     /// After a connection failure (the kill, if `run` finds the flag set) the request's files
@@ -1045,28 +1015,28 @@ fn kill_9_at_random_moments_under_mixed_load_keeps_every_invariant() {
         (0..ALICE_LANES).map(|id| Lane::new(id, "alice", alice.clone(), None)).collect();
     lanes.push(Lane::new(ALICE_LANES, "bob", bob, Some((BOB_MAX_BYTES, BOB_MAX_VERSIONS))));
 
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::with_seed(seed);
     let mut stats = Stats::default();
     let mut modes: BTreeMap<&str, usize> = BTreeMap::new();
     for round in 0..kills {
         let context = |what: &str| format!("torture seed {seed:#x}, round {}/{kills}: {what}", round + 1);
         // Each mode in turn for the first rounds, so a short run sees them all; random after.
-        let pick = if round < 3 { round } else { rng.below(4) };
+        let pick = if round < 3 { round } else { rng.usize(..4) };
         let mode = match pick {
             0 | 3 => Mode::Delay,
             1 => Mode::BigUpload,
             _ => Mode::Delete,
         };
-        let delay = Duration::from_millis(match rng.below(10) {
-            0..=2 => rng.below(100),
-            3..=7 => 100 + rng.below(900),
-            _ => 1000 + rng.below(2000),
+        let delay = Duration::from_millis(match rng.usize(..10) {
+            0..=2 => rng.usize(..100),
+            3..=7 => 100 + rng.usize(..900),
+            _ => 1000 + rng.usize(..2000),
         } as u64);
         // Writes acknowledged before a big-upload or delete kill is armed, and how long the
         // killer waits after the event.
-        let warmup = rng.below(40);
-        let after_event = Duration::from_micros(rng.below(5000) as u64);
-        let lane_seeds: Vec<u64> = lanes.iter().map(|_| rng.next()).collect();
+        let warmup = rng.usize(..40);
+        let after_event = Duration::from_micros(rng.usize(..5000) as u64);
+        let lane_seeds: Vec<u64> = lanes.iter().map(|_| rng.u64(..)).collect();
 
         let (tx, rx) = mpsc::channel();
         let ctx = Arc::new(Round {
@@ -1083,7 +1053,7 @@ fn kill_9_at_random_moments_under_mixed_load_keeps_every_invariant() {
             .map(|(mut lane, lane_seed)| {
                 let ctx = Arc::clone(&ctx);
                 thread::spawn(move || {
-                    let result = lane.run(&ctx, Rng::new(lane_seed));
+                    let result = lane.run(&ctx, Rng::with_seed(lane_seed));
                     if result.is_err() {
                         let _ = ctx.events.send(Event::Failed);
                     }
