@@ -65,21 +65,21 @@ pub struct Listener {
 pub async fn serve(control: Listener, store: Store) {
     let Listener { listener, uid } = control;
     loop {
-        let stream = match listener.accept().await {
-            Ok((s, _)) => match s.peer_cred() {
-                Ok(peer) if peer.uid() == uid || peer.uid() == 0 => s,
-                Ok(peer) => {
-                    tracing::warn!(
-                        peer_uid = peer.uid(),
-                        "control socket: connection from another user refused"
-                    );
-                    continue;
+        let (stream, refusal) = match listener.accept().await {
+            Ok((s, _)) => {
+                let refusal = match s.peer_cred() {
+                    Ok(peer) if peer.uid() == uid || peer.uid() == 0 => None,
+                    Ok(peer) => Some(format!(
+                        "the control socket serves only uid {uid} (the server's user) and root, not uid {}",
+                        peer.uid()
+                    )),
+                    Err(e) => Some(format!("the control socket cannot tell who is asking ({e})")),
+                };
+                if let Some(why) = &refusal {
+                    tracing::warn!(reason = %why, "control socket: connection refused");
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "control socket: peer credentials unavailable; refused");
-                    continue;
-                }
-            },
+                (s, refusal)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "control socket accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -91,30 +91,37 @@ pub async fn serve(control: Listener, store: Store) {
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
             let mut reader = tokio::io::BufReader::new(read).take(MAX_LINE as u64);
-            let reply: Reply = match reader.read_line(&mut line).await {
-                Err(e) => Err(format!("reading the command: {e}")),
-                Ok(_) => match serde_json::from_str::<Command>(&line) {
-                    Err(e) => Err(format!("unreadable command: {e}")),
-                    Ok(cmd) => {
-                        tracing::info!(command = command_name(&cmd), "admin command over the control socket");
-                        // Progress lines go out as they come, before the reply.
-                        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-                        let run = tokio::task::spawn_blocking(move || {
-                            admin::execute_with_progress(&store, cmd, &mut |line| {
-                                let _ = tx.send(line.to_string());
-                            })
-                        });
-                        while let Some(line) = rx.recv().await {
-                            let mut out =
-                                serde_json::to_vec(&Progress { progress: line }).expect("serializes");
-                            out.push(b'\n');
-                            let _ = write.write_all(&out).await;
+            // A refused peer gets the reason as its reply, so the CLI prints it.
+            let reply: Reply = match refusal {
+                Some(why) => Err(why),
+                None => match reader.read_line(&mut line).await {
+                    Err(e) => Err(format!("reading the command: {e}")),
+                    Ok(_) => match serde_json::from_str::<Command>(&line) {
+                        Err(e) => Err(format!("unreadable command: {e}")),
+                        Ok(cmd) => {
+                            tracing::info!(
+                                command = command_name(&cmd),
+                                "admin command over the control socket"
+                            );
+                            // Progress lines go out as they come, before the reply.
+                            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                            let run = tokio::task::spawn_blocking(move || {
+                                admin::execute_with_progress(&store, cmd, &mut |line| {
+                                    let _ = tx.send(line.to_string());
+                                })
+                            });
+                            while let Some(line) = rx.recv().await {
+                                let mut out =
+                                    serde_json::to_vec(&Progress { progress: line }).expect("serializes");
+                                out.push(b'\n');
+                                let _ = write.write_all(&out).await;
+                            }
+                            match run.await {
+                                Ok(r) => r.map_err(|e| e.to_string()),
+                                Err(e) => Err(format!("command failed: {e}")),
+                            }
                         }
-                        match run.await {
-                            Ok(r) => r.map_err(|e| e.to_string()),
-                            Err(e) => Err(format!("command failed: {e}")),
-                        }
-                    }
+                    },
                 },
             };
             let mut out = serde_json::to_vec(&reply).expect("replies always serialize");
