@@ -129,6 +129,11 @@ pub enum Error {
     Name(names::Error),
     /// An argument is unusable, e.g. an empty password.
     Invalid(String),
+    /// A user, organization, membership or token the command names does not exist; the
+    /// message names it and, where there is one, the command that lists what exists.
+    NotFound(String),
+    /// The name is taken; the message names it and says what to do instead.
+    Exists(String),
     Store(store::Error),
 }
 
@@ -136,9 +141,54 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Name(e) => e.fmt(f),
-            Error::Invalid(why) => f.write_str(why),
+            Error::Invalid(why) | Error::NotFound(why) | Error::Exists(why) => f.write_str(why),
             Error::Store(e) => e.fmt(f),
         }
+    }
+}
+
+/// Turns the store's bare "not found" and "exists" outcomes of `cmd` into messages that name
+/// the user, organization or token concerned.
+fn explain(store: &Store, cmd: &Command, e: Error) -> Error {
+    use store::What;
+    use Command as C;
+    let no_user =
+        |user: &str| Error::NotFound(format!("no user named {user:?} (`depot user list` shows the users)"));
+    let Error::Store(inner) = &e else { return e };
+    match (inner, cmd) {
+        (store::Error::Exists(What::Owner), C::UserAdd { name, .. } | C::OrgAdd { name, .. }) => Error::Exists(
+            format!("a user or organization named {name:?} already exists (users and organizations share one set of names)"),
+        ),
+        (store::Error::NotFound(What::Owner), C::MemberAdd { org, user, .. }) => {
+            let is_org = matches!(store.owner(org), Ok(Some(OwnerRec { kind: OwnerKind::Org, .. })));
+            if is_org {
+                no_user(user)
+            } else {
+                Error::NotFound(format!("no organization named {org:?}"))
+            }
+        }
+        (
+            store::Error::NotFound(What::Owner),
+            C::UserDelete { name: user }
+            | C::UserPasswd { name: user, .. }
+            | C::TokenCreate { user, .. }
+            | C::TokenList { user }
+            | C::TokenRevoke { user, .. },
+        ) => no_user(user),
+        (store::Error::NotFound(What::Owner), C::QuotaSet { owner, .. } | C::Usage { owner: Some(owner) }) => {
+            Error::NotFound(format!("no user or organization named {owner:?}"))
+        }
+        (store::Error::NotFound(What::Member), C::MemberRemove { org, user }) => {
+            Error::NotFound(format!("{user} is not a member of {org}"))
+        }
+        (store::Error::NotFound(What::Token), C::TokenRevoke { user, label }) => Error::NotFound(format!(
+            "{user} has no token labelled {label:?} (`depot token list {user}` shows them)"
+        )),
+        (store::Error::Exists(What::Token), C::TokenCreate { user, label, .. }) => Error::Exists(format!(
+            "{user} already has a token labelled {:?}: choose another --name, or revoke that one first",
+            label.as_deref().unwrap_or_default()
+        )),
+        _ => e,
     }
 }
 
@@ -188,6 +238,11 @@ pub fn execute_with_progress(
     cmd: Command,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Output, Error> {
+    let context = cmd.clone();
+    run(store, cmd, progress).map_err(|e| explain(store, &context, e))
+}
+
+fn run(store: &Store, cmd: Command, progress: &mut dyn FnMut(&str)) -> Result<Output, Error> {
     match cmd {
         Command::UserAdd { name, password, admin, private } => {
             names::owner(&name)?;

@@ -40,6 +40,8 @@ pub enum Denied {
     Bad,
     /// Authenticated and may read, but may not write: 403.
     Forbidden,
+    /// Would be allowed to write, but the token used has `read` scope: 403.
+    ReadOnlyToken,
     /// Authenticated but may not even read: 404, as if nothing were there.
     Hidden,
     /// Too many failed attempts from this address or for this user: 429, retry after this.
@@ -198,10 +200,10 @@ pub fn decide(
                 return Err(Denied::Hidden);
             }
             let owner_side = is_self || is_admin || role == Some(Role::Write);
-            if owner_side && p.may_write {
-                Ok(())
-            } else {
-                Err(Denied::Forbidden)
+            match (owner_side, p.may_write) {
+                (true, true) => Ok(()),
+                (true, false) => Err(Denied::ReadOnlyToken),
+                (false, _) => Err(Denied::Forbidden),
             }
         }
     }
@@ -531,7 +533,7 @@ mod tests {
         // The owner itself (any case), a read token, admins.
         assert_eq!(decide(Some(&alice), Some(&private), None, Write), Ok(()));
         assert_eq!(decide(Some(&alice_read), Some(&private), None, Read), Ok(()));
-        assert_eq!(decide(Some(&alice_read), Some(&private), None, Write), Err(Denied::Forbidden));
+        assert_eq!(decide(Some(&alice_read), Some(&private), None, Write), Err(Denied::ReadOnlyToken));
         assert_eq!(decide(Some(&admin), Some(&private), None, Write), Ok(()));
         // Organization members.
         let org = owner("team", true, true);

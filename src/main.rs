@@ -13,7 +13,7 @@ use depot::cli::{
 };
 use depot::clock::rfc3339;
 use depot::config::{self, ServeConfig};
-use depot::store::{self, Role, Store};
+use depot::store::{self, Create, Role, Store};
 use depot::{app::App, control, server, shutdown, tls};
 
 fn main() -> ExitCode {
@@ -116,7 +116,11 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Quota(QuotaCommand::Show { owner }) => admin::Command::Usage { owner },
     };
     let summary = describe(&command);
-    let output = run_admin(&db, command)?;
+    // Only `user add` may start a database (the first admin of a new install); a command
+    // that reads or changes existing data refuses a missing file instead of creating one.
+    let create =
+        if matches!(command, admin::Command::UserAdd { .. }) { Create::IfMissing } else { Create::Never };
+    let output = run_admin(&db, command, create)?;
     let problems = match &output {
         Output::Verified(report) => report.problems.len(),
         Output::Repaired(r) => r.after.problems.len(),
@@ -225,15 +229,18 @@ fn read_password() -> Result<String, String> {
 ///
 /// A server that is starting holds the file a moment before its socket exists, so a locked
 /// file with no answering socket is retried for a short while before giving up.
-fn run_admin(db: &Path, command: admin::Command) -> Result<Output, String> {
+fn run_admin(db: &Path, command: admin::Command, create: Create) -> Result<Output, String> {
     const ATTEMPTS: u32 = 30;
     let socket = control::socket_path(db);
     for attempt in 1..=ATTEMPTS {
         if let Some(reply) = control::send(&socket, &command, &mut |line| eprintln!("depot: {line}")) {
             return reply;
         }
-        match Store::open(db, &store::Options::default()) {
+        match Store::open(db, &store::Options::default(), create) {
             Ok(opened) => {
+                if opened.created {
+                    eprintln!("depot: created a new database {}", shown(db));
+                }
                 let result = admin::execute_with_progress(&opened.store, command, &mut |line| {
                     eprintln!("depot: {line}")
                 })
@@ -251,10 +258,64 @@ fn run_admin(db: &Path, command: admin::Command) -> Result<Output, String> {
                     socket.display()
                 ))
             }
+            Err(store::Error::NoDatabase) => {
+                return Err(format!(
+                    "no database at {}: give its path with --db FILE (or DEPOT_DB); \
+                     `depot serve` or `depot user add` creates a new one",
+                    shown(db)
+                ))
+            }
             Err(e) => return Err(format!("{}: {e}", db.display())),
         }
     }
     unreachable!("the last attempt returns")
+}
+
+/// `path` as absolute as it can be made, for messages: "./depot.redb" does not say which
+/// directory was meant.
+fn shown(path: &Path) -> String {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+}
+
+/// A database made by an older depot, or copied with a loose umask, may be readable by other
+/// users; say so (changing modes the operator chose is theirs to do).
+fn warn_if_shared(db: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(mode) = std::fs::metadata(db).map(|m| m.permissions().mode() & 0o777) {
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "{} has mode {mode:o}: other users can read every package and hash in it; \
+                 chmod 600 it (and its backups)",
+                shown(db)
+            );
+        }
+    }
+}
+
+/// How to run this very binary from a shell: `depot` when that name on `PATH` is this
+/// executable, else its full path (a binary built with cargo is not on `PATH`).
+fn this_command() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        return "depot".into();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .any(|dir| std::fs::canonicalize(dir.join("depot")).is_ok_and(|found| found == exe))
+    });
+    if on_path {
+        "depot".into()
+    } else {
+        shell_quoted(&exe.display().to_string())
+    }
+}
+
+/// `s` quoted for a POSIX shell when it holds anything but plain path characters.
+fn shell_quoted(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 fn print_report(out: &mut impl Write, r: &store::Report) -> std::io::Result<()> {
@@ -336,18 +397,28 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
         Some(files) => Some(Arc::new(tls::Tls::new(files.clone()).map_err(|e| e.to_string())?)),
         None => None,
     };
-    let opened = Store::open(&cfg.db, &cfg.store).map_err(|e| match e {
-        store::Error::AlreadyOpen => format!("{} is in use by another depot", cfg.db.display()),
-        e => format!("{}: {e}", cfg.db.display()),
+    // Also before the database: a port that is taken must not leave a new file behind.
+    let listener = std::net::TcpListener::bind(cfg.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| format!("listening on {}: {e}", cfg.listen))?;
+    let opened = Store::open(&cfg.db, &cfg.store, Create::IfMissing).map_err(|e| match e {
+        store::Error::AlreadyOpen => format!("{} is in use by another depot", shown(&cfg.db)),
+        e => format!("{}: {e}", shown(&cfg.db)),
     })?;
     let store = opened.store;
+    if opened.created {
+        tracing::info!("created a new database {}", shown(&cfg.db));
+    }
+    warn_if_shared(&cfg.db);
     if opened.reclaimed > 0 {
         tracing::info!(uploads = opened.reclaimed, "reclaimed chunks of unfinished uploads");
     }
     if opened.is_empty {
         tracing::warn!(
-            "no users yet; create the first admin with: printf '%s\\n' \"$PASSWORD\" | depot --db {} user add NAME --admin --password-stdin",
-            cfg.db.display()
+            "no users yet; create the first admin (choose the password) with: \
+             printf '%s\\n' 'PASSWORD' | {} --db {} user add admin --admin --password-stdin",
+            this_command(),
+            shell_quoted(&shown(&cfg.db))
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -357,8 +428,7 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
     let grace = cfg.conn.grace;
     let socket = control::socket_path(&cfg.db);
     let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(cfg.listen)
-            .await
+        let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| format!("listening on {}: {e}", cfg.listen))?;
         let control =
             control::bind(&socket).map_err(|e| format!("control socket {}: {e}", socket.display()))?;
@@ -388,5 +458,9 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
     runtime.shutdown_timeout(grace);
     store.close();
     tracing::info!("database closed");
+    if result.is_err() && opened.created {
+        // The start failed before anything was served: take back the file this run made.
+        let _ = std::fs::remove_file(&cfg.db);
+    }
     result
 }

@@ -78,8 +78,8 @@ pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
             app.blocking(move |app| {
                 let who = authorize(app, cred.as_ref(), &t.owner, Access::Write)?;
                 check_names(&t)?;
-                if app.store.file(&t)?.is_some() {
-                    return Err(crate::store::Error::Exists(crate::store::What::File).into());
+                if let Some(existing) = app.store.file(&t)? {
+                    return Err(super::file_exists(app, &t, Some(&existing.name)));
                 }
                 Ok::<_, ApiError>(who)
             })
@@ -92,7 +92,13 @@ pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     )
     .map_err(ApiError::bad_request)?;
     let upload = super::receive(app, &parts, body, app.limits.max_file_size, "file").await?;
-    let rec = upload.finish(target, expect).await?;
+    let rec = match upload.finish(target.clone(), expect).await {
+        Ok(rec) => rec,
+        Err(crate::store::Error::Exists(_)) => {
+            return Err(app.blocking(move |app| super::file_exists(app, &target, None)).await?)
+        }
+        Err(e) => return Err(e.into()),
+    };
     app.metrics.bytes_in(rec.size);
     app.metrics.upload(started.elapsed());
     let mut res = Response::new(empty());
@@ -177,7 +183,9 @@ pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     let (who, file, etag, plan, content) = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &target.owner, Access::Read)?;
-            let reader = app.store.open_file(&target)?.ok_or_else(ApiError::not_found)?;
+            let Some(reader) = app.store.open_file(&target)? else {
+                return Err(super::missing(app, &target));
+            };
             let f = reader.file.clone();
             let etag = format!("\"{}\"", headers::hex(&f.sha256));
             let plan = plan(&parts.headers, &etag, f.created, f.size);
@@ -342,7 +350,7 @@ pub async fn delete_file(
     let who = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &target.owner, Access::Write)?;
-            app.store.delete_file(target)?;
+            app.store.delete_file(target.clone()).map_err(|e| super::or_missing(app, &target, e))?;
             Ok::<_, ApiError>(who)
         })
         .await??;

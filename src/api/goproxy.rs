@@ -62,15 +62,17 @@ struct Info<'a> {
 
 /// A decoded, valid module path, or 404.
 fn module_path(encoded: &str) -> Result<String, ApiError> {
-    let p = path::unescape(encoded).ok_or_else(ApiError::not_found)?;
-    path::check_module_path(&p).map_err(|_| ApiError::not_found())?;
+    let p = path::unescape(encoded)
+        .ok_or_else(|| ApiError::not_found(format!("{encoded:?} is not a case-encoded module path")))?;
+    path::check_module_path(&p).map_err(|e| ApiError::not_found(format!("no such module: {e}")))?;
     Ok(p)
 }
 
 /// A decoded, canonical version, or 404.
 fn version(encoded: &str) -> Result<String, ApiError> {
-    let v = path::unescape(encoded).ok_or_else(ApiError::not_found)?;
-    semver::parse(&v).map_err(|_| ApiError::not_found())?;
+    let v = path::unescape(encoded)
+        .ok_or_else(|| ApiError::not_found(format!("{encoded:?} is not a case-encoded version")))?;
+    semver::parse(&v).map_err(|e| ApiError::not_found(format!("no such version: {e}")))?;
     Ok(v)
 }
 
@@ -118,7 +120,8 @@ async fn metadata(
     let cred = credential(&parts)?;
     app.blocking(move |app| {
         let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-        let versions = app.store.versions(&owner, GO, &module)?.ok_or_else(ApiError::not_found)?;
+        let missing = |app: &App, version: &str| super::missing_in(app, &owner, GO, &module, version);
+        let versions = app.store.versions(&owner, GO, &module)?.ok_or_else(|| missing(app, ""))?;
         let info = |v: &crate::store::VersionSummary| {
             json(StatusCode::OK, &Info { version: &v.version, time: crate::clock::rfc3339(v.created) })
         };
@@ -134,14 +137,14 @@ async fn metadata(
                 text(StatusCode::OK, body)
             }
             Want::Latest => {
-                let v = crate::store::latest_of(GO, versions).ok_or_else(ApiError::not_found)?;
+                let v = crate::store::latest_of(GO, versions).ok_or_else(|| missing(app, ""))?;
                 info(&v)
             }
             _ => {
                 let v = versions
                     .iter()
                     .find(|v| Some(&v.version) == wanted.as_ref())
-                    .ok_or_else(ApiError::not_found)?;
+                    .ok_or_else(|| missing(app, wanted.as_deref().unwrap_or_default()))?;
                 info(v)
             }
         };
@@ -186,7 +189,20 @@ pub async fn upload(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Re
         Err(Err(invalid)) => return Err(invalid.into()),
     };
     let (sha256, size) = (sealed.sha256(), sealed.size());
-    app.store.add_module_version(sealed, &owner, &module.path, &module.version, module.go_mod).await?;
+    match app.store.add_module_version(sealed, &owner, &module.path, &module.version, module.go_mod).await {
+        Ok(_) => {}
+        Err(crate::store::Error::Exists(_)) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "{owner} has published {}@{} already; a published version never changes \
+                     (publish a new version)",
+                    module.path, module.version
+                ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
     app.metrics.bytes_in(size);
     let published =
         Published { module: module.path, version: module.version, sha256: headers::hex(&sha256), size };

@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{authenticate, authorize, credential, json, with_user};
+use super::{authenticate, authorize, credential, json, missing_in, with_user};
 use crate::admin::{self, Command, Output, TokenInfo, UserInfo};
 use crate::app::App;
 use crate::auth::{Access, Principal};
@@ -151,7 +151,7 @@ pub async fn quota(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Res
     let Output::Usage(mut list) = out else {
         return Err(ApiError::internal("usage returned something else"));
     };
-    let one = list.pop().ok_or_else(ApiError::not_found)?;
+    let one = list.pop().ok_or_else(|| ApiError::internal("usage of one owner returned nothing"))?;
     Ok(with_user(json(StatusCode::OK, &usage_json(one)), &who))
 }
 
@@ -251,7 +251,10 @@ pub async fn versions(
     name: String,
 ) -> Result<Response, ApiError> {
     read_json(app, req, owner.clone(), move |app| {
-        let versions = app.store.versions(&owner, kind, &name)?.ok_or_else(ApiError::not_found)?;
+        let versions = app
+            .store
+            .versions(&owner, kind, &name)?
+            .ok_or_else(|| missing_in(app, &owner, kind, &name, ""))?;
         let (o, p) = spelled(app, &owner, kind, &name)?;
         Ok(versions.into_iter().map(|v| version_json(&o, kind, &p, v)).collect::<Vec<_>>())
     })
@@ -267,8 +270,9 @@ pub async fn latest(
     name: String,
 ) -> Result<Response, ApiError> {
     read_json(app, req, owner.clone(), move |app| {
-        let versions = app.store.versions(&owner, kind, &name)?.ok_or_else(ApiError::not_found)?;
-        let newest = crate::store::latest_of(kind, versions).ok_or_else(ApiError::not_found)?;
+        let missing = || missing_in(app, &owner, kind, &name, "");
+        let versions = app.store.versions(&owner, kind, &name)?.ok_or_else(missing)?;
+        let newest = crate::store::latest_of(kind, versions).ok_or_else(missing)?;
         let (o, p) = spelled(app, &owner, kind, &name)?;
         Ok(version_json(&o, kind, &p, newest))
     })
@@ -285,7 +289,10 @@ pub async fn version(
     version: String,
 ) -> Result<Response, ApiError> {
     read_json(app, req, owner.clone(), move |app| {
-        let v = app.store.version(&owner, kind, &name, &version)?.ok_or_else(ApiError::not_found)?;
+        let v = app
+            .store
+            .version(&owner, kind, &name, &version)?
+            .ok_or_else(|| missing_in(app, &owner, kind, &name, &version))?;
         let (o, p) = spelled(app, &owner, kind, &name)?;
         Ok(version_json(&o, kind, &p, v))
     })
@@ -302,7 +309,10 @@ pub async fn files(
     version: String,
 ) -> Result<Response, ApiError> {
     read_json(app, req, owner.clone(), move |app| {
-        let files = app.store.files(&owner, kind, &name, &version)?.ok_or_else(ApiError::not_found)?;
+        let files = app
+            .store
+            .files(&owner, kind, &name, &version)?
+            .ok_or_else(|| missing_in(app, &owner, kind, &name, &version))?;
         Ok(files
             .into_iter()
             .map(|f| FileJson {
@@ -353,7 +363,10 @@ pub async fn delete_version(
     let who = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &owner, Access::Write)?;
-            app.store.delete_version(&owner, kind, &name, &version)?;
+            app.store.delete_version(&owner, kind, &name, &version).map_err(|e| match e {
+                crate::store::Error::NotFound(_) => missing_in(app, &owner, kind, &name, &version),
+                e => e.into(),
+            })?;
             Ok::<_, ApiError>(who)
         })
         .await??;
@@ -376,7 +389,7 @@ fn require_admin(
     match authenticate(app, cred)? {
         None => Err(crate::auth::Denied::Missing.into()),
         Some(p) if !p.admin => Err(ApiError::new(StatusCode::FORBIDDEN, "administrators only")),
-        Some(p) if writes && !p.may_write => Err(crate::auth::Denied::Forbidden.into()),
+        Some(p) if writes && !p.may_write => Err(crate::auth::Denied::ReadOnlyToken.into()),
         Some(p) => Ok(p),
     }
 }

@@ -14,7 +14,7 @@ use hyper::{http::request::Parts, StatusCode};
 use crate::app::App;
 use crate::auth::{self, Access, Presented, Principal};
 use crate::http::{body::full, ApiError, ClientAddr, Response};
-use crate::store::OwnerKind;
+use crate::store::{FileTarget, OwnerKind, What, GO};
 
 /// The authenticated user's name, put in response extensions for the request log.
 #[derive(Debug, Clone)]
@@ -95,7 +95,84 @@ pub fn authorize_cached(
     if rec.as_ref().is_some_and(|o| o.kind == OwnerKind::Org) {
         return None; // membership is not cached
     }
-    Some(auth::decide(who.as_ref(), rec.as_ref(), None, access).map(|()| who).map_err(ApiError::from))
+    Some(auth::decide(who.as_ref(), rec.as_ref(), None, access).map(|()| who).map_err(|d| denied(d, owner)))
+}
+
+/// The answer to a refusal about `owner`'s packages: a hidden owner reads exactly like a
+/// missing one, so the message reveals nothing a stranger may not know.
+fn denied(d: auth::Denied, owner: &str) -> ApiError {
+    match d {
+        auth::Denied::Hidden => ApiError::not_found(describe_missing(What::Owner, &place(owner, "", "", ""))),
+        d => d.into(),
+    }
+}
+
+fn place(owner: &str, kind: &'static str, package: &str, version: &str) -> FileTarget {
+    FileTarget {
+        owner: owner.into(),
+        kind,
+        package: package.into(),
+        version: version.into(),
+        file: String::new(),
+    }
+}
+
+/// 404 naming the first part of `t` that does not exist: owner, package, version or (when
+/// `t.file` is not empty) file. Blocks: one read. Call it only after access was granted.
+pub fn missing(app: &App, t: &FileTarget) -> ApiError {
+    match app.store.first_missing(t) {
+        // All there: it went between two reads; the deepest part is the one that was asked for.
+        Ok(what) => ApiError::not_found(describe_missing(
+            what.unwrap_or(if t.file.is_empty() { What::Version } else { What::File }),
+            t,
+        )),
+        Err(e) => e.into(),
+    }
+}
+
+/// [`missing`] for a package's versions or a version's files (no file name).
+pub fn missing_in(app: &App, owner: &str, kind: &'static str, package: &str, version: &str) -> ApiError {
+    missing(app, &place(owner, kind, package, version))
+}
+
+/// The one-line reason of a 404 for `what` missing in `t`.
+fn describe_missing(what: What, t: &FileTarget) -> String {
+    let package = if t.kind == GO { "Go module" } else { "generic package" };
+    match what {
+        What::Owner => format!("no user or organization named {:?}", t.owner),
+        What::Package => format!("{} has no {package} {:?}", t.owner, t.package),
+        What::Version => format!("{package} {}/{} has no version {:?}", t.owner, t.package, t.version),
+        _ => format!("version {} of {package} {}/{} has no file {:?}", t.version, t.owner, t.package, t.file),
+    }
+}
+
+/// 409 for an upload to `t` whose file name is taken, naming the file as stored (which may
+/// differ from `t.file` in case). Blocks: one read.
+pub fn file_exists(app: &App, t: &FileTarget, stored: Option<&str>) -> ApiError {
+    let stored = match stored {
+        Some(name) => Some(name.to_string()),
+        None => app.store.file(t).ok().flatten().map(|f| f.name),
+    };
+    let at = format!("version {} of generic package {}/{}", t.version, t.owner, t.package);
+    let message = match stored {
+        Some(name) if name != t.file => format!(
+            "{at} already has a file {name:?}; names that differ only in case are the same name \
+             (files are never replaced: delete it first, or publish a new version)"
+        ),
+        _ => format!(
+            "{at} already has a file {:?} (files are never replaced: delete it first, or publish a new version)",
+            t.file
+        ),
+    };
+    ApiError::new(hyper::StatusCode::CONFLICT, message)
+}
+
+/// Maps a store `NotFound` from an operation on `t` to [`missing`]; other errors as usual.
+pub fn or_missing(app: &App, t: &FileTarget, e: crate::store::Error) -> ApiError {
+    match e {
+        crate::store::Error::NotFound(_) => missing(app, t),
+        e => e.into(),
+    }
 }
 
 /// Authenticates and applies the permission rule for `access` to `owner`'s packages. Blocks.
@@ -114,7 +191,7 @@ pub fn authorize(
         (Some(o), Some(p)) if o.kind == OwnerKind::Org => app.store.role(owner, &p.name)?,
         _ => None,
     };
-    auth::decide(who.as_ref(), rec.as_ref(), role, access)?;
+    auth::decide(who.as_ref(), rec.as_ref(), role, access).map_err(|d| denied(d, owner))?;
     Ok(who)
 }
 

@@ -29,8 +29,8 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
-    pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not found")
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
     }
 
     /// Logs `detail` and answers 500 without it.
@@ -44,6 +44,8 @@ impl ApiError {
         *res.status_mut() = self.status;
         let h = res.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        // A reason may echo part of the request: never let a browser sniff it into HTML.
+        h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
         if self.status == StatusCode::UNAUTHORIZED {
             h.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"depot\""));
         }
@@ -63,10 +65,27 @@ impl From<names::Error> for ApiError {
 impl From<auth::Denied> for ApiError {
     fn from(d: auth::Denied) -> Self {
         match d {
-            auth::Denied::Missing => ApiError::new(StatusCode::UNAUTHORIZED, "authentication required"),
-            auth::Denied::Bad => ApiError::new(StatusCode::UNAUTHORIZED, "invalid credentials"),
-            auth::Denied::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "no write access"),
-            auth::Denied::Hidden => ApiError::not_found(),
+            auth::Denied::Missing => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "authentication required: send a user name and password or a token \
+                 (HTTP Basic, or Authorization: token …)",
+            ),
+            auth::Denied::Bad => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "the credentials were not accepted: wrong user name or password, \
+                 or an unknown, revoked or expired token",
+            ),
+            auth::Denied::Forbidden => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "you may read these packages but not change them: writing needs the owner, \
+                 an admin, or an organization member with the write role",
+            ),
+            auth::Denied::ReadOnlyToken => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this token has read scope only: use a token created with --scope write, \
+                 or the password",
+            ),
+            auth::Denied::Hidden => ApiError::new(StatusCode::NOT_FOUND, "no such user or organization"),
             auth::Denied::Throttled(wait) => {
                 // Whole seconds, rounded up: retrying at the advertised time must succeed.
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -92,7 +111,7 @@ impl From<store::Error> for ApiError {
             E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             E::DiskFull | E::Quota(_) => StatusCode::INSUFFICIENT_STORAGE,
             E::Closed => StatusCode::SERVICE_UNAVAILABLE,
-            E::Corrupt(_) | E::AlreadyOpen | E::Format(_) | E::Io(_) | E::Storage(_) => {
+            E::Corrupt(_) | E::AlreadyOpen | E::Format(_) | E::Io(_) | E::Storage(_) | E::NoDatabase => {
                 return ApiError::internal(e)
             }
         };
@@ -105,6 +124,8 @@ impl From<admin::Error> for ApiError {
         match e {
             admin::Error::Name(e) => e.into(),
             admin::Error::Invalid(why) => ApiError::bad_request(why),
+            admin::Error::NotFound(why) => ApiError::not_found(why),
+            admin::Error::Exists(why) => ApiError::new(StatusCode::CONFLICT, why),
             admin::Error::Store(e) => e.into(),
         }
     }

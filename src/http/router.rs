@@ -241,10 +241,14 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
             let name = route.name();
             (name, handle(&app, route, req).await.unwrap_or_else(ApiError::into_response))
         }
-        Err(NoRoute::Unknown) => ("unknown", ApiError::not_found().into_response()),
+        Err(NoRoute::Unknown) => (
+            "unknown",
+            ApiError::not_found(format!("depot has no endpoint {method} {}", req.uri().path()))
+                .into_response(),
+        ),
         // Lookups of names that could never be valid simply find nothing (SPEC §1).
         Err(NoRoute::BadEncoding) if method != Method::PUT => {
-            ("unknown", ApiError::not_found().into_response())
+            ("unknown", ApiError::not_found("the path is not valid percent-encoded UTF-8").into_response())
         }
         Err(NoRoute::BadEncoding) => {
             ("unknown", ApiError::bad_request("path is not valid percent-encoded UTF-8").into_response())

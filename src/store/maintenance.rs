@@ -152,6 +152,8 @@ impl Store {
         let src = self.read()?;
         // A small page cache: redb's default (1 GiB) would grow the server by the size of
         // the copy.
+        // Owner-only like the database: the copy holds every private package and hash.
+        super::create_private(tmp).map_err(|e| io_error(tmp, &e))?;
         let dst = Database::builder().set_cache_size(BACKUP_CACHE_BYTES).create(tmp).map_err(|e| {
             match Error::storage(e) {
                 Error::Io(msg) | Error::Storage(msg) => Error::Io(format!("{}: {msg}", tmp.display())),

@@ -56,7 +56,7 @@ pub enum What {
 impl std::fmt::Display for What {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            What::Owner => "owner",
+            What::Owner => "user or organization",
             What::Package => "package",
             What::Version => "version",
             What::File => "file",
@@ -95,6 +95,8 @@ pub enum Error {
     Storage(String),
     /// The writer has stopped (the server is shutting down).
     Closed,
+    /// There is no database file and the caller asked not to create one.
+    NoDatabase,
 }
 
 impl Error {
@@ -133,6 +135,7 @@ impl std::fmt::Display for Error {
             Error::Io(e) => write!(f, "database file I/O failed: {e}"),
             Error::Storage(e) => write!(f, "storage error: {e}"),
             Error::Closed => f.write_str("the store is shutting down"),
+            Error::NoDatabase => f.write_str("no database file there"),
         }
     }
 }
@@ -205,9 +208,21 @@ struct Inner {
     path: Option<std::path::PathBuf>,
 }
 
+/// Whether [`Store::open`] may create a missing database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// Create it (mode 0600) when it does not exist: `serve` and `user add`.
+    IfMissing,
+    /// Refuse a missing file with [`Error::NoDatabase`]: every command that only reads or
+    /// changes existing data, so a typo in `--db` never leaves an empty database behind.
+    Never,
+}
+
 /// What [`Store::open`] found.
 pub struct Opened {
     pub store: Store,
+    /// True when this call created the database file.
+    pub created: bool,
     /// True when the database holds no user yet (a new database).
     pub is_empty: bool,
     /// Staged uploads left by a crash that were reclaimed.
@@ -218,15 +233,41 @@ impl Store {
     /// Opens or creates the database at `path`, checks its layout version and reclaims any
     /// chunks of uploads that never finished.
     ///
+    /// A file this creates is readable by its owner only (0600, whatever the umask): it holds
+    /// every private package, password hash and token hash. If opening fails after this call
+    /// created the file, the file is removed again, so a failed start leaves nothing behind.
+    ///
     /// # Errors
+    /// [`Error::NoDatabase`] when the file is missing and `create` is [`Create::Never`],
     /// [`Error::AlreadyOpen`] when another process holds the file, [`Error::Format`] when it
     /// is not a depot database of a known layout, storage errors otherwise.
-    pub fn open(path: &Path, options: &Options) -> Result<Opened> {
-        let db =
-            Database::builder().set_cache_size(options.cache_bytes).create(path).map_err(Error::storage)?;
-        // A second handle on the same file, for early writeback (see `writer::Writeback`).
-        let early = std::fs::File::open(path).ok();
-        Self::start(db, early, Some(path.to_path_buf()))
+    pub fn open(path: &Path, options: &Options, create: Create) -> Result<Opened> {
+        let created = match create {
+            Create::IfMissing => create_private(path).map_err(|e| Error::storage(redb::Error::Io(e)))?,
+            Create::Never if !path.exists() => return Err(Error::NoDatabase),
+            Create::Never => false,
+        };
+        let opened = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create(path)
+            .map_err(Error::storage)
+            .and_then(|db| {
+                // A second handle on the same file, for early writeback (see `writer::Writeback`).
+                let early = std::fs::File::open(path).ok();
+                Self::start(db, early, Some(path.to_path_buf()))
+            });
+        match opened {
+            Ok(mut o) => {
+                o.created = created;
+                Ok(o)
+            }
+            Err(e) => {
+                if created {
+                    let _ = std::fs::remove_file(path);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Opens a database on any redb storage backend; tests use it to inject I/O failures.
@@ -259,7 +300,7 @@ impl Store {
                 path,
             }),
         };
-        Ok(Opened { store, is_empty, reclaimed })
+        Ok(Opened { store, created: false, is_empty, reclaimed })
     }
 
     /// Waits for the writer to finish its queue when this is the last handle; the database
@@ -325,6 +366,23 @@ impl Store {
 
     fn next_blob_id(&self) -> u64 {
         self.inner.next_blob.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Creates an empty file at `path` readable and writable by its owner only, unless a file is
+/// there already. Returns whether it created one.
+///
+/// The mode is set explicitly after creation too: `create_new` applies the umask, and a
+/// umask that takes the owner's bits away would leave a file redb cannot open.
+pub(crate) fn create_private(path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(file) => {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -337,6 +337,28 @@ impl Store {
         }
     }
 
+    /// The first part of `t`'s path that does not exist: the owner, the package, the
+    /// version, or (with a non-empty `t.file`) the file; `None` when all of them exist.
+    /// For messages that say what a 404 is about.
+    pub fn first_missing(&self, t: &FileTarget) -> Result<Option<What>> {
+        let tx = self.read()?;
+        let (o, p, v, f) = t.keys();
+        let kind = t.kind;
+        Ok(if tx.open_table(OWNERS)?.get(o.as_str())?.is_none() {
+            Some(What::Owner)
+        } else if tx.open_table(PACKAGES)?.get((o.as_str(), kind, p.as_str()))?.is_none() {
+            Some(What::Package)
+        } else if tx.open_table(VERSIONS)?.get((o.as_str(), kind, p.as_str(), v.as_str()))?.is_none() {
+            Some(What::Version)
+        } else if !t.file.is_empty()
+            && tx.open_table(FILES)?.get((o.as_str(), kind, p.as_str(), v.as_str(), f.as_str()))?.is_none()
+        {
+            Some(What::File)
+        } else {
+            None
+        })
+    }
+
     /// The file record at `t`, without opening its content.
     pub fn file(&self, t: &FileTarget) -> Result<Option<FileRec>> {
         let tx = self.read()?;
