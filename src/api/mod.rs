@@ -101,7 +101,7 @@ pub fn authorize_cached(
 /// Authenticates and applies the permission rule for `access` to `owner`'s packages. Blocks.
 ///
 /// # Errors
-/// 401, 403 or 404 per SPEC §3.
+/// 401, 403 or 404 per docs/api.md, "Who may do what".
 pub fn authorize(
     app: &App,
     cred: Option<&Presented>,

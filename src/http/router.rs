@@ -242,7 +242,7 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
             (name, handle(&app, route, req).await.unwrap_or_else(ApiError::into_response))
         }
         Err(NoRoute::Unknown) => ("unknown", ApiError::not_found().into_response()),
-        // Lookups of names that could never be valid simply find nothing (SPEC §1).
+        // Lookups of names that could never be valid simply find nothing (docs/api.md, Names).
         Err(NoRoute::BadEncoding) if method != Method::PUT => {
             ("unknown", ApiError::not_found().into_response())
         }
