@@ -1,4 +1,4 @@
-//! Credentials and permissions (SPEC §3): parsing the four credential forms, checking
+//! Credentials and permissions (docs/api.md): parsing the four credential forms, checking
 //! passwords and tokens, and the one decision of who may read or write an owner's packages.
 //!
 //! Parsing and [`decide`] are pure. [`Authenticator::authenticate`] reads the store and may
@@ -168,7 +168,7 @@ pub fn query_has_token(query: &str) -> bool {
     })
 }
 
-/// The permission rule of SPEC §3. `owner` is `None` when no such owner exists; `role` is
+/// The permission rule of docs/api.md. `owner` is `None` when no such owner exists; `role` is
 /// the principal's membership when the owner is an organization.
 ///
 /// # Errors

@@ -1,4 +1,4 @@
-//! The command line (SPEC §6): clap definitions only, no I/O.
+//! The command line (docs/cli.md): clap definitions only, no I/O.
 //!
 //! Parsing only validates shapes and values; `config.rs` merges in the serve config file and
 //! `main.rs` turns the result into actions. Every value check (numbers, ranges, addresses)

@@ -601,7 +601,7 @@ mod tests {
         let mut cmd = Cli::command();
         cmd.build();
         let keys = file_keys(cmd.find_subcommand(SERVE).unwrap());
-        // The documented list (docs/interface.md, README): db is there, config is not.
+        // The documented list (docs/cli.md "Settings", README): db is there, config is not.
         let documented = [
             "listen",
             "tls_cert",

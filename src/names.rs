@@ -1,4 +1,4 @@
-//! Name rules for owners, packages, versions and files (SPEC §1), and the case-folded key
+//! Name rules for owners, packages, versions and files (docs/api.md, Names), and the case-folded key
 //! every name is stored under.
 //!
 //! Pure functions only: no I/O, so they can be unit-tested and fuzzed directly. Uniqueness is

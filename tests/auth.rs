@@ -1,4 +1,4 @@
-//! Credentials and permissions (SPEC §3): which credential forms work, and the exact
+//! Credentials and permissions (docs/api.md): which credential forms work, and the exact
 //! 401 / 403 / 404 decision for missing, bad, insufficient and hidden access.
 //!
 //! Users are created through the CLI; most requests use tokens, which keeps the suite from

@@ -1,4 +1,4 @@
-//! The command line (SPEC §6 shapes, docs/interface.md stdout formats): exit codes 0/1/2,
+//! The command line (docs/cli.md, shapes and stdout formats): exit codes 0/1/2,
 //! machine-readable stdout, one-line reasons on stderr, with no server (the CLI opens the
 //! database file) and with a server running (the CLI goes through its socket).
 

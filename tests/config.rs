@@ -1,4 +1,4 @@
-//! `depot serve --config FILE` (SPEC §5, docs/interface.md "Config file"): the file's settings
+//! `depot serve --config FILE` (docs/cli.md, Config file): the file's settings
 //! reach the running server, the order flag > environment > file > default holds, and every
 //! fault in a file stops the server with exit 1 and one line naming the file and the key.
 //!

@@ -1,4 +1,4 @@
-//! Crashes and shutdowns during uploads (SPEC §1 upload rules, §5 SIGTERM): `kill -9` while
+//! Crashes and shutdowns during uploads (docs/api.md upload rules, docs/cli.md SIGTERM): `kill -9` while
 //! several clients upload, and SIGTERM during a slow upload, each followed by a restart on the
 //! same database file.
 //!

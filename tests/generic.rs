@@ -1,4 +1,4 @@
-//! Generic packages (SPEC §1): every row of the endpoint table and every name and upload rule.
+//! Generic packages (docs/api.md): every row of the endpoint table and every name and upload rule.
 //!
 //! Requests go out as raw HTTP/1.1 so targets reach the server exactly as written (no client-side
 //! dot-segment removal or re-encoding) and headers can be checked byte for byte.
@@ -17,7 +17,7 @@ fn setup() -> (TestServer, Cred) {
     (srv, Cred::token(&token))
 }
 
-/// `200` with exactly the download headers of SPEC §1 for `name` holding `body`.
+/// `200` with exactly the download headers of docs/api.md, Download, for `name` holding `body`.
 #[track_caller]
 fn expect_download_headers(resp: &Response, name: &str, body: &[u8]) {
     let sha = sha256_hex(body);

@@ -1,4 +1,4 @@
-//! SPEC §2 over HTTP: module zip uploads (every rejection rule), the GOPROXY endpoints, case
+//! docs/go-modules.md over HTTP: module zip uploads (every rejection rule), the GOPROXY endpoints, case
 //! encoding, permissions, limits, the management API for Go packages, and `depot go zip`.
 //! The real go command drives the same server in `go_client.rs`.
 

@@ -1,4 +1,4 @@
-//! SPEC §2 with the real go command (Debian's golang-go, which `.ci/run` installs): publish
+//! docs/go-modules.md with the real go command (Debian's golang-go, which `.ci/run` installs): publish
 //! several versions, then `go list -m -versions`, `go get @latest`, `go mod download`,
 //! `go build`, `go run` and `go mod verify` in a consumer module, with a scratch GOPATH,
 //! GOCACHE and HOME, and no network but the test server.

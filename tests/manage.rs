@@ -1,4 +1,4 @@
-//! The management API (SPEC §4, shapes from docs/interface.md): package listings, versions, files,
+//! The management API (docs/api.md, Management API): package listings, versions, files,
 //! version deletion, admin-only user and organization administration, self-service tokens,
 //! `/healthz` and `/metrics`.
 

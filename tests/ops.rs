@@ -1,4 +1,4 @@
-//! SPEC §5/§6 operations: `depot backup` under a concurrent upload/delete load (the copy opens,
+//! docs/cli.md backup, verify, compact: `depot backup` under a concurrent upload/delete load (the copy opens,
 //! passes verify, and holds a state that existed), `depot verify` on injected damage and
 //! `--repair`, `depot compact` online and offline.
 

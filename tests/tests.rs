@@ -2,32 +2,32 @@
 //! over real loopback sockets and through its command line, never through the library crate.
 //!
 //! Every test starts its own server on a fresh temporary database, so tests run in parallel and
-//! share nothing. SPEC is the project contract (SPEC.md); choices it leaves open are in docs/interface.md.
+//! share nothing. What they check is documented in docs/api.md, docs/cli.md and docs/go-modules.md.
 
 // TestServer, TestDb, the raw HTTP client, and the pure helpers (sha256, base64, JSON, content).
 #[macro_use]
 mod util;
-// SPEC §1: generic package upload, download, names, integrity, ranges, deletes, concurrency.
+// docs/api.md, Generic packages: upload, download, names, integrity, ranges, deletes, concurrency.
 mod generic;
-// SPEC §3: credential forms, 401/403/404 decisions, tokens, organizations, admins.
+// docs/api.md, Credentials and permissions: credential forms, 401/403/404, tokens, organizations, admins.
 mod auth;
-// SPEC §2: Go module uploads and the GOPROXY endpoints, over HTTP.
+// docs/go-modules.md: Go module uploads and the GOPROXY endpoints, over HTTP.
 mod go;
-// SPEC §2: the real go command against the server.
+// docs/go-modules.md: the real go command against the server.
 mod go_client;
-// SPEC §4: the /api/v1 management API, /healthz and /metrics.
+// docs/api.md, Management API: the /api/v1 management API, /healthz and /metrics.
 mod manage;
-// SPEC §6: command shapes, exit codes and stdout, with and without a running server.
+// docs/cli.md: command shapes, exit codes and stdout, with and without a running server.
 mod cli;
-// SPEC §1 and §5: kill -9 and SIGTERM during uploads; nothing acknowledged lost, nothing partial.
+// docs/api.md Upload, docs/cli.md signals: kill -9, SIGTERM mid-upload; nothing acknowledged lost, nothing partial.
 mod crash;
-// SPEC §5 configuration: the --config TOML file, flag > environment > file > default, bad files.
+// docs/cli.md, Config file: the --config TOML file, flag > environment > file > default, bad files.
 mod config;
-// SPEC §5 TLS: HTTPS only, certificate checks at start, SIGHUP reload, handshake timeout.
+// docs/cli.md, TLS: HTTPS only, certificate checks at start, SIGHUP reload, handshake timeout.
 mod tls;
-// SPEC §1, §2, §4, §5: kill -9 at random moments under a mixed load, round after round; every invariant after each restart.
+// docs/design.md: kill -9 at random moments under a mixed load, round after round; every invariant after each restart.
 mod torture;
-// SPEC §5/§6 operations: backup under load, verify and repair, compact.
+// docs/cli.md operations: backup under load, verify and repair, compact.
 mod ops;
 // The .deb's files: generated man page and completions current, unit and default config in step with the CLI.
 mod packaging;

@@ -1,4 +1,4 @@
-//! SPEC §5 TLS: with `--tls-cert`/`--tls-key` the server speaks HTTPS only; unusable
+//! docs/cli.md, TLS: with `--tls-cert`/`--tls-key` the server speaks HTTPS only; unusable
 //! certificate files stop the start with a one-line reason naming the file; SIGHUP swaps the
 //! certificate for new handshakes and keeps open connections; a client that never starts a
 //! handshake is cut off after the header timeout.

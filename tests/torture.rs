@@ -1,4 +1,4 @@
-//! Crash torture (SPEC §1 upload and delete rules, §2 Go uploads, §4 listings and version
+//! Crash torture (docs/api.md upload and delete rules, Go uploads, listings and version
 //! deletes, §5 verify and quotas): a mixed load against the real server, `kill -9` at a random
 //! moment, a restart on the same database file, a full check, and the load again, for
 //! `DEPOT_TORTURE_KILLS` rounds (default 5).

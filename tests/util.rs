@@ -114,7 +114,7 @@ impl CmdOutput {
         self.expect_code(0)
     }
 
-    /// Exit 1 with a one-line reason on stderr (SPEC §6).
+    /// Exit 1 with a one-line reason on stderr (docs/cli.md, Conventions).
     #[track_caller]
     pub fn expect_failure(&self) -> &Self {
         self.expect_code(1);
@@ -695,7 +695,7 @@ fn strip_ansi(s: &str) -> String {
 // Raw HTTP/1.1
 // ---------------------------------------------------------------------------------------------
 
-/// Credentials in each of the forms SPEC §3 accepts.
+/// Credentials in each of the forms docs/api.md, Credential forms, lists.
 #[derive(Clone, Debug)]
 pub enum Cred {
     Anon,
@@ -898,7 +898,7 @@ impl Response {
         self
     }
 
-    /// 401 with the Basic challenge (SPEC §3).
+    /// 401 with the Basic challenge (docs/api.md, Who may do what).
     #[track_caller]
     pub fn expect_401(&self) -> &Response {
         self.expect(401).expect_header("WWW-Authenticate", "Basic realm=\"depot\"")
@@ -1147,7 +1147,7 @@ pub fn api_version_path(owner: &str, pkg: &str, ver: Option<&str>) -> String {
 pub type Listing<V> = Option<BTreeMap<String, V>>;
 
 /// `/api/v1/packages/{owner}/{kind}/{pkg}/{ver}/files`; a Go module path goes in `pkg` as it is
-/// (its `/` is percent-encoded here, as SPEC §4 says).
+/// (its `/` is percent-encoded here, as docs/api.md, Management API, says).
 pub fn api_files_path(owner: &str, kind: &str, pkg: &str, ver: &str) -> String {
     format!("/api/v1/packages/{}/{kind}/{}/{}/files", enc(owner), enc(pkg), enc(ver))
 }

@@ -1,4 +1,4 @@
-//! Generic package endpoints (SPEC §1): upload, download (with Range and conditional
+//! Generic package endpoints (docs/api.md): upload, download (with Range and conditional
 //! requests), delete a file.
 //!
 //! An upload streams the body into the store chunk by chunk and answers 201 only after the
@@ -45,7 +45,7 @@ fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The upload name rules of SPEC §1 (checked after access, so a stranger learns nothing).
+/// The upload name rules of docs/api.md, Names (checked after access, so a stranger learns nothing).
 fn check_names(t: &FileTarget) -> Result<(), names::Error> {
     names::package(&t.package)?;
     names::version(&t.version)?;

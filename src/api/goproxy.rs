@@ -1,4 +1,4 @@
-//! Go modules (SPEC §2): upload of a module zip, and the GOPROXY protocol the go command
+//! Go modules (docs/go-modules.md): upload of a module zip, and the GOPROXY protocol the go command
 //! reads — `@v/list`, `.info`, `.mod`, `.zip`, `@latest`.
 //!
 //! Module paths and versions arrive case-encoded (`!x` for `X`) and are decoded here; a path

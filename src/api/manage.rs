@@ -1,4 +1,4 @@
-//! The management API under `/api/v1` (SPEC §4): package listings and deletion, and the
+//! The management API under `/api/v1` (docs/api.md): package listings and deletion, and the
 //! administration of users, organizations and tokens.
 //!
 //! Administration goes through [`crate::admin::execute`], the same code the CLI runs, so

@@ -178,7 +178,7 @@ pub fn or_missing(app: &App, t: &FileTarget, e: crate::store::Error) -> ApiError
 /// Authenticates and applies the permission rule for `access` to `owner`'s packages. Blocks.
 ///
 /// # Errors
-/// 401, 403 or 404 per SPEC §3.
+/// 401, 403 or 404 per docs/api.md, "Who may do what".
 pub fn authorize(
     app: &App,
     cred: Option<&Presented>,

@@ -2,7 +2,7 @@
 //!
 //! The rules are those of `golang.org/x/mod/module` (`CheckPath`, `CheckFilePath`,
 //! `EscapePath`/`UnescapePath`, `SplitPathVersion`, `CheckPathMajor`), restated from the
-//! facts in `GO-MODULES.md`. Each error is a one-line reason naming the rule.
+//! summary in `docs/go-modules.md`. Each error is a one-line reason naming the rule.
 
 use super::semver::Version;
 

@@ -246,7 +246,7 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
             ApiError::not_found(format!("depot has no endpoint {method} {}", req.uri().path()))
                 .into_response(),
         ),
-        // Lookups of names that could never be valid simply find nothing (SPEC §1).
+        // Lookups of names that could never be valid simply find nothing (docs/api.md, Names).
         Err(NoRoute::BadEncoding) if method != Method::PUT => {
             ("unknown", ApiError::not_found("the path is not valid percent-encoded UTF-8").into_response())
         }

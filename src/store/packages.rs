@@ -37,8 +37,8 @@ impl FileTarget {
 }
 
 /// The key a package, version or file name is stored under. Generic names compare
-/// case-insensitively (SPEC §1); Go module paths and versions are case-sensitive, which is
-/// what the go command's case encoding is for (SPEC §2). Owners always fold case.
+/// case-insensitively (docs/api.md, Names); Go module paths and versions are case-sensitive, which is
+/// what the go command's case encoding is for (docs/go-modules.md). Owners always fold case.
 pub(crate) fn name_key(kind: &str, name: &str) -> String {
     if kind == GO {
         name.to_string()
@@ -68,7 +68,7 @@ pub struct VersionSummary {
 }
 
 /// The version a package's "latest" means: for a Go module what the go command's `@latest`
-/// resolves to (highest release, else highest pre-release; SPEC §2), for any other package
+/// resolves to (highest release, else highest pre-release; docs/go-modules.md), for any other package
 /// the version created last. Takes (version, creation order) pairs.
 pub fn latest_version<'a>(kind: &str, versions: impl IntoIterator<Item = (&'a str, u64)>) -> Option<&'a str> {
     if kind == GO {
