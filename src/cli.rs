@@ -34,9 +34,13 @@ pub enum Command {
     ///
     /// Each setting is taken from, in this order of precedence: its command-line flag, its
     /// DEPOT_* environment variable, the --config file, the built-in default. The file's keys
-    /// are the long flag names below with '-' written '_' (max_file_size = 1000), plus db.
+    /// are the long flag names below with '-' written '_' (max_file_size = "1G"), plus db.
     Serve(ServeArgs),
     /// Manage users.
+    ///
+    /// Users and organizations share one set of names. `depot user list` prints one line
+    /// per user with five tab-separated columns: NAME, admin|user, public|private, BYTES (the
+    /// size of the files the user holds) and VERSIONS (how many versions they hold).
     #[command(subcommand)]
     User(UserCommand),
     /// Manage organizations and their members.
@@ -100,9 +104,9 @@ pub enum QuotaCommand {
         /// The user or organization.
         owner: String,
         /// Most bytes of files the owner may hold (each file counted, even when its content
-        /// is shared with another).
-        #[arg(long, value_name = "BYTES")]
-        max_bytes: Option<u64>,
+        /// is shared with another): bytes, or with a unit (10G, 500MiB).
+        #[arg(long, value_name = "SIZE")]
+        max_bytes: Option<ByteSize>,
         /// Most versions the owner may hold, over all its packages.
         #[arg(long, value_name = "N")]
         max_versions: Option<u64>,
@@ -180,9 +184,9 @@ pub struct ServeArgs {
     /// One key: PKCS#8 (PRIVATE KEY), PKCS#1 (RSA PRIVATE KEY) or SEC1 (EC PRIVATE KEY).
     #[arg(long, value_name = "PEM", env = "DEPOT_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Largest file accepted, in bytes; larger uploads get 413.
-    #[arg(long, value_name = "BYTES", env = "DEPOT_MAX_FILE_SIZE", default_value_t = 8 << 30)]
-    pub max_file_size: u64,
+    /// Largest file accepted (bytes, or with a unit: 1G, 512MiB); larger uploads get 413.
+    #[arg(long, value_name = "SIZE", env = "DEPOT_MAX_FILE_SIZE", default_value_t = ByteSize(8 << 30))]
+    pub max_file_size: ByteSize,
     /// Seconds a client may send nothing (upload, 408) or take nothing (download) before it is cut off.
     #[arg(long, value_name = "N", env = "DEPOT_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30,
           value_parser = at_least_one::<u64>)]
@@ -191,9 +195,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "DEPOT_HEADER_TIMEOUT_SECS", default_value_t = 10,
           value_parser = at_least_one::<u64>)]
     pub header_timeout_secs: u64,
-    /// Largest request head (request line plus headers), in bytes.
-    #[arg(long, value_name = "BYTES", env = "DEPOT_MAX_HEADER_BYTES", default_value_t = 16 << 10)]
-    pub max_header_bytes: usize,
+    /// Largest request head (request line plus headers): bytes, or with a unit (32KiB).
+    #[arg(long, value_name = "SIZE", env = "DEPOT_MAX_HEADER_BYTES", default_value_t = ByteSize(16 << 10))]
+    pub max_header_bytes: ByteSize,
     /// Open connections at most. Each download buffers at most ~2 MiB, so this also bounds
     /// the memory downloads can take.
     #[arg(long, value_name = "N", env = "DEPOT_MAX_CONNECTIONS", default_value_t = 256,
@@ -216,6 +220,50 @@ pub struct ServeArgs {
     /// Database page cache, in MiB. Bounds the memory used for reads.
     #[arg(long, value_name = "N", env = "DEPOT_CACHE_MIB", default_value_t = 16)]
     pub cache_mib: usize,
+}
+
+/// A size in bytes, given as a plain number or with a unit: `K`, `M`, `G`, `T` and `KiB`,
+/// `MiB`, `GiB`, `TiB` are powers of 1024 (`1G` = `1GiB` = 1073741824), `KB`, `MB`, `GB`, `TB`
+/// powers of 1000; units in any case, a `B` alone means bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (digits, unit) = s.split_at(split);
+        let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size (e.g. 1048576, 512MiB, 8G)"))?;
+        let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kib" => 1 << 10,
+            "m" | "mib" => 1 << 20,
+            "g" | "gib" => 1 << 30,
+            "t" | "tib" => 1 << 40,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            "tb" => 1_000_000_000_000,
+            other => return Err(format!("unknown unit {other:?} (use K, M, G, T, KiB…TiB or KB…TB)")),
+        };
+        n.checked_mul(scale).map(ByteSize).ok_or_else(|| format!("{s:?} is too large"))
+    }
+}
+
+impl std::fmt::Display for ByteSize {
+    /// The largest binary unit that divides the size exactly, so defaults read `8GiB`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0;
+        match [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")]
+            .into_iter()
+            .find(|(shift, _)| n != 0 && n.trailing_zeros() >= *shift)
+        {
+            Some((shift, unit)) => write!(f, "{}{unit}", n >> shift),
+            None => write!(f, "{n}"),
+        }
+    }
 }
 
 /// The value parser of counts and timeouts for which 0 would make the server unusable (no
@@ -247,7 +295,10 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
-    /// List users, one per line: NAME, admin|user, public|private (tab-separated).
+    /// List users: NAME, admin|user, public|private, BYTES, VERSIONS (tab-separated).
+    ///
+    /// BYTES is the size of the files the user holds (each file counted, even when its content
+    /// is shared), VERSIONS the number of versions over all their packages.
     List,
     /// Delete a user and their tokens (refused while they own packages).
     Delete {
@@ -322,7 +373,8 @@ pub enum TokenCommand {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         expires_in_days: Option<u64>,
     },
-    /// List a user's tokens: LABEL, scope, created, expires (tab-separated; never the secret).
+    /// List a user's tokens: LABEL, read|write, CREATED, EXPIRES|never (tab-separated; times in
+    /// RFC 3339; never the secret).
     List {
         #[arg(value_name = "USER")]
         user: String,
@@ -338,6 +390,27 @@ pub enum TokenCommand {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sizes_take_units() {
+        let size = |s: &str| s.parse::<ByteSize>().map(|b| b.0);
+        assert_eq!(size("1048576"), Ok(1 << 20));
+        assert_eq!(size("1G"), Ok(1 << 30));
+        assert_eq!(size("512MiB"), Ok(512 << 20));
+        assert_eq!(size("512 mib"), Ok(512 << 20));
+        assert_eq!(size("2GB"), Ok(2_000_000_000));
+        assert_eq!(size("10k"), Ok(10 << 10));
+        assert_eq!(size("7B"), Ok(7));
+        assert!(size("1X").unwrap_err().contains("unknown unit"));
+        assert!(size("G").unwrap_err().contains("not a size"));
+        assert!(size("-1").is_err());
+        assert!(size("99999999999T").unwrap_err().contains("too large"));
+        assert_eq!(ByteSize(8 << 30).to_string(), "8GiB");
+        assert_eq!(ByteSize(16 << 10).to_string(), "16KiB");
+        assert_eq!(ByteSize(1000).to_string(), "1000");
+        assert_eq!(ByteSize(0).to_string(), "0");
+    }
+
     use super::*;
     use clap::CommandFactory;
 

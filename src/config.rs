@@ -90,7 +90,7 @@ impl ServeConfig {
             tls,
             store: Options { cache_bytes: args.cache_mib.max(1) << 20 },
             limits: Limits {
-                max_file_size: args.max_file_size,
+                max_file_size: args.max_file_size.0,
                 body_idle,
                 login: Rate {
                     burst: args.login_burst,
@@ -100,7 +100,7 @@ impl ServeConfig {
             conn: ConnLimits {
                 max_connections: args.max_connections,
                 header_timeout: Duration::from_secs(args.header_timeout_secs),
-                max_header_bytes: args.max_header_bytes,
+                max_header_bytes: usize::try_from(args.max_header_bytes.0).unwrap_or(usize::MAX),
                 grace: Duration::from_secs(args.grace_secs),
                 write_idle: body_idle,
             },
@@ -308,6 +308,8 @@ enum FileValue {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Expected {
     Integer,
+    /// A byte count: an integer, or a string with a unit (`"1G"`).
+    Size,
     Float,
     Boolean,
     Text,
@@ -330,6 +332,8 @@ impl Expected {
         ];
         if integers.iter().any(|t| id == *t) {
             Expected::Integer
+        } else if id == TypeId::of::<crate::cli::ByteSize>() {
+            Expected::Size
         } else if id == TypeId::of::<f64>() || id == TypeId::of::<f32>() {
             Expected::Float
         } else if id == TypeId::of::<bool>() {
@@ -342,6 +346,7 @@ impl Expected {
     fn describe(self) -> &'static str {
         match self {
             Expected::Integer => "an integer",
+            Expected::Size => "an integer or a string like \"1G\"",
             Expected::Float => "a number",
             Expected::Boolean => "true or false",
             Expected::Text => "a string",
@@ -361,10 +366,12 @@ fn file_value(arg: &clap::Arg, key: &str, value: &toml::Value) -> Result<FileVal
     }
     let parser = arg.get_value_parser();
     let (text, shown) = match (Expected::of(parser), value) {
-        (Expected::Integer | Expected::Float, toml::Value::Integer(n)) => (n.to_string(), n.to_string()),
+        (Expected::Integer | Expected::Float | Expected::Size, toml::Value::Integer(n)) => {
+            (n.to_string(), n.to_string())
+        }
         (Expected::Float, toml::Value::Float(x)) => (x.to_string(), x.to_string()),
         (Expected::Boolean, toml::Value::Boolean(b)) => (b.to_string(), b.to_string()),
-        (Expected::Text, toml::Value::String(s)) => (s.clone(), format!("{s:?}")),
+        (Expected::Text | Expected::Size, toml::Value::String(s)) => (s.clone(), format!("{s:?}")),
         (expected, _) => return Err(wrong(expected)),
     };
     check_value(parser, &text).map_err(|reason| FileCause::BadValue {
@@ -472,7 +479,7 @@ mod tests {
         let file =
             "max_file_size = 1000\nlisten = \"0.0.0.0:9000\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"";
         let (_, args) = serve("depot serve --config depot.toml", file);
-        assert_eq!(args.max_file_size, 1000);
+        assert_eq!(args.max_file_size.0, 1000);
         assert_eq!(args.listen, "0.0.0.0:9000".parse::<SocketAddr>().unwrap());
         assert_eq!(args.tls_cert, Some(PathBuf::from("c.pem")));
         assert_eq!(args.tls_key, Some(PathBuf::from("k.pem")));
@@ -482,7 +489,7 @@ mod tests {
     fn flag_beats_file() {
         let line = "depot serve --config depot.toml --max-file-size 5000 --listen 127.0.0.1:1";
         let (_, args) = serve(line, "max_file_size = 1000\nlisten = \"0.0.0.0:9000\"");
-        assert_eq!(args.max_file_size, 5000);
+        assert_eq!(args.max_file_size.0, 5000);
         assert_eq!(args.listen, "127.0.0.1:1".parse::<SocketAddr>().unwrap());
     }
 
@@ -501,7 +508,7 @@ mod tests {
     #[test]
     fn file_flags_go_before_the_end_of_options() {
         let (_, args) = serve("depot serve --config depot.toml --", "max_file_size = 1000");
-        assert_eq!(args.max_file_size, 1000);
+        assert_eq!(args.max_file_size.0, 1000);
     }
 
     #[test]
@@ -537,7 +544,9 @@ mod tests {
         let line = "depot serve --config depot.toml";
         for (file, expected) in [
             ("max_connections = 0", "max_connections: invalid value 0: must be at least 1"),
-            ("max_file_size = -1", "max_file_size: invalid value -1: invalid digit found in string"),
+            ("max_file_size = -1", "max_file_size: invalid value -1: \"-1\" is not a size (e.g. 1048576, 512MiB, 8G)"),
+            ("max_file_size = \"2 parsecs\"", "max_file_size: invalid value \"2 parsecs\": unknown unit \"parsecs\" (use K, M, G, T, KiB…TiB or KB…TB)"),
+            ("max_file_size = true", "max_file_size: expected an integer or a string like \"1G\", found a boolean"),
             ("listen = \"nowhere\"", "listen: invalid value \"nowhere\": invalid socket address syntax"),
             ("listen = 8080", "listen: expected a string, found an integer"),
             ("grace_secs = 1.5", "grace_secs: expected an integer, found a float"),
@@ -626,9 +635,11 @@ mod tests {
         let file = "listen = \"0.0.0.0:1\"\ntls_cert = \"c\"\ntls_key = \"k\"\nmax_file_size = 2\n\
                     body_idle_timeout_secs = 3\nheader_timeout_secs = 4\nmax_header_bytes = 5\n\
                     max_connections = 6\ngrace_secs = 7\ncache_mib = 8\ndb = \"d.redb\"";
+        let (_, sized) = serve("depot serve --config depot.toml", "max_file_size = \"1G\"");
+        assert_eq!(sized.max_file_size.0, 1 << 30);
         let (db, a) = serve("depot serve --config depot.toml", file);
         assert_eq!(
-            (a.max_file_size, a.body_idle_timeout_secs, a.header_timeout_secs, a.max_header_bytes),
+            (a.max_file_size.0, a.body_idle_timeout_secs, a.header_timeout_secs, a.max_header_bytes.0),
             (2, 3, 4, 5)
         );
         assert_eq!((a.max_connections, a.grace_secs, a.cache_mib, db), (6, 7, 8, PathBuf::from("d.redb")));

@@ -111,7 +111,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Backup { file } => admin::Command::Backup { path: absolute(&file)? },
         Command::Compact => admin::Command::Compact,
         Command::Quota(QuotaCommand::Set { owner, max_bytes, max_versions }) => {
-            admin::Command::QuotaSet { owner, max_bytes, max_versions }
+            admin::Command::QuotaSet { owner, max_bytes: max_bytes.map(|b| b.0), max_versions }
         }
         Command::Quota(QuotaCommand::Show { owner }) => admin::Command::Usage { owner },
     };

@@ -64,6 +64,10 @@ impl<T> WriteTimeout<T> {
         WriteTimeout { inner, timeout, stalled: None }
     }
 
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
     /// Called when the inner write is pending: arms the timer, and fails once it fires.
     fn pending<R>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<R>> {
         let timeout = self.timeout;
@@ -184,9 +188,19 @@ pub async fn run(
                     // Bounded like the request head: a client that connects and says nothing
                     // must not keep its slot.
                     Some(acceptor) => {
-                        match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
-                            Ok(Ok(io)) => conn.serve(io, &slot).await,
-                            Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
+                        let handshake = async {
+                            if speaks_plain_http(io.get_ref()).await {
+                                refuse_plain_http(io, peer).await;
+                                return None;
+                            }
+                            Some(acceptor.accept(io).await)
+                        };
+                        match tokio::time::timeout(handshake_timeout, handshake).await {
+                            Ok(None) => {}
+                            Ok(Some(Ok(io))) => conn.serve(io, &slot).await,
+                            Ok(Some(Err(e))) => {
+                                tracing::debug!(peer = %peer, error = %e, "TLS handshake failed")
+                            }
                             Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
                         }
                     }
@@ -204,6 +218,32 @@ pub async fn run(
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(limits.grace) => tracing::warn!("grace period over; closing remaining connections"),
     }
+}
+
+/// Whether a connection to the TLS port opens with plain HTTP: a request line starts with a
+/// letter, a TLS handshake record with byte 0x16. Waits for the first byte without taking it.
+async fn speaks_plain_http(stream: &tokio::net::TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(stream.peek(&mut first).await, Ok(1) if first[0].is_ascii_alphabetic())
+}
+
+/// Answers a plain-HTTP request on the TLS port with a readable 400 (instead of the TLS alert
+/// that curl shows as "Received HTTP/0.9") and closes the connection.
+async fn refuse_plain_http(mut io: WriteTimeout<tokio::net::TcpStream>, peer: SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tracing::debug!(peer = %peer, "plain HTTP on the HTTPS port refused");
+    // Take what the client sent first: closing with unread data makes the kernel reset the
+    // connection, and the client might never see the answer.
+    let mut request = [0u8; 16 << 10];
+    let _ = tokio::time::timeout(Duration::from_millis(200), io.read(&mut request)).await;
+    let reason = "this port speaks HTTPS only: use an https:// URL\n";
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{reason}",
+        reason.len()
+    );
+    let _ = io.write_all(response.as_bytes()).await;
+    let _ = io.shutdown().await;
 }
 
 /// The connection slots: a semaphore counts them, and a table says, for each open connection,

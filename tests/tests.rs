@@ -36,3 +36,6 @@ mod packaging;
 mod hostile;
 // Defects found in review, one test each.
 mod regression;
+// Issue 10: a newcomer's first hour (missing databases, file modes, failed starts, the first-admin
+// hint, errors that name what they are about, sizes with units).
+mod newcomer;

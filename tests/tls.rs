@@ -203,16 +203,16 @@ fn https_serves_uploads_and_downloads_and_refuses_plain_http() {
     let tls = tls_connect(srv.addr(), &root).expect("TLS handshake");
     eqnice!(Some(&b"http/1.1"[..]), tls.conn.alpn_protocol(), "ALPN offered h2 and http/1.1");
 
-    // Plain HTTP on the TLS port is a failed handshake, never an HTTP response.
+    // Plain HTTP on the TLS port is never served: it gets a readable 400 that says to use
+    // https (curl would otherwise report "Received HTTP/0.9"), and the connection closes.
     let mut plain = connect(srv.addr()).expect("connect");
     plain.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").expect("write");
     let mut reply = Vec::new();
-    let _ = plain.read_to_end(&mut reply); // a reset is as good as a close
-    assert!(
-        !reply.starts_with(b"HTTP/"),
-        "plain HTTP was served on the TLS port: {:?}",
-        String::from_utf8_lossy(&reply)
-    );
+    plain.read_to_end(&mut reply).expect("the refusal arrives whole, then the connection closes");
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 400 "), "plain HTTP on the TLS port: {reply:?}");
+    assert!(reply.ends_with("this port speaks HTTPS only: use an https:// URL\n"), "{reply:?}");
+    assert!(!reply.contains(" 200 "), "the request must not be served: {reply:?}");
     // The failed handshake did not hurt the server.
     eqnice!(Ok(200), healthz_trusting(&srv, &root), srv.log());
 }

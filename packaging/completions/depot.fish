@@ -42,10 +42,10 @@ complete -c depot -n "__fish_depot_using_subcommand serve" -l config -d 'A TOML 
 complete -c depot -n "__fish_depot_using_subcommand serve" -l listen -d 'Address and port to listen on' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l tls-cert -d 'TLS certificate chain (PEM); with --tls-key, serve HTTPS only' -r -F
 complete -c depot -n "__fish_depot_using_subcommand serve" -l tls-key -d 'TLS private key (PEM) matching --tls-cert; reloaded with it on SIGHUP' -r -F
-complete -c depot -n "__fish_depot_using_subcommand serve" -l max-file-size -d 'Largest file accepted, in bytes; larger uploads get 413' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l max-file-size -d 'Largest file accepted (bytes, or with a unit: 1G, 512MiB); larger uploads get 413' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l body-idle-timeout-secs -d 'Seconds a client may send nothing (upload, 408) or take nothing (download) before it is cut off' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l header-timeout-secs -d 'Seconds a client has to send a request\'s headers; also the keep-alive idle limit' -r
-complete -c depot -n "__fish_depot_using_subcommand serve" -l max-header-bytes -d 'Largest request head (request line plus headers), in bytes' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l max-header-bytes -d 'Largest request head (request line plus headers): bytes, or with a unit (32KiB)' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l max-connections -d 'Open connections at most. Each download buffers at most ~2 MiB, so this also bounds the memory downloads can take' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l login-burst -d 'Failed sign-ins (wrong password or token) a client address may make at once (a user name, over all addresses, twice as many); past them, attempts get 429 until the budget refills' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l login-refill-secs -d 'Seconds for a client address to earn back one failed sign-in; a user name earns one back in half the time, so one address alone cannot lock a user out' -r
@@ -58,7 +58,7 @@ complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_su
 complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -s V -l version -d 'Print version'
 complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -f -a "add" -d 'Create a user; the password is read from the first line of standard input'
-complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -f -a "list" -d 'List users, one per line: NAME, admin|user, public|private (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -f -a "list" -d 'List users: NAME, admin|user, public|private, BYTES, VERSIONS (tab-separated)'
 complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -f -a "delete" -d 'Delete a user and their tokens (refused while they own packages)'
 complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -f -a "passwd" -d 'Set a user\'s password from the first line of standard input'
 complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -79,7 +79,7 @@ complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcom
 complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from passwd" -s V -l version -d 'Print version'
 complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a user; the password is read from the first line of standard input'
-complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "list" -d 'List users, one per line: NAME, admin|user, public|private (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "list" -d 'List users: NAME, admin|user, public|private, BYTES, VERSIONS (tab-separated)'
 complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a user and their tokens (refused while they own packages)'
 complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Set a user\'s password from the first line of standard input'
 complete -c depot -n "__fish_depot_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -106,7 +106,7 @@ complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_s
 complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -s V -l version -d 'Print version'
 complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "create" -d 'Create a token for a user and print it (shown only this once)'
-complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "list" -d 'List a user\'s tokens: LABEL, scope, created, expires (tab-separated; never the secret)'
+complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "list" -d 'List a user\'s tokens: LABEL, read|write, CREATED, EXPIRES|never (tab-separated; times in RFC 3339; never the secret)'
 complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "revoke" -d 'Revoke a user\'s token by label'
 complete -c depot -n "__fish_depot_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from create" -l name -d 'A label to list and revoke the token by (default: token-<unix time>-<4 hex digits>)' -r
@@ -123,7 +123,7 @@ complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subco
 complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
 complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a token for a user and print it (shown only this once)'
-complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s tokens: LABEL, scope, created, expires (tab-separated; never the secret)'
+complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s tokens: LABEL, read|write, CREATED, EXPIRES|never (tab-separated; times in RFC 3339; never the secret)'
 complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a user\'s token by label'
 complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand verify" -l db -d 'The database file' -r -F
@@ -154,7 +154,7 @@ complete -c depot -n "__fish_depot_using_subcommand quota; and not __fish_seen_s
 complete -c depot -n "__fish_depot_using_subcommand quota; and not __fish_seen_subcommand_from set show help" -f -a "set" -d 'Set an owner\'s (user\'s or organization\'s) limits; an omitted limit is unlimited'
 complete -c depot -n "__fish_depot_using_subcommand quota; and not __fish_seen_subcommand_from set show help" -f -a "show" -d 'Print usage and limits: `OWNER<TAB>BYTES<TAB>MAX_BYTES<TAB>VERSIONS<TAB>MAX_VERSIONS`, a limit being a number or `unlimited`; one owner, or every owner'
 complete -c depot -n "__fish_depot_using_subcommand quota; and not __fish_seen_subcommand_from set show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from set" -l max-bytes -d 'Most bytes of files the owner may hold (each file counted, even when its content is shared with another)' -r
+complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from set" -l max-bytes -d 'Most bytes of files the owner may hold (each file counted, even when its content is shared with another): bytes, or with a unit (10G, 500MiB)' -r
 complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from set" -l max-versions -d 'Most versions the owner may hold, over all its packages' -r
 complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from set" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -180,13 +180,13 @@ complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_su
 complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
 complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user; the password is read from the first line of standard input'
-complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List users, one per line: NAME, admin|user, public|private (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List users: NAME, admin|user, public|private, BYTES, VERSIONS (tab-separated)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "delete" -d 'Delete a user and their tokens (refused while they own packages)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Set a user\'s password from the first line of standard input'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from org" -f -a "add" -d 'Create an organization'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from org" -f -a "member" -d 'Manage organization members'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a token for a user and print it (shown only this once)'
-complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List a user\'s tokens: LABEL, scope, created, expires (tab-separated; never the secret)'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List a user\'s tokens: LABEL, read|write, CREATED, EXPIRES|never (tab-separated; times in RFC 3339; never the secret)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke a user\'s token by label'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from go" -f -a "zip" -d 'Build a module zip from a source directory, ready to upload'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from quota" -f -a "set" -d 'Set an owner\'s (user\'s or organization\'s) limits; an omitted limit is unlimited'

@@ -30,7 +30,10 @@ pub fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response {
 
 /// A JSON response.
 pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
-    let body = serde_json::to_vec(value).expect("our response types always serialize");
+    let mut body = serde_json::to_vec(value).expect("our response types always serialize");
+    // A body that ends its line, like every text answer, so a shell prompt after curl does not
+    // start on the JSON's last line.
+    body.push(b'\n');
     let mut res = Response::new(full(body));
     *res.status_mut() = status;
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
