@@ -228,7 +228,11 @@ fn is_clean(p: &str) -> bool {
 
 /// Records `p` (and its parent directories) and refuses a second path equal to it ignoring
 /// case, a path that is both file and directory, and a repeated file.
-fn collide(seen: &mut HashMap<String, (String, bool)>, p: &str, is_dir: bool) -> Result<(), String> {
+pub(super) fn collide(
+    seen: &mut HashMap<String, (String, bool)>,
+    p: &str,
+    is_dir: bool,
+) -> Result<(), String> {
     let key = fold(p);
     if let Some((other, other_dir)) = seen.get(&key) {
         if other != p {
