@@ -521,15 +521,18 @@ fn go_zip_builds_what_the_server_accepts_and_refuses_what_it_would_refuse() {
     }
 }
 
-/// A txtar archive (golang.org/x/tools/txtar): its comment and its files, bytes as written.
-fn txtar(data: &[u8]) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
+/// A file of a txtar archive: name and content, bytes as written.
+type TxtarFile = (Vec<u8>, Vec<u8>);
+
+/// A txtar archive (golang.org/x/tools/txtar): its comment and its files.
+fn txtar(data: &[u8]) -> (Vec<u8>, Vec<TxtarFile>) {
     fn marker(line: &[u8]) -> Option<Vec<u8>> {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let name = line.strip_prefix(b"-- ")?.strip_suffix(b" --")?;
         Some(name.trim_ascii().to_vec())
     }
     let mut comment = Vec::new();
-    let mut files: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut files: Vec<TxtarFile> = Vec::new();
     for line in data.split_inclusive(|&b| b == b'\n') {
         match (marker(line), files.last_mut()) {
             (Some(name), _) => files.push((name, Vec::new())),
@@ -548,7 +551,7 @@ struct XmodCase {
     version: String,
     hash: Option<String>,
     want_err: Option<String>,
-    files: Vec<(Vec<u8>, Vec<u8>)>,
+    files: Vec<TxtarFile>,
 }
 
 fn xmod_cases(dir: &str) -> Vec<XmodCase> {
@@ -609,7 +612,7 @@ fn h1_of_zip(zip: &[u8]) -> String {
 /// A zip of exactly these entries, in order, even where no zip writer would make one (a name
 /// twice, a name that is not UTF-8): such names are written under a stand-in of the same
 /// length and patched afterwards.
-fn zip_of_raw_names(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+fn zip_of_raw_names(entries: &[TxtarFile]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let mut patches = Vec::new();
     let mut seen = std::collections::HashSet::new();
