@@ -384,6 +384,24 @@ mod tests {
         assert!(m.has_go_mod);
     }
 
+    /// `CheckZip` leaves nothing out: what `CreateFromDir` would omit (vendored files,
+    /// `.hg_archival.txt`, either go version's vendor rule) is accepted in an uploaded zip, as
+    /// are the root directory entry and a directory named go.mod.
+    #[test]
+    fn the_upload_check_omits_nothing_and_accepts_what_create_would_leave_out() {
+        let z = make(&[
+            ("example.com/m@v1.0.0/", b""),
+            ("example.com/m@v1.0.0/go.mod", b"module example.com/m\n\ngo 1.24\n"),
+            ("example.com/m@v1.0.0/.hg_archival.txt", b"repo: x\n"),
+            ("example.com/m@v1.0.0/vendor/modules.txt", b"# x\n"),
+            ("example.com/m@v1.0.0/vendor/example.com/x/x.go", b"package x\n"),
+            ("example.com/m@v1.0.0/pkg/vendor/vendor.go", b"package vendor\n"),
+            ("example.com/m@v1.0.0/sub/go.mod/", b""),
+            ("example.com/m@v1.0.0/sub/go.mod/a.go", b"package a\n"),
+        ]);
+        assert!(run(&z).is_ok(), "{:?}", run(&z));
+    }
+
     #[test]
     fn a_module_without_go_mod_gets_the_one_line_file() {
         let z = make(&[("example.com/Old@v2.0.0+incompatible/a.go", b"package old\n")]);
