@@ -520,3 +520,291 @@ fn go_zip_builds_what_the_server_accepts_and_refuses_what_it_would_refuse() {
         assert!(!bad.exists(), "no partial output\n{r}");
     }
 }
+
+/// A file of a txtar archive: name and content, bytes as written.
+type TxtarFile = (Vec<u8>, Vec<u8>);
+
+/// A txtar archive (golang.org/x/tools/txtar): its comment and its files.
+fn txtar(data: &[u8]) -> (Vec<u8>, Vec<TxtarFile>) {
+    fn marker(line: &[u8]) -> Option<Vec<u8>> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let name = line.strip_prefix(b"-- ")?.strip_suffix(b" --")?;
+        Some(name.trim_ascii().to_vec())
+    }
+    let mut comment = Vec::new();
+    let mut files: Vec<TxtarFile> = Vec::new();
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        match (marker(line), files.last_mut()) {
+            (Some(name), _) => files.push((name, Vec::new())),
+            (None, Some((_, body))) => body.extend_from_slice(line),
+            (None, None) => comment.extend_from_slice(line),
+        }
+    }
+    (comment, files)
+}
+
+/// One of x/mod's test cases: `path=`, `version=`, `hash=` or `wantErr=` from the comment
+/// (a `#` starts a remark), and the files.
+struct XmodCase {
+    name: String,
+    path: Vec<u8>,
+    version: String,
+    hash: Option<String>,
+    want_err: Option<String>,
+    files: Vec<TxtarFile>,
+}
+
+fn xmod_cases(dir: &str) -> Vec<XmodCase> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/xmod").join(dir);
+    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let (comment, files) = txtar(&std::fs::read(&p).unwrap());
+            let mut case = XmodCase {
+                name: p.file_stem().unwrap().to_string_lossy().into_owned(),
+                path: Vec::new(),
+                version: String::new(),
+                hash: None,
+                want_err: None,
+                files,
+            };
+            for line in comment.split(|&b| b == b'\n') {
+                let line = line.split(|&b| b == b'#').next().unwrap().trim_ascii();
+                let Some(eq) = line.iter().position(|&b| b == b'=') else { continue };
+                let (key, value) = (&line[..eq], line[eq + 1..].trim_ascii());
+                let text = String::from_utf8_lossy(value).into_owned();
+                match key.trim_ascii() {
+                    b"path" => case.path = value.to_vec(),
+                    b"version" => case.version = text,
+                    b"hash" => case.hash = Some(text),
+                    b"wantErr" => case.want_err = Some(text),
+                    other => panic!("{p:?}: unknown key {other:?}"),
+                }
+            }
+            case
+        })
+        .collect()
+}
+
+/// The go.sum `h1:` hash of a module zip: x/mod's `dirhash.Hash1` over its entries.
+fn h1_of_zip(zip: &[u8]) -> String {
+    let mut z = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
+    let mut files = Vec::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let name = f.name_raw().to_vec();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut data).unwrap();
+        files.push((name, data));
+    }
+    files.sort();
+    let mut summary = Vec::new();
+    for (name, data) in &files {
+        summary.extend_from_slice(format!("{}  ", sha256_hex(data)).as_bytes());
+        summary.extend_from_slice(name);
+        summary.push(b'\n');
+    }
+    format!("h1:{}", base64(&sha256(&summary)))
+}
+
+/// A zip of exactly these entries, in order, even where no zip writer would make one (a name
+/// twice, a name that is not UTF-8): such names are written under a stand-in of the same
+/// length and patched afterwards.
+fn zip_of_raw_names(entries: &[TxtarFile]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let mut patches = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, (name, data)) in entries.iter().enumerate() {
+        let plain = std::str::from_utf8(name).ok().filter(|n| seen.insert(n.to_string()));
+        let written = match plain {
+            Some(n) => n.to_string(),
+            None => {
+                let stand_in = format!("{:~<width$}", format!("#{i}#"), width = name.len());
+                assert_eq!(stand_in.len(), name.len());
+                patches.push((stand_in.clone().into_bytes(), name.clone()));
+                stand_in
+            }
+        };
+        w.start_file(written, SimpleFileOptions::default()).unwrap();
+        w.write_all(data).unwrap();
+    }
+    let mut z = w.finish().unwrap().into_inner();
+    for (from, to) in patches {
+        for i in 0..=z.len() - from.len() {
+            if z[i..i + from.len()] == from[..] {
+                z[i..i + to.len()].copy_from_slice(&to);
+            }
+        }
+    }
+    z
+}
+
+/// x/mod's own `CreateFromDir` cases through `depot go zip`: each zip hashes to the `h1:`
+/// x/mod's zip of the same directory hashes to (so go.sum agrees), and the server takes it;
+/// each case x/mod refuses, depot refuses too, writing nothing.
+#[test]
+fn x_mod_create_from_dir_cases_agree_with_depot_go_zip() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = TestServer::start();
+    let cases = xmod_cases("create_from_dir");
+    assert_eq!(cases.len(), 14);
+    // depot's wording of the reason x/mod gives.
+    let reasons = [
+        ("bad_file_path", "bad.go'"),
+        ("bad_gomod_case", "GO.MOD: go.mod files must have lowercase names"),
+        ("bad_mod_path", "dot"),
+        ("bad_mod_path_version_suffix", "/v2"),
+        ("bad_version", "not canonical"),
+        ("invalid_utf8_mod_path", "UTF-8"),
+    ];
+    const EMPTY_HASH: &str = "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    for case in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        for (name, data) in &case.files {
+            let p = src.join(std::ffi::OsStr::from_bytes(name));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, data).unwrap();
+        }
+        let out = dir.path().join("out.zip");
+        let mut c = depot_command();
+        c.args(["go", "zip"]).arg(&src).arg("--module").arg(std::ffi::OsStr::from_bytes(&case.path));
+        c.args(["--version", &case.version, "-o"]).arg(&out);
+        let r = run_command(c, None);
+        let name = case.name.as_str();
+        match (&case.hash, &case.want_err) {
+            // depot refuses a module with no files at all (so does its server), where x/mod
+            // makes an empty zip.
+            (Some(hash), None) if hash == EMPTY_HASH => {
+                r.expect_failure();
+                assert!(r.stderr().contains("empty"), "{name}\n{r}");
+                assert!(!out.exists(), "{name}");
+            }
+            (Some(hash), None) => {
+                r.expect_ok();
+                let zip = std::fs::read(&out).unwrap();
+                eqnice!(hash.as_str(), h1_of_zip(&zip), format!("{name}\n{r}"));
+                // Every case is example.com/m@v1.0.0: each gets an owner of its own.
+                let owner = name.replace('_', "-");
+                let cred = s.add_user(&owner, "password-of-a-case", false);
+                s.send(Request::put(&upload_path(&owner), &zip).auth(&cred)).expect(201);
+            }
+            (None, Some(_)) => {
+                assert!(r.code() != Some(0), "{name}: x/mod refuses it\n{r}");
+                let why = reasons.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{name}")).1;
+                assert!(r.stderr().contains(why), "{name}: want {why:?}\n{r}");
+                assert!(!out.exists(), "{name}");
+            }
+            _ => panic!("{name}: a case has a hash or an error"),
+        }
+    }
+}
+
+/// x/mod's `Unzip` cases (which run `CheckZip`) as uploads: the zips x/mod extracts are
+/// published, the ones it refuses are a 400.
+#[test]
+fn x_mod_unzip_cases_agree_with_the_upload_check() {
+    let s = TestServer::start();
+    let cases = xmod_cases("unzip");
+    assert_eq!(cases.len(), 15);
+    for case in cases {
+        let name = case.name.as_str();
+        let mut entries = case.files.clone();
+        if entries.is_empty() && case.want_err.is_some() {
+            // The error is about the module path or version, which depot reads from the
+            // entries: give the zip one.
+            let mut entry = case.path.clone();
+            entry.extend_from_slice(format!("@{}/a.go", case.version).as_bytes());
+            entries.push((entry, b"package a\n".to_vec()));
+        }
+        let zip = zip_of_raw_names(&entries);
+        // Most cases are example.com/m@v1.0.0: each gets an owner of its own.
+        let owner = name.replace('_', "-");
+        let cred = s.add_user(&owner, "password-of-a-case", false);
+        let r = s.send(Request::put(&upload_path(&owner), &zip).auth(&cred));
+        match (&case.hash, &case.want_err) {
+            (Some(hash), None) => {
+                // The zip built here is the one x/mod hashed.
+                eqnice!(hash.as_str(), h1_of_zip(&zip), name);
+                if entries.is_empty() {
+                    // depot refuses a module with no files, where x/mod extracts nothing.
+                    r.expect(400);
+                    assert!(r.text().contains("empty"), "{name}: {}", r.text());
+                } else {
+                    r.expect(201);
+                }
+            }
+            (None, Some(want)) => {
+                r.expect(400);
+                assert!(r.text().starts_with("not a valid module zip"), "{name} ({want}): {}", r.text());
+            }
+            _ => panic!("{name}: a case has a hash or an error"),
+        }
+    }
+}
+
+/// `depot go zip DIR` for example.com/m@v1.0.0: the entries it wrote (in order) and its
+/// stderr.
+fn go_zip_entries(src: &std::path::Path) -> (Vec<String>, CmdOutput) {
+    let out = src.parent().unwrap().join(format!("{}.zip", src.file_name().unwrap().to_string_lossy()));
+    let mut c = depot_command();
+    c.args(["go", "zip"]).arg(src).args(["--module", "example.com/m", "--version", "v1.0.0", "-o"]).arg(&out);
+    let r = run_command(c, None);
+    if r.code() != Some(0) {
+        return (Vec::new(), r);
+    }
+    let mut z = zip::ZipArchive::new(Cursor::new(std::fs::read(&out).unwrap())).unwrap();
+    let names = (0..z.len())
+        .map(|i| {
+            let name = String::from_utf8(z.by_index_raw(i).unwrap().name_raw().to_vec()).unwrap();
+            name.strip_prefix("example.com/m@v1.0.0/").unwrap().to_string()
+        })
+        .collect();
+    (names, r)
+}
+
+/// The three rules issue 15 found depot missing, through the real binary: the go 1.24
+/// vendor rule, `.hg_archival.txt`, and a nested module whose go.mod is spelled `GO.MOD`.
+#[test]
+fn go_zip_applies_the_go_1_24_vendor_rule_hg_archival_and_go_mod_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |root: &str, files: &[(&str, &str)]| {
+        let src = dir.path().join(root);
+        for (rel, data) in files {
+            let p = src.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, data).unwrap();
+        }
+        src
+    };
+    let tree = |go: &str| {
+        vec![
+            ("go.mod", format!("module example.com/m\n\ngo {go}\n")),
+            (".hg_archival.txt", "repo: 0123\nnode: 4567\n".to_string()),
+            ("m.go", "package m\n".to_string()),
+            ("capmod/GO.MOD", "MODULE EXAMPLE.COM/M/CAPMOD\n".to_string()),
+            ("capmod/c.go", "package capmod\n".to_string()),
+            ("pkg/vendor/vendor.go", "package vendor\n".to_string()),
+            ("vendor/modules.txt", "# example.com/dep v1.0.0\n".to_string()),
+            ("vendor/example.com/dep/dep.go", "package dep\n".to_string()),
+        ]
+    };
+    for (go, want) in [
+        ("1.23", &["go.mod", "m.go", "vendor/modules.txt"][..]),
+        ("1.24", &["go.mod", "m.go", "pkg/vendor/vendor.go"][..]),
+        ("1.25.3", &["go.mod", "m.go", "pkg/vendor/vendor.go"][..]),
+    ] {
+        let files = tree(go);
+        let refs: Vec<(&str, &str)> = files.iter().map(|(p, d)| (*p, d.as_str())).collect();
+        let src = write(&format!("go{go}"), &refs);
+        let (names, r) = go_zip_entries(&src);
+        r.expect_ok();
+        eqnice!(want, names.as_slice(), format!("go {go}\n{r}"));
+        for left_out in [".hg_archival.txt", "capmod/GO.MOD", "capmod/c.go"] {
+            assert!(r.stderr().contains(&format!("left out {left_out}:")), "go {go}: {left_out}\n{r}");
+        }
+    }
+}

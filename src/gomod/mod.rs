@@ -4,6 +4,7 @@
 //! (`api::goproxy`) and `depot go zip` (`main.rs`) use it.
 
 pub mod create;
+pub mod modfile;
 pub mod path;
 pub mod semver;
 pub mod zipcheck;

@@ -228,7 +228,11 @@ fn is_clean(p: &str) -> bool {
 
 /// Records `p` (and its parent directories) and refuses a second path equal to it ignoring
 /// case, a path that is both file and directory, and a repeated file.
-fn collide(seen: &mut HashMap<String, (String, bool)>, p: &str, is_dir: bool) -> Result<(), String> {
+pub(super) fn collide(
+    seen: &mut HashMap<String, (String, bool)>,
+    p: &str,
+    is_dir: bool,
+) -> Result<(), String> {
     let key = fold(p);
     if let Some((other, other_dir)) = seen.get(&key) {
         if other != p {
@@ -378,6 +382,24 @@ mod tests {
         assert_eq!((m.path.as_str(), m.version.as_str()), ("example.com/m", "v1.2.3"));
         assert_eq!(m.go_mod, b"module example.com/m\n\ngo 1.19\n");
         assert!(m.has_go_mod);
+    }
+
+    /// `CheckZip` leaves nothing out: what `CreateFromDir` would omit (vendored files,
+    /// `.hg_archival.txt`, either go version's vendor rule) is accepted in an uploaded zip, as
+    /// are the root directory entry and a directory named go.mod.
+    #[test]
+    fn the_upload_check_omits_nothing_and_accepts_what_create_would_leave_out() {
+        let z = make(&[
+            ("example.com/m@v1.0.0/", b""),
+            ("example.com/m@v1.0.0/go.mod", b"module example.com/m\n\ngo 1.24\n"),
+            ("example.com/m@v1.0.0/.hg_archival.txt", b"repo: x\n"),
+            ("example.com/m@v1.0.0/vendor/modules.txt", b"# x\n"),
+            ("example.com/m@v1.0.0/vendor/example.com/x/x.go", b"package x\n"),
+            ("example.com/m@v1.0.0/pkg/vendor/vendor.go", b"package vendor\n"),
+            ("example.com/m@v1.0.0/sub/go.mod/", b""),
+            ("example.com/m@v1.0.0/sub/go.mod/a.go", b"package a\n"),
+        ]);
+        assert!(run(&z).is_ok(), "{:?}", run(&z));
     }
 
     #[test]
