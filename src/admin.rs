@@ -6,6 +6,8 @@
 //! module validates names and hashes passwords (slow: callers run it off the async workers),
 //! then calls the store; it knows nothing of HTTP or of the command line's text.
 
+use std::sync::atomic::AtomicBool;
+
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Secret};
@@ -238,11 +240,31 @@ pub fn execute_with_progress(
     cmd: Command,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Output, Error> {
-    let context = cmd.clone();
-    run(store, cmd, progress).map_err(|e| explain(store, &context, e))
+    execute_cancellable(store, cmd, progress, &AtomicBool::new(false))
 }
 
-fn run(store: &Store, cmd: Command, progress: &mut dyn FnMut(&str)) -> Result<Output, Error> {
+/// [`execute_with_progress`] that gives up once `cancel` is set, where a command can stop
+/// without leaving anything half done: a backup deletes its partial copy. Other commands run
+/// to their end.
+///
+/// # Errors
+/// As [`execute`]; a cancelled backup fails with the reason.
+pub fn execute_cancellable(
+    store: &Store,
+    cmd: Command,
+    progress: &mut dyn FnMut(&str),
+    cancel: &AtomicBool,
+) -> Result<Output, Error> {
+    let context = cmd.clone();
+    run(store, cmd, progress, cancel).map_err(|e| explain(store, &context, e))
+}
+
+fn run(
+    store: &Store,
+    cmd: Command,
+    progress: &mut dyn FnMut(&str),
+    cancel: &AtomicBool,
+) -> Result<Output, Error> {
     match cmd {
         Command::UserAdd { name, password, admin, private } => {
             names::owner(&name)?;
@@ -332,7 +354,7 @@ fn run(store: &Store, cmd: Command, progress: &mut dyn FnMut(&str)) -> Result<Ou
                     ));
                 }
             };
-            return Ok(Output::BackedUp(store.backup(&path, &mut report)?));
+            return Ok(Output::BackedUp(store.backup(&path, &mut report, cancel)?));
         }
     }
     Ok(Output::Done)

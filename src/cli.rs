@@ -214,7 +214,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "DEPOT_LOGIN_REFILL_SECS", default_value_t = 2,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub login_refill_secs: u64,
-    /// Seconds in-flight requests may run on after SIGTERM/SIGINT.
+    /// Seconds in-flight requests and admin commands may run on after SIGTERM/SIGINT.
     #[arg(long, value_name = "N", env = "DEPOT_GRACE_SECS", default_value_t = 10)]
     pub grace_secs: u64,
     /// Database page cache, in MiB. Bounds the memory used for reads.

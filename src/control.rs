@@ -7,14 +7,23 @@
 //! server's own user and root are served. It runs each command it receives
 //! with [`admin::execute`] — the same code the CLI runs on a stopped database. The protocol
 //! is one JSON line each way: an [`admin::Command`], then `Result<Output, String>`.
+//!
+//! On shutdown the socket stops taking commands, and those running get the same grace period
+//! as requests; then a backup is cancelled (its partial copy deleted) and anything else runs
+//! to its end. Every command that started gets its reply before the database is closed, so
+//! the CLI's exit status always matches what happened.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixListener;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::admin::{self, Command, Output};
 use crate::store::Store;
@@ -61,74 +70,135 @@ pub struct Listener {
     uid: u32,
 }
 
-/// Answers commands on `control` until the task is dropped.
-pub async fn serve(control: Listener, store: Store) {
-    let Listener { listener, uid } = control;
-    loop {
-        let (stream, refusal) = match listener.accept().await {
-            Ok((s, _)) => {
-                let refusal = match s.peer_cred() {
-                    Ok(peer) if peer.uid() == uid || peer.uid() == 0 => None,
-                    Ok(peer) => Some(format!(
-                        "the control socket serves only uid {uid} (the server's user) and root, not uid {}",
-                        peer.uid()
-                    )),
-                    Err(e) => Some(format!("the control socket cannot tell who is asking ({e})")),
-                };
-                if let Some(why) = &refusal {
-                    tracing::warn!(reason = %why, "control socket: connection refused");
-                }
-                (s, refusal)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "control socket accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let store = store.clone();
-        tokio::spawn(async move {
-            let (read, mut write) = stream.into_split();
-            let mut line = String::new();
-            let mut reader = tokio::io::BufReader::new(read).take(MAX_LINE as u64);
-            // A refused peer gets the reason as its reply, so the CLI prints it.
-            let reply: Reply = match refusal {
-                Some(why) => Err(why),
-                None => match reader.read_line(&mut line).await {
-                    Err(e) => Err(format!("reading the command: {e}")),
-                    Ok(_) => match serde_json::from_str::<Command>(&line) {
-                        Err(e) => Err(format!("unreadable command: {e}")),
-                        Ok(cmd) => {
-                            tracing::info!(
-                                command = command_name(&cmd),
-                                "admin command over the control socket"
-                            );
-                            // Progress lines go out as they come, before the reply.
-                            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-                            let run = tokio::task::spawn_blocking(move || {
-                                admin::execute_with_progress(&store, cmd, &mut |line| {
-                                    let _ = tx.send(line.to_string());
-                                })
-                            });
-                            while let Some(line) = rx.recv().await {
-                                let mut out =
-                                    serde_json::to_vec(&Progress { progress: line }).expect("serializes");
-                                out.push(b'\n');
-                                let _ = write.write_all(&out).await;
-                            }
-                            match run.await {
-                                Ok(r) => r.map_err(|e| e.to_string()),
-                                Err(e) => Err(format!("command failed: {e}")),
-                            }
-                        }
-                    },
-                },
-            };
-            let mut out = serde_json::to_vec(&reply).expect("replies always serialize");
-            out.push(b'\n');
-            let _ = write.write_all(&out).await;
-        });
+/// The control socket while the server runs: [`Running::stop`] at the shutdown signal,
+/// then [`Running::finished`] before the database is closed.
+pub struct Running {
+    /// When commands still running are cancelled; `None` until shutdown begins.
+    stop: watch::Sender<Option<Instant>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops taking commands. Those running get `grace` (the requests' grace period) to
+    /// finish; then a backup is cancelled (deleting its partial copy), and other commands,
+    /// which cannot stop half-way, run to their end. Every command still gets its reply, so
+    /// the CLI's exit status says what happened.
+    pub fn stop(&self, grace: Duration) {
+        self.stop.send_replace(Some(Instant::now() + grace));
     }
+
+    /// Waits until every command has replied (after [`Running::stop`]; at once if the task
+    /// already ended), so no command holds the store when the database is closed.
+    pub async fn finished(self) {
+        if self.stop.borrow().is_none() {
+            self.stop(Duration::ZERO);
+        }
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the control socket task failed");
+        }
+    }
+}
+
+/// Answers commands on `control` until [`Running::stop`].
+pub fn spawn(control: Listener, store: Store) -> Running {
+    let (stop, stopped) = watch::channel(None);
+    Running { stop, task: tokio::spawn(serve(control, store, stopped)) }
+}
+
+async fn serve(control: Listener, store: Store, mut stop: watch::Receiver<Option<Instant>>) {
+    let Listener { listener, uid } = control;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut running = JoinSet::new();
+    let deadline = loop {
+        let (stream, refusal) = tokio::select! {
+            changed = stop.changed() => match (changed, *stop.borrow()) {
+                (Ok(()), Some(deadline)) => break deadline,
+                (Ok(()), None) => continue,
+                (Err(_), _) => break Instant::now(),
+            },
+            Some(_) = running.join_next(), if !running.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => {
+                    let refusal = match s.peer_cred() {
+                        Ok(peer) if peer.uid() == uid || peer.uid() == 0 => None,
+                        Ok(peer) => Some(format!(
+                            "the control socket serves only uid {uid} (the server's user) and root, not uid {}",
+                            peer.uid()
+                        )),
+                        Err(e) => Some(format!("the control socket cannot tell who is asking ({e})")),
+                    };
+                    if let Some(why) = &refusal {
+                        tracing::warn!(reason = %why, "control socket: connection refused");
+                    }
+                    (s, refusal)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        running.spawn(answer(stream, refusal, store.clone(), cancel.clone()));
+    };
+    // No new command from here on: a client still queued sees the connection close unanswered,
+    // and its command never ran.
+    drop(listener);
+    drop(store);
+    if running.is_empty() {
+        return;
+    }
+    tracing::info!(commands = running.len(), "shutting down: finishing admin commands");
+    let all_done = async { while running.join_next().await.is_some() {} };
+    if tokio::time::timeout_at(deadline.into(), all_done).await.is_err() {
+        tracing::warn!(
+            commands = running.len(),
+            "grace period over; cancelling backups, waiting for other admin commands to end"
+        );
+        cancel.store(true, Ordering::Relaxed);
+        while running.join_next().await.is_some() {}
+    }
+    tracing::info!("admin commands finished");
+}
+
+/// Reads one command from `stream`, runs it and writes its progress and reply.
+async fn answer(stream: UnixStream, refusal: Option<String>, store: Store, cancel: Arc<AtomicBool>) {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = tokio::io::BufReader::new(read).take(MAX_LINE as u64);
+    // A refused peer gets the reason as its reply, so the CLI prints it.
+    let reply: Reply = match refusal {
+        Some(why) => Err(why),
+        None => match reader.read_line(&mut line).await {
+            Err(e) => Err(format!("reading the command: {e}")),
+            Ok(_) => match serde_json::from_str::<Command>(&line) {
+                Err(e) => Err(format!("unreadable command: {e}")),
+                Ok(cmd) => {
+                    tracing::info!(command = command_name(&cmd), "admin command over the control socket");
+                    // Progress lines go out as they come, before the reply.
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                    let run = tokio::task::spawn_blocking(move || {
+                        let progress = &mut |line: &str| {
+                            let _ = tx.send(line.to_string());
+                        };
+                        admin::execute_cancellable(&store, cmd, progress, &cancel)
+                    });
+                    while let Some(line) = rx.recv().await {
+                        let mut out = serde_json::to_vec(&Progress { progress: line }).expect("serializes");
+                        out.push(b'\n');
+                        let _ = write.write_all(&out).await;
+                    }
+                    match run.await {
+                        Ok(r) => r.map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("command failed: {e}")),
+                    }
+                }
+            },
+        },
+    };
+    let mut out = serde_json::to_vec(&reply).expect("replies always serialize");
+    out.push(b'\n');
+    let _ = write.write_all(&out).await;
 }
 
 /// The command's name for the log (its arguments may hold a password).

@@ -444,10 +444,14 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(db = %cfg.db.display(), "listening on {scheme}://{addr}");
         let app = App::new(store.clone(), cfg.limits.clone(), cfg.db.clone());
-        let control_task = tokio::spawn(control::serve(control, store.clone()));
+        let control = control::spawn(control, store.clone());
         let acceptor = tls.as_ref().map(|tls| tls.acceptor());
-        server::run(listener, app, cfg.conn.clone(), acceptor, shutdown::signal()).await;
-        control_task.abort();
+        let stopping = async {
+            shutdown::signal().await;
+            control.stop(grace);
+        };
+        server::run(listener, app, cfg.conn.clone(), acceptor, stopping).await;
+        control.finished().await;
         if let Some(reloader) = reloader {
             reloader.abort();
         }

@@ -77,8 +77,9 @@ impl Metrics {
         self.downloads.observe(d);
     }
 
-    /// The Prometheus text exposition; `store_bytes` is the database file's size.
-    pub fn render(&self, store_bytes: u64) -> String {
+    /// The Prometheus text exposition; `store_bytes` is the database file's size, `cache`
+    /// the small-file cache's counters.
+    pub fn render(&self, store_bytes: u64, cache: crate::store::CacheStats) -> String {
         let mut out = String::new();
         out.push_str("# HELP depot_http_requests_total Requests answered, by route and status.\n");
         out.push_str("# TYPE depot_http_requests_total counter\n");
@@ -101,6 +102,20 @@ impl Metrics {
             "depot_download_duration_seconds",
             "Duration of file downloads until the body is queued.",
         );
+        for (name, help, v) in [
+            (
+                "depot_cache_file_hits_total",
+                "Anonymous small-file downloads answered from the in-memory cache.",
+                cache.file_hits,
+            ),
+            (
+                "depot_cache_file_misses_total",
+                "Anonymous small-file lookups that missed the in-memory cache.",
+                cache.file_misses,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        }
         let _ = writeln!(
             out,
             "# HELP depot_store_bytes Size of the database file.\n# TYPE depot_store_bytes gauge\ndepot_store_bytes {store_bytes}"

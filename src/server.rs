@@ -4,10 +4,16 @@
 //! Each connection gets a clone of the [`App`] handle and one of a fixed number of slots.
 //! Handshake time, header size, header time and body idle time are bounded so a slow or
 //! abusive client holds one slot for a bounded time. When every slot is taken, a newcomer
-//! takes the slot of the connection that has been between requests the longest (a keep-alive
-//! client gone quiet, or a slowloris client still dribbling its headers): many slow clients
-//! cannot keep a normal one out. Only when every connection is inside a request does the
-//! newcomer wait. Plain and TLS connections
+//! takes the slot of the connection that has been idle the longest (a keep-alive client gone
+//! quiet). A request has begun when its connection is accepted, or on a kept-alive connection
+//! when its first byte arrives, and is never cut for a newcomer while its head arrives
+//! within `HEAD_GRACE` of that (an honest head arrives in a round trip or two, a TLS
+//! handshake in a few) while at most half the slots hold such heads. A head still incomplete
+//! after that, or beyond that half, is a slowloris client's or as good as one: it is closed
+//! for a newcomer when no idle connection is left, oldest first, so many slow clients cannot
+//! keep a normal one out (its head arrives at once and is the newest); the header timeout
+//! closes it in any case. The newcomer waits only while every connection is inside a request
+//! or holds a protected head. Plain and TLS connections
 //! share one HTTP path, generic over the byte stream; certificates are `tls.rs`'s business. On shutdown: stop accepting, let
 //! in-flight requests finish for up to the grace period, then return; the caller drops the
 //! last store handle afterwards so the database closes cleanly.
@@ -16,6 +22,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -176,7 +183,7 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         // Under TLS the timeout wraps the socket, so a client that stops reading stalls the
         // encrypted writes and is cut off the same way.
-        let io = WriteTimeout::new(stream, limits.write_idle);
+        let io = slot.watch(WriteTimeout::new(stream, limits.write_idle));
         let conn = Connection { http: http.clone(), app: app.clone(), watcher: graceful.watcher(), peer };
         let tls = tls.clone();
         let handshake_timeout = limits.header_timeout;
@@ -189,7 +196,7 @@ pub async fn run(
                     // must not keep its slot.
                     Some(acceptor) => {
                         let handshake = async {
-                            if speaks_plain_http(io.get_ref()).await {
+                            if speaks_plain_http(io.get_ref().get_ref()).await {
                                 refuse_plain_http(io, peer).await;
                                 return None;
                             }
@@ -229,7 +236,7 @@ async fn speaks_plain_http(stream: &tokio::net::TcpStream) -> bool {
 
 /// Answers a plain-HTTP request on the TLS port with a readable 400 (instead of the TLS alert
 /// that curl shows as "Received HTTP/0.9") and closes the connection.
-async fn refuse_plain_http(mut io: WriteTimeout<tokio::net::TcpStream>, peer: SocketAddr) {
+async fn refuse_plain_http(mut io: impl AsyncRead + AsyncWrite + Unpin, peer: SocketAddr) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     tracing::debug!(peer = %peer, "plain HTTP on the HTTPS port refused");
     // Take what the client sent first: closing with unread data makes the kernel reset the
@@ -246,10 +253,20 @@ async fn refuse_plain_http(mut io: WriteTimeout<tokio::net::TcpStream>, peer: So
     let _ = io.shutdown().await;
 }
 
+/// How long a request head may take to arrive, from its first byte, before the connection may
+/// be closed to make room for a newcomer.
+const HEAD_GRACE: Duration = Duration::from_secs(1);
+/// How often a newcomer waiting for a slot looks again for one to free (a connection inside a
+/// request may go idle without closing).
+const RECHECK: Duration = Duration::from_millis(100);
+
 /// The connection slots: a semaphore counts them, and a table says, for each open connection,
-/// whether it is inside a request or since when it has been idle.
+/// whether it is inside a request, since when its next request head has been arriving, or
+/// since when it has been idle.
 struct Slots {
     free: Arc<Semaphore>,
+    /// Request heads that may be protected at once (see [`Slots::evict`]): half the slots.
+    protected_heads: usize,
     open: Mutex<SlotTable>,
 }
 
@@ -262,8 +279,14 @@ struct SlotTable {
 struct SlotState {
     /// Requests in flight; a response counts until its body is sent or dropped.
     active: usize,
-    /// When the connection was accepted or its last response ended.
+    /// When the last response ended (meaningful while `head_since` is `None`).
     idle_since: Instant,
+    /// When the connection was accepted or, after a response, the first byte of the next
+    /// request arrived; `None` while the connection is idle between requests or inside one.
+    head_since: Option<Instant>,
+    /// True while no byte of a next request has been read: the reader then notes the first
+    /// one (see [`ReadMarks`]) without taking the table's lock for every read.
+    quiet: Arc<AtomicBool>,
     /// Already asked to close (so the next newcomer picks another).
     evicting: bool,
     evicted: Arc<Notify>,
@@ -271,42 +294,88 @@ struct SlotState {
 
 impl Slots {
     fn new(max: usize) -> Arc<Slots> {
-        Arc::new(Slots { free: Arc::new(Semaphore::new(max)), open: Mutex::default() })
+        Arc::new(Slots {
+            free: Arc::new(Semaphore::new(max)),
+            protected_heads: max.div_ceil(2),
+            open: Mutex::default(),
+        })
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, SlotTable> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A free slot; when there is none, closes the connection idle the longest and takes its
-    /// slot. Waits only while every connection is inside a request.
+    /// A free slot; when there is none, closes a connection to make room (see
+    /// [`Slots::evict`]) and takes its slot. Waits while no connection may be closed.
     async fn take(self: &Arc<Self>) -> Slot {
-        let permit = match self.free.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                self.evict_idlest();
+        let permit = loop {
+            if let Ok(p) = self.free.clone().try_acquire_owned() {
+                break p;
+            }
+            let look_again = self.evict(Instant::now());
+            tokio::select! {
                 // The semaphore is never closed, so acquiring can only wait, not fail.
-                self.free.clone().acquire_owned().await.expect("semaphore never closed")
+                p = self.free.clone().acquire_owned() => break p.expect("semaphore never closed"),
+                () = tokio::time::sleep(look_again) => {}
             }
         };
         let evicted = Arc::new(Notify::new());
+        // A new connection is a request about to begin (its bytes may not have been read yet):
+        // its head's grace runs from now.
+        let quiet = Arc::new(AtomicBool::new(false));
         let mut table = self.table();
         let id = table.next_id;
         table.next_id += 1;
-        let state =
-            SlotState { active: 0, idle_since: Instant::now(), evicting: false, evicted: evicted.clone() };
+        let now = Instant::now();
+        let state = SlotState {
+            active: 0,
+            idle_since: now,
+            head_since: Some(now),
+            quiet: quiet.clone(),
+            evicting: false,
+            evicted: evicted.clone(),
+        };
         table.conns.insert(id, state);
-        Slot { id, slots: self.clone(), evicted, _permit: permit }
+        Slot { id, slots: self.clone(), evicted, quiet, _permit: permit }
     }
 
-    fn evict_idlest(&self) {
+    /// Asks one connection to close, unless one is closing already: the one idle the longest,
+    /// else the one whose request head began the longest ago among the unprotected heads.
+    /// A head is protected within `HEAD_GRACE` of its start, as long as at most half the
+    /// slots hold such heads (the newest); more than that is a slow-head flood, and then the
+    /// oldest go first, so an honest head, which arrives at once, still gets through.
+    /// Never one inside a request. Returns when to look again.
+    fn evict(&self, now: Instant) -> Duration {
         let mut table = self.table();
-        let idlest =
-            table.conns.values_mut().filter(|c| c.active == 0 && !c.evicting).min_by_key(|c| c.idle_since);
-        if let Some(conn) = idlest {
+        if table.conns.values().any(|c| c.evicting) {
+            return RECHECK;
+        }
+        let mut fresh: Vec<Instant> = table
+            .conns
+            .values()
+            .filter(|c| c.active == 0)
+            .filter_map(|c| c.head_since)
+            .filter(|began| now.duration_since(*began) < HEAD_GRACE)
+            .collect();
+        fresh.sort_unstable_by(|a, b| b.cmp(a));
+        // Heads that began at or before this one are not protected.
+        let unprotected_from = fresh.get(self.protected_heads).copied();
+        let protected = |began: Instant| {
+            now.duration_since(began) < HEAD_GRACE && unprotected_from.is_none_or(|limit| began > limit)
+        };
+        // Idle connections (0) before unprotected heads (1), each the longest waiting first.
+        let candidate = |c: &SlotState| match (c.active, c.head_since) {
+            (0, None) => Some((0, c.idle_since)),
+            (0, Some(began)) if !protected(began) => Some((1, began)),
+            _ => None,
+        };
+        let victim =
+            table.conns.values_mut().filter_map(|c| Some((candidate(c)?, c))).min_by_key(|(k, _)| *k);
+        if let Some((_, conn)) = victim {
             conn.evicting = true;
             conn.evicted.notify_one();
         }
+        RECHECK
     }
 }
 
@@ -315,6 +384,7 @@ struct Slot {
     id: u64,
     slots: Arc<Slots>,
     evicted: Arc<Notify>,
+    quiet: Arc<AtomicBool>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -323,8 +393,80 @@ impl Slot {
     fn begin(&self) -> InRequest {
         if let Some(c) = self.slots.table().conns.get_mut(&self.id) {
             c.active += 1;
+            c.head_since = None;
         }
         InRequest { id: self.id, slots: self.slots.clone() }
+    }
+
+    /// `io` with its reads watched: the first bytes of a request mark its head as begun.
+    fn watch<T>(&self, io: T) -> ReadMarks<T> {
+        ReadMarks { inner: io, id: self.id, slots: self.slots.clone(), quiet: self.quiet.clone() }
+    }
+}
+
+impl<T> ReadMarks<T> {
+    fn get_ref(&self) -> &T {
+        &self.inner
+    }
+}
+
+/// A connection whose first bytes of each request mark its slot (see `SlotState::head_since`).
+///
+/// It wraps the socket itself, below TLS, so a TLS client's handshake counts as the start of
+/// its request too.
+struct ReadMarks<T> {
+    inner: T,
+    id: u64,
+    slots: Arc<Slots>,
+    quiet: Arc<AtomicBool>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for ReadMarks<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(read, Poll::Ready(Ok(())))
+            && buf.filled().len() > before
+            && this.quiet.swap(false, Ordering::AcqRel)
+        {
+            if let Some(c) = this.slots.table().conns.get_mut(&this.id) {
+                if c.active == 0 {
+                    c.head_since = Some(Instant::now());
+                }
+            }
+        }
+        read
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for ReadMarks<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -346,6 +488,8 @@ impl Drop for InRequest {
             c.active -= 1;
             if c.active == 0 {
                 c.idle_since = Instant::now();
+                c.head_since = None;
+                c.quiet.store(true, Ordering::Release);
             }
         }
     }

@@ -442,3 +442,27 @@ fn throttled_attempts_are_logged_without_their_passwords() {
     }
     let _ = alice;
 }
+
+/// Issue 11: a connection counted as idle until hyper had parsed its whole request head, so
+/// the one whose head was still arriving (accepted earliest) was closed to make room for a
+/// newcomer, cutting a request its client had begun, while a connection that was really idle
+/// kept its slot.
+#[test]
+fn a_newcomer_does_not_cut_a_request_whose_head_is_arriving() {
+    let (srv, _) = setup(&["--max-connections", "2", "--header-timeout-secs", "600"]);
+    // A client has sent half of its request head...
+    let mut begun = connect(srv.addr()).unwrap();
+    begun.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
+    // ...and another has had its answer and stays connected, idle.
+    let mut idle = connect(srv.addr()).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    head_of(200, &read_response(&mut idle, false, "the keep-alive request".into()).unwrap());
+    // Every slot is taken; a newcomer is served at once...
+    still_serving(&srv);
+    // ...and the begun request is not cut: its client finishes it and gets its answer...
+    begun.write_all(b"st: x\r\n\r\n").unwrap();
+    head_of(200, &read_response(&mut begun, false, "the request whose head was arriving".into()).unwrap());
+    // ...because the newcomer took the idle connection's slot.
+    idle.set_read_timeout(Some(WATCHDOG)).unwrap();
+    assert!(closed_by_server(&mut idle), "the idle connection kept its slot");
+}

@@ -377,3 +377,45 @@ fn metrics_are_prometheus_text_counting_requests() {
     }
     panic!("depot_http_requests_total does not count the earlier requests\n{}", last.expect("one response"));
 }
+
+/// `depot_cache_file_hits_total` from `/metrics`.
+fn cache_hits(srv: &TestServer) -> u64 {
+    let resp = srv.send(Request::get("/metrics"));
+    resp.expect(200);
+    let text = resp.text();
+    let value = text.lines().find_map(|l| l.strip_prefix("depot_cache_file_hits_total "));
+    match value.and_then(|v| v.trim().parse().ok()) {
+        Some(n) => n,
+        None => panic!("no depot_cache_file_hits_total sample\n{resp}"),
+    }
+}
+
+/// Issue 11: the small-file cache filled once and then took nothing new until a write cleared
+/// it, so a file that became hot after that was read from the database on every request.
+#[test]
+fn a_file_that_becomes_hot_after_the_cache_filled_up_is_cached() {
+    let srv = TestServer::start();
+    let alice = srv.add_user("alice", "alice-password", false);
+    // 200 files of 64 KiB (the largest the cache keeps) are 12.5 MiB, past its 8 MiB. Every
+    // upload comes first: a write empties the cache.
+    let files: Vec<String> = (0..200).map(|i| format!("f{i}.bin")).chain(["hot.bin".into()]).collect();
+    for f in &files {
+        srv.upload(&alice, "alice", "p", "1", f, &content_for(f, 64 * KIB)).expect(201);
+    }
+    // Anonymous downloads (the ones the cache answers) of every other file fill it.
+    let (hot, cold) = files.split_last().unwrap();
+    for f in cold {
+        srv.send(Request::get(&file_path("alice", "p", "1", f)))
+            .expect(200)
+            .expect_body(&content_for(f, 64 * KIB));
+    }
+    // Then one file becomes hot: after its first read, the cache answers it.
+    let before = cache_hits(&srv);
+    for _ in 0..10 {
+        srv.send(Request::get(&file_path("alice", "p", "1", hot)))
+            .expect(200)
+            .expect_body(&content_for(hot, 64 * KIB));
+    }
+    let hits = cache_hits(&srv) - before;
+    assert!(hits >= 9, "only {hits} of 10 downloads of a hot file came from the cache");
+}

@@ -278,3 +278,75 @@ fn a_body_without_content_length_is_refused_as_soon_as_it_passes_the_limit() {
     srv.download(&cred, "alice", "p", "1", "big.bin").expect(404);
     srv.cli(&["verify"], None).expect_ok();
 }
+
+/// Issue 11: SIGTERM during a `depot backup` run by the server over its control socket closed
+/// the connection without a reply, so the CLI said the backup failed while the copy was there.
+///
+/// Starts a backup of a database large enough that the copy takes a moment, sends SIGTERM
+/// once the copy's temporary file exists, and checks that the CLI's exit status agrees with
+/// the file (exit 0: a complete copy that verifies and serves; exit 1: no copy), that no
+/// temporary file is left, and that the server exits 0 with the database closed.
+fn sigterm_during_a_backup(grace_secs: &str) -> CmdOutput {
+    let mut srv = TestServer::start_with(&["--grace-secs", grace_secs]);
+    let cred = srv.add_user("alice", "alice-password", false);
+    let names: Vec<String> = (0..24).map(|i| format!("big{i}.bin")).collect();
+    for name in &names {
+        srv.upload(&cred, "alice", "p", "1", name, &content_for(name, 16 * MIB)).expect(201);
+    }
+    let dir = srv.db_dir();
+    let backup = dir.join("backup.redb");
+    let temporary = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect::<Vec<_>>()
+    };
+    let mut cmd = depot_command();
+    cmd.arg("--db").arg(srv.db_path()).arg("backup").arg(&backup);
+    let cmdline = format!("{cmd:?}");
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + WATCHDOG;
+    while temporary().is_empty() {
+        assert!(Instant::now() < deadline, "the backup never started a temporary file");
+        thread::sleep(std::time::Duration::from_millis(5));
+    }
+    srv.signal_term();
+    let out = CmdOutput { cmdline, stdin: None, output: child.wait_with_output().unwrap() };
+    let exit = srv.wait_exit();
+    let log = srv.log();
+    assert!(exit.success(), "the server exited with {exit}\n{log}");
+    assert!(log.contains("database closed") && !log.contains("still in use"), "database not closed\n{log}");
+    eqnice!(Vec::<String>::new(), temporary(), out);
+    match out.code() {
+        Some(0) => {
+            assert!(backup.exists(), "the CLI reported a backup that is not there\n{out}");
+            let copy = TestDb::copy_of(&backup);
+            copy.cli(&["verify"], None).expect_ok();
+            let restored = TestServer::start_on(copy, &[]);
+            for name in &names {
+                restored.download(&cred, "alice", "p", "1", name).expect(200);
+            }
+        }
+        _ => assert!(!backup.exists(), "the CLI said the backup failed, yet the copy is there\n{out}"),
+    }
+    // The database itself was closed cleanly and is intact.
+    srv.cli(&["verify"], None).expect_ok();
+    out
+}
+
+#[test]
+fn a_backup_running_at_sigterm_finishes_within_the_grace_period_and_the_cli_says_so() {
+    sigterm_during_a_backup("120").expect_ok();
+}
+
+#[test]
+fn a_backup_still_running_when_the_grace_period_ends_is_cancelled_and_leaves_nothing() {
+    let out = sigterm_during_a_backup("0");
+    out.expect_failure();
+    assert!(out.stderr().contains("shutting down"), "{out}");
+}

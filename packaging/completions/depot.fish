@@ -49,7 +49,7 @@ complete -c depot -n "__fish_depot_using_subcommand serve" -l max-header-bytes -
 complete -c depot -n "__fish_depot_using_subcommand serve" -l max-connections -d 'Open connections at most. Each download buffers at most ~2 MiB, so this also bounds the memory downloads can take' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l login-burst -d 'Failed sign-ins (wrong password or token) a client address may make at once (a user name, over all addresses, twice as many); past them, attempts get 429 until the budget refills' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l login-refill-secs -d 'Seconds for a client address to earn back one failed sign-in; a user name earns one back in half the time, so one address alone cannot lock a user out' -r
-complete -c depot -n "__fish_depot_using_subcommand serve" -l grace-secs -d 'Seconds in-flight requests may run on after SIGTERM/SIGINT' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l grace-secs -d 'Seconds in-flight requests and admin commands may run on after SIGTERM/SIGINT' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l cache-mib -d 'Database page cache, in MiB. Bounds the memory used for reads' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -287,7 +287,7 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
         )),
         Route::Metrics => {
             let bytes = app.store.file_bytes(&app.db_path);
-            Ok(api::text(StatusCode::OK, app.metrics.render(bytes)))
+            Ok(api::text(StatusCode::OK, app.metrics.render(bytes, app.store.cache_stats())))
         }
         Route::GenericFile { owner, package, version, file } => {
             let target = crate::store::FileTarget { owner, kind: "generic", package, version, file };

@@ -6,9 +6,14 @@
 //! the generation before it opens its read transaction and may insert what it read only if
 //! the generation is still the same. A lookup that finds the cache at an older generation
 //! clears it. So once a client has its 201 or 204, no later request is answered from data
-//! older than that commit. Only whole small files are cached; the cache is bounded by bytes.
+//! older than that commit. Only whole small files are cached.
+//!
+//! Within a generation the cache is bounded and evicts: entries live in `quick_cache`'s
+//! S3-FIFO maps (a newcomer gets a probation slot and stays if it is read again, so a file
+//! that becomes hot after the cache filled is kept, while one pass over many cold files does
+//! not push out the hot ones). Eviction only drops entries, so it cannot weaken the argument
+//! above: whatever is in the cache was inserted at the current generation.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -18,10 +23,13 @@ use super::records::{FileRec, OwnerRec};
 
 /// Largest file kept in the cache, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 << 10;
-/// Content bytes the cache holds at most.
-const MAX_TOTAL_BYTES: usize = 8 << 20;
-/// Entries at most (bounds the metadata kept beside the content).
-const MAX_ENTRIES: usize = 4096;
+/// Weight the file cache holds at most: content bytes plus `ENTRY_WEIGHT` per entry.
+const MAX_WEIGHT: u64 = 8 << 20;
+/// What an entry weighs beyond its content (key, record, bookkeeping), so that many empty
+/// files are bounded too: at most `MAX_WEIGHT / ENTRY_WEIGHT` (4,096) entries.
+const ENTRY_WEIGHT: u64 = 2 << 10;
+/// Owners kept at most.
+const MAX_OWNERS: usize = 4096;
 
 /// (owner, type, package, version, file), all case-folded.
 pub type FileKey = (String, &'static str, String, String, String);
@@ -33,18 +41,50 @@ pub struct CachedFile {
     pub data: Bytes,
 }
 
-#[derive(Default)]
+/// Weighs a cached file by its content.
+#[derive(Clone)]
+struct FileWeight;
+
+impl quick_cache::Weighter<FileKey, CachedFile> for FileWeight {
+    fn weight(&self, _key: &FileKey, file: &CachedFile) -> u64 {
+        file.data.len() as u64 + ENTRY_WEIGHT
+    }
+}
+
 struct Entries {
     generation: u64,
-    owners: HashMap<String, Option<OwnerRec>>,
-    files: HashMap<FileKey, CachedFile>,
-    bytes: usize,
+    owners: quick_cache::unsync::Cache<String, Option<OwnerRec>>,
+    files: quick_cache::unsync::Cache<FileKey, CachedFile, FileWeight>,
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries {
+            generation: 0,
+            owners: quick_cache::unsync::Cache::new(MAX_OWNERS),
+            files: quick_cache::unsync::Cache::with_weighter(
+                (MAX_WEIGHT / ENTRY_WEIGHT) as usize,
+                MAX_WEIGHT,
+                FileWeight,
+            ),
+        }
+    }
 }
 
 #[derive(Default)]
 pub struct Cache {
     generation: AtomicU64,
     entries: Mutex<Entries>,
+    /// File lookups answered from the cache, and those that were not, for `/metrics`.
+    file_hits: AtomicU64,
+    file_misses: AtomicU64,
+}
+
+/// How often file lookups found their file in the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub file_hits: u64,
+    pub file_misses: u64,
 }
 
 impl Cache {
@@ -63,7 +103,9 @@ impl Cache {
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let now = self.generation();
         if e.generation != now {
-            *e = Entries { generation: now, ..Entries::default() };
+            e.generation = now;
+            e.owners.clear();
+            e.files.clear();
         }
         e
     }
@@ -74,24 +116,89 @@ impl Cache {
     }
 
     pub fn file(&self, key: &FileKey) -> Option<CachedFile> {
-        self.current().files.get(key).cloned()
+        let found = self.current().files.get(key).cloned();
+        let counter = if found.is_some() { &self.file_hits } else { &self.file_misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            file_hits: self.file_hits.load(Ordering::Relaxed),
+            file_misses: self.file_misses.load(Ordering::Relaxed),
+        }
     }
 
     pub fn put_owner(&self, read_at: u64, key: String, rec: Option<OwnerRec>) {
         let mut e = self.current();
-        if e.generation == read_at && e.owners.len() < MAX_ENTRIES {
+        if e.generation == read_at {
             e.owners.insert(key, rec);
         }
     }
 
     pub fn put_file(&self, read_at: u64, key: FileKey, file: CachedFile) {
         let mut e = self.current();
-        let size = file.data.len();
-        if e.generation != read_at || e.files.len() >= MAX_ENTRIES || e.bytes + size > MAX_TOTAL_BYTES {
-            return;
+        if e.generation == read_at && file.data.len() as u64 <= MAX_FILE_BYTES {
+            e.files.insert(key, file);
         }
-        if e.files.insert(key, file).is_none() {
-            e.bytes += size;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> FileKey {
+        ("alice".into(), "generic", "p".into(), "1".into(), format!("f{i}"))
+    }
+
+    fn file(len: usize) -> CachedFile {
+        let rec = FileRec { name: "f".into(), size: len as u64, sha256: [0; 32], blob: 1, created: 0 };
+        CachedFile { rec, data: Bytes::from(vec![7u8; len]) }
+    }
+
+    #[test]
+    fn a_file_read_twice_after_the_cache_filled_is_kept_within_bounds() {
+        let cache = Cache::default();
+        let g = cache.generation();
+        // Three times the capacity, in entries of the largest size.
+        let n = 3 * (MAX_WEIGHT / (MAX_FILE_BYTES + ENTRY_WEIGHT)) as usize;
+        for i in 0..n {
+            cache.put_file(g, key(i), file(MAX_FILE_BYTES as usize));
         }
+        let hot = key(n);
+        assert!(cache.file(&hot).is_none());
+        cache.put_file(g, hot.clone(), file(100));
+        for i in n + 1..2 * n {
+            assert!(cache.file(&hot).is_some(), "the hot file was evicted by newcomer {i}");
+            cache.put_file(g, key(i), file(MAX_FILE_BYTES as usize));
+        }
+        let e = cache.current();
+        assert!(e.files.weight() <= MAX_WEIGHT, "weight {} over {MAX_WEIGHT}", e.files.weight());
+    }
+
+    #[test]
+    fn many_empty_files_are_bounded_by_count() {
+        let cache = Cache::default();
+        let g = cache.generation();
+        for i in 0..3 * 4096 {
+            cache.put_file(g, key(i), file(0));
+        }
+        assert!(cache.current().files.len() <= (MAX_WEIGHT / ENTRY_WEIGHT) as usize);
+    }
+
+    #[test]
+    fn a_read_from_before_a_bump_is_not_inserted_and_a_bump_empties_the_cache() {
+        let cache = Cache::default();
+        let g = cache.generation();
+        cache.put_file(g, key(1), file(10));
+        cache.put_owner(g, "alice".into(), None);
+        assert!(cache.file(&key(1)).is_some());
+        cache.bump();
+        assert!(cache.file(&key(1)).is_none(), "a bump empties the cache");
+        assert!(cache.owner("alice").is_none());
+        cache.put_file(g, key(2), file(10));
+        assert!(cache.file(&key(2)).is_none(), "a read from an older generation is not inserted");
+        assert_eq!(cache.stats(), CacheStats { file_hits: 1, file_misses: 2 });
     }
 }

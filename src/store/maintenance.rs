@@ -13,6 +13,7 @@
 //! verify) are still open, it lets go and tries again, up to a deadline.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -118,11 +119,18 @@ impl Store {
 
     /// Writes a consistent copy of the database to `dest` (a new file; an existing one is
     /// replaced only when the copy is complete). `progress(done, total)` is called with
-    /// content bytes as the copy goes. Blocks; writers are not held up.
+    /// content bytes as the copy goes. Once `cancel` is set, the copy stops at the next chunk
+    /// and its temporary file is deleted. Blocks; writers are not held up.
     ///
     /// # Errors
-    /// I/O errors of the destination (as [`Error::Io`] naming it), storage errors.
-    pub fn backup(&self, dest: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<BackedUp> {
+    /// I/O errors of the destination (as [`Error::Io`] naming it), storage errors,
+    /// [`Error::Refused`] when cancelled.
+    pub fn backup(
+        &self,
+        dest: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+        cancel: &AtomicBool,
+    ) -> Result<BackedUp> {
         let name =
             dest.file_name().ok_or_else(|| Error::Refused(format!("{}: not a file name", dest.display())))?;
         if self.inner.path.as_deref().is_some_and(|p| same_file(p, dest)) {
@@ -135,7 +143,7 @@ impl Store {
             .map_err(|e| Error::Io(format!("no randomness for a file name: {e}")))?;
         let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
         let tmp = dest.with_file_name(format!(".{}.{nonce}.tmp", name.to_string_lossy()));
-        let result = self.backup_to(&tmp, progress).and_then(|r| {
+        let result = self.backup_to(&tmp, progress, cancel).and_then(|r| {
             std::fs::rename(&tmp, dest).map_err(|e| io_error(dest, &e))?;
             if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, &e))?;
@@ -148,7 +156,18 @@ impl Store {
         result
     }
 
-    fn backup_to(&self, tmp: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<BackedUp> {
+    fn backup_to(
+        &self,
+        tmp: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+        cancel: &AtomicBool,
+    ) -> Result<BackedUp> {
+        let cancelled = || match cancel.load(Ordering::Relaxed) {
+            true => Err(Error::Refused(
+                "backup cancelled: the server is shutting down; no copy was written".into(),
+            )),
+            false => Ok(()),
+        };
         let src = self.read()?;
         // A small page cache: redb's default (1 GiB) would grow the server by the size of
         // the copy.
@@ -187,6 +206,7 @@ impl Store {
         tx.open_table(STAGED)?; // empty: uploads in progress are not copied
         tx.open_table(CHUNKS)?;
         tx.commit()?;
+        cancelled()?;
         // Then the chunks of stored blobs, a bounded amount per transaction.
         let stored = src.open_table(BLOBS)?;
         let mut done = 0u64;
@@ -194,6 +214,7 @@ impl Store {
         tx.set_durability(Durability::None)?;
         let mut in_tx = 0u64;
         for entry in src.open_table(CHUNKS)?.iter()? {
+            cancelled()?;
             let (k, v) = entry?;
             let (id, index) = k.value();
             if stored.get(id)?.is_none() {

@@ -33,7 +33,7 @@ use crate::names;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 pub use blobs::{FileReader, Sealed, StagedReader, Upload, CHUNK_SIZE};
-pub use cache::CachedFile;
+pub use cache::{CacheStats, CachedFile};
 pub use maintenance::{BackedUp, Compacted};
 pub use packages::{latest_of, latest_version, FileTarget, PackageSummary, VersionSummary, GO};
 pub use quotas::OwnerUsage;
@@ -338,6 +338,11 @@ impl Store {
     /// The whole content of a small file if cached. Never blocks.
     pub fn cached_file(&self, t: &FileTarget) -> Option<CachedFile> {
         self.inner.cache.file(&cache_key(t))
+    }
+
+    /// How often the small-file cache answered, for metrics.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
     }
 
     /// Offers the whole content of a file read through `reader` to the cache.
