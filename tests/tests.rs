@@ -36,3 +36,5 @@ mod packaging;
 mod hostile;
 // Defects found in review, one test each.
 mod regression;
+// Issue 11: fault boundaries (a damaged record, a panicking write job).
+mod faults;

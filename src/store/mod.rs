@@ -396,7 +396,7 @@ fn get_rec<'a, K, T>(
 ) -> Result<Option<T>>
 where
     K: redb::Key + 'static,
-    T: serde::de::DeserializeOwned,
+    T: records::Record,
 {
     match table.get(key)? {
         Some(v) => Ok(Some(codec::decode(v.value())?)),
