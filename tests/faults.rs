@@ -50,3 +50,47 @@ fn a_blob_record_with_chunk_size_0_fails_its_requests_and_the_writer_lives_on() 
     let out = srv.cli(&["verify"], None);
     assert!(out.stdout().contains("impossible record: blob with a chunk size of 0"), "{out}");
 }
+
+/// Sets the format byte of every copy of `name`'s owner record (a user) in the stopped
+/// server's database file to `from` → `to`. An owner record is the format byte, then the
+/// name (u64 LE length, bytes), then the kind (u32 LE, 0 for a user).
+fn set_owner_format(path: &std::path::Path, name: &str, from: u8, to: u8) {
+    let mut pattern = vec![from];
+    pattern.extend_from_slice(&(name.len() as u64).to_le_bytes());
+    pattern.extend_from_slice(name.as_bytes());
+    pattern.extend_from_slice(&0u32.to_le_bytes());
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut hits = 0;
+    let mut at = 0;
+    while let Some(i) = bytes[at..].windows(pattern.len()).position(|w| w == pattern) {
+        bytes[at + i] = to;
+        hits += 1;
+        at += i + pattern.len();
+    }
+    assert!(hits > 0, "the owner record of {name} is in the file");
+    std::fs::write(path, &bytes).unwrap();
+}
+
+#[test]
+fn repair_keeps_the_tokens_and_memberships_of_an_owner_it_cannot_read() {
+    let mut srv = TestServer::start();
+    srv.add_user("alice", "alice-password", false);
+    let token = srv.token("alice", "write");
+    srv.add_org("acme", false);
+    srv.add_member("acme", "alice", "write");
+    let alice = Cred::basic("alice", "alice-password");
+    srv.upload(&alice, "acme", "p", "1", "a.bin", b"by alice").expect(201);
+    srv.terminate();
+    // A newer release rewrote alice's record in a format this build does not know.
+    set_owner_format(&srv.db_path(), "alice", 1, 2);
+    let out = srv.cli(&["verify", "--repair"], None);
+    out.expect_code(1);
+    assert!(out.stdout().contains("record format 2 is not known"), "the record is reported\n{out}");
+    assert!(!out.stdout().contains("removed"), "nothing tied to alice is removed\n{out}");
+    // Back on the release that wrote it, alice has everything she had.
+    set_owner_format(&srv.db_path(), "alice", 2, 1);
+    srv.restart();
+    srv.upload(&Cred::token(&token), "alice", "p", "1", "t.bin", b"token").expect(201);
+    srv.upload(&alice, "acme", "p", "2", "b.bin", b"member").expect(201);
+    srv.cli(&["verify"], None).expect_ok();
+}

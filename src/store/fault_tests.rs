@@ -463,3 +463,48 @@ fn a_writer_that_stopped_says_why_once_and_refuses_every_later_write() {
     assert_eq!(stops.len(), 1, "said once:\n{text}");
     assert!(stops[0].contains("ERROR") && stops[0].contains("injected: a compaction bug"), "{text}");
 }
+
+#[test]
+fn repair_keeps_the_version_and_usage_of_a_file_record_it_cannot_read() {
+    use super::records::{PackageRec, UsageRec, VersionRec};
+    use super::tables::{FILES, PACKAGES, USAGE, VERSIONS};
+    let store = open(Faulty::new(Arc::new(Image::default())));
+    seed_owner(&store);
+    let rt = runtime();
+    rt.block_on(upload(&store, "a.bin", &content(1, 3000))).unwrap();
+    // A file of a newer release's format, alone in its version and package, counted in the
+    // owner's usage as that release would have.
+    store
+        .write(|tx| {
+            let future = [&[2u8][..], b"a record this build cannot read"].concat();
+            tx.open_table(FILES)?.insert(("alice", "generic", "other", "2", "x.bin"), future.as_slice())?;
+            let v = VersionRec { version: "2".into(), created: 0, order: 0 };
+            tx.open_table(VERSIONS)?
+                .insert(("alice", "generic", "other", "2"), super::codec::encode(&v).as_slice())?;
+            let p = PackageRec { name: "other".into(), created: 0 };
+            tx.open_table(PACKAGES)?
+                .insert(("alice", "generic", "other"), super::codec::encode(&p).as_slice())?;
+            let usage = UsageRec { bytes: 3000 + 500, versions: 2 };
+            tx.open_table(USAGE)?.insert("alice", super::codec::encode(&usage).as_slice())?;
+            Ok(())
+        })
+        .unwrap();
+    let repaired = store.repair().unwrap();
+    assert!(repaired.actions.is_empty(), "nothing to repair that can be known: {:#?}", repaired.actions);
+    assert!(repaired.after.problems.iter().any(|p| p.contains("record format 2")), "{:?}", repaired.after);
+    let usage = store.usage(Some("alice")).unwrap();
+    assert_eq!((usage[0].usage.bytes, usage[0].usage.versions), (3500, 2), "usage is not recounted short");
+    store
+        .write(|tx| {
+            assert!(
+                tx.open_table(VERSIONS)?.get(("alice", "generic", "other", "2"))?.is_some(),
+                "version kept"
+            );
+            assert!(tx.open_table(PACKAGES)?.get(("alice", "generic", "other"))?.is_some(), "package kept");
+            assert!(tx.open_table(FILES)?.get(("alice", "generic", "other", "2", "x.bin"))?.is_some());
+            Ok(())
+        })
+        .unwrap();
+    drop(rt);
+    store.close();
+}
