@@ -138,6 +138,55 @@ mod tests {
         assert!(matches!(decode::<VersionRec>(&encode(&version)), Err(Error::Impossible(_))));
     }
 
+    /// Every record type's format 1 bytes, written out by hand: a change of encoder, of
+    /// encoder options or of a field's type or order fails here instead of changing the file.
+    #[test]
+    fn format_1_bytes_of_every_record_are_pinned() {
+        use crate::store::records::{BlobRec, PackageRec, QuotaRec, TokenRec, UsageRec, VersionRec};
+        fn pinned<T: Record + PartialEq + std::fmt::Debug>(rec: T, parts: &[&[u8]]) {
+            let bytes = parts.concat();
+            assert_eq!(encode(&rec), bytes, "{rec:?}");
+            assert_eq!(decode::<T>(&bytes), Ok(rec));
+        }
+        let str = |s: &'static str| [&(s.len() as u64).to_le_bytes()[..], s.as_bytes()].concat();
+        let u64 = |n: u64| n.to_le_bytes().to_vec();
+        let f1: &[u8] = &[FORMAT];
+        assert_eq!(FORMAT, 1);
+        let user = OwnerKind::User { password_hash: "$argon2id$h".into(), admin: true };
+        pinned(
+            OwnerRec { name: "Alice".into(), kind: user, private: true, created: 7 },
+            &[f1, &str("Alice"), &0u32.to_le_bytes(), &str("$argon2id$h"), &[1], &[1], &u64(7)],
+        );
+        pinned(
+            OwnerRec { name: "Acme".into(), kind: OwnerKind::Org, private: false, created: 8 },
+            &[f1, &str("Acme"), &1u32.to_le_bytes(), &[0], &u64(8)],
+        );
+        pinned(
+            TokenRec { user: "alice".into(), label: "ci".into(), write: true, created: 9, expires: Some(10) },
+            &[f1, &str("alice"), &str("ci"), &[1], &u64(9), &[1], &u64(10)],
+        );
+        pinned(
+            TokenRec { user: "alice".into(), label: "ro".into(), write: false, created: 9, expires: None },
+            &[f1, &str("alice"), &str("ro"), &[0], &u64(9), &[0]],
+        );
+        pinned(PackageRec { name: "My-App".into(), created: 11 }, &[f1, &str("My-App"), &u64(11)]);
+        pinned(
+            VersionRec { version: "v1.0.0".into(), created: 12, order: 1 << 60 },
+            &[f1, &str("v1.0.0"), &u64(12), &u64(1 << 60)],
+        );
+        pinned(
+            FileRec { name: "a.tgz".into(), blob: 13, sha256: [0xab; 32], size: 14, created: 15 },
+            &[f1, &str("a.tgz"), &u64(13), &[0xab; 32], &u64(14), &u64(15)],
+        );
+        pinned(
+            BlobRec { sha256: [0xcd; 32], size: 16, chunk_size: 1_044_480, refs: 2 },
+            &[f1, &[0xcd; 32], &u64(16), &1_044_480u32.to_le_bytes(), &u64(2)],
+        );
+        pinned(UsageRec { bytes: 17, versions: 18 }, &[f1, &u64(17), &u64(18)]);
+        pinned(QuotaRec { max_bytes: Some(19), max_versions: None }, &[f1, &[1], &u64(19), &[0]]);
+        pinned(QuotaRec { max_bytes: None, max_versions: Some(20) }, &[f1, &[0], &[1], &u64(20)]);
+    }
+
     /// Format 1 bytes written by the first release; they must decode forever.
     #[test]
     fn format_1_file_record_still_decodes() {
