@@ -110,10 +110,15 @@ impl From<store::Error> for ApiError {
             E::ChecksumMismatch => StatusCode::BAD_REQUEST,
             E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             E::DiskFull | E::Quota(_) => StatusCode::INSUFFICIENT_STORAGE,
-            E::Closed => StatusCode::SERVICE_UNAVAILABLE,
-            E::Corrupt(_) | E::AlreadyOpen | E::Format(_) | E::Io(_) | E::Storage(_) | E::NoDatabase => {
-                return ApiError::internal(e)
-            }
+            // The reason (shutting down, or why the writer stopped) is for the client too.
+            E::Closed | E::Stopped(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Corrupt(_)
+            | E::AlreadyOpen
+            | E::Format(_)
+            | E::Io(_)
+            | E::Storage(_)
+            | E::Panicked
+            | E::NoDatabase => return ApiError::internal(e),
         };
         ApiError::new(status, e.to_string())
     }

@@ -280,11 +280,14 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
 async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<Response, ApiError> {
     let method = req.method().clone();
     match route {
-        Route::Health if app.store.is_writable() => Ok(api::text(StatusCode::OK, "ok\n")),
-        Route::Health => Ok(api::text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database writes are failing (disk full?); fix the cause and restart depot\n",
-        )),
+        Route::Health => Ok(match app.store.writer_stopped() {
+            Some(e) => api::text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+            None if app.store.is_writable() => api::text(StatusCode::OK, "ok\n"),
+            None => api::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database writes are failing (disk full?); fix the cause and restart depot\n",
+            ),
+        }),
         Route::Metrics => {
             let bytes = app.store.file_bytes(&app.db_path);
             Ok(api::text(StatusCode::OK, app.metrics.render(bytes, app.store.cache_stats())))
@@ -385,5 +388,84 @@ mod tests {
         assert_eq!(parse("/api/v1/packages/a/npm/x"), Err(NoRoute::Unknown));
         assert_eq!(parse("/nope"), Err(NoRoute::Unknown));
         assert_eq!(parse("/api/packages/a/generic/p/%ff/f"), Err(NoRoute::BadEncoding));
+    }
+
+    /// One request on its own connection to `addr`: (status, body).
+    fn exchange(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+        let request = format!("{head}\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+        conn.write_all(format!("{request}\r\n").as_bytes()).unwrap();
+        conn.write_all(body).unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, body.to_string())
+    }
+
+    /// The real server on a real socket, over a store whose writer stops: `/healthz` and every
+    /// write say why with a 503, reads go on.
+    #[test]
+    fn a_stopped_writer_makes_healthz_and_writes_answer_503_with_the_reason() {
+        use crate::store::{self, OwnerKind, OwnerRec, Store, TokenRec};
+        use std::time::Duration;
+        let store = Store::open_backend(redb::backends::InMemoryBackend::new(), &store::Options::default())
+            .unwrap()
+            .store;
+        let kind = OwnerKind::User { password_hash: crate::auth::hash_password("pw"), admin: false };
+        store.add_owner(OwnerRec { name: "alice".into(), kind, private: false, created: 0 }).unwrap();
+        let (secret, hash) = crate::auth::new_token();
+        let token =
+            TokenRec { user: "alice".into(), label: "t".into(), write: true, created: 0, expires: None };
+        store.add_token(hash, token).unwrap();
+        let limits = crate::app::Limits {
+            max_file_size: 1 << 20,
+            body_idle: Duration::from_secs(30),
+            login: crate::throttle::Rate { burst: 100, interval: Duration::from_secs(1) },
+        };
+        let app = App::new(store.clone(), limits, std::path::PathBuf::new());
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conn = crate::server::ConnLimits {
+            max_connections: 16,
+            header_timeout: Duration::from_secs(30),
+            max_header_bytes: 16 << 10,
+            grace: Duration::from_secs(5),
+            write_idle: Duration::from_secs(30),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = rt.spawn(crate::server::run(listener, app, conn, None, async {
+            let _ = stopped.await;
+        }));
+        let put = |file: &str| {
+            let head = format!(
+                "PUT /api/packages/alice/generic/p/1/{file} HTTP/1.1\r\nAuthorization: Bearer {secret}"
+            );
+            exchange(addr, &head, b"content")
+        };
+        let get = |file: &str| {
+            let head = format!(
+                "GET /api/packages/alice/generic/p/1/{file} HTTP/1.1\r\nAuthorization: Bearer {secret}"
+            );
+            exchange(addr, &head, b"")
+        };
+        assert_eq!(exchange(addr, "GET /healthz HTTP/1.1", b""), (200, "ok\n".into()));
+        assert_eq!(put("before.bin").0, 201);
+
+        store.stop_writer_for_test().unwrap_err();
+        let why = store.writer_stopped().expect("stopped").to_string();
+        assert!(why.contains("the database writer stopped"), "{why}");
+        assert_eq!(exchange(addr, "GET /healthz HTTP/1.1", b""), (503, format!("{why}\n")));
+        assert_eq!(put("after.bin"), (503, format!("{why}\n")));
+        let delete = format!(
+            "DELETE /api/packages/alice/generic/p/1/before.bin HTTP/1.1\r\nAuthorization: Bearer {secret}"
+        );
+        assert_eq!(exchange(addr, &delete, b""), (503, format!("{why}\n")));
+        assert_eq!(get("before.bin"), (200, "content".into()), "reads go on");
+        let _ = stop.send(());
+        rt.block_on(server).unwrap();
     }
 }

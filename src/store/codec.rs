@@ -4,10 +4,13 @@
 //! encoding of its struct. A future release that changes a record bumps [`FORMAT`] and keeps a
 //! decoder for each older byte here, so old databases keep opening. Decoding is bounded by
 //! the input length and rejects trailing bytes, so a damaged record is an error, never a huge
-//! allocation or a panic.
+//! allocation or a panic; and a record whose values cannot be true ([`Record::invalid`]) is
+//! an error too, never a value that code downstream could panic on.
 
 use bincode::Options;
-use serde::{de::DeserializeOwned, Serialize};
+use serde::Serialize;
+
+use super::records::Record;
 
 /// The record format written by this release.
 pub const FORMAT: u8 = 1;
@@ -21,6 +24,8 @@ pub enum Error {
     UnknownFormat(u8),
     /// The bytes after the format byte are not a valid record.
     Malformed(String),
+    /// The bytes decode, but to values no release writes (a chunk size of 0, …).
+    Impossible(&'static str),
 }
 
 impl std::fmt::Display for Error {
@@ -29,6 +34,7 @@ impl std::fmt::Display for Error {
             Error::Empty => f.write_str("empty record"),
             Error::UnknownFormat(v) => write!(f, "record format {v} is not known to this build"),
             Error::Malformed(e) => write!(f, "malformed record: {e}"),
+            Error::Impossible(why) => write!(f, "impossible record: {why}"),
         }
     }
 }
@@ -48,17 +54,23 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-/// Decodes a record written by [`encode`] (of this or an older format).
+/// Decodes a record written by [`encode`] (of this or an older format) and checks that its
+/// values can be true.
 ///
 /// # Errors
-/// [`Error`] when the bytes are empty, of an unknown format or not a valid record.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    match bytes.split_first() {
-        None => Err(Error::Empty),
+/// [`Error`] when the bytes are empty, of an unknown format, not a valid record, or a record
+/// no release writes.
+pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, Error> {
+    let rec: T = match bytes.split_first() {
+        None => return Err(Error::Empty),
         Some((&FORMAT, rest)) => {
-            options(rest.len()).deserialize(rest).map_err(|e| Error::Malformed(e.to_string()))
+            options(rest.len()).deserialize(rest).map_err(|e| Error::Malformed(e.to_string()))?
         }
-        Some((&other, _)) => Err(Error::UnknownFormat(other)),
+        Some((&other, _)) => return Err(Error::UnknownFormat(other)),
+    };
+    match rec.invalid() {
+        Some(why) => Err(Error::Impossible(why)),
+        None => Ok(rec),
     }
 }
 
@@ -94,6 +106,85 @@ mod tests {
         let mut huge = vec![FORMAT];
         huge.extend_from_slice(&(1u64 << 63).to_le_bytes());
         assert!(decode::<FileRec>(&huge).is_err());
+    }
+
+    /// Values no release writes are refused at decode, before any code can divide by them.
+    #[test]
+    fn a_record_that_cannot_be_true_is_an_error() {
+        use crate::store::records::{BlobRec, PackageRec, TokenRec, VersionRec};
+        let blob = BlobRec { sha256: [1; 32], size: 10, chunk_size: 4, refs: 1 };
+        assert_eq!(decode::<BlobRec>(&encode(&blob)), Ok(blob.clone()));
+        for (bad, why) in [
+            (BlobRec { chunk_size: 0, ..blob.clone() }, "blob with a chunk size of 0"),
+            (BlobRec { chunk_size: 1, size: 1 << 32, ..blob.clone() }, "blob with more chunks than"),
+            (BlobRec { refs: 0, ..blob.clone() }, "blob with no reference"),
+        ] {
+            let err = decode::<BlobRec>(&encode(&bad)).unwrap_err();
+            assert!(matches!(err, Error::Impossible(_)) && err.to_string().contains(why), "{bad:?}: {err}");
+        }
+        // The most chunks an index can number is still a blob.
+        let most = BlobRec { chunk_size: 1, size: u64::from(u32::MAX), ..blob };
+        assert_eq!(decode::<BlobRec>(&encode(&most)), Ok(most));
+        let file = FileRec { name: String::new(), blob: 1, sha256: [3; 32], size: 9, created: 1 };
+        assert!(matches!(decode::<FileRec>(&encode(&file)), Err(Error::Impossible(_))));
+        let owner = OwnerRec { name: String::new(), kind: OwnerKind::Org, private: false, created: 0 };
+        assert!(matches!(decode::<OwnerRec>(&encode(&owner)), Err(Error::Impossible(_))));
+        let token =
+            TokenRec { user: String::new(), label: "l".into(), write: true, created: 0, expires: None };
+        assert!(matches!(decode::<TokenRec>(&encode(&token)), Err(Error::Impossible(_))));
+        let package = PackageRec { name: String::new(), created: 0 };
+        assert!(matches!(decode::<PackageRec>(&encode(&package)), Err(Error::Impossible(_))));
+        let version = VersionRec { version: String::new(), created: 0, order: 0 };
+        assert!(matches!(decode::<VersionRec>(&encode(&version)), Err(Error::Impossible(_))));
+    }
+
+    /// Every record type's format 1 bytes, written out by hand: a change of encoder, of
+    /// encoder options or of a field's type or order fails here instead of changing the file.
+    #[test]
+    fn format_1_bytes_of_every_record_are_pinned() {
+        use crate::store::records::{BlobRec, PackageRec, QuotaRec, TokenRec, UsageRec, VersionRec};
+        fn pinned<T: Record + PartialEq + std::fmt::Debug>(rec: T, parts: &[&[u8]]) {
+            let bytes = parts.concat();
+            assert_eq!(encode(&rec), bytes, "{rec:?}");
+            assert_eq!(decode::<T>(&bytes), Ok(rec));
+        }
+        let str = |s: &'static str| [&(s.len() as u64).to_le_bytes()[..], s.as_bytes()].concat();
+        let u64 = |n: u64| n.to_le_bytes().to_vec();
+        let f1: &[u8] = &[FORMAT];
+        assert_eq!(FORMAT, 1);
+        let user = OwnerKind::User { password_hash: "$argon2id$h".into(), admin: true };
+        pinned(
+            OwnerRec { name: "Alice".into(), kind: user, private: true, created: 7 },
+            &[f1, &str("Alice"), &0u32.to_le_bytes(), &str("$argon2id$h"), &[1], &[1], &u64(7)],
+        );
+        pinned(
+            OwnerRec { name: "Acme".into(), kind: OwnerKind::Org, private: false, created: 8 },
+            &[f1, &str("Acme"), &1u32.to_le_bytes(), &[0], &u64(8)],
+        );
+        pinned(
+            TokenRec { user: "alice".into(), label: "ci".into(), write: true, created: 9, expires: Some(10) },
+            &[f1, &str("alice"), &str("ci"), &[1], &u64(9), &[1], &u64(10)],
+        );
+        pinned(
+            TokenRec { user: "alice".into(), label: "ro".into(), write: false, created: 9, expires: None },
+            &[f1, &str("alice"), &str("ro"), &[0], &u64(9), &[0]],
+        );
+        pinned(PackageRec { name: "My-App".into(), created: 11 }, &[f1, &str("My-App"), &u64(11)]);
+        pinned(
+            VersionRec { version: "v1.0.0".into(), created: 12, order: 1 << 60 },
+            &[f1, &str("v1.0.0"), &u64(12), &u64(1 << 60)],
+        );
+        pinned(
+            FileRec { name: "a.tgz".into(), blob: 13, sha256: [0xab; 32], size: 14, created: 15 },
+            &[f1, &str("a.tgz"), &u64(13), &[0xab; 32], &u64(14), &u64(15)],
+        );
+        pinned(
+            BlobRec { sha256: [0xcd; 32], size: 16, chunk_size: 1_044_480, refs: 2 },
+            &[f1, &[0xcd; 32], &u64(16), &1_044_480u32.to_le_bytes(), &u64(2)],
+        );
+        pinned(UsageRec { bytes: 17, versions: 18 }, &[f1, &u64(17), &u64(18)]);
+        pinned(QuotaRec { max_bytes: Some(19), max_versions: None }, &[f1, &[1], &u64(19), &[0]]);
+        pinned(QuotaRec { max_bytes: None, max_versions: Some(20) }, &[f1, &[0], &[1], &u64(20)]);
     }
 
     /// Format 1 bytes written by the first release; they must decode forever.

@@ -320,3 +320,191 @@ fn repair_deletes_no_content_while_a_file_record_is_unreadable() {
         .unwrap();
     store.close();
 }
+
+/// A job that needs the database to itself and panics there, as a bug in a compaction would:
+/// the one place (with the writer's own bookkeeping) where a panic stops the writer.
+struct PanicAlone(Option<tokio::sync::oneshot::Sender<Result<(), Error>>>);
+
+impl super::writer::Job for PanicAlone {
+    fn run(&mut self, _: &redb::WriteTransaction) -> Result<(), Error> {
+        unreachable!("runs alone")
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn complete(mut self: Box<Self>, committed: Result<(), Error>) {
+        if let Some(reply) = self.0.take() {
+            let _ = reply.send(committed);
+        }
+    }
+
+    fn alone(&self) -> bool {
+        true
+    }
+
+    fn run_alone(&mut self, _: &std::sync::RwLock<redb::Database>) -> Result<(), Error> {
+        panic!("injected: a compaction bug")
+    }
+}
+
+impl Store {
+    /// Stops the writer the way a panic outside a write job would, and returns what the job
+    /// that panicked was told. For tests of what the server says afterwards.
+    pub(crate) fn stop_writer_for_test(&self) -> Result<(), Error> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.inner.queue.blocking_send(Box::new(PanicAlone(Some(reply)))).map_err(|_| Error::Closed)?;
+        rx.blocking_recv().map_err(|_| Error::Closed)?
+    }
+}
+
+fn probe(store: &Store, key: &'static str) -> bool {
+    let tx = store.read().unwrap();
+    tx.open_table(super::tables::META).unwrap().get(key).unwrap().is_some()
+}
+
+fn insert_probe(tx: &redb::WriteTransaction, key: &str) -> Result<(), Error> {
+    tx.open_table(super::tables::META)?.insert(key, b"x".as_slice())?;
+    Ok(())
+}
+
+#[test]
+fn a_panicking_write_job_fails_its_batch_and_the_writer_goes_on() {
+    use super::writer::Call;
+    use std::sync::mpsc;
+    let store = open(Faulty::new(Arc::new(Image::default())));
+    seed_owner(&store);
+    // A first job holds the writer until the next two are queued, so they share a batch.
+    let (running, wait_running) = mpsc::channel();
+    let (go, wait_go) = mpsc::channel::<()>();
+    let (first, first_rx) = Call::job(true, 0, move |tx| {
+        running.send(()).unwrap();
+        wait_go.recv().unwrap();
+        insert_probe(tx, "probe-before")
+    });
+    let (bad, bad_rx) = Call::job(true, 0, |tx| -> Result<(), Error> {
+        insert_probe(tx, "probe-bad")?;
+        let chunk_size = std::hint::black_box(0u64);
+        // What a blob record with chunk size 0 did in `release` before records were checked.
+        let _ = 10 / chunk_size;
+        Ok(())
+    });
+    let (innocent, innocent_rx) = Call::job(true, 0, |tx| insert_probe(tx, "probe-innocent"));
+    store.inner.queue.blocking_send(first).unwrap();
+    wait_running.recv().unwrap();
+    store.inner.queue.blocking_send(bad).unwrap();
+    store.inner.queue.blocking_send(innocent).unwrap();
+    go.send(()).unwrap();
+    assert_eq!(first_rx.blocking_recv().unwrap(), Ok(()));
+    assert_eq!(bad_rx.blocking_recv().unwrap(), Err(Error::Panicked));
+    assert_eq!(innocent_rx.blocking_recv().unwrap(), Err(Error::Panicked), "its batch failed with it");
+    assert!(probe(&store, "probe-before"));
+    assert!(!probe(&store, "probe-bad") && !probe(&store, "probe-innocent"), "the batch is rolled back");
+    // The writer lives on: writes, uploads and the health state are as before.
+    store.write(|tx| insert_probe(tx, "probe-after")).unwrap();
+    assert!(probe(&store, "probe-after"));
+    let rt = runtime();
+    rt.block_on(upload(&store, "after.bin", &content(1, 2 << 20))).unwrap();
+    assert_eq!(read_all(&store, "after.bin"), Some(content(1, 2 << 20)));
+    assert!(store.writer_stopped().is_none() && store.is_writable());
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    drop(rt);
+    store.close();
+}
+
+/// Everything the subscriber writes, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_writer_that_stopped_says_why_once_and_refuses_every_later_write() {
+    let log = Captured::default();
+    let sink = log.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || sink.clone()).finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let store = open(Faulty::new(Arc::new(Image::default())));
+        seed_owner(&store);
+        let rt = runtime();
+        rt.block_on(upload(&store, "before.bin", b"before")).unwrap();
+        assert!(store.writer_stopped().is_none());
+
+        let told = store.stop_writer_for_test().unwrap_err();
+        let Some(Error::Stopped(why)) = store.writer_stopped() else { panic!("the store says it stopped") };
+        assert!(why.contains("the database writer stopped"), "{why}");
+        assert_eq!(told, Error::Stopped(why.clone()), "the job that panicked is told too");
+        // Every write, of any kind, fails with the reason; none waits or vanishes.
+        for _ in 0..3 {
+            assert_eq!(store.write(|tx| insert_probe(tx, "probe")), Err(Error::Stopped(why.clone())));
+        }
+        let err = rt.block_on(upload(&store, "small.bin", b"small")).unwrap_err();
+        assert_eq!(err, Error::Stopped(why.clone()));
+        let err = rt.block_on(upload(&store, "large.bin", &content(2, 3 << 20))).unwrap_err();
+        assert_eq!(err, Error::Stopped(why.clone()));
+        // Reads still work, and the store still closes.
+        assert_eq!(read_all(&store, "before.bin").as_deref(), Some(b"before".as_slice()));
+        drop(rt);
+        store.close();
+    });
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let stops: Vec<&str> = text.lines().filter(|l| l.contains("the database writer stopped")).collect();
+    assert_eq!(stops.len(), 1, "said once:\n{text}");
+    assert!(stops[0].contains("ERROR") && stops[0].contains("injected: a compaction bug"), "{text}");
+}
+
+#[test]
+fn repair_keeps_the_version_and_usage_of_a_file_record_it_cannot_read() {
+    use super::records::{PackageRec, UsageRec, VersionRec};
+    use super::tables::{FILES, PACKAGES, USAGE, VERSIONS};
+    let store = open(Faulty::new(Arc::new(Image::default())));
+    seed_owner(&store);
+    let rt = runtime();
+    rt.block_on(upload(&store, "a.bin", &content(1, 3000))).unwrap();
+    // A file of a newer release's format, alone in its version and package, counted in the
+    // owner's usage as that release would have.
+    store
+        .write(|tx| {
+            let future = [&[2u8][..], b"a record this build cannot read"].concat();
+            tx.open_table(FILES)?.insert(("alice", "generic", "other", "2", "x.bin"), future.as_slice())?;
+            let v = VersionRec { version: "2".into(), created: 0, order: 0 };
+            tx.open_table(VERSIONS)?
+                .insert(("alice", "generic", "other", "2"), super::codec::encode(&v).as_slice())?;
+            let p = PackageRec { name: "other".into(), created: 0 };
+            tx.open_table(PACKAGES)?
+                .insert(("alice", "generic", "other"), super::codec::encode(&p).as_slice())?;
+            let usage = UsageRec { bytes: 3000 + 500, versions: 2 };
+            tx.open_table(USAGE)?.insert("alice", super::codec::encode(&usage).as_slice())?;
+            Ok(())
+        })
+        .unwrap();
+    let repaired = store.repair().unwrap();
+    assert!(repaired.actions.is_empty(), "nothing to repair that can be known: {:#?}", repaired.actions);
+    assert!(repaired.after.problems.iter().any(|p| p.contains("record format 2")), "{:?}", repaired.after);
+    let usage = store.usage(Some("alice")).unwrap();
+    assert_eq!((usage[0].usage.bytes, usage[0].usage.versions), (3500, 2), "usage is not recounted short");
+    store
+        .write(|tx| {
+            assert!(
+                tx.open_table(VERSIONS)?.get(("alice", "generic", "other", "2"))?.is_some(),
+                "version kept"
+            );
+            assert!(tx.open_table(PACKAGES)?.get(("alice", "generic", "other"))?.is_some(), "package kept");
+            assert!(tx.open_table(FILES)?.get(("alice", "generic", "other", "2", "x.bin"))?.is_some());
+            Ok(())
+        })
+        .unwrap();
+    drop(rt);
+    store.close();
+}

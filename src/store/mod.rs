@@ -97,12 +97,25 @@ pub enum Error {
     Closed,
     /// There is no database file and the caller asked not to create one.
     NoDatabase,
+    /// The writer stopped on a fault and takes no more writes; the reason says why.
+    Stopped(Arc<str>),
+    /// A write job panicked; nothing of its batch was stored (the writer goes on).
+    Panicked,
 }
 
 impl Error {
     /// Whether this is a failure of the storage itself rather than a domain outcome.
     pub fn is_storage(&self) -> bool {
-        matches!(self, Error::Storage(_) | Error::Io(_) | Error::DiskFull | Error::Corrupt(_) | Error::Closed)
+        matches!(
+            self,
+            Error::Storage(_)
+                | Error::Io(_)
+                | Error::DiskFull
+                | Error::Corrupt(_)
+                | Error::Closed
+                | Error::Stopped(_)
+                | Error::Panicked
+        )
     }
 
     pub(crate) fn storage(e: impl Into<redb::Error>) -> Error {
@@ -136,6 +149,8 @@ impl std::fmt::Display for Error {
             Error::Storage(e) => write!(f, "storage error: {e}"),
             Error::Closed => f.write_str("the store is shutting down"),
             Error::NoDatabase => f.write_str("no database file there"),
+            Error::Stopped(why) => f.write_str(why),
+            Error::Panicked => f.write_str("a write failed on an internal error; nothing of it was stored"),
         }
     }
 }
@@ -200,6 +215,8 @@ struct Inner {
     /// Set by the writer when a commit failed on I/O: redb then refuses every write until
     /// the database is reopened, so the server reports itself unhealthy.
     broken: Arc<std::sync::atomic::AtomicBool>,
+    /// Set by the writer when it stopped on a fault (see `writer.rs`).
+    stopped: Arc<writer::Stopped>,
     /// Owners and small files, invalidated by the writer after every durable commit.
     cache: Arc<cache::Cache>,
     /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
@@ -286,8 +303,10 @@ impl Store {
         let (reclaimed, next_blob, is_empty) = prepare(&db)?;
         let db = Arc::new(RwLock::new(db));
         let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = Arc::new(writer::Stopped::default());
         let cache = Arc::new(cache::Cache::default());
-        let (queue, handle) = writer::spawn(db.clone(), broken.clone(), cache.clone(), early);
+        let (queue, handle) =
+            writer::spawn(db.clone(), broken.clone(), stopped.clone(), cache.clone(), early);
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -296,6 +315,7 @@ impl Store {
                 data_budget: Arc::new(tokio::sync::Semaphore::new(writer::QUEUE_DATA_BYTES >> 10)),
                 next_blob: AtomicU64::new(next_blob),
                 broken,
+                stopped,
                 cache,
                 path,
             }),
@@ -323,6 +343,12 @@ impl Store {
     /// until depot is restarted after the cause is fixed. Reads still work.
     pub fn is_writable(&self) -> bool {
         !self.inner.broken.load(Ordering::Relaxed)
+    }
+
+    /// [`Error::Stopped`] once the writer stopped on a fault: every write fails with it until
+    /// depot is restarted. Reads still work.
+    pub fn writer_stopped(&self) -> Option<Error> {
+        self.inner.stopped.error()
     }
 
     /// Size of the database file in bytes, for metrics.
@@ -365,8 +391,13 @@ impl Store {
         F: FnOnce(&WriteTransaction) -> Result<T> + Send + 'static,
     {
         let (job, rx) = writer::Call::job(true, 0, f);
-        self.inner.queue.blocking_send(job).map_err(|_| Error::Closed)?;
-        rx.blocking_recv().map_err(|_| Error::Closed)?
+        self.inner.queue.blocking_send(job).map_err(|_| self.closed())?;
+        rx.blocking_recv().map_err(|_| self.closed())?
+    }
+
+    /// Why a job went unanswered: the writer stopped on a fault, or the store is closing.
+    fn closed(&self) -> Error {
+        self.writer_stopped().unwrap_or(Error::Closed)
     }
 
     fn next_blob_id(&self) -> u64 {
@@ -459,7 +490,7 @@ fn get_rec<'a, K, T>(
 ) -> Result<Option<T>>
 where
     K: redb::Key + 'static,
-    T: serde::de::DeserializeOwned,
+    T: records::Record,
 {
     match table.get(key)? {
         Some(v) => Ok(Some(codec::decode(v.value())?)),

@@ -2,8 +2,83 @@
 //!
 //! Changing a field here changes the file format: add a new format in `codec.rs` and keep
 //! decoding the old one. Times are seconds since the Unix epoch.
+//!
+//! Each record type also says which of its values cannot be true ([`Record::invalid`]):
+//! `codec::decode` refuses those like malformed bytes, so code reading a record never meets
+//! a value it would divide by zero with or overflow on.
 
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// A type stored as a table value.
+pub trait Record: Serialize + DeserializeOwned {
+    /// Why this value cannot be a stored record (no release writes it), if it cannot.
+    fn invalid(&self) -> Option<&'static str>;
+}
+
+/// Names are validated before they are stored (`names.rs`); none is empty.
+fn empty(name: &str, what: &'static str) -> Option<&'static str> {
+    name.is_empty().then_some(what)
+}
+
+impl Record for OwnerRec {
+    fn invalid(&self) -> Option<&'static str> {
+        empty(&self.name, "owner without a name")
+    }
+}
+
+impl Record for TokenRec {
+    fn invalid(&self) -> Option<&'static str> {
+        empty(&self.user, "token of no user")
+    }
+}
+
+impl Record for PackageRec {
+    fn invalid(&self) -> Option<&'static str> {
+        empty(&self.name, "package without a name")
+    }
+}
+
+impl Record for VersionRec {
+    fn invalid(&self) -> Option<&'static str> {
+        empty(&self.version, "version without a name")
+    }
+}
+
+impl Record for FileRec {
+    fn invalid(&self) -> Option<&'static str> {
+        empty(&self.name, "file without a name")
+    }
+}
+
+impl Record for BlobRec {
+    fn invalid(&self) -> Option<&'static str> {
+        if self.chunk_size == 0 {
+            Some("blob with a chunk size of 0")
+        } else if self.size.div_ceil(u64::from(self.chunk_size)) > u64::from(u32::MAX) {
+            // Chunk indexes are u32 (`CHUNKS`): such a blob could not have been stored.
+            Some("blob with more chunks than a chunk index can number")
+        } else if self.refs == 0 {
+            // The last release of a blob deletes it; a stored blob has a file pointing at it.
+            Some("blob with no reference")
+        } else {
+            None
+        }
+    }
+}
+
+/// Any counts are possible.
+impl Record for UsageRec {
+    fn invalid(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Any limits are possible (0 refuses every write).
+impl Record for QuotaRec {
+    fn invalid(&self) -> Option<&'static str> {
+        None
+    }
+}
 
 /// A user or an organization; both share one name space.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

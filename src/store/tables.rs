@@ -38,3 +38,70 @@ pub const QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("quotas");
 /// Layout version of this build; written on create, checked on open. Layout 1 lacked
 /// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2 (`mod.rs`).
 pub const LAYOUT: u32 = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::{TableHandle, Value};
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Name, key type, value type and the bytes of `key` of one table, as redb stores them.
+    fn layout<K: redb::Key + 'static, V: Value + 'static>(
+        table: TableDefinition<K, V>,
+        key: &K::SelfType<'_>,
+    ) -> String {
+        format!(
+            "{} {} {} {}",
+            table.name(),
+            K::type_name().name(),
+            V::type_name().name(),
+            hex(K::as_bytes(key).as_ref())
+        )
+    }
+
+    /// What is on disk must never change by accident: a table's name, its key and value
+    /// types (redb checks them on open) and the bytes of a key (their order is the order of
+    /// every range scan). Changing one of these is a new `LAYOUT` with a migration.
+    #[test]
+    fn table_layouts_are_pinned() {
+        let sha: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let sha_hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+        let pinned = [
+            (layout(META, &"format"), "meta &str &[u8] 666f726d6174".to_string()),
+            (layout(OWNERS, &"alice"), "owners &str &[u8] 616c696365".into()),
+            (layout(MEMBERS, &("acme", "bob")), "members (&str,&str) u8 0461636d65626f62".into()),
+            (layout(TOKENS, &sha), format!("tokens [u8;32] &[u8] {sha_hex}")),
+            (
+                layout(PACKAGES, &("alice", "generic", "app")),
+                "packages (&str,&str,&str) &[u8] 0507616c69636567656e65726963617070".into(),
+            ),
+            (
+                layout(VERSIONS, &("alice", "go", "example.com/m", "v1.0.0")),
+                "versions (&str,&str,&str,&str) &[u8] \
+                 05020d616c696365676f6578616d706c652e636f6d2f6d76312e302e30"
+                    .into(),
+            ),
+            (
+                layout(FILES, &("alice", "generic", "app", "1.0", "a.tgz")),
+                "files (&str,&str,&str,&str,&str) &[u8] 05070303616c69636567656e65726963617070312e30612e74677a"
+                    .into(),
+            ),
+            (layout(BLOBS, &0x0102_0304_0506_0708), "blobs u64 &[u8] 0807060504030201".into()),
+            (layout(BLOB_BY_SHA, &sha), format!("blob_by_sha [u8;32] u64 {sha_hex}")),
+            (
+                layout(CHUNKS, &(0x0102_0304_0506_0708, 0x0a0b_0c0d)),
+                "chunks (u64,u32) &[u8] 08070605040302010d0c0b0a".into(),
+            ),
+            (layout(STAGED, &0x0102_0304_0506_0708), "staged u64 u64 0807060504030201".into()),
+            (layout(USAGE, &"alice"), "usage &str &[u8] 616c696365".into()),
+            (layout(QUOTAS, &"alice"), "quotas &str &[u8] 616c696365".into()),
+        ];
+        for (now, pinned) in pinned {
+            assert_eq!(now, pinned);
+        }
+        assert_eq!(hex(&LAYOUT.to_le_bytes()), "02000000");
+    }
+}

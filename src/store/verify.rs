@@ -11,7 +11,7 @@ use redb::{ReadTransaction, ReadableTable};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::records::{BlobRec, FileRec, OwnerKind, OwnerRec, PackageRec, TokenRec, VersionRec};
+use super::records::{BlobRec, FileRec, OwnerKind, OwnerRec, PackageRec, TokenRec, UsageRec, VersionRec};
 use super::tables::*;
 use super::{codec, Result, Store};
 
@@ -244,7 +244,17 @@ fn finish(h: Option<Hashing>, blobs: &BTreeMap<u64, BlobRec>, r: &mut Report) {
 fn check_usage(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
     use super::quotas;
     let want = quotas::count(&tx.open_table(FILES)?, &tx.open_table(VERSIONS)?)?;
-    let have = quotas::stored(&tx.open_table(USAGE)?)?;
+    let mut have = BTreeMap::new();
+    for entry in tx.open_table(USAGE)?.iter()? {
+        let (k, v) = entry?;
+        match codec::decode::<UsageRec>(v.value()) {
+            Ok(u) if u == UsageRec::default() => {}
+            Ok(u) => {
+                have.insert(k.value().to_string(), u);
+            }
+            Err(e) => r.problems.push(format!("usage of {}: {e}", k.value())),
+        }
+    }
     let owners: BTreeSet<&String> = want.keys().chain(have.keys()).collect();
     for o in owners {
         let (w, h) = (want.get(o).copied().unwrap_or_default(), have.get(o).copied().unwrap_or_default());
@@ -296,8 +306,13 @@ impl Store {
     /// deleted accounts. Damaged content, missing chunks and files pointing at a missing blob
     /// are reported, not touched. Runs as one durable writer job; blocks.
     ///
+    /// It never destroys what it cannot read: a record that does not decode (damaged, or
+    /// written by a newer release) is kept, and so is everything tied to it — with an
+    /// unreadable file record every blob, its version (and package) and its owner's usage; with
+    /// an unreadable owner record its memberships and tokens.
+    ///
     /// # Errors
-    /// Storage errors.
+    /// Storage errors, including one met while iterating a table (nothing is then changed).
     pub fn repair(&self) -> Result<Repaired> {
         let actions = self.write(repair)?;
         Ok(Repaired { actions, after: self.verify()? })
@@ -310,8 +325,11 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
     let mut refs: BTreeMap<u64, u64> = BTreeMap::new();
     let mut file_versions: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
     // With an unreadable file record, which blob it points at is unknown: then no blob may
-    // be treated as orphaned or recounted (that could delete the content of a file).
+    // be treated as orphaned or recounted (that could delete the content of a file). Its
+    // version is not empty, and its owner's usage cannot be counted.
     let mut all_files_readable = true;
+    let mut unreadable_versions: BTreeSet<(String, String, String, String)> = BTreeSet::new();
+    let mut uncountable_owners: BTreeSet<String> = BTreeSet::new();
     for entry in tx.open_table(FILES)?.iter()? {
         let (k, v) = entry?;
         let (o, t, p, ver, _) = k.value();
@@ -322,7 +340,11 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
                     file_versions.entry((o.into(), t.into(), p.into(), ver.into())).or_insert(rec.created);
                 *created = (*created).min(rec.created);
             }
-            Err(_) => all_files_readable = false,
+            Err(_) => {
+                all_files_readable = false;
+                unreadable_versions.insert((o.into(), t.into(), p.into(), ver.into()));
+                uncountable_owners.insert(o.into());
+            }
         }
     }
     // Blobs: drop the orphaned, correct the counts, rebuild the index.
@@ -405,15 +427,15 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
     // Versions and packages: none empty, none missing for an existing file.
     let mut versions = tx.open_table(VERSIONS)?;
     let mut packages = tx.open_table(PACKAGES)?;
-    let empty: Vec<(String, String, String, String)> = versions
-        .iter()?
-        .filter_map(|e| e.ok())
-        .map(|(k, _)| {
-            let (o, t, p, v) = k.value();
-            (o.to_string(), t.to_string(), p.to_string(), v.to_string())
-        })
-        .filter(|key| !file_versions.contains_key(key))
-        .collect();
+    let mut empty: Vec<(String, String, String, String)> = Vec::new();
+    for entry in versions.iter()? {
+        let (k, _) = entry?;
+        let (o, t, p, v) = k.value();
+        let key = (o.to_string(), t.to_string(), p.to_string(), v.to_string());
+        if !file_versions.contains_key(&key) && !unreadable_versions.contains(&key) {
+            empty.push(key);
+        }
+    }
     for (o, t, p, v) in empty {
         versions.remove((o.as_str(), t.as_str(), p.as_str(), v.as_str()))?;
         did.push(format!("removed version {o}/{t}/{p}/{v}, which had no file"));
@@ -431,56 +453,105 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
             did.push(format!("restored the missing package record {o}/{t}/{p}"));
         }
     }
-    let with_versions: BTreeSet<(String, String, String)> =
-        file_versions.keys().map(|(o, t, p, _)| (o.clone(), t.clone(), p.clone())).collect();
-    let bare: Vec<(String, String, String)> = packages
-        .iter()?
-        .filter_map(|e| e.ok())
-        .map(|(k, _)| {
-            let (o, t, p) = k.value();
-            (o.to_string(), t.to_string(), p.to_string())
-        })
-        .filter(|key| !with_versions.contains(key))
+    let with_versions: BTreeSet<(String, String, String)> = file_versions
+        .keys()
+        .chain(&unreadable_versions)
+        .map(|(o, t, p, _)| (o.clone(), t.clone(), p.clone()))
         .collect();
+    let mut bare: Vec<(String, String, String)> = Vec::new();
+    for entry in packages.iter()? {
+        let (k, _) = entry?;
+        let (o, t, p) = k.value();
+        let key = (o.to_string(), t.to_string(), p.to_string());
+        if !with_versions.contains(&key) {
+            bare.push(key);
+        }
+    }
     for (o, t, p) in bare {
         packages.remove((o.as_str(), t.as_str(), p.as_str()))?;
         did.push(format!("removed package {o}/{t}/{p}, which had no version"));
     }
     drop((versions, packages));
-    // Accounts: memberships and tokens of deleted owners.
-    let owners: HashMap<String, OwnerRec> = tx
-        .open_table(OWNERS)?
-        .iter()?
-        .filter_map(|e| e.ok())
-        .filter_map(|(k, v)| Some((k.value().to_string(), codec::decode(v.value()).ok()?)))
-        .collect();
-    let is_user = |k: &str| owners.get(k).is_some_and(|o| matches!(o.kind, OwnerKind::User { .. }));
+    // Accounts: memberships and tokens of deleted owners. An owner whose record does not
+    // decode exists (whether user or organization is unknown): what names it is kept.
+    let mut owners: HashMap<String, OwnerRec> = HashMap::new();
+    let mut unreadable_owners: BTreeSet<String> = BTreeSet::new();
+    for entry in tx.open_table(OWNERS)?.iter()? {
+        let (k, v) = entry?;
+        match codec::decode::<OwnerRec>(v.value()) {
+            Ok(rec) => {
+                owners.insert(k.value().to_string(), rec);
+            }
+            Err(_) => {
+                unreadable_owners.insert(k.value().to_string());
+            }
+        }
+    }
+    let gone = |k: &str, org: bool| {
+        !unreadable_owners.contains(k)
+            && owners.get(k).is_none_or(|o| matches!(o.kind, OwnerKind::User { .. }) == org)
+    };
     let mut members = tx.open_table(MEMBERS)?;
-    let dangling: Vec<(String, String)> = members
-        .iter()?
-        .filter_map(|e| e.ok())
-        .map(|(k, _)| (k.value().0.to_string(), k.value().1.to_string()))
-        .filter(|(org, user)| owners.get(org).is_none_or(|o| o.kind != OwnerKind::Org) || !is_user(user))
-        .collect();
+    let mut dangling: Vec<(String, String)> = Vec::new();
+    for entry in members.iter()? {
+        let (k, _) = entry?;
+        let (org, user) = k.value();
+        if gone(org, true) || gone(user, false) {
+            dangling.push((org.to_string(), user.to_string()));
+        }
+    }
     for (org, user) in dangling {
         members.remove((org.as_str(), user.as_str()))?;
         did.push(format!("removed membership of {user} in {org}, one of which no longer exists"));
     }
     let mut tokens = tx.open_table(TOKENS)?;
-    let orphan_tokens: Vec<([u8; 32], String)> = tokens
-        .iter()?
-        .filter_map(|e| e.ok())
-        .filter_map(|(k, v)| Some((k.value(), codec::decode::<TokenRec>(v.value()).ok()?)))
-        .filter(|(_, t)| !is_user(&t.user))
-        .map(|(k, t)| (k, format!("{} of {}", t.label, t.user)))
-        .collect();
+    let mut orphan_tokens: Vec<([u8; 32], String)> = Vec::new();
+    for entry in tokens.iter()? {
+        let (k, v) = entry?;
+        // An unreadable token record is reported by verify and kept.
+        if let Ok(t) = codec::decode::<TokenRec>(v.value()) {
+            if gone(&t.user, false) {
+                orphan_tokens.push((k.value(), format!("{} of {}", t.label, t.user)));
+            }
+        }
+    }
     for (hash, what) in orphan_tokens {
         tokens.remove(hash)?;
         did.push(format!("removed token {what}, whose user no longer exists"));
     }
     drop(tokens);
-    if super::quotas::recompute(tx)? {
-        did.push("recounted the usage of every owner".into());
-    }
+    recount_usage(tx, &uncountable_owners, &mut did)?;
     Ok(did)
+}
+
+/// Rewrites each owner's usage that differs from what its files and versions add up to,
+/// except for `uncountable` owners (an unreadable file record: their count would be short).
+/// An unreadable usage record is derived data and is rewritten like a wrong one.
+fn recount_usage(
+    tx: &redb::WriteTransaction,
+    uncountable: &BTreeSet<String>,
+    did: &mut Vec<String>,
+) -> Result<()> {
+    let want = super::quotas::count(&tx.open_table(FILES)?, &tx.open_table(VERSIONS)?)?;
+    let mut table = tx.open_table(USAGE)?;
+    let mut have: BTreeMap<String, Option<UsageRec>> = BTreeMap::new();
+    for entry in table.iter()? {
+        let (k, v) = entry?;
+        have.insert(k.value().to_string(), codec::decode(v.value()).ok());
+    }
+    let owners: BTreeSet<&String> = want.keys().chain(have.keys()).collect();
+    for o in owners.into_iter().filter(|o| !uncountable.contains(*o)) {
+        let w = want.get(o).copied().unwrap_or_default();
+        let h = have.get(o).copied();
+        if h == Some(Some(w)) || (h.is_none() && w == UsageRec::default()) {
+            continue;
+        }
+        if w == UsageRec::default() {
+            table.remove(o.as_str())?;
+        } else {
+            table.insert(o.as_str(), codec::encode(&w).as_slice())?;
+        }
+        did.push(format!("recounted the usage of {o}: {} bytes in {} versions", w.bytes, w.versions));
+    }
+    Ok(())
 }

@@ -18,9 +18,17 @@
 //!    (only durable jobs change what readers see; chunk jobs touch staged data only).
 //! 5. A job that needs the database to itself ([`Job::alone`], compaction) runs between
 //!    batches with no transaction open, taking the database's lock exclusively.
+//!
+//! Fault boundaries: a job that panics fails its batch like a storage error (the transaction
+//! is aborted, every job of the batch is told, see [`commit`]) and the writer goes on with a
+//! fresh transaction. A panic anywhere else (compaction, the writer's own bookkeeping) stops
+//! the writer for good: it is logged once at ERROR, [`Stopped`] says why (`/healthz` answers
+//! 503 with it) and every job sent afterwards fails with [`Error::Stopped`] instead of
+//! waiting forever or vanishing.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
@@ -63,26 +71,92 @@ pub trait Job: Send {
 
 pub type Queue = mpsc::Sender<Box<dyn Job>>;
 
+/// What `/healthz` and every write say once the writer stopped; the panic's own message
+/// (which may name internals) goes to the log only.
+const STOPPED: &str = "the database writer stopped after an internal error (a panic, logged by the \
+                       server); writes fail until depot is restarted";
+
+/// Why the writer stopped taking jobs, once it has (set once, never cleared: only a restart
+/// brings writes back).
+#[derive(Debug, Default)]
+pub struct Stopped(OnceLock<Arc<str>>);
+
+impl Stopped {
+    /// The error every write gets once the writer stopped; `None` while it runs.
+    pub fn error(&self) -> Option<Error> {
+        self.0.get().map(|why| Error::Stopped(why.clone()))
+    }
+
+    /// Records that the writer stops on the panic `payload` (logging it the first time) and
+    /// returns the error to answer jobs with.
+    fn stop(&self, payload: &(dyn std::any::Any + Send)) -> Error {
+        let mut first = false;
+        let why = self.0.get_or_init(|| {
+            first = true;
+            STOPPED.into()
+        });
+        if first {
+            tracing::error!(panic = %panic_message(payload), "{why}");
+        }
+        Error::Stopped(why.clone())
+    }
+}
+
 /// Starts the writer thread; it ends when every sender is dropped.
 pub fn spawn(
     db: Arc<RwLock<Database>>,
     broken: Arc<AtomicBool>,
+    stopped: Arc<Stopped>,
     cache: Arc<Cache>,
     early: Option<std::fs::File>,
 ) -> (Queue, std::thread::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(QUEUE_JOBS);
+    let (tx, mut rx) = mpsc::channel(QUEUE_JOBS);
     let writeback = early.map(Writeback::spawn);
+    // The writer logs where its opener logs (the global subscriber in the server; a test's
+    // own subscriber in a test).
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
     let handle = std::thread::Builder::new()
         .name("depot-writer".into())
-        .spawn(move || run(&db, rx, &broken, &cache, writeback.as_ref()))
+        .spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                // The last boundary: `rx` outlives a panic of the loop, so the jobs that
+                // follow are refused with the reason instead of being dropped unanswered.
+                let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+                    run(&db, &mut rx, &broken, &stopped, &cache, writeback.as_ref())
+                }));
+                if let Err(payload) = ran {
+                    refuse(&mut rx, &stopped.stop(&*payload));
+                }
+            });
+        })
         .expect("spawning the writer thread");
     (tx, handle)
 }
 
+/// Answers every job with [`Error::Stopped`] until the store closes.
+fn refuse(rx: &mut mpsc::Receiver<Box<dyn Job>>, stopped: &Error) {
+    while let Some(job) = rx.blocking_recv() {
+        let answer = AssertUnwindSafe(|| job.complete(Err(stopped.clone())));
+        if panic::catch_unwind(answer).is_err() {
+            tracing::warn!("a job panicked while told that the writer stopped");
+        }
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal or a format string).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    match (payload.downcast_ref::<&'static str>(), payload.downcast_ref::<String>()) {
+        (Some(s), _) => s,
+        (_, Some(s)) => s,
+        _ => "(no message)",
+    }
+}
+
 fn run(
     db: &RwLock<Database>,
-    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    rx: &mut mpsc::Receiver<Box<dyn Job>>,
     broken: &AtomicBool,
+    stopped: &Stopped,
     cache: &Cache,
     writeback: Option<&Writeback>,
 ) {
@@ -92,7 +166,7 @@ fn run(
     loop {
         let Some(first) = held.take().or_else(|| rx.blocking_recv()) else { break };
         if first.alone() {
-            run_alone(db, first, cache);
+            run_alone(db, first, stopped, cache);
             continue;
         }
         let mut bytes = first.weight();
@@ -122,7 +196,10 @@ fn run(
             unsynced = 0;
         }
         if let Err(e) = &result {
-            tracing::error!(error = %e, jobs = batch.len(), "write batch failed");
+            // A panic was logged with its message by `commit`.
+            if *e != Error::Panicked {
+                tracing::error!(error = %e, jobs = batch.len(), "write batch failed");
+            }
             if matches!(e, Error::Io(_) | Error::DiskFull) {
                 broken.store(true, Ordering::Relaxed);
             }
@@ -133,21 +210,57 @@ fn run(
     }
 }
 
-fn run_alone(db: &RwLock<Database>, mut job: Box<dyn Job>, cache: &Cache) {
-    let result = job.run_alone(db);
+fn run_alone(db: &RwLock<Database>, mut job: Box<dyn Job>, stopped: &Stopped, cache: &Cache) {
+    // Not a boundary the writer survives: a panic inside redb's compaction leaves no
+    // transaction of ours to abort and nothing to argue the database handle is sound by, so
+    // the job is answered and the panic goes on to stop the writer (see `spawn`).
+    let result = match panic::catch_unwind(AssertUnwindSafe(|| job.run_alone(db))) {
+        Ok(result) => result,
+        Err(payload) => {
+            // Stopped before the answer: whoever hears it finds the store saying so.
+            job.complete(Err(stopped.stop(&*payload)));
+            panic::resume_unwind(payload);
+        }
+    };
     cache.bump();
     job.complete(result);
 }
 
+/// Runs `batch` in one transaction and commits it.
+///
+/// # Errors
+/// A storage error of any job or of the commit; [`Error::Panicked`] when a job panicked.
 fn commit(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), Error> {
     let mut tx = db.begin_write().map_err(Error::storage)?;
     if !batch.iter().any(|j| j.durable()) {
         tx.set_durability(Durability::None).map_err(Error::storage)?;
     }
-    for job in batch.iter_mut() {
-        job.run(&tx)?;
+    // The fault boundary of a batch. After a panic in a job the state is what it was before
+    // the batch began, so the writer may go on:
+    // - the database: every change of the batch lives in `tx`, which is outside the closure
+    //   and is aborted below, after the unwinding ended (redb poisons a transaction whose
+    //   table operation panicked, and skips the abort of one dropped while unwinding, leaking
+    //   its pages until a repair; an explicit abort frees them). Nothing of the batch reaches
+    //   the file and the next batch begins a fresh transaction.
+    // - the jobs: each is answered with the error below (results of jobs that already ran
+    //   are discarded with their transaction); a chunk job's failure fails its upload, whose
+    //   cleanup is queued again as after a storage error.
+    // - the writer's own state (cache, counters) is not touched while jobs run; locks a job
+    //   could hold (an upload's failure slot) are taken poison-tolerant everywhere.
+    let ran = panic::catch_unwind(AssertUnwindSafe(|| batch.iter_mut().try_for_each(|job| job.run(&tx))));
+    match ran {
+        Ok(Ok(())) => tx.commit().map_err(Error::storage),
+        Ok(Err(e)) => Err(e),
+        Err(payload) => {
+            tracing::error!(
+                panic = %panic_message(&*payload),
+                jobs = batch.len(),
+                "a write job panicked; its batch was rolled back and failed, the writer goes on"
+            );
+            tx.abort().map_err(Error::storage)?;
+            Err(Error::Panicked)
+        }
     }
-    tx.commit().map_err(Error::storage)
 }
 
 /// Chunk data committed without fsync after which early writeback starts, in bytes.
