@@ -39,3 +39,5 @@ mod regression;
 // Issue 10: a newcomer's first hour (missing databases, file modes, failed starts, the first-admin
 // hint, errors that name what they are about, sizes with units).
 mod newcomer;
+// Issue 11, item 3: slow downloads beside deletes and churn (leases instead of long snapshots).
+mod lease;
