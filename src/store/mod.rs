@@ -24,6 +24,8 @@ mod writer;
 
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod lease_tests;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
