@@ -41,3 +41,5 @@ mod regression;
 mod newcomer;
 // Issue 11: fault boundaries (a damaged record, a panicking write job).
 mod faults;
+// Issue 11, item 3: slow downloads beside deletes and churn (leases instead of long snapshots).
+mod lease;

@@ -160,7 +160,7 @@ fn plan(h: &HeaderMap, etag: &str, modified: u64, size: u64) -> Plan {
 enum Content {
     /// Already in memory (from the cache, or a range of at most one chunk read up front).
     Inline(bytes::Bytes),
-    /// Streamed from a snapshot.
+    /// Streamed chunk by chunk (from a lease, see `FileReader::into_leased`).
     Stream(Box<FileReader>),
 }
 
@@ -202,6 +202,8 @@ pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
                     }
                     Content::Inline(data)
                 }
+                // A transfer that may take long must not pin freed space with its snapshot.
+                Plan::Send { .. } if !head => Content::Stream(Box::new(reader.into_leased())),
                 _ => Content::Stream(Box::new(reader)),
             };
             Ok::<_, ApiError>((who, f, etag, plan, content))
@@ -288,6 +290,8 @@ fn respond(
 }
 
 /// Feeds bytes `start..end` of `reader` into a response body, one chunk per blocking read.
+/// Each read is a short read transaction of its own (the reader holds a lease, not a
+/// snapshot), so a client that takes hours pins no space that deletes free meanwhile.
 ///
 /// Waiting for the client happens here, on the async side, so a slow or stalled reader holds
 /// no blocking thread; the connection's write timeout (`server.rs`) ends a stalled one, which

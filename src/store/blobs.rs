@@ -6,11 +6,39 @@
 //! blob content (an object store) can slot in behind it later while metadata stays in redb.
 //!
 //! Invariants:
-//! 1. Every chunk `(id, i)` belongs to a blob record `id` or to a staged upload `id`.
+//! 1. Every chunk `(id, i)` belongs to a blob record `id` or to a staged upload `id` (an
+//!    upload in progress, or a deleted blob kept for the downloads still reading it).
 //! 2. A blob of size `s` and chunk size `c` has exactly the chunks `0..ceil(s / c)`, each
 //!    `c` bytes but the last.
 //! 3. `BLOB_BY_SHA[sha] = id` iff `BLOBS[id].sha256 = sha`: one blob per distinct content.
+//!
+//! Downloads and deletes (the "download leases" of docs/design.md). A long download must not
+//! hold one read snapshot for its whole transfer: space freed under a snapshot cannot be
+//! reused, so a slow client would pin every page deleted meanwhile. A streaming
+//! [`FileReader`] therefore opens one short read transaction per chunk and keeps its blob's
+//! chunks alive with an in-memory lease ([`Leases`]) instead. The promise kept: a download
+//! that began gets the bytes of the file it found, whole, or (on a storage failure) a transfer
+//! cut short of its Content-Length — never other bytes, never a silently short body.
+//! 4. While a lease on blob `b` is held, no transaction removes `b`'s chunks: a release that
+//!    takes `b`'s last reference while it is leased ([`release`]) removes the blob record and
+//!    its sha256 entry but keeps the chunks, marked in `STAGED`; the last lease to go queues
+//!    their removal ([`ReapJob`]), which checks the lease table again.
+//! 5. A transaction that decides to remove `b`'s chunks does so under the lease mutex with
+//!    `b` unleased, and puts `b` in `dying` until that transaction is over (committed or
+//!    dropped); no lease on a dying blob is granted.
+//! 6. A reader takes the lease first and only then opens a new read transaction in which it
+//!    checks that `b`'s record still exists; only after both does it let its snapshot go. By
+//!    5, a removal decided before the lease had committed before that check (so the record
+//!    is gone and the reader keeps its snapshot: correct, and it pins space only in that
+//!    race); by 4, one decided after it keeps the chunks. Blob ids are never reused, so a
+//!    record found is the same blob.
+//! 7. The lease table lives in memory only: a crash forgets the leases, and the chunks kept
+//!    for them are staged (4), so the next open reclaims them with the unfinished uploads.
+//!    A kept blob has no record and no sha256 entry, so no new file can point at it (an
+//!    upload of the same content makes a new blob), and a reap that finds a record (the
+//!    deferring transaction never committed) leaves the blob alone.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
@@ -418,8 +446,10 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
     Ok(staged.blob)
 }
 
-/// Drops one reference to blob `id`; the last one deletes its chunks and index entry.
-pub(crate) fn release(tx: &WriteTransaction, id: u64) -> Result<()> {
+/// Drops one reference to blob `id`; the last one deletes its record and index entry, and
+/// its chunks unless a download holds a lease on it (then they are kept, staged, until the
+/// last lease goes: invariant 4). `reaper` is the job's link to the lease table.
+pub(crate) fn release(tx: &WriteTransaction, id: u64, reaper: &Reaper) -> Result<()> {
     let mut blobs = tx.open_table(BLOBS)?;
     let mut rec: BlobRec = super::get_rec(&blobs, id)?
         .ok_or_else(|| Error::Corrupt(format!("a file points at missing blob {id}")))?;
@@ -431,7 +461,13 @@ pub(crate) fn release(tx: &WriteTransaction, id: u64) -> Result<()> {
     blobs.remove(id)?;
     tx.open_table(BLOB_BY_SHA)?.remove(rec.sha256)?;
     drop(blobs);
-    remove_chunks(tx, id, Some(chunk_count(rec.size, rec.chunk_size)))
+    match reaper.decide(id) {
+        Fate::Keep => {
+            tx.open_table(STAGED)?.insert(id, crate::clock::now())?;
+            Ok(())
+        }
+        Fate::Remove => remove_chunks(tx, id, Some(chunk_count(rec.size, rec.chunk_size))),
+    }
 }
 
 /// Removes an unfinished upload's `chunks` chunks and, when `marked`, its staging mark.
@@ -476,18 +512,33 @@ fn chunk_count(size: u64, chunk_size: u32) -> u32 {
     size.div_ceil(u64::from(chunk_size)) as u32
 }
 
-/// A file opened for reading: a snapshot that stays consistent while it is read, whatever
-/// is deleted meanwhile.
+/// A file opened for reading, consistent whatever is deleted meanwhile: from the snapshot
+/// it was found in, or (after [`FileReader::into_leased`]) one short read transaction per
+/// chunk, its blob kept alive by a lease.
 pub struct FileReader {
-    tx: ReadTransaction,
+    store: Store,
+    source: Source,
     pub file: FileRec,
     blob: BlobRec,
     /// The cache generation before the snapshot was taken (see `cache.rs`).
     pub(crate) generation: u64,
 }
 
+enum Source {
+    Snapshot(ReadTransaction),
+    /// Each read opens a transaction of its own; the lease is held for its `Drop`.
+    Leased {
+        _lease: Lease,
+    },
+}
+
 impl FileReader {
-    pub(crate) fn new(tx: ReadTransaction, file: FileRec, generation: u64) -> Result<FileReader> {
+    pub(crate) fn new(
+        store: &Store,
+        tx: ReadTransaction,
+        file: FileRec,
+        generation: u64,
+    ) -> Result<FileReader> {
         let blobs = tx.open_table(BLOBS)?;
         let blob: BlobRec = super::get_rec(&blobs, file.blob)?
             .ok_or_else(|| Error::Corrupt(format!("file {:?} points at missing blob", file.name)))?;
@@ -495,41 +546,293 @@ impl FileReader {
         if blob.size != file.size || blob.sha256 != file.sha256 {
             return Err(Error::Corrupt(format!("file {:?} disagrees with its blob", file.name)));
         }
-        Ok(FileReader { tx, file, blob, generation })
+        Ok(FileReader { store: store.clone(), source: Source::Snapshot(tx), file, blob, generation })
+    }
+
+    /// Trades the snapshot for a lease on the blob, for a transfer that may take long: the
+    /// snapshot would pin every page freed while it lasts. Keeps the snapshot (and so stays
+    /// correct) in the rare race where the blob is being deleted right now (invariant 6).
+    /// Blocks.
+    pub fn into_leased(mut self) -> FileReader {
+        if !matches!(self.source, Source::Snapshot(_)) {
+            return self;
+        }
+        let Some(lease) = Lease::take(&self.store, self.file.blob) else {
+            return self;
+        };
+        // A transaction that begins after the lease was granted (invariant 6).
+        let id = self.file.blob;
+        let alive = self.store.read().and_then(|tx| Ok(tx.open_table(BLOBS)?.get(id)?.is_some()));
+        if matches!(alive, Ok(true)) {
+            self.source = Source::Leased { _lease: lease }; // and the snapshot ends
+        }
+        self
     }
 
     /// Calls `sink` with consecutive pieces of bytes `start..end` (each at most [`READ_PIECE`]);
-    /// stops early when `sink` returns false (the reader went away).
+    /// stops early when `sink` returns false (the reader went away). A leased reader opens
+    /// one read transaction per chunk and ends it before `sink` sees the bytes.
     ///
     /// # Errors
     /// [`Error::Corrupt`] when a chunk is missing or of the wrong size.
     pub fn read(&self, start: u64, end: u64, mut sink: impl FnMut(Bytes) -> bool) -> Result<()> {
-        let chunks = self.tx.open_table(CHUNKS)?;
         let cs = u64::from(self.blob.chunk_size);
         let mut pos = start;
         while pos < end.min(self.blob.size) {
             let index = (pos / cs) as u32;
             let chunk_start = u64::from(index) * cs;
             let expected = cs.min(self.blob.size - chunk_start) as usize;
-            let guard = chunks
-                .get((self.file.blob, index))?
-                .ok_or_else(|| Error::Corrupt(format!("blob {} lacks chunk {index}", self.file.blob)))?;
-            let data = guard.value();
-            if data.len() != expected {
-                return Err(Error::Corrupt(format!(
-                    "blob {} chunk {index} has a wrong size",
-                    self.file.blob
-                )));
-            }
             let from = (pos - chunk_start) as usize;
-            let to = ((end - chunk_start) as usize).min(data.len());
-            for piece in data[from..to].chunks(READ_PIECE) {
-                if !sink(Bytes::copy_from_slice(piece)) {
+            let to = ((end - chunk_start) as usize).min(expected);
+            let pieces = self.chunk_pieces(index, expected, from..to)?;
+            for piece in pieces {
+                if !sink(piece) {
                     return Ok(());
                 }
             }
             pos = chunk_start + to as u64;
         }
         Ok(())
+    }
+
+    /// Bytes `range` of chunk `index` (which must be `expected` bytes long), copied out in
+    /// pieces of at most [`READ_PIECE`].
+    fn chunk_pieces(&self, index: u32, expected: usize, range: std::ops::Range<usize>) -> Result<Vec<Bytes>> {
+        let fresh;
+        let tx = match &self.source {
+            Source::Snapshot(tx) => tx,
+            Source::Leased { .. } => {
+                fresh = self.store.read()?;
+                &fresh
+            }
+        };
+        let chunks = tx.open_table(CHUNKS)?;
+        let id = self.file.blob;
+        let guard = chunks
+            .get((id, index))?
+            .ok_or_else(|| Error::Corrupt(format!("blob {id} lacks chunk {index}")))?;
+        let data = guard.value();
+        if data.len() != expected {
+            return Err(Error::Corrupt(format!("blob {id} chunk {index} has a wrong size")));
+        }
+        Ok(data[range].chunks(READ_PIECE).map(Bytes::copy_from_slice).collect())
+    }
+}
+
+/// What a transaction that takes a blob's last reference does with its chunks.
+enum Fate {
+    /// Leased: keep them (staged) for the downloads reading them.
+    Keep,
+    /// Unleased: remove them; the blob is dying until the transaction is over.
+    Remove,
+}
+
+/// The download leases of the store (invariants 4-7): which blobs downloads are reading,
+/// which a transaction in flight is removing, and which were deleted under a lease.
+#[derive(Default)]
+pub(crate) struct Leases(Mutex<LeaseState>);
+
+#[derive(Default)]
+struct LeaseState {
+    /// blob id → downloads reading it.
+    held: HashMap<u64, u32>,
+    /// Blobs whose chunks a transaction not yet over removes: no lease is granted on them.
+    dying: HashSet<u64>,
+    /// Blobs deleted while leased, their chunks kept and staged until the last lease goes.
+    kept: HashSet<u64>,
+}
+
+impl Leases {
+    fn state(&self) -> std::sync::MutexGuard<'_, LeaseState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One download's hold on a blob's chunks; dropping it gives the hold back, and the last
+/// hold on a blob deleted meanwhile queues the removal of its chunks.
+struct Lease {
+    store: Store,
+    blob: u64,
+}
+
+impl Lease {
+    /// A lease on `blob`, unless its chunks are being removed (invariant 5).
+    fn take(store: &Store, blob: u64) -> Option<Lease> {
+        let mut state = store.inner.leases.state();
+        if state.dying.contains(&blob) {
+            return None;
+        }
+        *state.held.entry(blob).or_insert(0) += 1;
+        Some(Lease { store: store.clone(), blob })
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let reap = {
+            let mut state = self.store.inner.leases.state();
+            let last = match state.held.get_mut(&self.blob) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                _ => {
+                    state.held.remove(&self.blob);
+                    true
+                }
+            };
+            last && state.kept.remove(&self.blob)
+        };
+        if !reap {
+            return;
+        }
+        let job = Box::new(ReapJob { blob: self.blob, reaper: Reaper::new(&self.store) });
+        // If the job cannot be queued (the writer stopped), the chunks stay staged and the
+        // next open reclaims them (invariant 7).
+        match self.store.inner.queue.try_send(job) {
+            Ok(()) | Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(job)) => {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    let queue = self.store.inner.queue.clone();
+                    rt.spawn(async move {
+                        let _ = queue.send(job).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A write job's link to the lease table: decides the fate of the blobs whose last reference
+/// the job takes, and takes them out of `dying` once the job's transaction is over.
+#[derive(Clone)]
+pub(crate) struct Reaper {
+    leases: Arc<Leases>,
+    /// The blobs this job put in `dying`.
+    dying: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Reaper {
+    fn new(store: &Store) -> Reaper {
+        Reaper { leases: store.inner.leases.clone(), dying: Arc::default() }
+    }
+
+    /// Under the lease mutex: keep a leased blob's chunks, or mark it dying (invariants 4, 5).
+    fn decide(&self, blob: u64) -> Fate {
+        let mut state = self.leases.state();
+        if state.held.contains_key(&blob) {
+            state.kept.insert(blob);
+            return Fate::Keep;
+        }
+        state.dying.insert(blob);
+        self.dying.lock().unwrap_or_else(|p| p.into_inner()).push(blob);
+        Fate::Remove
+    }
+
+    /// Called once the transaction that ran the job has committed or been dropped.
+    fn settle(&self) {
+        let ids = std::mem::take(&mut *self.dying.lock().unwrap_or_else(|p| p.into_inner()));
+        if ids.is_empty() {
+            return;
+        }
+        let mut state = self.leases.state();
+        for id in ids {
+            state.dying.remove(&id);
+        }
+    }
+}
+
+/// Removes the chunks kept for the leases on a deleted blob once the last lease is gone.
+/// Not durable: a crash before a later durable commit leaves them staged, and the next open
+/// reclaims them.
+struct ReapJob {
+    blob: u64,
+    reaper: Reaper,
+}
+
+impl Job for ReapJob {
+    fn run(&mut self, tx: &WriteTransaction) -> Result<()> {
+        let id = self.blob;
+        let staged = tx.open_table(STAGED)?.get(id)?.is_some();
+        // A record means the transaction that kept the chunks never committed: the blob lives.
+        if !staged || tx.open_table(BLOBS)?.get(id)?.is_some() {
+            return Ok(());
+        }
+        match self.reaper.decide(id) {
+            // A download found the blob again in an older snapshot; its lease reaps it.
+            Fate::Keep => Ok(()),
+            Fate::Remove => {
+                tx.open_table(STAGED)?.remove(id)?;
+                remove_chunks(tx, id, None)
+            }
+        }
+    }
+
+    fn durable(&self) -> bool {
+        false
+    }
+
+    fn complete(self: Box<Self>, committed: Result<()>) {
+        self.reaper.settle();
+        if let Err(e) = committed {
+            tracing::warn!(error = %e, blob = self.blob, "removing a deleted blob's chunks failed; the next start reclaims them");
+        }
+    }
+}
+
+impl Drop for ReapJob {
+    fn drop(&mut self) {
+        self.reaper.settle();
+    }
+}
+
+/// A write job that may release blobs: runs the inner job, and settles its reaper when the
+/// transaction is over (before the reply), or when the job is dropped unrun.
+struct Reaping {
+    job: Option<Box<dyn Job>>,
+    reaper: Reaper,
+}
+
+impl Job for Reaping {
+    fn run(&mut self, tx: &WriteTransaction) -> Result<()> {
+        self.job.as_mut().expect("present until complete").run(tx)
+    }
+
+    fn durable(&self) -> bool {
+        self.job.as_ref().is_some_and(|j| j.durable())
+    }
+
+    fn weight(&self) -> usize {
+        self.job.as_ref().map_or(0, |j| j.weight())
+    }
+
+    fn complete(mut self: Box<Self>, committed: Result<()>) {
+        self.reaper.settle();
+        if let Some(job) = self.job.take() {
+            job.complete(committed);
+        }
+    }
+}
+
+impl Drop for Reaping {
+    fn drop(&mut self) {
+        self.reaper.settle();
+    }
+}
+
+impl Store {
+    /// Like `Store::write`, for a durable job that may release blobs: `f` gets the
+    /// [`Reaper`] to pass to [`release`].
+    pub(crate) fn write_reaping<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction, &Reaper) -> Result<T> + Send + 'static,
+    {
+        let reaper = Reaper::new(self);
+        let theirs = reaper.clone();
+        let (job, rx) = writer::Call::job(true, 0, move |tx| f(tx, &theirs));
+        let job = Box::new(Reaping { job: Some(job), reaper });
+        self.inner.queue.blocking_send(job).map_err(|_| Error::Closed)?;
+        rx.blocking_recv().map_err(|_| Error::Closed)?
     }
 }

@@ -24,6 +24,8 @@ mod writer;
 
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod lease_tests;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -221,6 +223,9 @@ struct Inner {
     cache: Arc<cache::Cache>,
     /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
     next_blob: AtomicU64,
+    /// The blobs downloads are reading (`blobs.rs`, invariants 4-7). In memory only: a
+    /// restart forgets them, and `prepare` reclaims the chunks kept for them (staged).
+    leases: Arc<blobs::Leases>,
     /// The database file (none for a test backend), for its size and for backups.
     path: Option<std::path::PathBuf>,
 }
@@ -314,6 +319,7 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
                 data_budget: Arc::new(tokio::sync::Semaphore::new(writer::QUEUE_DATA_BYTES >> 10)),
                 next_blob: AtomicU64::new(next_blob),
+                leases: Arc::default(),
                 broken,
                 stopped,
                 cache,
@@ -423,7 +429,8 @@ pub(crate) fn create_private(path: &Path) -> std::io::Result<bool> {
 }
 
 /// Creates the tables of a new database or checks the layout of an existing one, and reclaims
-/// staged chunks. Returns (staged uploads reclaimed, next blob id, whether there is no owner).
+/// staged chunks: those of uploads that never finished, and those of deleted blobs kept for
+/// downloads that the restart ended (`blobs.rs`, invariant 7). Returns (staged uploads reclaimed, next blob id, whether there is no owner).
 fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
     let tx = db.begin_write()?;
     let (reclaimed, next_blob, is_empty);

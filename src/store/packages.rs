@@ -8,7 +8,7 @@
 
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
-use super::blobs::{self, FileReader, Staged};
+use super::blobs::{self, FileReader, Reaper, Staged};
 use super::records::{FileRec, PackageRec, VersionRec};
 use super::tables::{FILES, OWNERS, PACKAGES, VERSIONS};
 use super::{codec, get_rec, Error, Result, Store, What};
@@ -169,7 +169,7 @@ fn put_files(
 }
 
 /// Deletes one file; an emptied version and package go with it.
-fn delete_file(tx: &WriteTransaction, t: &FileTarget) -> Result<()> {
+fn delete_file(tx: &WriteTransaction, t: &FileTarget, reaper: &Reaper) -> Result<()> {
     let (o, p, v, f) = t.keys();
     let rec: FileRec = {
         let files = tx.open_table(FILES)?;
@@ -177,13 +177,13 @@ fn delete_file(tx: &WriteTransaction, t: &FileTarget) -> Result<()> {
             .ok_or(Error::NotFound(What::File))?
     };
     tx.open_table(FILES)?.remove((o.as_str(), t.kind, p.as_str(), v.as_str(), f.as_str()))?;
-    blobs::release(tx, rec.blob)?;
+    blobs::release(tx, rec.blob, reaper)?;
     let version_gone = prune(tx, &o, t.kind, &p, &v)?;
     super::quotas::account(tx, &o, -(rec.size as i64), -i64::from(version_gone))
 }
 
 /// Deletes a version and all its files; an emptied package goes with it.
-fn delete_version(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<()> {
+fn delete_version(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str, reaper: &Reaper) -> Result<()> {
     if tx.open_table(VERSIONS)?.get((o, k, p, v))?.is_none() {
         return Err(Error::NotFound(What::Version));
     }
@@ -210,7 +210,7 @@ fn delete_version(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str) -> 
         blobs
     };
     for id in removed {
-        blobs::release(tx, id)?;
+        blobs::release(tx, id, reaper)?;
     }
     tx.open_table(VERSIONS)?.remove((o, k, p, v))?;
     prune(tx, o, k, p, v)?;
@@ -332,7 +332,7 @@ impl Store {
             get_rec(&files, (k.0.as_str(), t.kind, k.1.as_str(), k.2.as_str(), k.3.as_str()))?
         };
         match file {
-            Some(file) => Ok(Some(FileReader::new(tx, file, generation)?)),
+            Some(file) => Ok(Some(FileReader::new(self, tx, file, generation)?)),
             None => Ok(None),
         }
     }
@@ -372,7 +372,7 @@ impl Store {
     /// # Errors
     /// [`Error::NotFound`] when the file does not exist.
     pub fn delete_file(&self, t: FileTarget) -> Result<()> {
-        self.write(move |tx| delete_file(tx, &t))
+        self.write_reaping(move |tx, reaper| delete_file(tx, &t, reaper))
     }
 
     /// Deletes a version with all of its files.
@@ -387,7 +387,7 @@ impl Store {
         version: &str,
     ) -> Result<()> {
         let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
-        self.write(move |tx| delete_version(tx, &o, kind, &p, &v))
+        self.write_reaping(move |tx, reaper| delete_version(tx, &o, kind, &p, &v, reaper))
     }
 
     /// The packages of `owner`, optionally of one type, sorted by type and name.
