@@ -20,24 +20,30 @@
 //! - [`store`]: the redb database: typed operations, one transaction each; knows nothing of HTTP.
 //! - [`metrics`]: counters and the Prometheus text.
 //! - [`clock`]: wall-clock seconds and their RFC 3339 / HTTP-date forms.
-//! - [`fuzzing`]: the fuzz targets' bodies and properties, shared by `fuzz/` and `cargo test`.
+//! - `fuzzing`: the fuzz targets' bodies and properties, shared by `fuzz/` and `cargo test`;
+//!   compiled only for tests and with the `fuzzing` feature (which `fuzz/` turns on), so it is
+//!   in no build of the server.
+//!
+//! Modules the binary (`main.rs`) uses are public; the rest are `pub(crate)`, so the library's
+//! surface is what the command line needs and nothing else.
 
 pub mod admin;
-pub mod api;
+pub(crate) mod api;
 pub mod app;
-pub mod auth;
+pub(crate) mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod gomod;
-pub mod http;
+pub(crate) mod http;
 pub mod manual;
-pub mod metrics;
-pub mod names;
+pub(crate) mod metrics;
+pub(crate) mod names;
 pub mod server;
 pub mod shutdown;
 pub mod store;
-pub mod throttle;
+pub(crate) mod throttle;
 pub mod tls;
