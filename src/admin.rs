@@ -67,8 +67,13 @@ pub enum Command {
     Backup {
         path: std::path::PathBuf,
     },
-    /// Return freed space to the file system.
-    Compact,
+    /// Return freed space to the file system, unless the pause it is estimated to impose
+    /// on requests is longer than `max_pause` (`None`: any pause; a stopped database has no
+    /// requests to hold up).
+    Compact {
+        #[serde(default)]
+        max_pause: Option<std::time::Duration>,
+    },
     /// Set (replace) an owner's limits; `None` is unlimited.
     QuotaSet {
         owner: String,
@@ -336,7 +341,9 @@ fn run(
         Command::TokenRevoke { user, label } => store.revoke_token(&user, &label)?,
         Command::Verify { repair: false } => return Ok(Output::Verified(store.verify()?)),
         Command::Verify { repair: true } => return Ok(Output::Repaired(store.repair()?)),
-        Command::Compact => return Ok(Output::Compacted(store.compact(COMPACT_WAIT)?)),
+        Command::Compact { max_pause } => {
+            return Ok(Output::Compacted(store.compact(COMPACT_WAIT, max_pause)?))
+        }
         Command::QuotaSet { owner, max_bytes, max_versions } => {
             store.set_quota(&owner, store::QuotaRec { max_bytes, max_versions })?
         }

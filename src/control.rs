@@ -217,7 +217,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::Verify { repair: false } => "verify",
         Command::Verify { repair: true } => "verify --repair",
         Command::Backup { .. } => "backup",
-        Command::Compact => "compact",
+        Command::Compact { .. } => "compact",
         Command::QuotaSet { .. } => "quota set",
         Command::Usage { .. } => "quota show",
     }

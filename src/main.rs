@@ -109,7 +109,9 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Token(TokenCommand::Revoke { user, label }) => admin::Command::TokenRevoke { user, label },
         Command::Verify { repair } => admin::Command::Verify { repair },
         Command::Backup { file } => admin::Command::Backup { path: absolute(&file)? },
-        Command::Compact => admin::Command::Compact,
+        Command::Compact { allow_pause, max_pause } => {
+            admin::Command::Compact { max_pause: (!allow_pause).then_some(max_pause) }
+        }
         Command::Quota(QuotaCommand::Set { owner, max_bytes, max_versions }) => {
             admin::Command::QuotaSet { owner, max_bytes: max_bytes.map(|b| b.0), max_versions }
         }
@@ -206,7 +208,7 @@ fn describe(cmd: &admin::Command) -> Option<String> {
         C::TokenRevoke { user, label } => format!("revoked token {label} of {user}"),
         C::UserList | C::TokenCreate { .. } | C::TokenList { .. } | C::Verify { .. } => return None,
         C::QuotaSet { owner, .. } => format!("set the limits of {owner}"),
-        C::Backup { .. } | C::Compact | C::Usage { .. } => return None,
+        C::Backup { .. } | C::Compact { .. } | C::Usage { .. } => return None,
     })
 }
 
@@ -238,6 +240,11 @@ fn run_admin(db: &Path, command: admin::Command, create: Create) -> Result<Outpu
         }
         match Store::open(db, &store::Options::default(), create) {
             Ok(opened) => {
+                // A stopped database has no requests for a compaction to hold up.
+                let command = match command {
+                    admin::Command::Compact { .. } => admin::Command::Compact { max_pause: None },
+                    other => other,
+                };
                 if opened.created {
                     eprintln!("depot: created a new database {}", shown(db));
                 }

@@ -77,8 +77,8 @@ impl Metrics {
         self.downloads.observe(d);
     }
 
-    /// The Prometheus text exposition; `store_bytes` is the database file's size, `cache`
-    /// the small-file cache's counters.
+    /// The Prometheus text exposition; `store_bytes` is the disk space the database file takes,
+    /// `cache` the small-file cache's counters.
     pub fn render(&self, store_bytes: u64, cache: crate::store::CacheStats) -> String {
         let mut out = String::new();
         out.push_str("# HELP depot_http_requests_total Requests answered, by route and status.\n");
@@ -118,7 +118,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP depot_store_bytes Size of the database file.\n# TYPE depot_store_bytes gauge\ndepot_store_bytes {store_bytes}"
+            "# HELP depot_store_bytes Disk space the database file takes (blocks in use).\n# TYPE depot_store_bytes gauge\ndepot_store_bytes {store_bytes}"
         );
         out
     }

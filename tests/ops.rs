@@ -203,6 +203,96 @@ fn compact_returns_space_after_mass_deletion_online_and_offline() {
     srv.cli(&["verify"], None).expect_ok();
 }
 
+/// Disk space the file takes: blocks in use, as `du` counts them.
+fn blocks_used(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+/// `BYTES_BEFORE<TAB>BYTES_AFTER` of a successful `depot compact`.
+#[track_caller]
+fn compacted(out: &CmdOutput) -> (u64, u64) {
+    out.expect_ok();
+    let fields: Vec<u64> = out.stdout().trim().split('\t').map(|f| f.parse().unwrap()).collect();
+    eqnice!(2, fields.len(), out);
+    (fields[0], fields[1])
+}
+
+/// Fills a database with `n` files of 1 MiB + a kept file, and deletes the `n`.
+fn churn(srv: &TestServer, cred: &Cred, n: usize) -> Vec<u8> {
+    for i in 0..n {
+        let body = content_for(&format!("churn{i}"), MIB);
+        srv.upload(cred, "alice", "churn", &format!("{i}"), "f.bin", &body).expect(201);
+    }
+    let keep = content_for("keep", 3 * MIB);
+    srv.upload(cred, "alice", "keep", "1", "k.bin", &keep).expect(201);
+    for i in 0..n {
+        srv.send(Request::delete(&version_path("alice", "churn", &format!("{i}"))).auth(cred)).expect(204);
+    }
+    keep
+}
+
+#[test]
+fn compact_reports_disk_space_in_use_so_a_second_compaction_claims_nothing() {
+    let srv = TestServer::start();
+    let cred = srv.add_user("alice", "alice-password", false);
+    let keep = churn(&srv, &cred, 12);
+    let (before1, after1) = compacted(&srv.cli(&["compact"], None));
+    assert!(after1 < before1, "the first compaction frees the deleted files: {before1} -> {after1}");
+    eqnice!(blocks_used(&srv.db_path()), after1, "after is the space the file takes now");
+    // The next write grows the file by a sparse region that takes no space.
+    srv.upload(&cred, "alice", "small", "1", "s.bin", b"one small write").expect(201);
+    let gauge = srv.send(Request::get("/metrics")).expect(200).text();
+    let gauge: u64 = gauge
+        .lines()
+        .find_map(|l| l.strip_prefix("depot_store_bytes "))
+        .expect("the gauge is there")
+        .parse()
+        .unwrap();
+    eqnice!(blocks_used(&srv.db_path()), gauge, "/metrics reports the space taken, not the length");
+    let (before2, after2) = compacted(&srv.cli(&["compact"], None));
+    // One small write takes a few pages; a sparse region would count megabytes.
+    assert!(
+        before2 <= after1 + (256 << 10),
+        "the second compaction starts from about where the first ended: {after1} then {before2}"
+    );
+    assert!(after2 <= before2, "{before2} -> {after2}");
+    srv.download(&cred, "alice", "keep", "1", "k.bin").expect(200).expect_body(&keep);
+    srv.cli(&["verify"], None).expect_ok();
+}
+
+#[test]
+fn online_compaction_longer_than_the_pause_limit_is_refused_unless_allowed() {
+    let mut srv = TestServer::start();
+    let cred = srv.add_user("alice", "alice-password", false);
+    let keep = churn(&srv, &cred, 12);
+    let db = srv.db_path();
+    let (len, used) = (std::fs::metadata(&db).unwrap().len(), blocks_used(&db));
+    // This database's pause is estimated in milliseconds: a limit below it is one it exceeds.
+    let out = srv.cli(&["compact", "--max-pause", "0.001"], None);
+    out.expect_failure();
+    let err = out.stderr();
+    eqnice!(1, err.lines().count(), out);
+    for part in
+        ["would stall every request for about", " s (estimated from ", "stop the server", "--allow-pause"]
+    {
+        assert!(err.contains(part), "the refusal says {part:?}:\n{out}");
+    }
+    eqnice!("", out.stdout(), out);
+    eqnice!((len, used), (std::fs::metadata(&db).unwrap().len(), blocks_used(&db)), "nothing was compacted");
+    srv.download(&cred, "alice", "keep", "1", "k.bin").expect(200).expect_body(&keep);
+    // Accepting the pause knowingly compacts the same database online.
+    let (before, after) = compacted(&srv.cli(&["compact", "--allow-pause"], None));
+    assert!(after < before / 2, "12 of 15 MiB were deleted: {before} -> {after}");
+    srv.download(&cred, "alice", "keep", "1", "k.bin").expect(200).expect_body(&keep);
+    srv.upload(&cred, "alice", "after", "1", "a.bin", b"written after compaction").expect(201);
+    srv.cli(&["compact", "--max-pause", "abc"], None).expect_usage_error();
+    // A stopped database holds no request up: the limit does not apply.
+    srv.terminate();
+    compacted(&srv.cli(&["compact", "--max-pause", "0"], None));
+    srv.cli(&["verify"], None).expect_ok();
+}
+
 #[test]
 fn storage_and_version_quotas_refuse_with_507_and_store_nothing() {
     let srv = TestServer::start();

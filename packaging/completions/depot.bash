@@ -293,12 +293,16 @@ _depot() {
             return 0
             ;;
         depot__subcmd__compact)
-            opts="-h -V --db --help --version"
+            opts="-h -V --allow-pause --max-pause --db --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --max-pause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -133,7 +133,9 @@ complete -c depot -n "__fish_depot_using_subcommand verify" -s V -l version -d '
 complete -c depot -n "__fish_depot_using_subcommand backup" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand backup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand backup" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand compact" -l max-pause -d 'Through a running server, the longest estimated pause accepted, in seconds' -r
 complete -c depot -n "__fish_depot_using_subcommand compact" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand compact" -l allow-pause -d 'Through a running server, compact however long requests must wait'
 complete -c depot -n "__fish_depot_using_subcommand compact" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand compact" -s V -l version -d 'Print version'
 complete -c depot -n "__fish_depot_using_subcommand go; and not __fish_seen_subcommand_from zip help" -l db -d 'The database file' -r -F

@@ -11,6 +11,15 @@
 //! write can start meanwhile) and takes the database lock exclusively for each attempt
 //! (no read can start during one); while reads that began earlier (downloads in flight, a
 //! verify) are still open, it lets go and tries again, up to a deadline.
+//!
+//! redb compacts in one call that cannot be split (its per-step relocation is private), and
+//! its time grows with the database: measured 4.5 s for 100,000 small files. A caller that
+//! serves requests therefore passes the longest pause it accepts; the pause is estimated
+//! first from what the database holds ([`Store::compaction_estimate`]) and a compaction that
+//! would take longer is refused before anything is queued. A compact copy built from a
+//! snapshot and swapped in would avoid the pause, but needs every write since the snapshot
+//! replayed onto the copy (there is no change log to replay from) and the database replaced
+//! under the writer and the readers in flight; a refusal cannot lose data.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,11 +38,31 @@ const BACKUP_TXN_BYTES: u64 = 64 << 20;
 /// redb page cache of the backup file being written.
 const BACKUP_CACHE_BYTES: usize = 4 << 20;
 
-/// What a compaction did.
+/// Estimated pause per record (entries of every table), and per MiB of file space in use.
+/// Calibrated with `benches/compact_stall.sh` on a busy 2-core machine (docs/interface.md):
+/// 100,000 files of 1 KiB, half deleted (205,674 records, 166 MiB: 4.5 s, records dominate)
+/// and 1,000 files of 1 MiB (about 9,000 records, 1.9 GiB: 4.3 s, bytes dominate), rounded
+/// up so that a compaction estimated under the limit does not run much over it.
+const PAUSE_PER_RECORD: Duration = Duration::from_micros(22);
+const PAUSE_PER_MIB: Duration = Duration::from_micros(2_400);
+
+/// What a compaction did. Sizes are file system blocks in use, not the file's length: redb
+/// grows the file with sparse regions, whose length says nothing of the space taken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compacted {
     pub before: u64,
     pub after: u64,
+}
+
+/// What a compaction would cost, from what the database holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionEstimate {
+    /// Entries in every table.
+    pub records: u64,
+    /// File system space the database file takes.
+    pub bytes: u64,
+    /// How long every request would wait.
+    pub pause: Duration,
 }
 
 /// What a backup wrote.
@@ -99,12 +128,57 @@ impl Job for CompactJob {
 }
 
 impl Store {
-    /// Compacts the database file and returns its size before and after. Readers that
-    /// began before it get up to `wait` to finish; new ones wait for it. Blocks.
+    /// Estimates how long a compaction would hold every request up: a cost per record plus
+    /// a cost per MiB in use (redb walks every page and moves the ones past the free space).
     ///
     /// # Errors
-    /// [`Error::Refused`] when readers did not finish in time, storage errors.
-    pub fn compact(&self, wait: Duration) -> Result<Compacted> {
+    /// Storage errors.
+    pub fn compaction_estimate(&self) -> Result<CompactionEstimate> {
+        let tx = self.read()?;
+        let mut records = 0;
+        records += tx.open_table(META)?.len()?;
+        records += tx.open_table(OWNERS)?.len()?;
+        records += tx.open_table(MEMBERS)?.len()?;
+        records += tx.open_table(TOKENS)?.len()?;
+        records += tx.open_table(PACKAGES)?.len()?;
+        records += tx.open_table(VERSIONS)?.len()?;
+        records += tx.open_table(FILES)?.len()?;
+        records += tx.open_table(BLOBS)?.len()?;
+        records += tx.open_table(BLOB_BY_SHA)?.len()?;
+        records += tx.open_table(CHUNKS)?.len()?;
+        records += tx.open_table(STAGED)?.len()?;
+        records += tx.open_table(USAGE)?.len()?;
+        records += tx.open_table(QUOTAS)?.len()?;
+        drop(tx);
+        let bytes = self.file_size();
+        let per_records = PAUSE_PER_RECORD.saturating_mul(u32::try_from(records).unwrap_or(u32::MAX));
+        let per_bytes = PAUSE_PER_MIB.saturating_mul(u32::try_from(bytes >> 20).unwrap_or(u32::MAX));
+        Ok(CompactionEstimate { records, bytes, pause: per_records.saturating_add(per_bytes) })
+    }
+
+    /// Compacts the database file and returns the space it takes before and after. Readers
+    /// that began before it get up to `wait` to finish; new ones wait for it. With
+    /// `max_pause`, a compaction estimated to hold requests up longer is refused and nothing
+    /// changes. Blocks.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the estimate exceeds `max_pause` or readers did not finish in
+    /// time, storage errors.
+    pub fn compact(&self, wait: Duration, max_pause: Option<Duration>) -> Result<Compacted> {
+        if let Some(limit) = max_pause {
+            let est = self.compaction_estimate()?;
+            if est.pause > limit {
+                return Err(Error::Refused(format!(
+                    "compacting would stall every request for about {:.1} s (estimated from {} records \
+                     and {} MiB in use; the limit is {:.1} s): stop the server and run depot compact, \
+                     or accept the pause with depot compact --allow-pause",
+                    est.pause.as_secs_f64(),
+                    est.records,
+                    est.bytes >> 20,
+                    limit.as_secs_f64()
+                )));
+            }
+        }
         let before = self.file_size();
         let (reply, rx) = oneshot::channel();
         let job = Box::new(CompactJob { wait, reply: Some(reply), outcome: None });

@@ -36,7 +36,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Wri
 
 pub use blobs::{FileReader, Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::{CacheStats, CachedFile};
-pub use maintenance::{BackedUp, Compacted};
+pub use maintenance::{BackedUp, Compacted, CompactionEstimate};
 pub use packages::{latest_of, latest_version, FileTarget, PackageSummary, VersionSummary, GO};
 pub use quotas::OwnerUsage;
 pub use records::{FileRec, OwnerKind, OwnerRec, QuotaRec, Role, TokenRec, UsageRec};
@@ -357,9 +357,12 @@ impl Store {
         self.inner.stopped.error()
     }
 
-    /// Size of the database file in bytes, for metrics.
+    /// File system space the database file takes, in bytes, for metrics and compaction.
+    /// Blocks in use, not the file's length: redb grows the file by sparse regions (after
+    /// a compaction, the next write doubles the length), which take no space.
     pub fn file_bytes(&self, path: &Path) -> u64 {
-        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).map(|m| m.blocks() * 512).unwrap_or(0)
     }
 
     /// The owner named `name` if cached (`Some(None)`: cached as absent). Never blocks.

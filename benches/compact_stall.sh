@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# How long does `depot compact` on a running server make clients wait?
+#
+# Usage:   bash benches/compact_stall.sh
+#          N=100000 bash benches/compact_stall.sh            # smaller database
+#          RUNS="compact --allow-pause" bash benches/compact_stall.sh
+#
+# Builds depot and the probe (examples/compact_stall.rs) in release mode, starts `depot serve`
+# on a fresh database in a temporary directory, creates a user and a write token, then the
+# probe uploads N small files, deletes DELETE_PCT% of them (spread over every package) and,
+# for each command in RUNS, runs `depot --db DB <command>` against the running server while
+# two connections keep sending uncached GETs of random files and PUTs of new files. It prints,
+# per run, the command's output, how long it took, and the longest GET and PUT a client saw
+# while it ran (the stall), next to the longest in the seconds before (the baseline).
+# Last, it stops the server (SIGTERM) and runs `depot verify`.
+#
+# Results go to stdout; progress to stderr. Exit status 0 unless something failed (a probe
+# request, the server, verify). A refused compaction is a result, not a failure.
+#
+# Environment (defaults in brackets):
+#   N            small files uploaded [300000]
+#   FILE_BYTES   size of each [1024]
+#   DELETE_PCT   percentage deleted before compacting [50]
+#   CONNS        connections for the upload and delete phases [16]
+#   PROBE_SECS   probing before and after each command [2]
+#   RUNS         commands, separated by ";" ["compact;compact --allow-pause"]
+#   DEPOT_BIN    a depot binary to use instead of building one
+#   TMPDIR       where the temporary directory is made (N=300000 needs about 2 GiB)
+#   KEEP_TMP=1   keep the temporary directory (database, server log)
+
+set -u -o pipefail
+
+export N=${N:-300000} FILE_BYTES=${FILE_BYTES:-1024} DELETE_PCT=${DELETE_PCT:-50}
+export CONNS=${CONNS:-16} PROBE_SECS=${PROBE_SECS:-2}
+export RUNS=${RUNS:-"compact;compact --allow-pause"}
+KEEP_TMP=${KEEP_TMP:-0}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+log() { printf 'compact_stall.sh: %s\n' "$*" >&2; }
+
+if [[ -n "${DEPOT_BIN:-}" ]]; then
+    log "building the probe (release); depot is $DEPOT_BIN"
+    (cd "$ROOT" && cargo build --release --quiet --example compact_stall) || { log "build failed"; exit 1; }
+    DEPOT=$(cd "$(dirname "$DEPOT_BIN")" && pwd)/$(basename "$DEPOT_BIN")
+else
+    log "building depot and the probe (release)"
+    (cd "$ROOT" && cargo build --release --quiet --bin depot --example compact_stall) || { log "build failed"; exit 1; }
+    DEPOT="$ROOT/target/release/depot"
+fi
+PROBE="$ROOT/target/release/examples/compact_stall"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/depot-compact.XXXXXX")
+DB="$T/depot.redb"
+PID=""
+cleanup() {
+    [[ -n "$PID" ]] && kill -KILL "$PID" 2>/dev/null
+    if [[ "$KEEP_TMP" == 1 ]]; then log "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+
+printf 'bench-password\n' | "$DEPOT" --db "$DB" user add bench --password-stdin >/dev/null 2>"$T/cli.err" \
+    || { log "user add failed: $(cat "$T/cli.err")"; exit 1; }
+TOKEN=$("$DEPOT" --db "$DB" token create bench --name bench --scope write 2>"$T/cli.err") \
+    || { log "token create failed: $(cat "$T/cli.err")"; exit 1; }
+
+NO_COLOR=1 "$DEPOT" --db "$DB" serve --listen 127.0.0.1:0 >/dev/null 2>"$T/server.log" &
+PID=$!
+ADDR=""
+for ((i = 0; i < 600; i++)); do
+    ADDR=$(grep -ao 'listening on http://[0-9.:]*' "$T/server.log" | head -n 1 | sed 's|.*http://||')
+    [[ -n "$ADDR" ]] && break
+    kill -0 "$PID" 2>/dev/null || { log "depot exited during start-up: $(tail -n 5 "$T/server.log")"; exit 1; }
+    sleep 0.1
+done
+[[ -n "$ADDR" ]] || { log "depot did not start listening within 60 s"; exit 1; }
+log "depot pid $PID on $ADDR, database $DB"
+echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
+
+"$PROBE" "http://$ADDR" bench "$TOKEN" "$DEPOT" "$DB"
+status=$?
+
+log "stopping depot (SIGTERM)"
+kill -TERM "$PID"
+wait "$PID"
+code=$?
+PID=""
+((code == 0)) || { log "depot exited with status $code after SIGTERM"; status=1; }
+if grep -aqi 'panick' "$T/server.log"; then
+    log "depot logged a panic: $(grep -ai -m 1 'panick' "$T/server.log" | cut -c1-300)"
+    status=1
+fi
+verify=$("$DEPOT" --db "$DB" verify 2>&1) || { log "verify failed: $verify"; status=1; }
+echo "verify: $(tail -n 1 <<< "$verify")"
+echo "# machine: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+exit "$status"
