@@ -8,11 +8,10 @@
 //! quiet). A request has begun when its connection is accepted, or on a kept-alive connection
 //! when its first byte arrives, and is never cut for a newcomer while its head arrives
 //! within `HEAD_GRACE` of that (an honest head arrives in a round trip or two, a TLS
-//! handshake in a few) while at most half the slots hold such heads. A head still incomplete
-//! after that, or beyond that half, is a slowloris client's or as good as one: it is closed
-//! for a newcomer when no idle connection is left, oldest first, so many slow clients cannot
-//! keep a normal one out (its head arrives at once and is the newest); the header timeout
-//! closes it in any case. The newcomer waits only while every connection is inside a request
+//! handshake in a few). A head still incomplete after that is a slowloris client's or as good
+//! as one: it is closed for a newcomer when no idle connection is left, oldest first, so many
+//! slow clients cannot keep a normal one out for long (it waits until the grace of the oldest
+//! slow head has run out); the header timeout closes it in any case. The newcomer waits only while every connection is inside a request
 //! or holds a protected head. Plain and TLS connections
 //! share one HTTP path, generic over the byte stream; certificates are `tls.rs`'s business. On shutdown: stop accepting, let
 //! in-flight requests finish for up to the grace period, then return; the caller drops the
@@ -265,8 +264,6 @@ const RECHECK: Duration = Duration::from_millis(100);
 /// since when it has been idle.
 struct Slots {
     free: Arc<Semaphore>,
-    /// Request heads that may be protected at once (see [`Slots::evict`]): half the slots.
-    protected_heads: usize,
     open: Mutex<SlotTable>,
 }
 
@@ -294,11 +291,7 @@ struct SlotState {
 
 impl Slots {
     fn new(max: usize) -> Arc<Slots> {
-        Arc::new(Slots {
-            free: Arc::new(Semaphore::new(max)),
-            protected_heads: max.div_ceil(2),
-            open: Mutex::default(),
-        })
+        Arc::new(Slots { free: Arc::new(Semaphore::new(max)), open: Mutex::default() })
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, SlotTable> {
@@ -341,28 +334,16 @@ impl Slots {
 
     /// Asks one connection to close, unless one is closing already: the one idle the longest,
     /// else the one whose request head began the longest ago among the unprotected heads.
-    /// A head is protected within `HEAD_GRACE` of its start, as long as at most half the
-    /// slots hold such heads (the newest); more than that is a slow-head flood, and then the
-    /// oldest go first, so an honest head, which arrives at once, still gets through.
+    /// A head is protected within `HEAD_GRACE` of its start, however many there are: a
+    /// request that has begun is never cut (under a flood of slow heads, a newcomer waits
+    /// for the oldest one's grace to run out instead).
     /// Never one inside a request. Returns when to look again.
     fn evict(&self, now: Instant) -> Duration {
         let mut table = self.table();
         if table.conns.values().any(|c| c.evicting) {
             return RECHECK;
         }
-        let mut fresh: Vec<Instant> = table
-            .conns
-            .values()
-            .filter(|c| c.active == 0)
-            .filter_map(|c| c.head_since)
-            .filter(|began| now.duration_since(*began) < HEAD_GRACE)
-            .collect();
-        fresh.sort_unstable_by(|a, b| b.cmp(a));
-        // Heads that began at or before this one are not protected.
-        let unprotected_from = fresh.get(self.protected_heads).copied();
-        let protected = |began: Instant| {
-            now.duration_since(began) < HEAD_GRACE && unprotected_from.is_none_or(|limit| began > limit)
-        };
+        let protected = |began: Instant| now.duration_since(began) < HEAD_GRACE;
         // Idle connections (0) before unprotected heads (1), each the longest waiting first.
         let candidate = |c: &SlotState| match (c.active, c.head_since) {
             (0, None) => Some((0, c.idle_since)),

