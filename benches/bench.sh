@@ -661,16 +661,31 @@ new_depot_db() {
     fi
 }
 
-# start_depot DIR: serves DIR/depot.redb on a free port; sets SPID and SPORT
+# start_depot DIR: serves DIR/depot.redb on a free port; sets SPID and SPORT. A port found
+# free can be taken before depot binds it (or be held by a closed connection in TIME_WAIT),
+# so a start that fails with "Address already in use" is tried again on another port.
 start_depot() {
+    local try rc
+    for try in 1 2 3 4 5; do
+        start_depot_once "$@"; rc=$?
+        ((rc == 2)) || return $rc
+        log "depot: port taken, trying another one"
+    done
+    error "depot: no port could be bound after 5 tries"
+    return 1
+}
+start_depot_once() {
     local d=$1 i code="" pid port
     port=$(free_port) || { error "depot: no free port found"; return 1; }
+    local off
+    off=$(stat -c %s "$d/server.log" 2>/dev/null || echo 0)
     log "depot: starting on 127.0.0.1:$port with $d/depot.redb"
     NO_COLOR=1 "$DEPOT_BIN" --db "$d/depot.redb" serve --listen "127.0.0.1:$port" >> "$d/stdout.log" 2>> "$d/server.log" &
     pid=$!
     PIDS+=("$pid")
     for ((i = 0; i < 600; i++)); do
         if ! kill -0 "$pid" 2>/dev/null; then
+            if tail -c +$((off + 1)) "$d/server.log" | grep -q 'Address already in use'; then wait "$pid"; forget_pid "$pid"; return 2; fi
             wait "$pid"; error "depot exited during start-up (status $?): $(tail -n 5 "$d/server.log" | tr '\n' ' ')"
             forget_pid "$pid"; return 1
         fi
@@ -857,10 +872,10 @@ run_lists() {
                 R[list.$f.$key.cold]=$LT_MED
                 time_list "lists $e" "$base$url?page=$page&limit=$LIST_LIMIT" "$LIST_REPEAT" || continue
                 R[list.$f.$key.med]=$LT_MED
-                result "depot list $e ($total) page $page at $f files, cold" "${R[list.$f.$key.cold]}" "ms"
-                result "depot list $e ($total) page $page at $f files, warm median" "$LT_MED" "ms"
-                result "depot list $e ($total) page $page at $f files, warm p90" "$LT_P90" "ms"
-                note "list $e page $page at $f files answers $LT_BYTES bytes"
+                result "depot list $e page $page at $f files, cold" "${R[list.$f.$key.cold]}" "ms"
+                result "depot list $e page $page at $f files, warm median" "$LT_MED" "ms"
+                result "depot list $e page $page at $f files, warm p90" "$LT_P90" "ms"
+                note "list $e page $page at $f files ($total in the list) answers $LT_BYTES bytes"
             done
         done
         stop_depot "$d" "$SPID" || return 1
@@ -895,7 +910,7 @@ if ((want_depot && want_nginx)); then
             printf "%-62s %12.2f %-6s  floor >= %.1fx: %s\n", l, r, "x", f, (r >= f ? "ok" : "BELOW") }'
     }
     ratio "GET 4KiB rate" get_rate 0.8
-    ratio "GET 4KiB with a token rate (nginx ignores the token)" get_tok_rate 0.8
+    ratio "GET 4KiB rate with a token (nginx ignores it)" get_tok_rate 0.8
     ratio "GET random 4KiB among $N files rate" rand_rate 0.7
     ratio "PUT 4KiB rate (durable)" put_rate 0.6
     ratio "$BIG_LABEL download MB/s" down 0.6
@@ -915,7 +930,7 @@ if ((want_lists)) && ((${#LIST_SIZES[@]})); then
                 printf "%-62s %12.2f %-6s  limit <= %g ms: %s\n", l, a, "ms", lim, (a <= lim ? "ok" : "ABOVE") }'
             ((big > 1000)) || continue
             small=${R[list.1000.$e.$pos.med]:-${R[list.1000.$e.first.med]:-}}
-            l="ratio list $e page ${R[$k.page]}, $big files / 1000 files, warm median"
+            l="ratio list $e page ${R[$k.page]}, $big/1000 files, warm median"
             if [[ -z $small ]]; then result "$l" "n/a" "" "(a measurement is missing)"; continue; fi
             awk -v a="${R[$k.med]}" -v b="$small" -v l="$l" 'BEGIN {
                 if (b <= 0) { printf "%-62s %12s\n", l, "n/a"; exit }
