@@ -92,7 +92,8 @@ pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     )
     .map_err(ApiError::bad_request)?;
     let upload = super::receive(app, &parts, body, app.limits.max_file_size, "file").await?;
-    let rec = match upload.finish(target.clone(), expect).await {
+    let sealed = upload.seal().await?;
+    let rec = match app.store.add_file(sealed, target.clone(), expect).await {
         Ok(rec) => rec,
         Err(crate::store::Error::Exists(_)) => {
             return Err(app.blocking(move |app| super::file_exists(app, &target, None)).await?)

@@ -174,7 +174,9 @@ pub async fn upload(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Re
     let who = app.blocking(move |app| authorize(app, cred.as_ref(), &o, Access::Write)).await??;
     let limit = app.limits.max_file_size.min(zipcheck::MAX_ZIP);
     let upload = super::receive(app, &parts, body, limit, "module zip").await?;
-    let sealed = upload.seal().await?;
+    // Written out before the check, which may wait for its turn: a waiting upload holds no
+    // memory and none of the writer's queue budget.
+    let sealed = upload.seal().await?.flush().await?;
     // Checking decompresses the whole zip: a CPU-bound job, a few at a time.
     let _turn = app.zip_checks.acquire().await.map_err(ApiError::internal)?;
     let (sealed, checked) = app

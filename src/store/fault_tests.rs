@@ -108,7 +108,7 @@ async fn upload(store: &Store, file: &str, data: &[u8]) -> Result<(), Error> {
     for piece in data.chunks(300 << 10) {
         up.push(Bytes::copy_from_slice(piece)).await?;
     }
-    up.finish(target(file), None).await.map(|_| ())
+    store.add_file(up.seal().await?, target(file), None).await.map(|_| ())
 }
 
 fn read_all(store: &Store, file: &str) -> Option<Vec<u8>> {

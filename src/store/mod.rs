@@ -34,10 +34,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::names;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
-pub use blobs::{FileReader, Sealed, StagedReader, Upload, CHUNK_SIZE};
+pub use blobs::{Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::{CacheStats, CachedFile};
 pub use maintenance::{BackedUp, Compacted};
-pub use packages::{latest_of, latest_version, FileTarget, PackageSummary, VersionSummary, GO};
+pub use packages::{latest_of, latest_version, FileReader, FileTarget, PackageSummary, VersionSummary, GO};
 pub use quotas::OwnerUsage;
 pub use records::{FileRec, OwnerKind, OwnerRec, QuotaRec, Role, TokenRec, UsageRec};
 pub use verify::{Repaired, Report};

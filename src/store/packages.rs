@@ -1,14 +1,19 @@
-//! Packages, versions and files: creating a file from an upload, deleting files and
-//! versions, and the read-side listings of the management API.
+//! Packages, versions and files: storing sealed uploads as files, opening files for
+//! reading, deleting files and versions, and the read-side listings of the management API.
+//!
+//! The content of a file is a blob (`blobs.rs`): this module adopts sealed content as a file
+//! and releases a file's blob when the file goes, in the same transaction as the file
+//! records. The dependency runs one way: `blobs.rs` knows nothing of files.
 //!
 //! Invariants (kept in the same transaction as the change that could break them):
 //! 1. A version exists iff it has at least one file; a package iff it has a version.
 //! 2. Names are unique per parent case-insensitively; records keep the first spelling.
 //! 3. A file points at exactly one blob and holds one of its references.
 
+use bytes::Bytes;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
-use super::blobs::{self, FileReader, Reaper, Staged};
+use super::blobs::{self, BlobReader, Reaper, Sealed, Staged};
 use super::records::{FileRec, PackageRec, VersionRec};
 use super::tables::{FILES, OWNERS, PACKAGES, VERSIONS};
 use super::{codec, get_rec, Error, Result, Store, What};
@@ -85,6 +90,41 @@ pub fn latest_of(kind: &str, versions: Vec<VersionSummary>) -> Option<VersionSum
     versions.into_iter().find(|v| v.version == best)
 }
 
+/// A file opened for reading: its record and its content, consistent whatever is deleted
+/// meanwhile (see [`BlobReader`]).
+pub struct FileReader {
+    pub file: FileRec,
+    content: BlobReader,
+    /// The cache generation before the snapshot was taken (see `cache.rs`).
+    pub(crate) generation: u64,
+}
+
+impl FileReader {
+    fn new(store: &Store, tx: ReadTransaction, file: FileRec, generation: u64) -> Result<FileReader> {
+        let content = BlobReader::open(store, tx, file.blob)?
+            .ok_or_else(|| Error::Corrupt(format!("file {:?} points at missing blob", file.name)))?;
+        if content.size() != file.size || content.sha256() != file.sha256 {
+            return Err(Error::Corrupt(format!("file {:?} disagrees with its blob", file.name)));
+        }
+        Ok(FileReader { file, content, generation })
+    }
+
+    /// Trades the snapshot for a lease on the content, for a transfer that may take long
+    /// ([`BlobReader::into_leased`]). Blocks.
+    pub fn into_leased(self) -> FileReader {
+        FileReader { content: self.content.into_leased(), ..self }
+    }
+
+    /// Calls `sink` with consecutive pieces of bytes `start..end` (each at most
+    /// [`blobs::READ_PIECE`]); stops early when `sink` returns false (the reader went away).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when a chunk is missing or of the wrong size.
+    pub fn read(&self, start: u64, end: u64, sink: impl FnMut(Bytes) -> bool) -> Result<()> {
+        self.content.read(start, end, sink)
+    }
+}
+
 /// Adds the file described by `target` with the staged content, creating its package and
 /// version as needed. A refusal (`Ok(Err(..))`) discards the staged chunks in the same
 /// transaction, so a refused upload leaves nothing behind.
@@ -140,7 +180,7 @@ fn put_files(
     };
     if let Some(e) = refusal {
         for (_, staged) in files {
-            blobs::discard(tx, staged.blob, staged.chunks, staged.marked)?;
+            blobs::discard(tx, staged)?;
         }
         return Ok(Err(e));
     }
@@ -291,6 +331,26 @@ fn summarize(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: VersionRec) -> 
 }
 
 impl Store {
+    /// Stores a sealed upload as the file `target`, creating its package and version as
+    /// needed. Returns after the commit is durable.
+    ///
+    /// # Errors
+    /// [`Error::ChecksumMismatch`] when `expect` differs from the content's sha256,
+    /// [`Error::Exists`] when the file name is taken (case-insensitively),
+    /// [`Error::NotFound`] when the owner is gone, [`Error::Quota`], storage errors. In every
+    /// error case the content is discarded and nothing is visible.
+    pub async fn add_file(
+        &self,
+        content: Sealed,
+        target: FileTarget,
+        expect: Option<[u8; 32]>,
+    ) -> Result<FileRec> {
+        if expect.is_some_and(|e| e != content.sha256()) {
+            return Err(Error::ChecksumMismatch);
+        }
+        content.commit(move |tx, staged| add_file(tx, &target, staged)).await
+    }
+
     /// Publishes a Go module version: its zip (the sealed upload, as uploaded) and its
     /// go.mod, as the files `{version}.zip` and `{version}.mod` of version `version` of
     /// package `module`, in one durable commit.
@@ -300,7 +360,7 @@ impl Store {
     /// (owner), storage errors. On any error nothing is stored.
     pub async fn add_module_version(
         &self,
-        zip: blobs::Sealed,
+        zip: Sealed,
         owner: &str,
         module: &str,
         version: &str,
