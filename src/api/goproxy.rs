@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::auth::Access;
 use crate::gomod::{path, semver, zipcheck};
 use crate::http::{headers, ApiError, Response};
-use crate::store::{FileTarget, GO};
+use crate::store::{FileTarget, PackageType};
 
 /// What a GOPROXY read asks for; versions still case-encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +87,7 @@ pub async fn get(
     let module = module_path(&module)?;
     let file = |v: &str, ext: &str| FileTarget {
         owner: owner.clone(),
-        kind: GO,
+        kind: PackageType::Go,
         package: module.clone(),
         version: v.to_string(),
         file: format!("{v}.{ext}"),
@@ -120,8 +120,10 @@ async fn metadata(
     let cred = credential(&parts)?;
     app.blocking(move |app| {
         let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-        let missing = |app: &App, version: &str| super::missing_in(app, &owner, GO, &module, version);
-        let versions = app.store.versions(&owner, GO, &module)?.ok_or_else(|| missing(app, ""))?;
+        let missing =
+            |app: &App, version: &str| super::missing_in(app, &owner, PackageType::Go, &module, version);
+        let versions =
+            app.store.versions(&owner, PackageType::Go, &module)?.ok_or_else(|| missing(app, ""))?;
         let info = |v: &crate::store::VersionSummary| {
             json(StatusCode::OK, &Info { version: &v.version, time: crate::clock::rfc3339(v.created) })
         };
@@ -137,7 +139,7 @@ async fn metadata(
                 text(StatusCode::OK, body)
             }
             Want::Latest => {
-                let v = crate::store::latest_of(GO, versions).ok_or_else(|| missing(app, ""))?;
+                let v = crate::store::latest_of(PackageType::Go, versions).ok_or_else(|| missing(app, ""))?;
                 info(&v)
             }
             _ => {

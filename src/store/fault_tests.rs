@@ -92,7 +92,7 @@ impl StorageBackend for Faulty {
 fn target(file: &str) -> FileTarget {
     FileTarget {
         owner: "alice".into(),
-        kind: "generic",
+        kind: super::PackageType::Generic,
         package: "pkg".into(),
         version: "1".into(),
         file: file.into(),

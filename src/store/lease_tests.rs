@@ -10,7 +10,7 @@ use super::{Create, FileTarget, Options, OwnerKind, OwnerRec, Store, CHUNK_SIZE}
 fn target(file: &str) -> FileTarget {
     FileTarget {
         owner: "alice".into(),
-        kind: "generic",
+        kind: super::PackageType::Generic,
         package: "pkg".into(),
         version: "1".into(),
         file: file.into(),

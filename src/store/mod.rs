@@ -37,7 +37,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Wri
 pub use blobs::{Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::{CacheStats, CachedFile};
 pub use maintenance::{BackedUp, Compacted};
-pub use packages::{latest_of, latest_version, FileReader, FileTarget, PackageSummary, VersionSummary, GO};
+pub use packages::{
+    latest_of, latest_version, FileReader, FileTarget, PackageSummary, PackageType, VersionSummary,
+};
 pub use quotas::OwnerUsage;
 pub use records::{FileRec, OwnerKind, OwnerRec, QuotaRec, Role, TokenRec, UsageRec};
 pub use verify::{Repaired, Report};

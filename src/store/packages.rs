@@ -19,15 +19,47 @@ use super::tables::{FILES, OWNERS, PACKAGES, VERSIONS};
 use super::{codec, get_rec, Error, Result, Store, What};
 use crate::names::key;
 
-/// The package type of Go modules; every other type is generic.
-pub const GO: &str = "go";
+/// The type of a package: which API serves it and how its names compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PackageType {
+    /// Release files of any kind (docs/api.md).
+    Generic,
+    /// Go modules (docs/go-modules.md).
+    Go,
+}
+
+impl PackageType {
+    /// The type's name in URLs, JSON and messages, and its part of every package, version and
+    /// file key on disk: changing a spelling here would orphan every stored package of it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PackageType::Generic => "generic",
+            PackageType::Go => "go",
+        }
+    }
+
+    /// The type named `s` exactly (as in a URL or a table key); `None` for any other string.
+    pub fn parse(s: &str) -> Option<PackageType> {
+        [PackageType::Generic, PackageType::Go].into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The type of a key read from a table.
+    fn of_key(s: &str) -> Result<PackageType> {
+        PackageType::parse(s).ok_or_else(|| Error::Corrupt(format!("unknown package type {s:?} in a key")))
+    }
+}
+
+impl std::fmt::Display for PackageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Where a file goes (or is looked up): names as the client spelled them.
 #[derive(Debug, Clone)]
 pub struct FileTarget {
     pub owner: String,
-    /// `"generic"` or `"go"`.
-    pub kind: &'static str,
+    pub kind: PackageType,
     pub package: String,
     pub version: String,
     pub file: String,
@@ -44,8 +76,8 @@ impl FileTarget {
 /// The key a package, version or file name is stored under. Generic names compare
 /// case-insensitively (docs/api.md, Names); Go module paths and versions are case-sensitive, which is
 /// what the go command's case encoding is for (docs/go-modules.md). Owners always fold case.
-pub(crate) fn name_key(kind: &str, name: &str) -> String {
-    if kind == GO {
+pub(crate) fn name_key(kind: PackageType, name: &str) -> String {
+    if kind == PackageType::Go {
         name.to_string()
     } else {
         key(name)
@@ -55,7 +87,7 @@ pub(crate) fn name_key(kind: &str, name: &str) -> String {
 /// One package of an owner, for listings.
 #[derive(Debug, Clone)]
 pub struct PackageSummary {
-    pub kind: String,
+    pub kind: PackageType,
     pub name: String,
     pub created: u64,
     pub versions: u64,
@@ -75,8 +107,11 @@ pub struct VersionSummary {
 /// The version a package's "latest" means: for a Go module what the go command's `@latest`
 /// resolves to (highest release, else highest pre-release; docs/go-modules.md), for any other package
 /// the version created last. Takes (version, creation order) pairs.
-pub fn latest_version<'a>(kind: &str, versions: impl IntoIterator<Item = (&'a str, u64)>) -> Option<&'a str> {
-    if kind == GO {
+pub fn latest_version<'a>(
+    kind: PackageType,
+    versions: impl IntoIterator<Item = (&'a str, u64)>,
+) -> Option<&'a str> {
+    if kind == PackageType::Go {
         crate::gomod::semver::latest(versions.into_iter().map(|(v, _)| v))
     } else {
         versions.into_iter().max_by_key(|(_, order)| *order).map(|(v, _)| v)
@@ -84,7 +119,7 @@ pub fn latest_version<'a>(kind: &str, versions: impl IntoIterator<Item = (&'a st
 }
 
 /// Picks [`latest_version`] from `versions`, which [`Store::versions`] lists oldest first.
-pub fn latest_of(kind: &str, versions: Vec<VersionSummary>) -> Option<VersionSummary> {
+pub fn latest_of(kind: PackageType, versions: Vec<VersionSummary>) -> Option<VersionSummary> {
     let ordered = versions.iter().enumerate().map(|(i, v)| (v.version.as_str(), i as u64));
     let best = latest_version(kind, ordered)?.to_string();
     versions.into_iter().find(|v| v.version == best)
@@ -156,10 +191,10 @@ fn put_files(
     conflict: What,
 ) -> Result<Result<Vec<FileRec>>> {
     let (o, p, v, _) = at.keys();
-    let k = at.kind;
+    let k = at.kind.as_str();
     let mut table = tx.open_table(FILES)?;
     let exists = |t: &redb::Table<_, _>, f: &str| -> Result<bool> {
-        Ok(t.get((o.as_str(), k, p.as_str(), v.as_str(), name_key(k, f).as_str()))?.is_some())
+        Ok(t.get((o.as_str(), k, p.as_str(), v.as_str(), name_key(at.kind, f).as_str()))?.is_some())
     };
     let refusal = if tx.open_table(OWNERS)?.get(o.as_str())?.is_none() {
         Some(Error::NotFound(What::Owner))
@@ -201,7 +236,7 @@ fn put_files(
         let blob = blobs::adopt(tx, staged)?;
         let rec =
             FileRec { name: name.to_string(), blob, sha256: staged.sha256, size: staged.size, created: now };
-        let f = name_key(k, name);
+        let f = name_key(at.kind, name);
         table.insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
         out.push(rec);
     }
@@ -211,14 +246,15 @@ fn put_files(
 /// Deletes one file; an emptied version and package go with it.
 fn delete_file(tx: &WriteTransaction, t: &FileTarget, reaper: &Reaper) -> Result<()> {
     let (o, p, v, f) = t.keys();
+    let k = t.kind.as_str();
     let rec: FileRec = {
         let files = tx.open_table(FILES)?;
-        get_rec(&files, (o.as_str(), t.kind, p.as_str(), v.as_str(), f.as_str()))?
+        get_rec(&files, (o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?
             .ok_or(Error::NotFound(What::File))?
     };
-    tx.open_table(FILES)?.remove((o.as_str(), t.kind, p.as_str(), v.as_str(), f.as_str()))?;
+    tx.open_table(FILES)?.remove((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?;
     blobs::release(tx, rec.blob, reaper)?;
-    let version_gone = prune(tx, &o, t.kind, &p, &v)?;
+    let version_gone = prune(tx, &o, k, &p, &v)?;
     super::quotas::account(tx, &o, -(rec.size as i64), -i64::from(version_gone))
 }
 
@@ -320,8 +356,14 @@ fn files_of(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<
     Ok(out)
 }
 
-fn summarize(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: VersionRec) -> Result<VersionSummary> {
-    let files = files_of(tx, o, k, p, &name_key(k, &v.version))?;
+fn summarize(
+    tx: &ReadTransaction,
+    o: &str,
+    kind: PackageType,
+    p: &str,
+    v: VersionRec,
+) -> Result<VersionSummary> {
+    let files = files_of(tx, o, kind.as_str(), p, &name_key(kind, &v.version))?;
     Ok(VersionSummary {
         version: v.version,
         created: v.created,
@@ -368,7 +410,7 @@ impl Store {
     ) -> Result<Vec<FileRec>> {
         let at = FileTarget {
             owner: owner.to_string(),
-            kind: GO,
+            kind: PackageType::Go,
             package: module.to_string(),
             version: version.to_string(),
             file: String::new(),
@@ -389,7 +431,7 @@ impl Store {
         let file: Option<FileRec> = {
             let files = tx.open_table(FILES)?;
             let k = t.keys();
-            get_rec(&files, (k.0.as_str(), t.kind, k.1.as_str(), k.2.as_str(), k.3.as_str()))?
+            get_rec(&files, (k.0.as_str(), t.kind.as_str(), k.1.as_str(), k.2.as_str(), k.3.as_str()))?
         };
         match file {
             Some(file) => Ok(Some(FileReader::new(self, tx, file, generation)?)),
@@ -403,7 +445,7 @@ impl Store {
     pub fn first_missing(&self, t: &FileTarget) -> Result<Option<What>> {
         let tx = self.read()?;
         let (o, p, v, f) = t.keys();
-        let kind = t.kind;
+        let kind = t.kind.as_str();
         Ok(if tx.open_table(OWNERS)?.get(o.as_str())?.is_none() {
             Some(What::Owner)
         } else if tx.open_table(PACKAGES)?.get((o.as_str(), kind, p.as_str()))?.is_none() {
@@ -424,7 +466,7 @@ impl Store {
         let tx = self.read()?;
         let files = tx.open_table(FILES)?;
         let k = t.keys();
-        get_rec(&files, (k.0.as_str(), t.kind, k.1.as_str(), k.2.as_str(), k.3.as_str()))
+        get_rec(&files, (k.0.as_str(), t.kind.as_str(), k.1.as_str(), k.2.as_str(), k.3.as_str()))
     }
 
     /// Deletes one file (and its version and package when they become empty).
@@ -439,19 +481,13 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::NotFound`] when the version does not exist.
-    pub fn delete_version(
-        &self,
-        owner: &str,
-        kind: &'static str,
-        package: &str,
-        version: &str,
-    ) -> Result<()> {
+    pub fn delete_version(&self, owner: &str, kind: PackageType, package: &str, version: &str) -> Result<()> {
         let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
-        self.write_reaping(move |tx, reaper| delete_version(tx, &o, kind, &p, &v, reaper))
+        self.write_reaping(move |tx, reaper| delete_version(tx, &o, kind.as_str(), &p, &v, reaper))
     }
 
     /// The packages of `owner`, optionally of one type, sorted by type and name.
-    pub fn packages(&self, owner: &str, kind: Option<&str>) -> Result<Vec<PackageSummary>> {
+    pub fn packages(&self, owner: &str, kind: Option<PackageType>) -> Result<Vec<PackageSummary>> {
         let tx = self.read()?;
         let o = key(owner);
         let table = tx.open_table(PACKAGES)?;
@@ -462,15 +498,16 @@ impl Store {
             if ko != o {
                 break;
             }
-            if kind.is_some_and(|want| want != kk) {
+            if kind.is_some_and(|want| want.as_str() != kk) {
                 continue;
             }
+            let k = PackageType::of_key(kk)?;
             let rec: PackageRec = codec::decode(value.value())?;
             let versions = versions_of(&tx, &o, kk, kp)?;
-            let latest = latest_version(kk, versions.iter().map(|v| (v.version.as_str(), v.order)))
-                .map(str::to_string);
+            let latest =
+                latest_version(k, versions.iter().map(|v| (v.version.as_str(), v.order))).map(str::to_string);
             out.push(PackageSummary {
-                kind: kk.to_string(),
+                kind: k,
                 name: rec.name,
                 created: rec.created,
                 versions: versions.len() as u64,
@@ -481,18 +518,24 @@ impl Store {
     }
 
     /// The spelling a package was created with; `None` when it does not exist.
-    pub fn package_name(&self, owner: &str, kind: &str, package: &str) -> Result<Option<String>> {
+    pub fn package_name(&self, owner: &str, kind: PackageType, package: &str) -> Result<Option<String>> {
         let tx = self.read()?;
         let (o, p) = (key(owner), name_key(kind, package));
-        let rec: Option<PackageRec> = get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), kind, p.as_str()))?;
+        let rec: Option<PackageRec> =
+            get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), kind.as_str(), p.as_str()))?;
         Ok(rec.map(|r| r.name))
     }
 
     /// The versions of a package, oldest first; `None` when the package does not exist.
-    pub fn versions(&self, owner: &str, kind: &str, package: &str) -> Result<Option<Vec<VersionSummary>>> {
+    pub fn versions(
+        &self,
+        owner: &str,
+        kind: PackageType,
+        package: &str,
+    ) -> Result<Option<Vec<VersionSummary>>> {
         let tx = self.read()?;
         let (o, p) = (key(owner), name_key(kind, package));
-        let mut versions = versions_of(&tx, &o, kind, &p)?;
+        let mut versions = versions_of(&tx, &o, kind.as_str(), &p)?;
         if versions.is_empty() {
             return Ok(None);
         }
@@ -506,14 +549,14 @@ impl Store {
     pub fn version(
         &self,
         owner: &str,
-        kind: &str,
+        kind: PackageType,
         package: &str,
         version: &str,
     ) -> Result<Option<VersionSummary>> {
         let tx = self.read()?;
         let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
         let rec: Option<VersionRec> =
-            get_rec(&tx.open_table(VERSIONS)?, (o.as_str(), kind, p.as_str(), v.as_str()))?;
+            get_rec(&tx.open_table(VERSIONS)?, (o.as_str(), kind.as_str(), p.as_str(), v.as_str()))?;
         rec.map(|rec| summarize(&tx, &o, kind, &p, rec)).transpose()
     }
 
@@ -521,13 +564,31 @@ impl Store {
     pub fn files(
         &self,
         owner: &str,
-        kind: &str,
+        kind: PackageType,
         package: &str,
         version: &str,
     ) -> Result<Option<Vec<FileRec>>> {
         let tx = self.read()?;
         let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
-        let files = files_of(&tx, &o, kind, &p, &v)?;
+        let files = files_of(&tx, &o, kind.as_str(), &p, &v)?;
         Ok(if files.is_empty() { None } else { Some(files) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PackageType;
+
+    /// The spellings are part of every package, version and file key on disk.
+    #[test]
+    fn package_type_names_are_pinned() {
+        assert_eq!(PackageType::Generic.as_str(), "generic");
+        assert_eq!(PackageType::Go.as_str(), "go");
+        for t in [PackageType::Generic, PackageType::Go] {
+            assert_eq!(PackageType::parse(t.as_str()), Some(t));
+            assert_eq!(t.to_string(), t.as_str());
+        }
+        assert_eq!(PackageType::parse("Go"), None, "exact spelling only");
+        assert_eq!(PackageType::parse("npm"), None);
     }
 }
