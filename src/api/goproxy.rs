@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::auth::Access;
 use crate::gomod::{path, semver, zipcheck};
 use crate::http::{headers, ApiError, Response};
-use crate::store::{FileTarget, PackageType};
+use crate::store::{Added, FileTarget, PackageType, Refusal};
 
 /// What a GOPROXY read asks for; versions still case-encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,9 +193,9 @@ pub async fn upload(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Re
         Err(Err(invalid)) => return Err(invalid.into()),
     };
     let (sha256, size) = (sealed.sha256(), sealed.size());
-    match app.store.add_module_version(sealed, &owner, &module.path, &module.version, module.go_mod).await {
-        Ok(_) => {}
-        Err(crate::store::Error::Exists(_)) => {
+    match app.store.add_module_version(sealed, &owner, &module.path, &module.version, module.go_mod).await? {
+        Added::Stored(_) => {}
+        Added::Refused(Refusal::Exists(_)) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 format!(
@@ -205,7 +205,7 @@ pub async fn upload(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Re
                 ),
             ))
         }
-        Err(e) => return Err(e.into()),
+        Added::Refused(r) => return Err(r.into()),
     }
     app.metrics.bytes_in(size);
     let published =

@@ -12,7 +12,7 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{http::request::Parts, StatusCode};
 
 use crate::app::App;
-use crate::auth::{self, Access, Presented, Principal};
+use crate::auth::{self, Access, Presented, Principal, Verdict};
 use crate::http::{body::full, ApiError, ClientAddr, Response};
 use crate::store::{FileTarget, OwnerKind, PackageType, What};
 
@@ -78,7 +78,10 @@ pub fn credential(parts: &Parts) -> Result<Option<Presented>, ApiError> {
 pub fn authenticate(app: &App, cred: Option<&Presented>) -> Result<Option<Principal>, ApiError> {
     match cred {
         None => Ok(None),
-        Some(c) => Ok(Some(app.auth.authenticate(c)??)),
+        Some(c) => match app.auth.authenticate(c)? {
+            Verdict::Accepted(who) => Ok(Some(who)),
+            Verdict::Refused(denied) => Err(denied.into()),
+        },
     }
 }
 

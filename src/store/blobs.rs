@@ -173,7 +173,7 @@ impl Upload {
     async fn submit<T>(
         &mut self,
         job: Box<dyn Job>,
-        rx: tokio::sync::oneshot::Receiver<Result<Result<T>>>,
+        rx: tokio::sync::oneshot::Receiver<Result<Committed<T>>>,
     ) -> Result<T> {
         self.store.inner.queue.send(job).await.map_err(|_| Error::Closed)?;
         self.handed_over = true;
@@ -183,8 +183,20 @@ impl Upload {
             // from Drop (if this fails too, the next open reclaims the chunks).
             self.handed_over = false;
         }
-        outcome?
+        match outcome? {
+            Committed::Applied(t) => Ok(t),
+            Committed::ChunksLost(e) => Err(e),
+        }
     }
+}
+
+/// What the job committing sealed content did.
+enum Committed<T> {
+    /// It ran the caller's `apply`, which adopted or discarded the content: its outcome.
+    Applied(T),
+    /// An earlier chunk write of the upload had failed with this error: it discarded the
+    /// chunks instead (a discard that commits, while the caller hears the error).
+    ChunksLost(Error),
 }
 
 /// A finished upload: its content complete, of known size and sha256, not yet visible.
@@ -245,13 +257,15 @@ impl Sealed {
     }
 
     /// Commits durably: `apply` runs in the writer's transaction with the content written
-    /// out as [`Staged`] chunks, and must [`adopt`] it or (on a refusal, `Ok(Err(..))`)
-    /// [`discard`] it. When an earlier chunk write failed, the chunks are discarded and
-    /// `apply` does not run. In every error case nothing of the content is left.
+    /// out as [`Staged`] chunks, and must [`adopt`] it or, refusing, [`discard`] it and say
+    /// so in its outcome `T` (the transaction commits either way; an `Err` from `apply` is a
+    /// storage error that fails the batch). When an earlier chunk write failed, the chunks
+    /// are discarded, `apply` does not run and its error is returned. In every error case
+    /// nothing of the content is left.
     pub(crate) async fn commit<T, F>(mut self, apply: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &Staged) -> Result<Result<T>> + Send + 'static,
+        F: FnOnce(&WriteTransaction, &Staged) -> Result<T> + Send + 'static,
     {
         let u = &self.upload;
         let tail = std::mem::take(&mut self.tail);
@@ -263,14 +277,14 @@ impl Sealed {
         let (job, rx) = writer::Call::job(true, tail.len(), move |tx| {
             if let Some(e) = failed.get() {
                 discard(tx, &staged)?;
-                return Ok(Err(e));
+                return Ok(Committed::ChunksLost(e));
             }
             if !tail.is_empty() {
                 // No staging mark: this transaction also adopts or discards the chunk.
                 tx.open_table(CHUNKS)?.insert((staged.blob, tail_index), tail.as_ref())?;
             }
             drop(tail_permit);
-            apply(tx, &staged)
+            apply(tx, &staged).map(Committed::Applied)
         });
         self.upload.submit(job, rx).await
     }

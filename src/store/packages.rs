@@ -16,7 +16,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use super::blobs::{self, BlobReader, Reaper, Sealed, Staged};
 use super::records::{FileRec, PackageRec, VersionRec};
 use super::tables::{FILES, OWNERS, PACKAGES, VERSIONS};
-use super::{codec, get_rec, Error, Result, Store, What};
+use super::{codec, get_rec, Error, Refusal, Result, Store, What};
 use crate::names::key;
 
 /// The type of a package: which API serves it and how its names compare.
@@ -160,36 +160,50 @@ impl FileReader {
     }
 }
 
+/// What became of content offered to the store as new files.
+#[derive(Debug)]
+pub enum Added<T = FileRec> {
+    /// Stored, durably: the new file's record (or the new version's records).
+    Stored(T),
+    /// Refused, for this reason; nothing was stored and the content is gone.
+    Refused(Refusal),
+}
+
+impl<T> Added<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Added<U> {
+        match self {
+            Added::Stored(t) => Added::Stored(f(t)),
+            Added::Refused(r) => Added::Refused(r),
+        }
+    }
+}
+
 /// Adds the file described by `target` with the staged content, creating its package and
-/// version as needed. A refusal (`Ok(Err(..))`) discards the staged chunks in the same
-/// transaction, so a refused upload leaves nothing behind.
-pub(crate) fn add_file(
-    tx: &WriteTransaction,
-    target: &FileTarget,
-    staged: &Staged,
-) -> Result<Result<FileRec>> {
+/// version as needed. A refusal discards the staged chunks in the same transaction, so a
+/// refused upload leaves nothing behind.
+fn add_file(tx: &WriteTransaction, target: &FileTarget, staged: &Staged) -> Result<Added> {
     let added = put_files(tx, target, &[(target.file.as_str(), staged)], What::File)?;
     Ok(added.map(|mut recs| recs.remove(0)))
 }
 
 /// Creates the version `at` (its `file` is ignored) whole from `files`; refused when the
 /// version exists already. A refusal discards every staged content, like [`add_file`].
-pub(crate) fn add_version(
+fn add_version(
     tx: &WriteTransaction,
     at: &FileTarget,
     files: &[(&str, &Staged)],
-) -> Result<Result<Vec<FileRec>>> {
+) -> Result<Added<Vec<FileRec>>> {
     put_files(tx, at, files, What::Version)
 }
 
 /// Adds `files` to the version of `at`, creating package and version as needed. Refused
-/// when the owner is missing, or when `conflict` (the version, or a file) exists.
+/// when the owner is missing, when `conflict` (the version, or a file) exists, or by quota.
 fn put_files(
     tx: &WriteTransaction,
     at: &FileTarget,
     files: &[(&str, &Staged)],
     conflict: What,
-) -> Result<Result<Vec<FileRec>>> {
+) -> Result<Added<Vec<FileRec>>> {
     let (o, p, v, _) = at.keys();
     let k = at.kind.as_str();
     let mut table = tx.open_table(FILES)?;
@@ -197,27 +211,29 @@ fn put_files(
         Ok(t.get((o.as_str(), k, p.as_str(), v.as_str(), name_key(at.kind, f).as_str()))?.is_some())
     };
     let refusal = if tx.open_table(OWNERS)?.get(o.as_str())?.is_none() {
-        Some(Error::NotFound(What::Owner))
+        Some(Refusal::NotFound(What::Owner))
     } else if conflict == What::Version
         && tx.open_table(VERSIONS)?.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_some()
     {
-        Some(Error::Exists(What::Version))
+        Some(Refusal::Exists(What::Version))
     } else if files.iter().try_fold(false, |any, (f, _)| Ok::<_, Error>(any || exists(&table, f)?))? {
-        Some(Error::Exists(What::File))
+        Some(Refusal::Exists(What::File))
     } else {
         None
     };
     let new_version = tx.open_table(VERSIONS)?.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_none();
     let bytes: u64 = files.iter().map(|(_, s)| s.size).sum();
     let refusal = match refusal {
-        Some(e) => Some(e),
-        None => super::quotas::check(tx, &o, &at.owner, bytes, u64::from(new_version))?.err(),
+        Some(r) => Some(r),
+        None => {
+            super::quotas::exceeded(tx, &o, &at.owner, bytes, u64::from(new_version))?.map(Refusal::Quota)
+        }
     };
-    if let Some(e) = refusal {
+    if let Some(r) = refusal {
         for (_, staged) in files {
             blobs::discard(tx, staged)?;
         }
-        return Ok(Err(e));
+        return Ok(Added::Refused(r));
     }
     super::quotas::account(tx, &o, bytes as i64, i64::from(new_version))?;
     let now = crate::clock::now();
@@ -240,7 +256,7 @@ fn put_files(
         table.insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
         out.push(rec);
     }
-    Ok(Ok(out))
+    Ok(Added::Stored(out))
 }
 
 /// Deletes one file; an emptied version and package go with it.
@@ -374,32 +390,31 @@ fn summarize(
 
 impl Store {
     /// Stores a sealed upload as the file `target`, creating its package and version as
-    /// needed. Returns after the commit is durable.
+    /// needed. Returns after the commit is durable. Refused when `expect` differs from the
+    /// content's sha256, when the file name is taken (case-insensitively:
+    /// [`Refusal::Exists`]), when the owner is gone, or by quota.
     ///
     /// # Errors
-    /// [`Error::ChecksumMismatch`] when `expect` differs from the content's sha256,
-    /// [`Error::Exists`] when the file name is taken (case-insensitively),
-    /// [`Error::NotFound`] when the owner is gone, [`Error::Quota`], storage errors. In every
-    /// error case the content is discarded and nothing is visible.
+    /// Storage errors. Refused or failed, the content is discarded and nothing is visible.
     pub async fn add_file(
         &self,
         content: Sealed,
         target: FileTarget,
         expect: Option<[u8; 32]>,
-    ) -> Result<FileRec> {
+    ) -> Result<Added> {
         if expect.is_some_and(|e| e != content.sha256()) {
-            return Err(Error::ChecksumMismatch);
+            return Ok(Added::Refused(Refusal::ChecksumMismatch));
         }
         content.commit(move |tx, staged| add_file(tx, &target, staged)).await
     }
 
     /// Publishes a Go module version: its zip (the sealed upload, as uploaded) and its
     /// go.mod, as the files `{version}.zip` and `{version}.mod` of version `version` of
-    /// package `module`, in one durable commit.
+    /// package `module`, in one durable commit. Refused ([`Refusal::Exists`]) when the module
+    /// version exists, when the owner is gone, or by quota.
     ///
     /// # Errors
-    /// [`Error::Exists`] (version) when the module version exists, [`Error::NotFound`]
-    /// (owner), storage errors. On any error nothing is stored.
+    /// Storage errors. Refused or failed, nothing is stored.
     pub async fn add_module_version(
         &self,
         zip: Sealed,
@@ -407,7 +422,7 @@ impl Store {
         module: &str,
         version: &str,
         go_mod: Vec<u8>,
-    ) -> Result<Vec<FileRec>> {
+    ) -> Result<Added<Vec<FileRec>>> {
         let at = FileTarget {
             owner: owner.to_string(),
             kind: PackageType::Go,
