@@ -48,6 +48,15 @@ pub enum Denied {
     Throttled(Duration),
 }
 
+/// What checking a credential decided (a store that cannot be read is an error instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The credential is good: who it speaks for and what it may do.
+    Accepted(Principal),
+    /// The credential is refused, for this reason.
+    Refused(Denied),
+}
+
 /// A password or token in memory: its `Debug` shows no secret, so neither a stray `{:?}` nor
 /// a derived `Debug` of a type holding one can put it in a log line.
 #[derive(Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -308,40 +317,42 @@ impl Authenticator {
     /// 256-bit secret cannot be guessed, and CI runners behind one address must not suffer for
     /// a neighbour's typos.
     ///
+    /// Refused with [`Denied::Throttled`] when the address or user has failed too often
+    /// lately, with [`Denied::Bad`] for an unknown user, wrong password, unknown, revoked or
+    /// expired token.
+    ///
     /// # Errors
-    /// [`Denied::Throttled`] when the address or user has failed too often lately;
-    /// [`Denied::Bad`] for an unknown user, wrong password, unknown, revoked or expired
-    /// token; store errors are reported as such.
-    pub fn authenticate(&self, presented: &Presented) -> Result<Result<Principal, Denied>, store::Error> {
+    /// Store errors.
+    pub fn authenticate(&self, presented: &Presented) -> Result<Verdict, store::Error> {
         let from = presented.from;
         match &presented.credential {
             Credential::Password { user, password } => self.check_password(user, password, from),
             Credential::Token { user, secret } => match self.check_token(secret)? {
-                Some(Ok(principal)) => Ok(Ok(principal)),
-                Some(Err(denied)) => Ok(Err(self.token_failed(from, denied))),
+                Some(Verdict::Refused(denied)) => Ok(Verdict::Refused(self.token_failed(from, denied))),
+                Some(accepted) => Ok(accepted),
                 // A password that merely starts like a token.
                 None => match user {
                     Some(u) => self.check_password(u, secret, from),
-                    None => Ok(Err(self.token_failed(from, Denied::Bad))),
+                    None => Ok(Verdict::Refused(self.token_failed(from, Denied::Bad))),
                 },
             },
         }
     }
 
-    /// A token's principal; `Some(Err)` for an expired token or a deleted user, `None` when
-    /// no token has this secret.
-    fn check_token(&self, secret: &str) -> Result<Option<Result<Principal, Denied>>, store::Error> {
+    /// The verdict on a token: refused when expired or its user deleted; `None` when no
+    /// token has this secret.
+    fn check_token(&self, secret: &str) -> Result<Option<Verdict>, store::Error> {
         let Some(tok) = self.store.token(&token_hash(secret))? else { return Ok(None) };
         if tok.expires.is_some_and(|t| t <= crate::clock::now()) {
-            return Ok(Some(Err(Denied::Bad)));
+            return Ok(Some(Verdict::Refused(Denied::Bad)));
         }
         // The Basic user name beside a token is not checked (as in Gitea): CI systems often
         // put a fixed name there. The token alone says who it acts for.
         Ok(Some(match self.store.owner(&tok.user)? {
             Some(OwnerRec { name, kind: OwnerKind::User { admin, .. }, .. }) => {
-                Ok(Principal { name, admin, may_write: tok.write, by_password: false })
+                Verdict::Accepted(Principal { name, admin, may_write: tok.write, by_password: false })
             }
-            _ => Err(Denied::Bad),
+            _ => Verdict::Refused(Denied::Bad),
         }))
     }
 
@@ -381,14 +392,9 @@ impl Authenticator {
         })
     }
 
-    fn check_password(
-        &self,
-        user: &str,
-        password: &str,
-        from: IpAddr,
-    ) -> Result<Result<Principal, Denied>, store::Error> {
+    fn check_password(&self, user: &str, password: &str, from: IpAddr) -> Result<Verdict, store::Error> {
         let key = names::key(user);
-        let throttled = |t: Throttled| Ok(Err(Denied::Throttled(t.retry_after)));
+        let throttled = |t: Throttled| Ok(Verdict::Refused(Denied::Throttled(t.retry_after)));
         let rec = self.store.owner(user)?;
         let Some(OwnerRec { name, kind: OwnerKind::User { password_hash, admin }, .. }) = rec else {
             // A name no account could have is not tracked (it would only fill the table); the
@@ -401,14 +407,14 @@ impl Authenticator {
             // Same cost as a real check, so response time does not reveal which names exist.
             verify_password(password, dummy_hash());
             self.throttle.failed(booking);
-            return Ok(Err(Denied::Bad));
+            return Ok(Verdict::Refused(Denied::Bad));
         };
         let principal = Principal { name, admin, may_write: true, by_password: true };
         let fingerprint = fingerprint(user, password, &password_hash);
         let known_good =
             || self.is_remembered(&fingerprint) && self.throttle.is_clear(from, Some(&key), Instant::now());
         if known_good() {
-            return Ok(Ok(principal));
+            return Ok(Verdict::Accepted(principal));
         }
         // Many connections arriving at once with one credential (a CI fan-out, `go mod
         // download`) wait here for the first one's check, then find it remembered: one argon2
@@ -416,7 +422,7 @@ impl Authenticator {
         let _one_at_a_time =
             self.verifying[usize::from(fingerprint[0]) % 16].lock().unwrap_or_else(|p| p.into_inner());
         if known_good() {
-            return Ok(Ok(principal));
+            return Ok(Verdict::Accepted(principal));
         }
         let booking = match self.throttle.attempt(from, Some(&key), Instant::now()) {
             Ok(b) => b,
@@ -425,10 +431,10 @@ impl Authenticator {
         if verify_password(password, &password_hash) {
             self.remember(fingerprint);
             self.throttle.succeeded(booking, Instant::now());
-            Ok(Ok(principal))
+            Ok(Verdict::Accepted(principal))
         } else {
             self.throttle.failed(booking);
-            Ok(Err(Denied::Bad))
+            Ok(Verdict::Refused(Denied::Bad))
         }
     }
 
@@ -588,9 +594,9 @@ mod tests {
             let presented =
                 Presented { credential: Credential::Token { user: None, secret: secret.into() }, from };
             let outcome = auth.authenticate(&presented).unwrap();
-            assert_eq!(outcome.is_ok(), ok, "{label}: {outcome:?}");
+            assert_eq!(matches!(outcome, Verdict::Accepted(_)), ok, "{label}: {outcome:?}");
             if !ok {
-                assert_eq!(outcome, Err(Denied::Bad));
+                assert_eq!(outcome, Verdict::Refused(Denied::Bad));
             }
         }
     }

@@ -120,15 +120,17 @@ pub fn path_of(route: &Route) -> String {
         }
         Route::GoSumdb => "/api/packages/o/go/sumdb/lookup".into(),
         Route::Packages { owner } => p(&["api", "v1", "packages", &seg(owner)]),
-        Route::Package { owner, kind, name } => p(&["api", "v1", "packages", &seg(owner), kind, &seg(name)]),
+        Route::Package { owner, kind, name } => {
+            p(&["api", "v1", "packages", &seg(owner), kind.as_str(), &seg(name)])
+        }
         Route::Latest { owner, kind, name } => {
-            p(&["api", "v1", "packages", &seg(owner), kind, &seg(name), "-", "latest"])
+            p(&["api", "v1", "packages", &seg(owner), kind.as_str(), &seg(name), "-", "latest"])
         }
         Route::Version { owner, kind, name, version } => {
-            p(&["api", "v1", "packages", &seg(owner), kind, &seg(name), &seg(version)])
+            p(&["api", "v1", "packages", &seg(owner), kind.as_str(), &seg(name), &seg(version)])
         }
         Route::Files { owner, kind, name, version } => {
-            p(&["api", "v1", "packages", &seg(owner), kind, &seg(name), &seg(version), "files"])
+            p(&["api", "v1", "packages", &seg(owner), kind.as_str(), &seg(name), &seg(version), "files"])
         }
         Route::Users => "/api/v1/admin/users".into(),
         Route::User { name } => p(&["api", "v1", "admin", "users", &seg(name)]),
@@ -143,7 +145,11 @@ pub fn path_of(route: &Route) -> String {
 
 /// A route built from fuzz fields: any strings in any variant.
 fn route_from(f: &mut Fields) -> Route {
-    let kind = if f.byte().is_multiple_of(2) { "generic" } else { "go" };
+    let kind = if f.byte().is_multiple_of(2) {
+        crate::store::PackageType::Generic
+    } else {
+        crate::store::PackageType::Go
+    };
     match f.byte() % 22 {
         0 => Route::Health,
         1 => Route::Metrics,

@@ -18,7 +18,7 @@ use crate::http::body::{empty, full, ChannelBody};
 use crate::http::headers::{self, Range};
 use crate::http::{ApiError, Response};
 use crate::names;
-use crate::store::{FileReader, FileTarget, CHUNK_SIZE};
+use crate::store::{Added, FileReader, FileTarget, Refusal, CHUNK_SIZE};
 
 /// Uploads up to this size (by Content-Length) skip the blocking pre-check when their
 /// credentials are decided from memory: reading such a body before a 409 costs little.
@@ -92,12 +92,13 @@ pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     )
     .map_err(ApiError::bad_request)?;
     let upload = super::receive(app, &parts, body, app.limits.max_file_size, "file").await?;
-    let rec = match upload.finish(target.clone(), expect).await {
-        Ok(rec) => rec,
-        Err(crate::store::Error::Exists(_)) => {
+    let sealed = upload.seal().await?;
+    let rec = match app.store.add_file(sealed, target.clone(), expect).await? {
+        Added::Stored(rec) => rec,
+        Added::Refused(Refusal::Exists(_)) => {
             return Err(app.blocking(move |app| super::file_exists(app, &target, None)).await?)
         }
-        Err(e) => return Err(e.into()),
+        Added::Refused(r) => return Err(r.into()),
     };
     app.metrics.bytes_in(rec.size);
     app.metrics.upload(started.elapsed());

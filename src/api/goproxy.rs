@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::auth::Access;
 use crate::gomod::{path, semver, zipcheck};
 use crate::http::{headers, ApiError, Response};
-use crate::store::{FileTarget, GO};
+use crate::store::{Added, FileTarget, PackageType, Refusal};
 
 /// What a GOPROXY read asks for; versions still case-encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +87,7 @@ pub async fn get(
     let module = module_path(&module)?;
     let file = |v: &str, ext: &str| FileTarget {
         owner: owner.clone(),
-        kind: GO,
+        kind: PackageType::Go,
         package: module.clone(),
         version: v.to_string(),
         file: format!("{v}.{ext}"),
@@ -120,8 +120,10 @@ async fn metadata(
     let cred = credential(&parts)?;
     app.blocking(move |app| {
         let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-        let missing = |app: &App, version: &str| super::missing_in(app, &owner, GO, &module, version);
-        let versions = app.store.versions(&owner, GO, &module)?.ok_or_else(|| missing(app, ""))?;
+        let missing =
+            |app: &App, version: &str| super::missing_in(app, &owner, PackageType::Go, &module, version);
+        let versions =
+            app.store.versions(&owner, PackageType::Go, &module)?.ok_or_else(|| missing(app, ""))?;
         let info = |v: &crate::store::VersionSummary| {
             json(StatusCode::OK, &Info { version: &v.version, time: crate::clock::rfc3339(v.created) })
         };
@@ -137,7 +139,7 @@ async fn metadata(
                 text(StatusCode::OK, body)
             }
             Want::Latest => {
-                let v = crate::store::latest_of(GO, versions).ok_or_else(|| missing(app, ""))?;
+                let v = crate::store::latest_of(PackageType::Go, versions).ok_or_else(|| missing(app, ""))?;
                 info(&v)
             }
             _ => {
@@ -174,7 +176,9 @@ pub async fn upload(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Re
     let who = app.blocking(move |app| authorize(app, cred.as_ref(), &o, Access::Write)).await??;
     let limit = app.limits.max_file_size.min(zipcheck::MAX_ZIP);
     let upload = super::receive(app, &parts, body, limit, "module zip").await?;
-    let sealed = upload.seal().await?;
+    // Written out before the check, which may wait for its turn: a waiting upload holds no
+    // memory and none of the writer's queue budget.
+    let sealed = upload.seal().await?.flush().await?;
     // Checking decompresses the whole zip: a CPU-bound job, a few at a time.
     let _turn = app.zip_checks.acquire().await.map_err(ApiError::internal)?;
     let (sealed, checked) = app
@@ -189,9 +193,9 @@ pub async fn upload(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Re
         Err(Err(invalid)) => return Err(invalid.into()),
     };
     let (sha256, size) = (sealed.sha256(), sealed.size());
-    match app.store.add_module_version(sealed, &owner, &module.path, &module.version, module.go_mod).await {
-        Ok(_) => {}
-        Err(crate::store::Error::Exists(_)) => {
+    match app.store.add_module_version(sealed, &owner, &module.path, &module.version, module.go_mod).await? {
+        Added::Stored(_) => {}
+        Added::Refused(Refusal::Exists(_)) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 format!(
@@ -201,7 +205,7 @@ pub async fn upload(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Re
                 ),
             ))
         }
-        Err(e) => return Err(e.into()),
+        Added::Refused(r) => return Err(r.into()),
     }
     app.metrics.bytes_in(size);
     let published =

@@ -17,7 +17,7 @@ use crate::auth::{Access, Principal};
 use crate::clock::rfc3339;
 use crate::http::body::{self, empty};
 use crate::http::{ApiError, Response};
-use crate::store::{Role, VersionSummary};
+use crate::store::{PackageType, Role, VersionSummary};
 
 /// Default and largest page size of listings.
 const PAGE_DEFAULT: usize = 50;
@@ -27,7 +27,7 @@ const PAGE_MAX: usize = 1000;
 struct PackageJson {
     owner: String,
     #[serde(rename = "type")]
-    kind: String,
+    kind: &'static str,
     name: String,
     latest_version: Option<String>,
     version_count: u64,
@@ -38,7 +38,7 @@ struct PackageJson {
 struct VersionJson {
     owner: String,
     #[serde(rename = "type")]
-    kind: String,
+    kind: &'static str,
     name: String,
     version: String,
     created_at: String,
@@ -166,10 +166,10 @@ fn token_json(t: TokenInfo, secret: Option<String>) -> TokenJson {
     }
 }
 
-fn version_json(owner: &str, kind: &str, name: &str, v: VersionSummary) -> VersionJson {
+fn version_json(owner: &str, kind: PackageType, name: &str, v: VersionSummary) -> VersionJson {
     VersionJson {
         owner: owner.to_string(),
-        kind: kind.to_string(),
+        kind: kind.as_str(),
         name: name.to_string(),
         version: v.version,
         created_at: rfc3339(v.created),
@@ -204,7 +204,7 @@ fn number(q: &[(String, String)], name: &str, default: usize) -> Result<usize, A
 }
 
 /// Display spellings of the owner and package, for JSON (the path may differ in case).
-fn spelled(app: &App, owner: &str, kind: &str, name: &str) -> Result<(String, String), ApiError> {
+fn spelled(app: &App, owner: &str, kind: PackageType, name: &str) -> Result<(String, String), ApiError> {
     let o = app.store.owner(owner)?.map(|o| o.name).unwrap_or_else(|| owner.to_string());
     let p = app.store.package_name(owner, kind, name)?.unwrap_or_else(|| name.to_string());
     Ok((o, p))
@@ -213,10 +213,12 @@ fn spelled(app: &App, owner: &str, kind: &str, name: &str) -> Result<(String, St
 /// `GET /api/v1/packages/{owner}`.
 pub async fn packages(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Result<Response, ApiError> {
     let q = query(&req);
-    let kind = q.iter().find(|(k, _)| k == "type").map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
-    if kind.as_deref().is_some_and(|k| k != "generic" && k != "go") {
-        return Err(ApiError::bad_request("type must be generic or go"));
-    }
+    let kind = match q.iter().find(|(k, _)| k == "type").map(|(_, v)| v.as_str()).filter(|v| !v.is_empty()) {
+        None => None,
+        Some(k) => {
+            Some(PackageType::parse(k).ok_or_else(|| ApiError::bad_request("type must be generic or go"))?)
+        }
+    };
     let needle = q.iter().find(|(k, _)| k == "q").map(|(_, v)| v.to_ascii_lowercase()).unwrap_or_default();
     let page = number(&q, "page", 1)?.max(1);
     let limit = number(&q, "limit", PAGE_DEFAULT)?.clamp(1, PAGE_MAX);
@@ -224,14 +226,14 @@ pub async fn packages(app: &Arc<App>, req: Request<Incoming>, owner: String) -> 
         let name = app.store.owner(&owner)?.map(|o| o.name).unwrap_or(owner.clone());
         Ok(app
             .store
-            .packages(&owner, kind.as_deref())?
+            .packages(&owner, kind)?
             .into_iter()
             .filter(|p| p.name.to_ascii_lowercase().contains(&needle))
             .skip((page - 1).saturating_mul(limit))
             .take(limit)
             .map(|p| PackageJson {
                 owner: name.clone(),
-                kind: p.kind,
+                kind: p.kind.as_str(),
                 name: p.name,
                 latest_version: p.latest,
                 version_count: p.versions,
@@ -247,7 +249,7 @@ pub async fn versions(
     app: &Arc<App>,
     req: Request<Incoming>,
     owner: String,
-    kind: &'static str,
+    kind: PackageType,
     name: String,
 ) -> Result<Response, ApiError> {
     read_json(app, req, owner.clone(), move |app| {
@@ -266,7 +268,7 @@ pub async fn latest(
     app: &Arc<App>,
     req: Request<Incoming>,
     owner: String,
-    kind: &'static str,
+    kind: PackageType,
     name: String,
 ) -> Result<Response, ApiError> {
     read_json(app, req, owner.clone(), move |app| {
@@ -284,7 +286,7 @@ pub async fn version(
     app: &Arc<App>,
     req: Request<Incoming>,
     owner: String,
-    kind: &'static str,
+    kind: PackageType,
     name: String,
     version: String,
 ) -> Result<Response, ApiError> {
@@ -304,7 +306,7 @@ pub async fn files(
     app: &Arc<App>,
     req: Request<Incoming>,
     owner: String,
-    kind: &'static str,
+    kind: PackageType,
     name: String,
     version: String,
 ) -> Result<Response, ApiError> {
@@ -354,7 +356,7 @@ pub async fn delete_version(
     app: &Arc<App>,
     req: Request<Incoming>,
     owner: String,
-    kind: &'static str,
+    kind: PackageType,
     name: String,
     version: String,
 ) -> Result<Response, ApiError> {

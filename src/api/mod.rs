@@ -12,9 +12,9 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{http::request::Parts, StatusCode};
 
 use crate::app::App;
-use crate::auth::{self, Access, Presented, Principal};
+use crate::auth::{self, Access, Presented, Principal, Verdict};
 use crate::http::{body::full, ApiError, ClientAddr, Response};
-use crate::store::{FileTarget, OwnerKind, What, GO};
+use crate::store::{FileTarget, OwnerKind, PackageType, What};
 
 /// The authenticated user's name, put in response extensions for the request log.
 #[derive(Debug, Clone)]
@@ -78,7 +78,10 @@ pub fn credential(parts: &Parts) -> Result<Option<Presented>, ApiError> {
 pub fn authenticate(app: &App, cred: Option<&Presented>) -> Result<Option<Principal>, ApiError> {
     match cred {
         None => Ok(None),
-        Some(c) => Ok(Some(app.auth.authenticate(c)??)),
+        Some(c) => match app.auth.authenticate(c)? {
+            Verdict::Accepted(who) => Ok(Some(who)),
+            Verdict::Refused(denied) => Err(denied.into()),
+        },
     }
 }
 
@@ -105,12 +108,15 @@ pub fn authorize_cached(
 /// missing one, so the message reveals nothing a stranger may not know.
 fn denied(d: auth::Denied, owner: &str) -> ApiError {
     match d {
-        auth::Denied::Hidden => ApiError::not_found(describe_missing(What::Owner, &place(owner, "", "", ""))),
+        auth::Denied::Hidden => {
+            // The package type plays no part in a message about the owner.
+            ApiError::not_found(describe_missing(What::Owner, &place(owner, PackageType::Generic, "", "")))
+        }
         d => d.into(),
     }
 }
 
-fn place(owner: &str, kind: &'static str, package: &str, version: &str) -> FileTarget {
+fn place(owner: &str, kind: PackageType, package: &str, version: &str) -> FileTarget {
     FileTarget {
         owner: owner.into(),
         kind,
@@ -134,13 +140,16 @@ pub fn missing(app: &App, t: &FileTarget) -> ApiError {
 }
 
 /// [`missing`] for a package's versions or a version's files (no file name).
-pub fn missing_in(app: &App, owner: &str, kind: &'static str, package: &str, version: &str) -> ApiError {
+pub fn missing_in(app: &App, owner: &str, kind: PackageType, package: &str, version: &str) -> ApiError {
     missing(app, &place(owner, kind, package, version))
 }
 
 /// The one-line reason of a 404 for `what` missing in `t`.
 fn describe_missing(what: What, t: &FileTarget) -> String {
-    let package = if t.kind == GO { "Go module" } else { "generic package" };
+    let package = match t.kind {
+        PackageType::Go => "Go module",
+        PackageType::Generic => "generic package",
+    };
     match what {
         What::Owner => format!("no user or organization named {:?}", t.owner),
         What::Package => format!("{} has no {package} {:?}", t.owner, t.package),

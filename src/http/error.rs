@@ -124,6 +124,12 @@ impl From<store::Error> for ApiError {
     }
 }
 
+impl From<store::Refusal> for ApiError {
+    fn from(r: store::Refusal) -> Self {
+        store::Error::from(r).into()
+    }
+}
+
 impl From<admin::Error> for ApiError {
     fn from(e: admin::Error) -> Self {
         match e {

@@ -16,6 +16,7 @@ use hyper::{Method, Request, StatusCode};
 use super::{ApiError, Response};
 use crate::api::{self, generic, goproxy, manage, User};
 use crate::app::App;
+use crate::store::PackageType;
 
 /// A parsed request path; names are percent-decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,23 +51,23 @@ pub enum Route {
     },
     Package {
         owner: String,
-        kind: &'static str,
+        kind: PackageType,
         name: String,
     },
     Latest {
         owner: String,
-        kind: &'static str,
+        kind: PackageType,
         name: String,
     },
     Version {
         owner: String,
-        kind: &'static str,
+        kind: PackageType,
         name: String,
         version: String,
     },
     Files {
         owner: String,
-        kind: &'static str,
+        kind: PackageType,
         name: String,
         version: String,
     },
@@ -145,12 +146,8 @@ pub enum NoRoute {
     BadEncoding,
 }
 
-fn kind(s: &str) -> Result<&'static str, NoRoute> {
-    match s {
-        "generic" => Ok("generic"),
-        "go" => Ok("go"),
-        _ => Err(NoRoute::Unknown),
-    }
+fn kind(s: &str) -> Result<PackageType, NoRoute> {
+    PackageType::parse(s).ok_or(NoRoute::Unknown)
 }
 
 /// Parses a request path (without query) into a [`Route`].
@@ -293,7 +290,8 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
             Ok(api::text(StatusCode::OK, app.metrics.render(bytes, app.store.cache_stats())))
         }
         Route::GenericFile { owner, package, version, file } => {
-            let target = crate::store::FileTarget { owner, kind: "generic", package, version, file };
+            let target =
+                crate::store::FileTarget { owner, kind: PackageType::Generic, package, version, file };
             match method {
                 Method::PUT => generic::put(app, req, target).await,
                 Method::DELETE => generic::delete_file(app, req, target).await,
@@ -301,7 +299,7 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
             }
         }
         Route::GenericVersion { owner, package, version } => {
-            manage::delete_version(app, req, owner, "generic", package, version).await
+            manage::delete_version(app, req, owner, PackageType::Generic, package, version).await
         }
         Route::GoUpload { owner } => goproxy::upload(app, req, owner).await,
         Route::Go { owner, module, want } => goproxy::get(app, req, owner, module, want).await,
@@ -360,7 +358,7 @@ mod tests {
             parse("/api/v1/packages/alice/go/example.com%2Fm/v1.0.0/files"),
             Ok(Route::Files {
                 owner: "alice".into(),
-                kind: "go",
+                kind: PackageType::Go,
                 name: "example.com/m".into(),
                 version: "v1.0.0".into()
             })

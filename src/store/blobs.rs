@@ -1,9 +1,13 @@
-//! File contents: streamed in as staged chunks, committed as a content-addressed blob,
-//! read back by range, released when no file points at them.
+//! Content: streamed in as staged chunks, committed as a content-addressed blob, read back
+//! by range, released when nothing refers to it.
 //!
-//! This is the narrow interface the rest of the store uses for content — put a stream
-//! ([`Upload`]), read a range ([`FileReader`]), release ([`release`]) — so a second home for
-//! blob content (an object store) can slot in behind it later while metadata stays in redb.
+//! This is the narrow interface the rest of the store uses for content, and all it knows:
+//! put a stream and get back its size and sha256 ([`Upload`] → [`Sealed`]), adopt or discard
+//! that content in a write transaction ([`Sealed::commit`], [`adopt`], [`discard`]), read a
+//! range ([`BlobReader`]), drop a reference ([`release`]). What refers to a blob (a file of a
+//! package version) is `packages.rs`'s business; this module never imports it, so a second
+//! home for blob content (an object store) can slot in behind this interface later while
+//! metadata stays in redb.
 //!
 //! Invariants:
 //! 1. Every chunk `(id, i)` belongs to a blob record `id` or to a staged upload `id` (an
@@ -15,9 +19,9 @@
 //! Downloads and deletes (the "download leases" of docs/design.md). A long download must not
 //! hold one read snapshot for its whole transfer: space freed under a snapshot cannot be
 //! reused, so a slow client would pin every page deleted meanwhile. A streaming
-//! [`FileReader`] therefore opens one short read transaction per chunk and keeps its blob's
+//! [`BlobReader`] therefore opens one short read transaction per chunk and keeps its blob's
 //! chunks alive with an in-memory lease ([`Leases`]) instead. The promise kept: a download
-//! that began gets the bytes of the file it found, whole, or (on a storage failure) a transfer
+//! that began gets the bytes of the blob it found, whole, or (on a storage failure) a transfer
 //! cut short of its Content-Length — never other bytes, never a silently short body.
 //! 4. While a lease on blob `b` is held, no transaction removes `b`'s chunks: a release that
 //!    takes `b`'s last reference while it is leased ([`release`]) removes the blob record and
@@ -34,8 +38,8 @@
 //!    record found is the same blob.
 //! 7. The lease table lives in memory only: a crash forgets the leases, and the chunks kept
 //!    for them are staged (4), so the next open reclaims them with the unfinished uploads.
-//!    A kept blob has no record and no sha256 entry, so no new file can point at it (an
-//!    upload of the same content makes a new blob), and a reap that finds a record (the
+//!    A kept blob has no record and no sha256 entry, so no new reference can be added to it
+//!    (an upload of the same content makes a new blob), and a reap that finds a record (the
 //!    deferring transaction never committed) leaves the blob alone.
 
 use std::collections::{HashMap, HashSet};
@@ -46,10 +50,10 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::records::{BlobRec, FileRec};
+use super::records::BlobRec;
 use super::tables::{BLOBS, BLOB_BY_SHA, CHUNKS, STAGED};
 use super::writer::{self, Job};
-use super::{codec, packages::FileTarget, Error, Result, Store};
+use super::{codec, Error, Result, Store};
 
 /// Bytes per chunk. redb gives a value that does not fit its page a run of pages rounded up
 /// to a power of two, so a chunk of exactly 1 MiB would occupy 2 MiB; 1 MiB less 4 KiB
@@ -62,7 +66,7 @@ pub const CHUNK_SIZE: usize = (1 << 20) - 4096;
 /// for 128 KiB pieces.
 pub const READ_PIECE: usize = CHUNK_SIZE;
 
-/// An upload in progress: feed it the body with [`Upload::push`], then [`Upload::finish`].
+/// An upload in progress: feed it the body with [`Upload::push`], then [`Upload::seal`] it.
 ///
 /// Dropping it unfinished (client gone, error, limit) queues the removal of its staged
 /// chunks; a crash leaves them to be reclaimed by the next open.
@@ -76,7 +80,7 @@ pub struct Upload {
     limit: u64,
     /// Set by a chunk job whose batch failed to commit: the upload can no longer succeed.
     failed: Failure,
-    /// Set once the finish job is queued; from then on the writer owns the cleanup.
+    /// Set once the commit job is queued; from then on the writer owns the cleanup.
     handed_over: bool,
 }
 
@@ -152,47 +156,24 @@ impl Upload {
         Ok(())
     }
 
-    /// Commits the upload as the file `target`. Returns after the commit is durable.
+    /// Ends the upload: every byte is in, its size and sha256 are known. Chunks already sent
+    /// stay staged; the last, partial chunk stays in memory and rides with the job that
+    /// adopts the content ([`Sealed::commit`]), so a small upload is one job.
     ///
     /// # Errors
-    /// [`Error::ChecksumMismatch`] when `expect` differs from the content's sha256,
-    /// [`Error::Exists`] when the file name is taken (case-insensitively),
-    /// [`Error::NotFound`] when the owner is gone, storage errors. In every error case the
-    /// staged chunks are removed and nothing is visible.
-    pub async fn finish(mut self, target: FileTarget, expect: Option<[u8; 32]>) -> Result<FileRec> {
-        let sha: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
-        if expect.is_some_and(|e| e != sha) {
-            return Err(Error::ChecksumMismatch);
-        }
-        // The last, partial chunk rides with the finish job: a small file is one job.
+    /// [`Error::Closed`] when the store is closing.
+    pub async fn seal(mut self) -> Result<Sealed> {
+        let sha256: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
         let tail = self.buf.split().freeze();
         let tail_permit = if tail.is_empty() { None } else { Some(self.reserve(tail.len()).await?) };
-        let tail_index = self.chunks;
-        let chunks = self.chunks + u32::from(!tail.is_empty());
-        let marked = self.chunks > 0;
-        let staged = Staged { blob: self.blob, chunks, marked, sha256: sha, size: self.size };
-        let failed = self.failed.clone();
-        let weight = tail.len();
-        let (job, rx) = writer::Call::job(true, weight, move |tx| {
-            if let Some(e) = failed.get() {
-                discard(tx, staged.blob, staged.chunks, staged.marked)?;
-                return Ok(Err(e));
-            }
-            if !tail.is_empty() {
-                // No staging mark: this transaction also adopts or discards the chunk.
-                tx.open_table(CHUNKS)?.insert((staged.blob, tail_index), tail.as_ref())?;
-            }
-            drop(tail_permit);
-            super::packages::add_file(tx, &target, &staged)
-        });
-        self.submit(job, rx).await
+        Ok(Sealed { upload: self, sha256, tail, tail_permit })
     }
 
     /// Queues the job that adopts or discards this upload's chunks, and waits for its commit.
     async fn submit<T>(
         &mut self,
         job: Box<dyn Job>,
-        rx: tokio::sync::oneshot::Receiver<Result<Result<T>>>,
+        rx: tokio::sync::oneshot::Receiver<Result<Committed<T>>>,
     ) -> Result<T> {
         self.store.inner.queue.send(job).await.map_err(|_| Error::Closed)?;
         self.handed_over = true;
@@ -202,37 +183,32 @@ impl Upload {
             // from Drop (if this fails too, the next open reclaims the chunks).
             self.handed_over = false;
         }
-        outcome?
-    }
-
-    /// Sends every byte received so far to the writer and waits until it is committed (not
-    /// durably), so the content can be read back with [`Sealed::reader`] before it is
-    /// accepted or refused. Used when the content must be checked as a whole first (a Go
-    /// module zip).
-    ///
-    /// # Errors
-    /// A storage error of any chunk write.
-    pub async fn seal(mut self) -> Result<Sealed> {
-        let sha: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
-        let tail = self.buf.split().freeze();
-        if !tail.is_empty() {
-            self.send_chunk(tail).await?;
+        match outcome? {
+            Committed::Applied(t) => Ok(t),
+            Committed::ChunksLost(e) => Err(e),
         }
-        let (barrier, rx) = writer::Call::job(false, 0, |_| Ok(()));
-        self.store.inner.queue.send(barrier).await.map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)??;
-        if let Some(e) = self.failed.get() {
-            return Err(e);
-        }
-        Ok(Sealed { sha256: sha, upload: self })
     }
 }
 
-/// An upload whose every byte is committed as staged chunks: readable, not yet visible.
-/// Dropping it discards the chunks, like dropping an [`Upload`].
+/// What the job committing sealed content did.
+enum Committed<T> {
+    /// It ran the caller's `apply`, which adopted or discarded the content: its outcome.
+    Applied(T),
+    /// An earlier chunk write of the upload had failed with this error: it discarded the
+    /// chunks instead (a discard that commits, while the caller hears the error).
+    ChunksLost(Error),
+}
+
+/// A finished upload: its content complete, of known size and sha256, not yet visible.
+/// Whoever stores it adopts it with [`Sealed::commit`]; dropping it discards the chunks,
+/// like dropping an [`Upload`].
 pub struct Sealed {
     upload: Upload,
     sha256: [u8; 32],
+    /// The last, partial chunk, not yet written (empty after [`Sealed::flush`]).
+    tail: Bytes,
+    /// Queue space held by `tail`.
+    tail_permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Sealed {
@@ -244,45 +220,86 @@ impl Sealed {
         self.sha256
     }
 
-    /// Reads the staged content from a snapshot. Blocks.
+    /// Writes the last chunk too and waits until every chunk is committed (not durably), so
+    /// the content can wait for a long check (a Go module zip, read back with
+    /// [`Sealed::reader`]) holding neither memory nor the writer's queue budget.
+    ///
+    /// # Errors
+    /// A storage error of any chunk write.
+    pub async fn flush(mut self) -> Result<Sealed> {
+        let tail = std::mem::take(&mut self.tail);
+        self.tail_permit = None;
+        if !tail.is_empty() {
+            self.upload.send_chunk(tail).await?;
+        }
+        let (barrier, rx) = writer::Call::job(false, 0, |_| Ok(()));
+        self.upload.store.inner.queue.send(barrier).await.map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)??;
+        if let Some(e) = self.upload.failed.get() {
+            return Err(e);
+        }
+        Ok(self)
+    }
+
+    /// Reads the content from a snapshot (the last chunk from memory until it is written).
+    /// Blocks.
     pub fn reader(&self) -> Result<StagedReader> {
         let tx = self.upload.store.read()?;
+        let tail = (!self.tail.is_empty()).then(|| (self.upload.chunks, self.tail.clone()));
         Ok(StagedReader {
             chunks: tx.open_table(CHUNKS)?,
             blob: self.upload.blob,
             size: self.upload.size,
             pos: 0,
-            current: None,
+            current: tail.clone(),
+            tail,
         })
     }
 
-    /// The staged content as the writer's jobs see it.
-    fn staged(&self) -> Staged {
-        let u = &self.upload;
-        Staged { blob: u.blob, chunks: u.chunks, marked: u.chunks > 0, sha256: self.sha256, size: u.size }
-    }
-
-    /// Commits durably: `apply` runs in the writer's transaction with the staged content and
-    /// must adopt it or (on a refusal, `Ok(Err(..))`) discard it.
+    /// Commits durably: `apply` runs in the writer's transaction with the content written
+    /// out as [`Staged`] chunks, and must [`adopt`] it or, refusing, [`discard`] it and say
+    /// so in its outcome `T` (the transaction commits either way; an `Err` from `apply` is a
+    /// storage error that fails the batch). When an earlier chunk write failed, the chunks
+    /// are discarded, `apply` does not run and its error is returned. In every error case
+    /// nothing of the content is left.
     pub(crate) async fn commit<T, F>(mut self, apply: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &Staged) -> Result<Result<T>> + Send + 'static,
+        F: FnOnce(&WriteTransaction, &Staged) -> Result<T> + Send + 'static,
     {
-        let staged = self.staged();
-        let (job, rx) = writer::Call::job(true, 0, move |tx| apply(tx, &staged));
+        let u = &self.upload;
+        let tail = std::mem::take(&mut self.tail);
+        let tail_permit = self.tail_permit.take();
+        let tail_index = u.chunks;
+        let chunks = u.chunks + u32::from(!tail.is_empty());
+        let staged = Staged { blob: u.blob, chunks, marked: u.chunks > 0, sha256: self.sha256, size: u.size };
+        let failed = u.failed.clone();
+        let (job, rx) = writer::Call::job(true, tail.len(), move |tx| {
+            if let Some(e) = failed.get() {
+                discard(tx, &staged)?;
+                return Ok(Committed::ChunksLost(e));
+            }
+            if !tail.is_empty() {
+                // No staging mark: this transaction also adopts or discards the chunk.
+                tx.open_table(CHUNKS)?.insert((staged.blob, tail_index), tail.as_ref())?;
+            }
+            drop(tail_permit);
+            apply(tx, &staged).map(Committed::Applied)
+        });
         self.upload.submit(job, rx).await
     }
 }
 
-/// Reads staged content (`Read + Seek`), one chunk in memory at a time.
+/// Reads sealed content (`Read + Seek`), one chunk in memory at a time.
 pub struct StagedReader {
     chunks: redb::ReadOnlyTable<(u64, u32), &'static [u8]>,
     blob: u64,
     size: u64,
     pos: u64,
     /// The chunk last read: (index, bytes).
-    current: Option<(u32, Vec<u8>)>,
+    current: Option<(u32, Bytes)>,
+    /// The last chunk when it is still in memory: (index, bytes).
+    tail: Option<(u32, Bytes)>,
 }
 
 impl std::io::Read for StagedReader {
@@ -293,15 +310,18 @@ impl std::io::Read for StagedReader {
         let cs = CHUNK_SIZE as u64;
         let index = (self.pos / cs) as u32;
         if self.current.as_ref().is_none_or(|(i, _)| *i != index) {
-            let data = self
-                .chunks
-                .get((self.blob, index))
-                .map_err(std::io::Error::other)?
-                .ok_or_else(|| {
-                    std::io::Error::other(format!("staged blob {} lacks chunk {index}", self.blob))
-                })?
-                .value()
-                .to_vec();
+            let data = match &self.tail {
+                Some((i, data)) if *i == index => data.clone(),
+                _ => Bytes::copy_from_slice(
+                    self.chunks
+                        .get((self.blob, index))
+                        .map_err(std::io::Error::other)?
+                        .ok_or_else(|| {
+                            std::io::Error::other(format!("staged blob {} lacks chunk {index}", self.blob))
+                        })?
+                        .value(),
+                ),
+            };
             self.current = Some((index, data));
         }
         let (_, data) = self.current.as_ref().expect("just filled");
@@ -347,7 +367,7 @@ impl Drop for Upload {
             return;
         }
         let (blob, chunks) = (self.blob, self.chunks);
-        let (job, _) = writer::Call::job(false, 0, move |tx| discard(tx, blob, chunks, true));
+        let (job, _) = writer::Call::job(false, 0, move |tx| remove_staged(tx, blob, chunks, true));
         let queue = self.store.inner.queue.clone();
         // Without a runtime (or with the writer gone) the next open reclaims the chunks.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -358,18 +378,19 @@ impl Drop for Upload {
     }
 }
 
-/// The content of a finished upload, waiting in staged chunks to become a blob.
+/// Sealed content written out as chunks inside a write transaction, waiting to become a
+/// blob ([`adopt`]) or to go ([`discard`]) in that same transaction.
 pub(crate) struct Staged {
-    pub blob: u64,
-    pub chunks: u32,
-    /// Whether chunks went to the writer before the finish job, marking the blob in `STAGED`
-    /// (a file that fits in one chunk is written, adopted and unmarked in one transaction).
-    pub marked: bool,
+    blob: u64,
+    chunks: u32,
+    /// Whether chunks went to the writer before the commit job, marking the blob in `STAGED`
+    /// (content that fits in one chunk is written, adopted and unmarked in one transaction).
+    marked: bool,
     pub sha256: [u8; 32],
     pub size: u64,
 }
 
-/// One chunk of an upload, written without fsync; the finish job's durable commit covers it.
+/// One chunk of an upload, written without fsync; the commit job's durable commit covers it.
 struct ChunkJob {
     blob: u64,
     index: u32,
@@ -423,7 +444,7 @@ impl Job for ChunkJob {
 
 /// Turns staged chunks into a reference to a blob with their content: a new blob, or one more
 /// reference to an existing blob with the same sha256 (and the staged copy is dropped).
-/// Returns the blob id the file must point at.
+/// Returns the blob id the new reference must point at.
 pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
     if staged.marked {
         tx.open_table(STAGED)?.remove(staged.blob)?;
@@ -446,13 +467,14 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
     Ok(staged.blob)
 }
 
-/// Drops one reference to blob `id`; the last one deletes its record and index entry, and
-/// its chunks unless a download holds a lease on it (then they are kept, staged, until the
-/// last lease goes: invariant 4). `reaper` is the job's link to the lease table.
+/// Drops one reference to blob `id` (its holder is gone); the last one deletes its record
+/// and index entry, and its chunks unless a download holds a lease on it (then they are
+/// kept, staged, until the last lease goes: invariant 4). `reaper` is the job's link to the
+/// lease table.
 pub(crate) fn release(tx: &WriteTransaction, id: u64, reaper: &Reaper) -> Result<()> {
     let mut blobs = tx.open_table(BLOBS)?;
     let mut rec: BlobRec = super::get_rec(&blobs, id)?
-        .ok_or_else(|| Error::Corrupt(format!("a file points at missing blob {id}")))?;
+        .ok_or_else(|| Error::Corrupt(format!("released a reference to missing blob {id}")))?;
     if rec.refs > 1 {
         rec.refs -= 1;
         blobs.insert(id, codec::encode(&rec).as_slice())?;
@@ -470,8 +492,13 @@ pub(crate) fn release(tx: &WriteTransaction, id: u64, reaper: &Reaper) -> Result
     }
 }
 
+/// Removes staged content that will not become a blob (a refused upload).
+pub(crate) fn discard(tx: &WriteTransaction, staged: &Staged) -> Result<()> {
+    remove_staged(tx, staged.blob, staged.chunks, staged.marked)
+}
+
 /// Removes an unfinished upload's `chunks` chunks and, when `marked`, its staging mark.
-pub(crate) fn discard(tx: &WriteTransaction, blob: u64, chunks: u32, marked: bool) -> Result<()> {
+fn remove_staged(tx: &WriteTransaction, blob: u64, chunks: u32, marked: bool) -> Result<()> {
     if marked {
         tx.open_table(STAGED)?.remove(blob)?;
     }
@@ -512,16 +539,14 @@ fn chunk_count(size: u64, chunk_size: u32) -> u32 {
     size.div_ceil(u64::from(chunk_size)) as u32
 }
 
-/// A file opened for reading, consistent whatever is deleted meanwhile: from the snapshot
-/// it was found in, or (after [`FileReader::into_leased`]) one short read transaction per
-/// chunk, its blob kept alive by a lease.
-pub struct FileReader {
+/// A blob opened for reading, consistent whatever is deleted meanwhile: from the snapshot
+/// it was found in, or (after [`BlobReader::into_leased`]) one short read transaction per
+/// chunk, the blob kept alive by a lease.
+pub(crate) struct BlobReader {
     store: Store,
     source: Source,
-    pub file: FileRec,
-    blob: BlobRec,
-    /// The cache generation before the snapshot was taken (see `cache.rs`).
-    pub(crate) generation: u64,
+    id: u64,
+    rec: BlobRec,
 }
 
 enum Source {
@@ -532,36 +557,34 @@ enum Source {
     },
 }
 
-impl FileReader {
-    pub(crate) fn new(
-        store: &Store,
-        tx: ReadTransaction,
-        file: FileRec,
-        generation: u64,
-    ) -> Result<FileReader> {
-        let blobs = tx.open_table(BLOBS)?;
-        let blob: BlobRec = super::get_rec(&blobs, file.blob)?
-            .ok_or_else(|| Error::Corrupt(format!("file {:?} points at missing blob", file.name)))?;
-        drop(blobs);
-        if blob.size != file.size || blob.sha256 != file.sha256 {
-            return Err(Error::Corrupt(format!("file {:?} disagrees with its blob", file.name)));
-        }
-        Ok(FileReader { store: store.clone(), source: Source::Snapshot(tx), file, blob, generation })
+impl BlobReader {
+    /// Blob `id` as the snapshot `tx` has it; `None` when it has no record there.
+    pub(crate) fn open(store: &Store, tx: ReadTransaction, id: u64) -> Result<Option<BlobReader>> {
+        let rec: Option<BlobRec> = super::get_rec(&tx.open_table(BLOBS)?, id)?;
+        Ok(rec.map(|rec| BlobReader { store: store.clone(), source: Source::Snapshot(tx), id, rec }))
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.rec.size
+    }
+
+    pub(crate) fn sha256(&self) -> [u8; 32] {
+        self.rec.sha256
     }
 
     /// Trades the snapshot for a lease on the blob, for a transfer that may take long: the
     /// snapshot would pin every page freed while it lasts. Keeps the snapshot (and so stays
     /// correct) in the rare race where the blob is being deleted right now (invariant 6).
     /// Blocks.
-    pub fn into_leased(mut self) -> FileReader {
+    pub(crate) fn into_leased(mut self) -> BlobReader {
         if !matches!(self.source, Source::Snapshot(_)) {
             return self;
         }
-        let Some(lease) = Lease::take(&self.store, self.file.blob) else {
+        let Some(lease) = Lease::take(&self.store, self.id) else {
             return self;
         };
         // A transaction that begins after the lease was granted (invariant 6).
-        let id = self.file.blob;
+        let id = self.id;
         let alive = self.store.read().and_then(|tx| Ok(tx.open_table(BLOBS)?.get(id)?.is_some()));
         if matches!(alive, Ok(true)) {
             self.source = Source::Leased { _lease: lease }; // and the snapshot ends
@@ -575,13 +598,13 @@ impl FileReader {
     ///
     /// # Errors
     /// [`Error::Corrupt`] when a chunk is missing or of the wrong size.
-    pub fn read(&self, start: u64, end: u64, mut sink: impl FnMut(Bytes) -> bool) -> Result<()> {
-        let cs = u64::from(self.blob.chunk_size);
+    pub(crate) fn read(&self, start: u64, end: u64, mut sink: impl FnMut(Bytes) -> bool) -> Result<()> {
+        let cs = u64::from(self.rec.chunk_size);
         let mut pos = start;
-        while pos < end.min(self.blob.size) {
+        while pos < end.min(self.rec.size) {
             let index = (pos / cs) as u32;
             let chunk_start = u64::from(index) * cs;
-            let expected = cs.min(self.blob.size - chunk_start) as usize;
+            let expected = cs.min(self.rec.size - chunk_start) as usize;
             let from = (pos - chunk_start) as usize;
             let to = ((end - chunk_start) as usize).min(expected);
             let pieces = self.chunk_pieces(index, expected, from..to)?;
@@ -607,7 +630,7 @@ impl FileReader {
             }
         };
         let chunks = tx.open_table(CHUNKS)?;
-        let id = self.file.blob;
+        let id = self.id;
         let guard = chunks
             .get((id, index))?
             .ok_or_else(|| Error::Corrupt(format!("blob {id} lacks chunk {index}")))?;

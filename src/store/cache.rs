@@ -32,7 +32,7 @@ const ENTRY_WEIGHT: u64 = 2 << 10;
 const MAX_OWNERS: usize = 4096;
 
 /// (owner, type, package, version, file), all case-folded.
-pub type FileKey = (String, &'static str, String, String, String);
+pub type FileKey = (String, super::PackageType, String, String, String);
 
 /// A cached file: its record and whole content.
 #[derive(Clone)]
@@ -149,7 +149,7 @@ mod tests {
     use super::*;
 
     fn key(i: usize) -> FileKey {
-        ("alice".into(), "generic", "p".into(), "1".into(), format!("f{i}"))
+        ("alice".into(), super::super::PackageType::Generic, "p".into(), "1".into(), format!("f{i}"))
     }
 
     fn file(len: usize) -> CachedFile {

@@ -92,7 +92,7 @@ impl StorageBackend for Faulty {
 fn target(file: &str) -> FileTarget {
     FileTarget {
         owner: "alice".into(),
-        kind: "generic",
+        kind: super::PackageType::Generic,
         package: "pkg".into(),
         version: "1".into(),
         file: file.into(),
@@ -108,7 +108,10 @@ async fn upload(store: &Store, file: &str, data: &[u8]) -> Result<(), Error> {
     for piece in data.chunks(300 << 10) {
         up.push(Bytes::copy_from_slice(piece)).await?;
     }
-    up.finish(target(file), None).await.map(|_| ())
+    match store.add_file(up.seal().await?, target(file), None).await? {
+        super::Added::Stored(_) => Ok(()),
+        super::Added::Refused(r) => Err(r.into()),
+    }
 }
 
 fn read_all(store: &Store, file: &str) -> Option<Vec<u8>> {

@@ -10,7 +10,7 @@ use super::{Create, FileTarget, Options, OwnerKind, OwnerRec, Store, CHUNK_SIZE}
 fn target(file: &str) -> FileTarget {
     FileTarget {
         owner: "alice".into(),
-        kind: "generic",
+        kind: super::PackageType::Generic,
         package: "pkg".into(),
         version: "1".into(),
         file: file.into(),
@@ -33,7 +33,8 @@ fn store_with(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> Store {
         for piece in data.chunks(300 << 10) {
             up.push(Bytes::copy_from_slice(piece)).await.unwrap();
         }
-        up.finish(target(name), None).await.unwrap();
+        let added = store.add_file(up.seal().await.unwrap(), target(name), None).await.unwrap();
+        assert!(matches!(added, super::Added::Stored(_)), "{added:?}");
     });
     store
 }
@@ -114,7 +115,8 @@ fn a_blob_deleted_under_two_leases_is_kept_until_the_last_goes_and_then_reaped()
     rt.block_on(async {
         let mut up = store.begin_upload(u64::MAX);
         up.push(Bytes::from(data.clone())).await.unwrap();
-        up.finish(target("b.bin"), None).await.unwrap();
+        let added = store.add_file(up.seal().await.unwrap(), target("b.bin"), None).await.unwrap();
+        assert!(matches!(added, super::Added::Stored(_)), "{added:?}");
     });
     let again = store.open_file(&target("b.bin")).unwrap().unwrap().into_leased();
     assert_eq!(read_all(&again), data);

@@ -34,10 +34,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::names;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
-pub use blobs::{FileReader, Sealed, StagedReader, Upload, CHUNK_SIZE};
+pub use blobs::{Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::{CacheStats, CachedFile};
 pub use maintenance::{BackedUp, Compacted, CompactionEstimate};
-pub use packages::{latest_of, latest_version, FileTarget, PackageSummary, VersionSummary, GO};
+pub use packages::{
+    latest_of, latest_version, Added, FileReader, FileTarget, PackageSummary, PackageType, VersionSummary,
+};
 pub use quotas::OwnerUsage;
 pub use records::{FileRec, OwnerKind, OwnerRec, QuotaRec, Role, TokenRec, UsageRec};
 pub use verify::{Repaired, Report};
@@ -65,6 +67,38 @@ impl std::fmt::Display for What {
             What::Token => "token",
             What::Member => "member",
         })
+    }
+}
+
+/// Why the store refused to add content: a domain outcome, not a failure. Nothing of the
+/// refused write was stored. The same cases as the [`Error`] variants of those names, into
+/// which it converts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A thing the write needs does not exist (the owner).
+    NotFound(What),
+    /// The name is taken (names compare case-insensitively where they fold case).
+    Exists(What),
+    /// The owner's storage or version quota would be exceeded; the reason names the limit.
+    Quota(String),
+    /// The received content does not match the checksum the client sent.
+    ChecksumMismatch,
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Error {
+        match r {
+            Refusal::NotFound(w) => Error::NotFound(w),
+            Refusal::Exists(w) => Error::Exists(w),
+            Refusal::Quota(why) => Error::Quota(why),
+            Refusal::ChecksumMismatch => Error::ChecksumMismatch,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Error::from(self.clone()).fmt(f)
     }
 }
 

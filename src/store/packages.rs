@@ -1,28 +1,65 @@
-//! Packages, versions and files: creating a file from an upload, deleting files and
-//! versions, and the read-side listings of the management API.
+//! Packages, versions and files: storing sealed uploads as files, opening files for
+//! reading, deleting files and versions, and the read-side listings of the management API.
+//!
+//! The content of a file is a blob (`blobs.rs`): this module adopts sealed content as a file
+//! and releases a file's blob when the file goes, in the same transaction as the file
+//! records. The dependency runs one way: `blobs.rs` knows nothing of files.
 //!
 //! Invariants (kept in the same transaction as the change that could break them):
 //! 1. A version exists iff it has at least one file; a package iff it has a version.
 //! 2. Names are unique per parent case-insensitively; records keep the first spelling.
 //! 3. A file points at exactly one blob and holds one of its references.
 
+use bytes::Bytes;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
-use super::blobs::{self, FileReader, Reaper, Staged};
+use super::blobs::{self, BlobReader, Reaper, Sealed, Staged};
 use super::records::{FileRec, PackageRec, VersionRec};
 use super::tables::{FILES, OWNERS, PACKAGES, VERSIONS};
-use super::{codec, get_rec, Error, Result, Store, What};
+use super::{codec, get_rec, Error, Refusal, Result, Store, What};
 use crate::names::key;
 
-/// The package type of Go modules; every other type is generic.
-pub const GO: &str = "go";
+/// The type of a package: which API serves it and how its names compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PackageType {
+    /// Release files of any kind (docs/api.md).
+    Generic,
+    /// Go modules (docs/go-modules.md).
+    Go,
+}
+
+impl PackageType {
+    /// The type's name in URLs, JSON and messages, and its part of every package, version and
+    /// file key on disk: changing a spelling here would orphan every stored package of it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PackageType::Generic => "generic",
+            PackageType::Go => "go",
+        }
+    }
+
+    /// The type named `s` exactly (as in a URL or a table key); `None` for any other string.
+    pub fn parse(s: &str) -> Option<PackageType> {
+        [PackageType::Generic, PackageType::Go].into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The type of a key read from a table.
+    fn of_key(s: &str) -> Result<PackageType> {
+        PackageType::parse(s).ok_or_else(|| Error::Corrupt(format!("unknown package type {s:?} in a key")))
+    }
+}
+
+impl std::fmt::Display for PackageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Where a file goes (or is looked up): names as the client spelled them.
 #[derive(Debug, Clone)]
 pub struct FileTarget {
     pub owner: String,
-    /// `"generic"` or `"go"`.
-    pub kind: &'static str,
+    pub kind: PackageType,
     pub package: String,
     pub version: String,
     pub file: String,
@@ -39,8 +76,8 @@ impl FileTarget {
 /// The key a package, version or file name is stored under. Generic names compare
 /// case-insensitively (docs/api.md, Names); Go module paths and versions are case-sensitive, which is
 /// what the go command's case encoding is for (docs/go-modules.md). Owners always fold case.
-pub(crate) fn name_key(kind: &str, name: &str) -> String {
-    if kind == GO {
+pub(crate) fn name_key(kind: PackageType, name: &str) -> String {
+    if kind == PackageType::Go {
         name.to_string()
     } else {
         key(name)
@@ -50,7 +87,7 @@ pub(crate) fn name_key(kind: &str, name: &str) -> String {
 /// One package of an owner, for listings.
 #[derive(Debug, Clone)]
 pub struct PackageSummary {
-    pub kind: String,
+    pub kind: PackageType,
     pub name: String,
     pub created: u64,
     pub versions: u64,
@@ -70,8 +107,11 @@ pub struct VersionSummary {
 /// The version a package's "latest" means: for a Go module what the go command's `@latest`
 /// resolves to (highest release, else highest pre-release; docs/go-modules.md), for any other package
 /// the version created last. Takes (version, creation order) pairs.
-pub fn latest_version<'a>(kind: &str, versions: impl IntoIterator<Item = (&'a str, u64)>) -> Option<&'a str> {
-    if kind == GO {
+pub fn latest_version<'a>(
+    kind: PackageType,
+    versions: impl IntoIterator<Item = (&'a str, u64)>,
+) -> Option<&'a str> {
+    if kind == PackageType::Go {
         crate::gomod::semver::latest(versions.into_iter().map(|(v, _)| v))
     } else {
         versions.into_iter().max_by_key(|(_, order)| *order).map(|(v, _)| v)
@@ -79,70 +119,121 @@ pub fn latest_version<'a>(kind: &str, versions: impl IntoIterator<Item = (&'a st
 }
 
 /// Picks [`latest_version`] from `versions`, which [`Store::versions`] lists oldest first.
-pub fn latest_of(kind: &str, versions: Vec<VersionSummary>) -> Option<VersionSummary> {
+pub fn latest_of(kind: PackageType, versions: Vec<VersionSummary>) -> Option<VersionSummary> {
     let ordered = versions.iter().enumerate().map(|(i, v)| (v.version.as_str(), i as u64));
     let best = latest_version(kind, ordered)?.to_string();
     versions.into_iter().find(|v| v.version == best)
 }
 
+/// A file opened for reading: its record and its content, consistent whatever is deleted
+/// meanwhile (see [`BlobReader`]).
+pub struct FileReader {
+    pub file: FileRec,
+    content: BlobReader,
+    /// The cache generation before the snapshot was taken (see `cache.rs`).
+    pub(crate) generation: u64,
+}
+
+impl FileReader {
+    fn new(store: &Store, tx: ReadTransaction, file: FileRec, generation: u64) -> Result<FileReader> {
+        let content = BlobReader::open(store, tx, file.blob)?
+            .ok_or_else(|| Error::Corrupt(format!("file {:?} points at missing blob", file.name)))?;
+        if content.size() != file.size || content.sha256() != file.sha256 {
+            return Err(Error::Corrupt(format!("file {:?} disagrees with its blob", file.name)));
+        }
+        Ok(FileReader { file, content, generation })
+    }
+
+    /// Trades the snapshot for a lease on the content, for a transfer that may take long
+    /// ([`BlobReader::into_leased`]). Blocks.
+    pub fn into_leased(self) -> FileReader {
+        FileReader { content: self.content.into_leased(), ..self }
+    }
+
+    /// Calls `sink` with consecutive pieces of bytes `start..end` (each at most
+    /// [`blobs::READ_PIECE`]); stops early when `sink` returns false (the reader went away).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when a chunk is missing or of the wrong size.
+    pub fn read(&self, start: u64, end: u64, sink: impl FnMut(Bytes) -> bool) -> Result<()> {
+        self.content.read(start, end, sink)
+    }
+}
+
+/// What became of content offered to the store as new files.
+#[derive(Debug)]
+pub enum Added<T = FileRec> {
+    /// Stored, durably: the new file's record (or the new version's records).
+    Stored(T),
+    /// Refused, for this reason; nothing was stored and the content is gone.
+    Refused(Refusal),
+}
+
+impl<T> Added<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Added<U> {
+        match self {
+            Added::Stored(t) => Added::Stored(f(t)),
+            Added::Refused(r) => Added::Refused(r),
+        }
+    }
+}
+
 /// Adds the file described by `target` with the staged content, creating its package and
-/// version as needed. A refusal (`Ok(Err(..))`) discards the staged chunks in the same
-/// transaction, so a refused upload leaves nothing behind.
-pub(crate) fn add_file(
-    tx: &WriteTransaction,
-    target: &FileTarget,
-    staged: &Staged,
-) -> Result<Result<FileRec>> {
+/// version as needed. A refusal discards the staged chunks in the same transaction, so a
+/// refused upload leaves nothing behind.
+fn add_file(tx: &WriteTransaction, target: &FileTarget, staged: &Staged) -> Result<Added> {
     let added = put_files(tx, target, &[(target.file.as_str(), staged)], What::File)?;
     Ok(added.map(|mut recs| recs.remove(0)))
 }
 
 /// Creates the version `at` (its `file` is ignored) whole from `files`; refused when the
 /// version exists already. A refusal discards every staged content, like [`add_file`].
-pub(crate) fn add_version(
+fn add_version(
     tx: &WriteTransaction,
     at: &FileTarget,
     files: &[(&str, &Staged)],
-) -> Result<Result<Vec<FileRec>>> {
+) -> Result<Added<Vec<FileRec>>> {
     put_files(tx, at, files, What::Version)
 }
 
 /// Adds `files` to the version of `at`, creating package and version as needed. Refused
-/// when the owner is missing, or when `conflict` (the version, or a file) exists.
+/// when the owner is missing, when `conflict` (the version, or a file) exists, or by quota.
 fn put_files(
     tx: &WriteTransaction,
     at: &FileTarget,
     files: &[(&str, &Staged)],
     conflict: What,
-) -> Result<Result<Vec<FileRec>>> {
+) -> Result<Added<Vec<FileRec>>> {
     let (o, p, v, _) = at.keys();
-    let k = at.kind;
+    let k = at.kind.as_str();
     let mut table = tx.open_table(FILES)?;
     let exists = |t: &redb::Table<_, _>, f: &str| -> Result<bool> {
-        Ok(t.get((o.as_str(), k, p.as_str(), v.as_str(), name_key(k, f).as_str()))?.is_some())
+        Ok(t.get((o.as_str(), k, p.as_str(), v.as_str(), name_key(at.kind, f).as_str()))?.is_some())
     };
     let refusal = if tx.open_table(OWNERS)?.get(o.as_str())?.is_none() {
-        Some(Error::NotFound(What::Owner))
+        Some(Refusal::NotFound(What::Owner))
     } else if conflict == What::Version
         && tx.open_table(VERSIONS)?.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_some()
     {
-        Some(Error::Exists(What::Version))
+        Some(Refusal::Exists(What::Version))
     } else if files.iter().try_fold(false, |any, (f, _)| Ok::<_, Error>(any || exists(&table, f)?))? {
-        Some(Error::Exists(What::File))
+        Some(Refusal::Exists(What::File))
     } else {
         None
     };
     let new_version = tx.open_table(VERSIONS)?.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_none();
     let bytes: u64 = files.iter().map(|(_, s)| s.size).sum();
     let refusal = match refusal {
-        Some(e) => Some(e),
-        None => super::quotas::check(tx, &o, &at.owner, bytes, u64::from(new_version))?.err(),
-    };
-    if let Some(e) = refusal {
-        for (_, staged) in files {
-            blobs::discard(tx, staged.blob, staged.chunks, staged.marked)?;
+        Some(r) => Some(r),
+        None => {
+            super::quotas::exceeded(tx, &o, &at.owner, bytes, u64::from(new_version))?.map(Refusal::Quota)
         }
-        return Ok(Err(e));
+    };
+    if let Some(r) = refusal {
+        for (_, staged) in files {
+            blobs::discard(tx, staged)?;
+        }
+        return Ok(Added::Refused(r));
     }
     super::quotas::account(tx, &o, bytes as i64, i64::from(new_version))?;
     let now = crate::clock::now();
@@ -161,24 +252,25 @@ fn put_files(
         let blob = blobs::adopt(tx, staged)?;
         let rec =
             FileRec { name: name.to_string(), blob, sha256: staged.sha256, size: staged.size, created: now };
-        let f = name_key(k, name);
+        let f = name_key(at.kind, name);
         table.insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
         out.push(rec);
     }
-    Ok(Ok(out))
+    Ok(Added::Stored(out))
 }
 
 /// Deletes one file; an emptied version and package go with it.
 fn delete_file(tx: &WriteTransaction, t: &FileTarget, reaper: &Reaper) -> Result<()> {
     let (o, p, v, f) = t.keys();
+    let k = t.kind.as_str();
     let rec: FileRec = {
         let files = tx.open_table(FILES)?;
-        get_rec(&files, (o.as_str(), t.kind, p.as_str(), v.as_str(), f.as_str()))?
+        get_rec(&files, (o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?
             .ok_or(Error::NotFound(What::File))?
     };
-    tx.open_table(FILES)?.remove((o.as_str(), t.kind, p.as_str(), v.as_str(), f.as_str()))?;
+    tx.open_table(FILES)?.remove((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?;
     blobs::release(tx, rec.blob, reaper)?;
-    let version_gone = prune(tx, &o, t.kind, &p, &v)?;
+    let version_gone = prune(tx, &o, k, &p, &v)?;
     super::quotas::account(tx, &o, -(rec.size as i64), -i64::from(version_gone))
 }
 
@@ -280,8 +372,14 @@ fn files_of(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<
     Ok(out)
 }
 
-fn summarize(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: VersionRec) -> Result<VersionSummary> {
-    let files = files_of(tx, o, k, p, &name_key(k, &v.version))?;
+fn summarize(
+    tx: &ReadTransaction,
+    o: &str,
+    kind: PackageType,
+    p: &str,
+    v: VersionRec,
+) -> Result<VersionSummary> {
+    let files = files_of(tx, o, kind.as_str(), p, &name_key(kind, &v.version))?;
     Ok(VersionSummary {
         version: v.version,
         created: v.created,
@@ -291,24 +389,43 @@ fn summarize(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: VersionRec) -> 
 }
 
 impl Store {
-    /// Publishes a Go module version: its zip (the sealed upload, as uploaded) and its
-    /// go.mod, as the files `{version}.zip` and `{version}.mod` of version `version` of
-    /// package `module`, in one durable commit.
+    /// Stores a sealed upload as the file `target`, creating its package and version as
+    /// needed. Returns after the commit is durable. Refused when `expect` differs from the
+    /// content's sha256, when the file name is taken (case-insensitively:
+    /// [`Refusal::Exists`]), when the owner is gone, or by quota.
     ///
     /// # Errors
-    /// [`Error::Exists`] (version) when the module version exists, [`Error::NotFound`]
-    /// (owner), storage errors. On any error nothing is stored.
+    /// Storage errors. Refused or failed, the content is discarded and nothing is visible.
+    pub async fn add_file(
+        &self,
+        content: Sealed,
+        target: FileTarget,
+        expect: Option<[u8; 32]>,
+    ) -> Result<Added> {
+        if expect.is_some_and(|e| e != content.sha256()) {
+            return Ok(Added::Refused(Refusal::ChecksumMismatch));
+        }
+        content.commit(move |tx, staged| add_file(tx, &target, staged)).await
+    }
+
+    /// Publishes a Go module version: its zip (the sealed upload, as uploaded) and its
+    /// go.mod, as the files `{version}.zip` and `{version}.mod` of version `version` of
+    /// package `module`, in one durable commit. Refused ([`Refusal::Exists`]) when the module
+    /// version exists, when the owner is gone, or by quota.
+    ///
+    /// # Errors
+    /// Storage errors. Refused or failed, nothing is stored.
     pub async fn add_module_version(
         &self,
-        zip: blobs::Sealed,
+        zip: Sealed,
         owner: &str,
         module: &str,
         version: &str,
         go_mod: Vec<u8>,
-    ) -> Result<Vec<FileRec>> {
+    ) -> Result<Added<Vec<FileRec>>> {
         let at = FileTarget {
             owner: owner.to_string(),
-            kind: GO,
+            kind: PackageType::Go,
             package: module.to_string(),
             version: version.to_string(),
             file: String::new(),
@@ -329,7 +446,7 @@ impl Store {
         let file: Option<FileRec> = {
             let files = tx.open_table(FILES)?;
             let k = t.keys();
-            get_rec(&files, (k.0.as_str(), t.kind, k.1.as_str(), k.2.as_str(), k.3.as_str()))?
+            get_rec(&files, (k.0.as_str(), t.kind.as_str(), k.1.as_str(), k.2.as_str(), k.3.as_str()))?
         };
         match file {
             Some(file) => Ok(Some(FileReader::new(self, tx, file, generation)?)),
@@ -343,7 +460,7 @@ impl Store {
     pub fn first_missing(&self, t: &FileTarget) -> Result<Option<What>> {
         let tx = self.read()?;
         let (o, p, v, f) = t.keys();
-        let kind = t.kind;
+        let kind = t.kind.as_str();
         Ok(if tx.open_table(OWNERS)?.get(o.as_str())?.is_none() {
             Some(What::Owner)
         } else if tx.open_table(PACKAGES)?.get((o.as_str(), kind, p.as_str()))?.is_none() {
@@ -364,7 +481,7 @@ impl Store {
         let tx = self.read()?;
         let files = tx.open_table(FILES)?;
         let k = t.keys();
-        get_rec(&files, (k.0.as_str(), t.kind, k.1.as_str(), k.2.as_str(), k.3.as_str()))
+        get_rec(&files, (k.0.as_str(), t.kind.as_str(), k.1.as_str(), k.2.as_str(), k.3.as_str()))
     }
 
     /// Deletes one file (and its version and package when they become empty).
@@ -379,19 +496,13 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::NotFound`] when the version does not exist.
-    pub fn delete_version(
-        &self,
-        owner: &str,
-        kind: &'static str,
-        package: &str,
-        version: &str,
-    ) -> Result<()> {
+    pub fn delete_version(&self, owner: &str, kind: PackageType, package: &str, version: &str) -> Result<()> {
         let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
-        self.write_reaping(move |tx, reaper| delete_version(tx, &o, kind, &p, &v, reaper))
+        self.write_reaping(move |tx, reaper| delete_version(tx, &o, kind.as_str(), &p, &v, reaper))
     }
 
     /// The packages of `owner`, optionally of one type, sorted by type and name.
-    pub fn packages(&self, owner: &str, kind: Option<&str>) -> Result<Vec<PackageSummary>> {
+    pub fn packages(&self, owner: &str, kind: Option<PackageType>) -> Result<Vec<PackageSummary>> {
         let tx = self.read()?;
         let o = key(owner);
         let table = tx.open_table(PACKAGES)?;
@@ -402,15 +513,16 @@ impl Store {
             if ko != o {
                 break;
             }
-            if kind.is_some_and(|want| want != kk) {
+            if kind.is_some_and(|want| want.as_str() != kk) {
                 continue;
             }
+            let k = PackageType::of_key(kk)?;
             let rec: PackageRec = codec::decode(value.value())?;
             let versions = versions_of(&tx, &o, kk, kp)?;
-            let latest = latest_version(kk, versions.iter().map(|v| (v.version.as_str(), v.order)))
-                .map(str::to_string);
+            let latest =
+                latest_version(k, versions.iter().map(|v| (v.version.as_str(), v.order))).map(str::to_string);
             out.push(PackageSummary {
-                kind: kk.to_string(),
+                kind: k,
                 name: rec.name,
                 created: rec.created,
                 versions: versions.len() as u64,
@@ -421,18 +533,24 @@ impl Store {
     }
 
     /// The spelling a package was created with; `None` when it does not exist.
-    pub fn package_name(&self, owner: &str, kind: &str, package: &str) -> Result<Option<String>> {
+    pub fn package_name(&self, owner: &str, kind: PackageType, package: &str) -> Result<Option<String>> {
         let tx = self.read()?;
         let (o, p) = (key(owner), name_key(kind, package));
-        let rec: Option<PackageRec> = get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), kind, p.as_str()))?;
+        let rec: Option<PackageRec> =
+            get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), kind.as_str(), p.as_str()))?;
         Ok(rec.map(|r| r.name))
     }
 
     /// The versions of a package, oldest first; `None` when the package does not exist.
-    pub fn versions(&self, owner: &str, kind: &str, package: &str) -> Result<Option<Vec<VersionSummary>>> {
+    pub fn versions(
+        &self,
+        owner: &str,
+        kind: PackageType,
+        package: &str,
+    ) -> Result<Option<Vec<VersionSummary>>> {
         let tx = self.read()?;
         let (o, p) = (key(owner), name_key(kind, package));
-        let mut versions = versions_of(&tx, &o, kind, &p)?;
+        let mut versions = versions_of(&tx, &o, kind.as_str(), &p)?;
         if versions.is_empty() {
             return Ok(None);
         }
@@ -446,14 +564,14 @@ impl Store {
     pub fn version(
         &self,
         owner: &str,
-        kind: &str,
+        kind: PackageType,
         package: &str,
         version: &str,
     ) -> Result<Option<VersionSummary>> {
         let tx = self.read()?;
         let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
         let rec: Option<VersionRec> =
-            get_rec(&tx.open_table(VERSIONS)?, (o.as_str(), kind, p.as_str(), v.as_str()))?;
+            get_rec(&tx.open_table(VERSIONS)?, (o.as_str(), kind.as_str(), p.as_str(), v.as_str()))?;
         rec.map(|rec| summarize(&tx, &o, kind, &p, rec)).transpose()
     }
 
@@ -461,13 +579,31 @@ impl Store {
     pub fn files(
         &self,
         owner: &str,
-        kind: &str,
+        kind: PackageType,
         package: &str,
         version: &str,
     ) -> Result<Option<Vec<FileRec>>> {
         let tx = self.read()?;
         let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
-        let files = files_of(&tx, &o, kind, &p, &v)?;
+        let files = files_of(&tx, &o, kind.as_str(), &p, &v)?;
         Ok(if files.is_empty() { None } else { Some(files) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PackageType;
+
+    /// The spellings are part of every package, version and file key on disk.
+    #[test]
+    fn package_type_names_are_pinned() {
+        assert_eq!(PackageType::Generic.as_str(), "generic");
+        assert_eq!(PackageType::Go.as_str(), "go");
+        for t in [PackageType::Generic, PackageType::Go] {
+            assert_eq!(PackageType::parse(t.as_str()), Some(t));
+            assert_eq!(t.to_string(), t.as_str());
+        }
+        assert_eq!(PackageType::parse("Go"), None, "exact spelling only");
+        assert_eq!(PackageType::parse("npm"), None);
     }
 }

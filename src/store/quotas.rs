@@ -21,37 +21,34 @@ pub struct OwnerUsage {
     pub quota: QuotaRec,
 }
 
-/// Checks that adding `bytes` and `versions` to owner key `o` (spelled `name` in messages)
-/// stays within its quota.
-///
-/// # Errors
-/// [`Error::Quota`] naming the limit.
-pub(crate) fn check(
+/// The quota of owner key `o` (spelled `name` in the message) that adding `bytes` and
+/// `versions` would exceed, as a message naming the limit; `None` when it stays within.
+pub(crate) fn exceeded(
     tx: &WriteTransaction,
     o: &str,
     name: &str,
     bytes: u64,
     versions: u64,
-) -> Result<Result<()>> {
+) -> Result<Option<String>> {
     let quota: QuotaRec = get_rec(&tx.open_table(QUOTAS)?, o)?.unwrap_or_default();
     let usage: UsageRec = get_rec(&tx.open_table(USAGE)?, o)?.unwrap_or_default();
     if let Some(max) = quota.max_bytes {
         if usage.bytes.saturating_add(bytes) > max {
-            return Ok(Err(Error::Quota(format!(
+            return Ok(Some(format!(
                 "storage quota of {name} exceeded: {} of {max} bytes used, this needs {bytes} more",
                 usage.bytes
-            ))));
+            )));
         }
     }
     if let Some(max) = quota.max_versions {
         if versions > 0 && usage.versions.saturating_add(versions) > max {
-            return Ok(Err(Error::Quota(format!(
+            return Ok(Some(format!(
                 "version quota of {name} exceeded: {} of {max} versions used",
                 usage.versions
-            ))));
+            )));
         }
     }
-    Ok(Ok(()))
+    Ok(None)
 }
 
 /// Adds the signed deltas to owner key `o`'s usage.

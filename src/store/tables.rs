@@ -2,7 +2,8 @@
 //!
 //! Names are stored under their case-folded key (`names::key`); package and file keys are
 //! tuples so that a range scan over a prefix lists one owner's packages, one package's
-//! versions or one version's files. Package types are `"generic"` or `"go"`.
+//! versions or one version's files. Package types are keyed by `PackageType::as_str`
+//! (`"generic"` or `"go"`).
 
 use redb::TableDefinition;
 
