@@ -49,31 +49,8 @@ else
 fi
 PROBE="$ROOT/target/release/examples/compact_stall"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/depot-compact.XXXXXX")
-DB="$T/depot.redb"
-PID=""
-cleanup() {
-    [[ -n "$PID" ]] && kill -KILL "$PID" 2>/dev/null
-    if [[ "$KEEP_TMP" == 1 ]]; then log "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-
-printf 'bench-password\n' | "$DEPOT" --db "$DB" user add bench --password-stdin >/dev/null 2>"$T/cli.err" \
-    || { log "user add failed: $(cat "$T/cli.err")"; exit 1; }
-TOKEN=$("$DEPOT" --db "$DB" token create bench --name bench --scope write 2>"$T/cli.err") \
-    || { log "token create failed: $(cat "$T/cli.err")"; exit 1; }
-
-NO_COLOR=1 "$DEPOT" --db "$DB" serve --listen 127.0.0.1:0 >/dev/null 2>"$T/server.log" &
-PID=$!
-ADDR=""
-for ((i = 0; i < 600; i++)); do
-    ADDR=$(grep -ao 'listening on http://[0-9.:]*' "$T/server.log" | head -n 1 | sed 's|.*http://||')
-    [[ -n "$ADDR" ]] && break
-    kill -0 "$PID" 2>/dev/null || { log "depot exited during start-up: $(tail -n 5 "$T/server.log")"; exit 1; }
-    sleep 0.1
-done
-[[ -n "$ADDR" ]] || { log "depot did not start listening within 60 s"; exit 1; }
-log "depot pid $PID on $ADDR, database $DB"
+source "$ROOT/benches/server.sh"
+start_fresh_depot bench depot-compact
 echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 
 "$PROBE" "http://$ADDR" bench "$TOKEN" "$DEPOT" "$DB"
