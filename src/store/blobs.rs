@@ -454,7 +454,7 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
     let existing = by_sha.get(staged.sha256)?.map(|v| v.value());
     if let Some(id) = existing {
         let mut rec: BlobRec = super::get_rec(&blobs, id)?
-            .ok_or_else(|| Error::Corrupt(format!("blob {id} is indexed but missing")))?;
+            .ok_or_else(|| Error::corrupt(format!("blob {id} is indexed but missing")))?;
         rec.refs += 1;
         blobs.insert(id, codec::encode(&rec).as_slice())?;
         drop((by_sha, blobs));
@@ -474,7 +474,7 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
 pub(crate) fn release(tx: &WriteTransaction, id: u64, reaper: &Reaper) -> Result<()> {
     let mut blobs = tx.open_table(BLOBS)?;
     let mut rec: BlobRec = super::get_rec(&blobs, id)?
-        .ok_or_else(|| Error::Corrupt(format!("released a reference to missing blob {id}")))?;
+        .ok_or_else(|| Error::corrupt(format!("released a reference to missing blob {id}")))?;
     if rec.refs > 1 {
         rec.refs -= 1;
         blobs.insert(id, codec::encode(&rec).as_slice())?;
@@ -633,10 +633,10 @@ impl BlobReader {
         let id = self.id;
         let guard = chunks
             .get((id, index))?
-            .ok_or_else(|| Error::Corrupt(format!("blob {id} lacks chunk {index}")))?;
+            .ok_or_else(|| Error::corrupt(format!("blob {id} lacks chunk {index}")))?;
         let data = guard.value();
         if data.len() != expected {
-            return Err(Error::Corrupt(format!("blob {id} chunk {index} has a wrong size")));
+            return Err(Error::corrupt(format!("blob {id} chunk {index} has a wrong size")));
         }
         Ok(data[range].chunks(READ_PIECE).map(Bytes::copy_from_slice).collect())
     }

@@ -213,8 +213,9 @@ impl Store {
         // A name no other backup (in this or another process) uses: two backups to one FILE
         // must not write into each other's temporary file.
         let mut nonce = [0u8; 8];
-        getrandom::getrandom(&mut nonce)
-            .map_err(|e| Error::Io(format!("no randomness for a file name: {e}")))?;
+        getrandom::getrandom(&mut nonce).map_err(|e| {
+            Error::io_at("no randomness for a file name", std::io::Error::other(e.to_string()))
+        })?;
         let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
         let tmp = dest.with_file_name(format!(".{}.{nonce}.tmp", name.to_string_lossy()));
         let result = self.backup_to(&tmp, progress, cancel).and_then(|r| {
@@ -249,7 +250,7 @@ impl Store {
         super::create_private(tmp).map_err(|e| io_error(tmp, &e))?;
         let dst = Database::builder().set_cache_size(BACKUP_CACHE_BYTES).create(tmp).map_err(|e| {
             match Error::storage(e) {
-                Error::Io(msg) | Error::Storage(msg) => Error::Io(format!("{}: {msg}", tmp.display())),
+                Error::Io(cause) | Error::Storage(cause) => Error::Io(cause.at(tmp.display())),
                 other => other,
             }
         })?;
@@ -319,7 +320,11 @@ fn io_error(path: &Path, e: &std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::StorageFull {
         return Error::DiskFull;
     }
-    Error::Io(format!("{}: {e}", path.display()))
+    // The same error again (the caller keeps its own): by OS error code when it has one.
+    let e = e
+        .raw_os_error()
+        .map_or_else(|| std::io::Error::new(e.kind(), e.to_string()), std::io::Error::from_raw_os_error);
+    Error::io_at(path.display(), e)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

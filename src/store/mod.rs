@@ -103,6 +103,10 @@ impl std::fmt::Display for Refusal {
 }
 
 /// Why a store operation failed.
+///
+/// Cloned once per job of a failed batch (the writer answers each with the batch's error), so
+/// the causes below the domain are shared behind an `Arc` rather than flattened to text:
+/// [`std::error::Error::source`] reaches the redb, I/O or decoding error itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The named thing does not exist.
@@ -120,15 +124,16 @@ pub enum Error {
     /// The file system is full; nothing was stored.
     DiskFull,
     /// A stored record or blob is damaged.
-    Corrupt(String),
+    Corrupt(Damage),
     /// The database file is locked by another process.
     AlreadyOpen,
     /// The database was written by a newer depot, or is not a depot database.
     Format(String),
-    /// Reading or writing the file failed; redb refuses further writes until it is reopened.
-    Io(String),
+    /// Reading or writing a file failed; for the database file, redb refuses further writes
+    /// until it is reopened.
+    Io(Cause),
     /// redb failed otherwise.
-    Storage(String),
+    Storage(Cause),
     /// The writer has stopped (the server is shutting down).
     Closed,
     /// There is no database file and the caller asked not to create one.
@@ -159,9 +164,106 @@ impl Error {
         match &e {
             redb::Error::DatabaseAlreadyOpen => Error::AlreadyOpen,
             redb::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => Error::DiskFull,
-            redb::Error::Corrupted(msg) => Error::Corrupt(msg.clone()),
-            redb::Error::Io(_) | redb::Error::PreviousIo => Error::Io(e.to_string()),
-            _ => Error::Storage(e.to_string()),
+            redb::Error::Corrupted(_) => Error::Corrupt(Damage::Storage(Arc::new(e))),
+            redb::Error::Io(_) | redb::Error::PreviousIo => Error::Io(Cause::new(e)),
+            _ => Error::Storage(Cause::new(e)),
+        }
+    }
+
+    /// [`Error::Corrupt`] with what a check of ours found wrong.
+    pub(crate) fn corrupt(what: impl Into<String>) -> Error {
+        Error::Corrupt(Damage::Found(what.into()))
+    }
+
+    /// [`Error::Io`] for `e` on the file at `path` (or what else was being done).
+    pub(crate) fn io_at(
+        path: impl std::fmt::Display,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Io(Cause::new(e).at(path))
+    }
+}
+
+/// The error below a storage failure (redb's, the file system's), typed and shared.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    /// Where it happened, when the error alone does not say (a path): shown before it.
+    at: Option<Arc<str>>,
+    error: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl Cause {
+    pub(crate) fn new(e: impl std::error::Error + Send + Sync + 'static) -> Cause {
+        Cause { at: None, error: Arc::new(e) }
+    }
+
+    /// The same cause, said to have happened at `place` (which goes before any earlier one).
+    pub(crate) fn at(self, place: impl std::fmt::Display) -> Cause {
+        let at = match self.at {
+            Some(inner) => format!("{place}: {inner}"),
+            None => place.to_string(),
+        };
+        Cause { at: Some(at.into()), ..self }
+    }
+
+    /// The error itself.
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.error
+    }
+}
+
+/// Causes are equal when they are the same failure (clones of one error) at the same place.
+impl PartialEq for Cause {
+    fn eq(&self, other: &Cause) -> bool {
+        Arc::ptr_eq(&self.error, &other.error) && self.at == other.at
+    }
+}
+
+impl Eq for Cause {}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.at {
+            Some(at) => write!(f, "{at}: {}", self.error),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+/// What is damaged in a stored record or blob, and what found it.
+#[derive(Debug, Clone)]
+pub enum Damage {
+    /// A check of ours: a record points at one that is missing, a chunk has the wrong size, …
+    Found(String),
+    /// A record does not decode.
+    Record(codec::Error),
+    /// redb found its own structures damaged.
+    Storage(Arc<redb::Error>),
+}
+
+impl PartialEq for Damage {
+    fn eq(&self, other: &Damage) -> bool {
+        match (self, other) {
+            (Damage::Found(a), Damage::Found(b)) => a == b,
+            (Damage::Record(a), Damage::Record(b)) => a == b,
+            (Damage::Storage(a), Damage::Storage(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Damage {}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Damage::Found(what) => f.write_str(what),
+            Damage::Record(e) => write!(f, "{e}"),
+            // redb's own message, without its "DB corrupted" prefix: ours says so already.
+            Damage::Storage(e) => match &**e {
+                redb::Error::Corrupted(msg) => f.write_str(msg),
+                e => write!(f, "{e}"),
+            },
         }
     }
 }
@@ -191,11 +293,20 @@ impl std::fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(c) | Error::Storage(c) => Some(c.error()),
+            Error::Corrupt(Damage::Record(e)) => Some(e),
+            Error::Corrupt(Damage::Storage(e)) => Some(&**e),
+            _ => None,
+        }
+    }
+}
 
 impl From<codec::Error> for Error {
     fn from(e: codec::Error) -> Error {
-        Error::Corrupt(e.to_string())
+        Error::Corrupt(Damage::Record(e))
     }
 }
 
@@ -539,5 +650,56 @@ where
     match table.get(key)? {
         Some(v) => Ok(Some(codec::decode(v.value())?)),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    fn eio() -> std::io::Error {
+        std::io::Error::from_raw_os_error(libc::EIO)
+    }
+
+    /// Causes reach `source()` as the errors they are, clones share them, and the messages
+    /// read as they did when causes were text.
+    #[test]
+    fn storage_errors_keep_their_causes_typed_and_shared() {
+        let io = Error::storage(redb::Error::Io(eio()));
+        assert_eq!(io.to_string(), format!("database file I/O failed: {}", redb::Error::Io(eio())));
+        let cause = io.source().and_then(|s| s.downcast_ref::<redb::Error>()).expect("redb's error");
+        assert!(matches!(cause, redb::Error::Io(e) if e.raw_os_error() == Some(libc::EIO)), "{cause:?}");
+        let copy = io.clone();
+        assert_eq!(copy, io, "a clone is the same failure");
+        assert!(std::ptr::addr_eq(copy.source().unwrap(), io.source().unwrap()), "and shares its cause");
+        assert_ne!(Error::storage(redb::Error::Io(eio())), io, "another failure is not equal");
+
+        let storage = Error::storage(redb::Error::TransactionInProgress);
+        assert_eq!(storage.to_string(), format!("storage error: {}", redb::Error::TransactionInProgress));
+        assert!(storage.source().unwrap().downcast_ref::<redb::Error>().is_some());
+
+        let damaged = Error::storage(redb::StorageError::Corrupted("page 7 is torn".into()));
+        assert_eq!(damaged.to_string(), "database damaged: page 7 is torn");
+        assert!(damaged.source().unwrap().downcast_ref::<redb::Error>().is_some());
+
+        let undecodable: Error = codec::decode::<records::UsageRec>(&[99]).unwrap_err().into();
+        assert_eq!(undecodable.to_string(), "database damaged: record format 99 is not known to this build");
+        let cause = undecodable.source().and_then(|s| s.downcast_ref::<codec::Error>());
+        assert_eq!(cause, Some(&codec::Error::UnknownFormat(99)));
+
+        let ours = Error::corrupt("blob 7 lacks chunk 0");
+        assert_eq!(ours.to_string(), "database damaged: blob 7 lacks chunk 0");
+        assert!(ours.source().is_none(), "a check of ours has no cause below it");
+
+        let at = Error::io_at("/b/x.redb", eio());
+        assert_eq!(at.to_string(), format!("database file I/O failed: /b/x.redb: {}", eio()));
+        let cause = at.source().and_then(|s| s.downcast_ref::<std::io::Error>()).expect("the I/O error");
+        assert_eq!(cause.raw_os_error(), Some(libc::EIO));
+        let Error::Io(c) = at else { unreachable!() };
+        assert_eq!(
+            Error::Io(c.at("/tmp")).to_string(),
+            format!("database file I/O failed: /tmp: /b/x.redb: {}", eio())
+        );
     }
 }

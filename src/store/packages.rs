@@ -45,7 +45,7 @@ impl PackageType {
 
     /// The type of a key read from a table.
     fn of_key(s: &str) -> Result<PackageType> {
-        PackageType::parse(s).ok_or_else(|| Error::Corrupt(format!("unknown package type {s:?} in a key")))
+        PackageType::parse(s).ok_or_else(|| Error::corrupt(format!("unknown package type {s:?} in a key")))
     }
 }
 
@@ -137,9 +137,9 @@ pub struct FileReader {
 impl FileReader {
     fn new(store: &Store, tx: ReadTransaction, file: FileRec, generation: u64) -> Result<FileReader> {
         let content = BlobReader::open(store, tx, file.blob)?
-            .ok_or_else(|| Error::Corrupt(format!("file {:?} points at missing blob", file.name)))?;
+            .ok_or_else(|| Error::corrupt(format!("file {:?} points at missing blob", file.name)))?;
         if content.size() != file.size || content.sha256() != file.sha256 {
-            return Err(Error::Corrupt(format!("file {:?} disagrees with its blob", file.name)));
+            return Err(Error::corrupt(format!("file {:?} disagrees with its blob", file.name)));
         }
         Ok(FileReader { file, content, generation })
     }

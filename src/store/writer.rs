@@ -197,7 +197,7 @@ fn run(
         }
         if let Err(e) = &result {
             // A panic was logged with its message by `commit`.
-            if *e != Error::Panicked {
+            if !matches!(e, Error::Panicked) {
                 tracing::error!(error = %e, jobs = batch.len(), "write batch failed");
             }
             if matches!(e, Error::Io(_) | Error::DiskFull) {
