@@ -40,20 +40,9 @@ use std::time::{Duration, Instant};
 const IO_TIMEOUT: Duration = Duration::from_secs(600);
 const FILES_PER_PACKAGE: u64 = 1000;
 
-/// `len` bytes derived from `seed` (splitmix64).
-fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+#[path = "shared/content.rs"]
+mod shared_content;
+use shared_content::content;
 
 /// One keep-alive HTTP/1.1 connection; returns (status, body).
 struct Conn {

@@ -89,7 +89,8 @@ impl StorageBackend for Faulty {
     }
 }
 
-fn target(file: &str) -> FileTarget {
+/// `alice/pkg/1/{file}`, a generic file; shared with `lease_tests`.
+pub(super) fn target(file: &str) -> FileTarget {
     FileTarget {
         owner: "alice".into(),
         kind: super::PackageType::Generic,
@@ -99,7 +100,8 @@ fn target(file: &str) -> FileTarget {
     }
 }
 
-fn content(seed: u8, len: usize) -> Vec<u8> {
+/// `len` bytes that differ with `seed`; shared with `lease_tests`.
+pub(super) fn content(seed: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 

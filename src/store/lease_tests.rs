@@ -7,19 +7,7 @@ use bytes::Bytes;
 
 use super::{Create, FileTarget, Options, OwnerKind, OwnerRec, Store, CHUNK_SIZE};
 
-fn target(file: &str) -> FileTarget {
-    FileTarget {
-        owner: "alice".into(),
-        kind: super::PackageType::Generic,
-        package: "pkg".into(),
-        version: "1".into(),
-        file: file.into(),
-    }
-}
-
-fn content(seed: u8, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
-}
+use super::fault_tests::{content, target};
 
 /// A store on a new database file, with the owner `alice` and a file `name` of `data`.
 fn store_with(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> Store {
