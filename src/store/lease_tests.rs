@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::{Create, FileTarget, Options, OwnerKind, OwnerRec, Store, CHUNK_SIZE};
+use super::{Create, Options, OwnerKind, OwnerRec, Store, CHUNK_SIZE};
 
 use super::fault_tests::{content, target};
 
