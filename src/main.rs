@@ -245,14 +245,20 @@ fn run_admin(db: &Path, command: admin::Command, create: Create) -> Result<Outpu
                     admin::Command::Compact { .. } => admin::Command::Compact { max_pause: None },
                     other => other,
                 };
-                if opened.created {
-                    eprintln!("depot: created a new database {}", shown(db));
-                }
                 let result = admin::execute_with_progress(&opened.store, command, &mut |line| {
                     eprintln!("depot: {line}")
                 })
                 .map_err(|e| e.to_string());
                 opened.store.close();
+                if opened.created {
+                    if result.is_ok() {
+                        eprintln!("depot: created a new database {}", shown(db));
+                    } else {
+                        // A `user add` that failed (a bad name, say) must not leave an empty
+                        // database behind, like a failed start.
+                        let _ = std::fs::remove_file(db);
+                    }
+                }
                 return result;
             }
             Err(store::Error::AlreadyOpen) if attempt < ATTEMPTS => {

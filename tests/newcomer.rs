@@ -52,6 +52,10 @@ fn commands_that_only_read_or_change_refuse_a_missing_database_and_name_it() {
         assert!(out.stderr().contains("--db"), "{args:?} must say how to name another file\n{out}");
         assert!(!db.path().exists(), "{args:?} created {abs}");
     }
+    // A `user add` that fails (a bad name) may not leave the database it would have created.
+    let out = db.cli(&["user", "add", "no/slash", "--password-stdin"], Some("pw\n"));
+    out.expect_failure();
+    assert!(!db.path().exists(), "a failed user add left {abs}\n{out}");
     // A relative --db (the default ./depot.redb) is named by its absolute path.
     let mut cmd = depot_command();
     cmd.current_dir(db.dir()).args(["user", "list"]);

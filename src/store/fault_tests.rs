@@ -117,7 +117,11 @@ async fn upload(store: &Store, file: &str, data: &[u8]) -> Result<(), Error> {
 }
 
 fn read_all(store: &Store, file: &str) -> Option<Vec<u8>> {
-    let reader = store.open_file(&target(file)).unwrap()?;
+    Some(contents(&store.open_file(&target(file)).unwrap()?))
+}
+
+/// The whole content `reader` reads; shared with `lease_tests`.
+pub(super) fn contents(reader: &super::FileReader) -> Vec<u8> {
     let mut out = Vec::new();
     reader
         .read(0, reader.file.size, |b| {
@@ -125,7 +129,7 @@ fn read_all(store: &Store, file: &str) -> Option<Vec<u8>> {
             true
         })
         .unwrap();
-    Some(out)
+    out
 }
 
 fn open(backend: Faulty) -> Store {

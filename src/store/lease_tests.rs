@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{Create, Options, OwnerKind, OwnerRec, Store, CHUNK_SIZE};
 
-use super::fault_tests::{content, target};
+use super::fault_tests::{content, contents as read_all, target};
 
 /// A store on a new database file, with the owner `alice` and a file `name` of `data`.
 fn store_with(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> Store {
@@ -25,17 +25,6 @@ fn store_with(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> Store {
         assert!(matches!(added, super::Added::Stored(_)), "{added:?}");
     });
     store
-}
-
-fn read_all(reader: &super::FileReader) -> Vec<u8> {
-    let mut out = Vec::new();
-    reader
-        .read(0, reader.file.size, |b| {
-            out.extend_from_slice(&b);
-            true
-        })
-        .unwrap();
-    out
 }
 
 /// (chunks, staged ids) in the database now.
