@@ -231,7 +231,58 @@ pub struct ServeArgs {
     /// Database page cache, in MiB. Bounds the memory used for reads.
     #[arg(long, value_name = "N", env = "DEPOT_CACHE_MIB", default_value_t = 16)]
     pub cache_mib: usize,
+    /// Where new file content goes: `local` (the database file) or `s3` (an S3-compatible
+    /// object store such as Garage; metadata stays in the database file).
+    ///
+    /// With s3, the credentials come from DEPOT_S3_ACCESS_KEY_ID and
+    /// DEPOT_S3_SECRET_ACCESS_KEY or the config file keys s3_access_key_id and
+    /// s3_secret_access_key, never from the command line.
+    #[arg(long, value_enum, value_name = "WHERE", env = "DEPOT_BLOB_STORE", default_value = "local")]
+    pub blob_store: BlobStore,
+    /// The object store's URL: scheme, host and port (http://127.0.0.1:3900). Requests are
+    /// path-style and signed for this host name.
+    #[arg(long, value_name = "URL", env = "DEPOT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// The bucket holding depot's objects (under depot/blobs/).
+    #[arg(long, value_name = "NAME", env = "DEPOT_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// The store's region (Garage's default is "garage").
+    #[arg(long, value_name = "R", env = "DEPOT_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// Answer downloads of content in the store with a 302 to a presigned URL valid for 5
+    /// minutes (the 302 carries ETag and X-Checksum-Sha256); HEAD is answered by depot.
+    #[arg(long, env = "DEPOT_S3_REDIRECT")]
+    pub s3_redirect: bool,
+    /// Files up to this size stay in the database file (bytes, or with a unit).
+    #[arg(long, value_name = "BYTES", env = "DEPOT_S3_INLINE_MAX", default_value_t = ByteSize(64 << 10))]
+    pub s3_inline_max: ByteSize,
+    /// Seconds one call to the object store may take (a part upload, a delete, the wait for
+    /// the next piece of a download) before the request fails with 503.
+    #[arg(long, value_name = "N", env = "DEPOT_S3_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = at_least_one::<u64>)]
+    pub s3_timeout_secs: u64,
+    /// Objects under depot/blobs/ that the database does not know are deleted once older
+    /// than this many seconds (checked at start and every 10 minutes).
+    #[arg(long, value_name = "N", env = "DEPOT_S3_ORPHAN_AGE_SECS", default_value_t = 3600)]
+    pub s3_orphan_age_secs: u64,
+    /// The object store's access key id. Environment or config file only: the command line
+    /// refuses it (`ps` shows every process's arguments).
+    #[arg(long, value_name = "ID", env = "DEPOT_S3_ACCESS_KEY_ID", hide = true, hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// The object store's secret key; environment or config file only, as the key id.
+    #[arg(long, value_name = "KEY", env = "DEPOT_S3_SECRET_ACCESS_KEY", hide = true, hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
 }
+
+/// Where file content lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlobStore {
+    Local,
+    S3,
+}
+
+/// Flags that carry credentials, which the command line refuses (`config.rs`).
+pub const SECRET_FLAGS: [&str; 2] = ["--s3-access-key-id", "--s3-secret-access-key"];
 
 /// A size in bytes, given as a plain number or with a unit: `K`, `M`, `G`, `T` and `KiB`,
 /// `MiB`, `GiB`, `TiB` are powers of 1024 (`1G` = `1GiB` = 1073741824), `KB`, `MB`, `GB`, `TB`

@@ -67,6 +67,8 @@ pub struct ServeConfig {
     pub store: Options,
     pub limits: Limits,
     pub conn: ConnLimits,
+    /// The object store for file content (`--blob-store s3`), if any.
+    pub objects: Option<crate::store::S3Config>,
 }
 
 impl ServeConfig {
@@ -83,7 +85,12 @@ impl ServeConfig {
             _ => return Err("--tls-cert and --tls-key go together".into()),
         };
         let body_idle = Duration::from_secs(args.body_idle_timeout_secs);
+        let objects = match args.blob_store {
+            crate::cli::BlobStore::Local => None,
+            crate::cli::BlobStore::S3 => Some(s3_config(args)?),
+        };
         Ok(ServeConfig {
+            objects,
             db,
             config: args.config.clone(),
             listen: args.listen,
@@ -106,6 +113,33 @@ impl ServeConfig {
             },
         })
     }
+}
+
+/// The object store settings of `--blob-store s3`, each one required named when missing.
+fn s3_config(args: &ServeArgs) -> Result<crate::store::S3Config, String> {
+    let need = |v: &Option<String>, what: &str| {
+        v.clone().filter(|v| !v.is_empty()).ok_or_else(|| format!("--blob-store s3 needs {what}"))
+    };
+    let cfg = crate::store::S3Config {
+        endpoint: need(&args.s3_endpoint, "--s3-endpoint URL")?,
+        bucket: need(&args.s3_bucket, "--s3-bucket NAME")?,
+        region: args.s3_region.clone(),
+        access_key_id: need(
+            &args.s3_access_key_id,
+            "credentials: DEPOT_S3_ACCESS_KEY_ID (or s3_access_key_id in the config file)",
+        )?,
+        secret_access_key: need(
+            &args.s3_secret_access_key,
+            "credentials: DEPOT_S3_SECRET_ACCESS_KEY (or s3_secret_access_key in the config file)",
+        )?,
+        redirect: args.s3_redirect,
+        inline_max: args.s3_inline_max.0,
+        timeout: Duration::from_secs(args.s3_timeout_secs),
+        orphan_age: Duration::from_secs(args.s3_orphan_age_secs),
+    };
+    // A malformed endpoint is refused here, before the database is opened.
+    crate::store::Objects::new(cfg.clone())?;
+    Ok(cfg)
 }
 
 /// Why the command line and config file could not become a [`Cli`].
@@ -197,6 +231,19 @@ pub fn parse_command_line(argv: impl IntoIterator<Item = OsString>) -> Result<Cl
 /// [`parse_command_line`] with the file reader passed in, so tests need no files.
 fn parse_with(argv: Vec<OsString>, read: &dyn Fn(&Path) -> io::Result<String>) -> Result<Cli, Error> {
     let mut strict = Cli::command();
+    // Credentials on the command line would be shown to every user by `ps`.
+    let end = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
+    if let Some(flag) = argv[..end].iter().find_map(|a| {
+        let a = a.to_string_lossy();
+        crate::cli::SECRET_FLAGS.into_iter().find(|f| a == *f || a.starts_with(&format!("{f}=")))
+    }) {
+        let env = flag.trim_start_matches("--").replace('-', "_").to_uppercase();
+        let key = flag.trim_start_matches("--").replace('-', "_");
+        return Err(Error::Usage(strict.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!("{flag} is not accepted on the command line (other users can see it); set DEPOT_{env} or {key} in the config file"),
+        )));
+    }
     // Building propagates the global --db into serve, where the file's keys are looked up.
     strict.build();
     // Step 1 (module header): `requires` off, the file may supply the other half of a pair.

@@ -453,6 +453,14 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
             ),
             None => None,
         };
+        if let Some(s3) = &cfg.objects {
+            let objects = store::Objects::new(s3.clone())?;
+            let recovered = store.attach_objects(objects).await.map_err(|e| format!("{}: {e}", shown(&cfg.db)))?;
+            tracing::info!(endpoint = %s3.endpoint, bucket = %s3.bucket, "file content goes to the object store");
+            if recovered > 0 {
+                tracing::info!(uploads = recovered, "objects of unfinished uploads queued for deletion");
+            }
+        }
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(db = %cfg.db.display(), "listening on {scheme}://{addr}");

@@ -123,3 +123,23 @@ impl Metrics {
         out
     }
 }
+
+/// The object store's counters (`--blob-store s3`): calls, failed calls, time spent.
+pub fn render_objects(out: &mut String, s: &crate::store::ObjectStats) {
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP depot_object_store_requests_total Calls to the object store.\n# TYPE depot_object_store_requests_total counter\ndepot_object_store_requests_total {}",
+        n(&s.requests)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP depot_object_store_errors_total Calls to the object store that failed or timed out.\n# TYPE depot_object_store_errors_total counter\ndepot_object_store_errors_total {}",
+        n(&s.errors)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP depot_object_store_seconds_total Time spent in calls to the object store.\n# TYPE depot_object_store_seconds_total counter\ndepot_object_store_seconds_total {}",
+        n(&s.micros) as f64 / 1e6
+    );
+}

@@ -91,7 +91,7 @@ pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
         single_header(&parts.headers, "content-digest")?,
     )
     .map_err(ApiError::bad_request)?;
-    let upload = super::receive(app, &parts, body, app.limits.max_file_size, "file").await?;
+    let upload = super::receive(app, &parts, body, app.limits.max_file_size, "file", true).await?;
     let sealed = upload.seal().await?;
     let rec = match app.store.add_file(sealed, target.clone(), expect).await? {
         Added::Stored(rec) => rec,
@@ -163,6 +163,10 @@ enum Content {
     Inline(bytes::Bytes),
     /// Streamed chunk by chunk (from a lease, see `FileReader::into_leased`).
     Stream(Box<FileReader>),
+    /// Streamed from the object store (the reader kept for its lease).
+    Object(Box<FileReader>, crate::store::ObjectStream),
+    /// In the object store, fetched by the client itself from this presigned URL.
+    Redirect(String),
 }
 
 /// `GET`/`HEAD {base}/{file}`.
@@ -190,7 +194,12 @@ pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
             let f = reader.file.clone();
             let etag = format!("\"{}\"", headers::hex(&f.sha256));
             let plan = plan(&parts.headers, &etag, f.created, f.size);
+            let redirect = match plan {
+                Plan::Send { .. } if !head => reader.presigned_url(),
+                _ => None,
+            };
             let content = match plan {
+                _ if redirect.is_some() => Content::Redirect(redirect.unwrap_or_default()),
                 Plan::Send { start, end, .. } if !head && end - start <= INLINE_BYTES => {
                     let mut buf = Vec::with_capacity((end - start) as usize);
                     reader.read(start, end, |b| {
@@ -210,6 +219,15 @@ pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
             Ok::<_, ApiError>((who, f, etag, plan, content))
         })
         .await??;
+    // Content in the object store is asked for before the answer starts, so a store that is
+    // down is a 503 rather than a broken transfer.
+    let content = match (content, &plan) {
+        (Content::Stream(reader), Plan::Send { start, end, .. }) if reader.in_object_store() => {
+            let stream = reader.object_range(*start, *end).await?;
+            Content::Object(reader, stream)
+        }
+        (content, _) => content,
+    };
     Ok(respond(app, who, &file, &etag, plan, head, content, started))
 }
 
@@ -261,6 +279,15 @@ fn respond(
         }
         Plan::Send { start, end, partial } => (start, end, partial),
     };
+    if let Content::Redirect(url) = &content {
+        // The client fetches the bytes (and its range) from the store; the checksum and
+        // ETag stay on this answer.
+        h.insert(header::LOCATION, hv(url));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        *res.status_mut() = StatusCode::FOUND;
+        app.metrics.download(started.elapsed());
+        return with_user(res, &who);
+    }
     if partial {
         h.insert(header::CONTENT_RANGE, hv(&format!("bytes {start}-{}/{size}", end - 1)));
     }
@@ -286,6 +313,12 @@ fn respond(
             *res.body_mut() = body;
             tokio::spawn(stream(app.clone(), *reader, start, end, tx, started));
         }
+        Content::Object(reader, pieces) => {
+            let (tx, body) = ChannelBody::channel(STREAM_DEPTH);
+            *res.body_mut() = body;
+            tokio::spawn(stream_object(app.clone(), reader, pieces, tx, started));
+        }
+        Content::Redirect(_) => unreachable!("answered above"),
     }
     with_user(res, &who)
 }
@@ -341,6 +374,34 @@ async fn stream(
         }
         pos = step;
     }
+    app.metrics.download(started.elapsed());
+}
+
+/// Feeds a download from the object store into a response body. The reader is held until
+/// the end: its lease keeps the object from being deleted meanwhile.
+async fn stream_object(
+    app: Arc<App>,
+    reader: Box<FileReader>,
+    mut pieces: crate::store::ObjectStream,
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    started: Instant,
+) {
+    while let Some(piece) = pieces.next().await {
+        match piece {
+            Ok(piece) => {
+                if tx.send(Ok(piece)).await.is_err() {
+                    return; // the client went away
+                }
+            }
+            Err(e) => {
+                // The client sees a broken transfer (short of Content-Length), never wrong bytes.
+                tracing::error!(error = %e, "download from the object store failed mid-stream");
+                let _ = tx.send(Err(std::io::Error::other("read failed"))).await;
+                return;
+            }
+        }
+    }
+    drop(reader);
     app.metrics.download(started.elapsed());
 }
 

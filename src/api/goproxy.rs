@@ -175,7 +175,7 @@ pub async fn upload(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Re
     let o = owner.clone();
     let who = app.blocking(move |app| authorize(app, cred.as_ref(), &o, Access::Write)).await??;
     let limit = app.limits.max_file_size.min(zipcheck::MAX_ZIP);
-    let upload = super::receive(app, &parts, body, limit, "module zip").await?;
+    let upload = super::receive(app, &parts, body, limit, "module zip", false).await?;
     // Written out before the check, which may wait for its turn: a waiting upload holds no
     // memory and none of the writer's queue budget.
     let sealed = upload.seal().await?.flush().await?;

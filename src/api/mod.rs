@@ -210,7 +210,8 @@ pub fn authorize(
 /// Streams a request body of at most `limit` bytes into a new upload: 413 before reading
 /// when Content-Length says it is too large, else as soon as the body passes the limit
 /// (the upload is then dropped, which discards what was staged). `what` names the body
-/// in the message.
+/// in the message. `to_objects`: the content may go to the object store (a file that is
+/// stored as sent); a Go module zip, which is read back before it is stored, stays local.
 ///
 /// # Errors
 /// 413, 408 for a stalled body, storage errors.
@@ -220,6 +221,7 @@ pub async fn receive(
     mut body: hyper::body::Incoming,
     limit: u64,
     what: &str,
+    to_objects: bool,
 ) -> Result<crate::store::Upload, ApiError> {
     let declared =
         parts.headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
@@ -229,7 +231,8 @@ pub async fn receive(
             format!("{what} is larger than the limit of {limit} bytes"),
         ));
     }
-    let mut upload = app.store.begin_upload(limit);
+    let mut upload =
+        if to_objects { app.store.begin_content_upload(limit) } else { app.store.begin_upload(limit) };
     while let Some(data) = crate::http::body::next_data(&mut body, app.limits.body_idle).await? {
         upload.push(data).await?;
     }

@@ -111,7 +111,7 @@ impl From<store::Error> for ApiError {
             E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             E::DiskFull | E::Quota(_) => StatusCode::INSUFFICIENT_STORAGE,
             // The reason (shutting down, or why the writer stopped) is for the client too.
-            E::Closed | E::Stopped(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Closed | E::Stopped(_) | E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Corrupt(_)
             | E::AlreadyOpen
             | E::Format(_)

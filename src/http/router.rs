@@ -287,7 +287,11 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
         }),
         Route::Metrics => {
             let bytes = app.store.file_bytes(&app.db_path);
-            Ok(api::text(StatusCode::OK, app.metrics.render(bytes, app.store.cache_stats())))
+            let mut text = app.metrics.render(bytes, app.store.cache_stats());
+            if let Some(s) = app.store.object_stats() {
+                crate::metrics::render_objects(&mut text, s);
+            }
+            Ok(api::text(StatusCode::OK, text))
         }
         Route::GenericFile { owner, package, version, file } => {
             let target =

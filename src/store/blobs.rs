@@ -50,6 +50,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::objects::{self, ObjectUpload};
 use super::records::BlobRec;
 use super::tables::{BLOBS, BLOB_BY_SHA, CHUNKS, STAGED};
 use super::writer::{self, Job};
@@ -82,11 +83,25 @@ pub struct Upload {
     failed: Failure,
     /// Set once the commit job is queued; from then on the writer owns the cleanup.
     handed_over: bool,
+    /// With an object store attached: the body goes there (`objects.rs`) unless it ends
+    /// small enough to stay in redb.
+    object: Option<ObjectUpload>,
 }
 
 impl Store {
-    /// Starts an upload of at most `limit` bytes.
+    /// Starts an upload of at most `limit` bytes, kept in the database file.
     pub fn begin_upload(&self, limit: u64) -> Upload {
+        self.begin_upload_to(limit, false)
+    }
+
+    /// Starts an upload of at most `limit` bytes whose content goes to the object store when
+    /// one is attached and the content is larger than its inline limit.
+    pub fn begin_content_upload(&self, limit: u64) -> Upload {
+        self.begin_upload_to(limit, true)
+    }
+
+    fn begin_upload_to(&self, limit: u64, to_objects: bool) -> Upload {
+        let object = if to_objects { self.objects().map(ObjectUpload::new) } else { None };
         Upload {
             store: self.clone(),
             blob: self.next_blob_id(),
@@ -97,6 +112,7 @@ impl Store {
             limit,
             failed: Failure::default(),
             handed_over: false,
+            object,
         }
     }
 }
@@ -107,12 +123,20 @@ impl Upload {
     ///
     /// # Errors
     /// [`Error::TooLarge`] past the limit; a storage error when an earlier chunk failed.
-    pub async fn push(&mut self, mut data: Bytes) -> Result<()> {
+    pub async fn push(&mut self, data: Bytes) -> Result<()> {
         self.size += data.len() as u64;
         if self.size > self.limit {
             return Err(Error::TooLarge { limit: self.limit });
         }
         self.hasher.update(&data);
+        if let Some(o) = &mut self.object {
+            return o.push(&self.store, self.blob, data).await;
+        }
+        self.push_chunks(data).await
+    }
+
+    /// Cuts body bytes into chunks for the writer.
+    async fn push_chunks(&mut self, mut data: Bytes) -> Result<()> {
         while !data.is_empty() {
             if self.buf.is_empty() && data.len() >= CHUNK_SIZE {
                 // A whole chunk straight from the body: no copy into the buffer.
@@ -164,6 +188,18 @@ impl Upload {
     /// [`Error::Closed`] when the store is closing.
     pub async fn seal(mut self) -> Result<Sealed> {
         let sha256: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
+        if let Some(mut o) = self.object.take() {
+            if o.in_memory() && self.size <= o.objects.config().inline_max {
+                // Small enough to stay in redb: the chunk path, as without a store.
+                let data = o.take_buffer();
+                self.push_chunks(data).await?;
+            } else {
+                let finished = o.finish(&self.store, self.blob).await;
+                self.object = Some(o);
+                finished?;
+                return Ok(Sealed { upload: self, sha256, tail: Bytes::new(), tail_permit: None });
+            }
+        }
         let tail = self.buf.split().freeze();
         let tail_permit = if tail.is_empty() { None } else { Some(self.reserve(tail.len()).await?) };
         Ok(Sealed { upload: self, sha256, tail, tail_permit })
@@ -227,6 +263,9 @@ impl Sealed {
     /// # Errors
     /// A storage error of any chunk write.
     pub async fn flush(mut self) -> Result<Sealed> {
+        if self.upload.object.is_some() {
+            return Err(Error::Refused("content in the object store cannot be read back before it is stored".into()));
+        }
         let tail = std::mem::take(&mut self.tail);
         self.tail_permit = None;
         if !tail.is_empty() {
@@ -272,7 +311,15 @@ impl Sealed {
         let tail_permit = self.tail_permit.take();
         let tail_index = u.chunks;
         let chunks = u.chunks + u32::from(!tail.is_empty());
-        let staged = Staged { blob: u.blob, chunks, marked: u.chunks > 0, sha256: self.sha256, size: u.size };
+        let object = u.object.as_ref().map(|o| o.objects.clone());
+        let staged = Staged {
+            blob: u.blob,
+            chunks,
+            marked: u.chunks > 0,
+            sha256: self.sha256,
+            size: u.size,
+            object: object.is_some(),
+        };
         let failed = u.failed.clone();
         let (job, rx) = writer::Call::job(true, tail.len(), move |tx| {
             if let Some(e) = failed.get() {
@@ -286,7 +333,11 @@ impl Sealed {
             drop(tail_permit);
             apply(tx, &staged).map(Committed::Applied)
         });
-        self.upload.submit(job, rx).await
+        let outcome = self.upload.submit(job, rx).await;
+        if let Some(objects) = object {
+            objects.wake(); // the upload may have left an object to delete
+        }
+        outcome
     }
 }
 
@@ -358,12 +409,30 @@ pub(crate) fn stage_inline(tx: &WriteTransaction, id: u64, data: &[u8]) -> Resul
         chunks += 1;
     }
     let sha256 = Sha256::digest(data).into();
-    Ok(Staged { blob: id, chunks, marked: false, sha256, size: data.len() as u64 })
+    Ok(Staged { blob: id, chunks, marked: false, sha256, size: data.len() as u64, object: false })
 }
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        if self.handed_over || self.chunks == 0 {
+        if self.handed_over {
+            return;
+        }
+        if let Some(o) = self.object.as_ref().filter(|o| o.staged) {
+            // The object (or multipart upload) goes to the outbox; if this job is lost, the
+            // staging record is moved there on the next start.
+            let blob = self.blob;
+            let (job, rx) = writer::Call::job(false, 0, move |tx| objects::discard(tx, blob));
+            let (queue, objects) = (self.store.inner.queue.clone(), o.objects.clone());
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if queue.send(job).await.is_ok() && matches!(rx.await, Ok(Ok(()))) {
+                        objects.wake();
+                    }
+                });
+            }
+            return;
+        }
+        if self.chunks == 0 {
             return;
         }
         let (blob, chunks) = (self.blob, self.chunks);
@@ -388,6 +457,8 @@ pub(crate) struct Staged {
     marked: bool,
     pub sha256: [u8; 32],
     pub size: u64,
+    /// The content is an object in the store (staged in `objects::OBJECT_STAGING`), no chunks.
+    object: bool,
 }
 
 /// One chunk of an upload, written without fsync; the commit job's durable commit covers it.
@@ -449,6 +520,10 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
     if staged.marked {
         tx.open_table(STAGED)?.remove(staged.blob)?;
     }
+    if staged.object {
+        // Unstaged here; either its blob's content below or, same content stored, deleted.
+        objects::adopt(tx, staged.blob, staged.size)?;
+    }
     let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
     let mut blobs = tx.open_table(BLOBS)?;
     let existing = by_sha.get(staged.sha256)?.map(|v| v.value());
@@ -458,7 +533,11 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
         rec.refs += 1;
         blobs.insert(id, codec::encode(&rec).as_slice())?;
         drop((by_sha, blobs));
-        remove_chunks(tx, staged.blob, Some(staged.chunks))?;
+        if staged.object {
+            objects::forget(tx, staged.blob)?;
+        } else {
+            remove_chunks(tx, staged.blob, Some(staged.chunks))?;
+        }
         return Ok(id);
     }
     let rec = BlobRec { sha256: staged.sha256, size: staged.size, chunk_size: CHUNK_SIZE as u32, refs: 1 };
@@ -483,6 +562,10 @@ pub(crate) fn release(tx: &WriteTransaction, id: u64, reaper: &Reaper) -> Result
     blobs.remove(id)?;
     tx.open_table(BLOB_BY_SHA)?.remove(rec.sha256)?;
     drop(blobs);
+    if objects::forget(tx, id)? {
+        // Deleted after this commit by the worker, which waits for the downloads' leases.
+        return Ok(());
+    }
     match reaper.decide(id) {
         Fate::Keep => {
             tx.open_table(STAGED)?.insert(id, crate::clock::now())?;
@@ -494,6 +577,9 @@ pub(crate) fn release(tx: &WriteTransaction, id: u64, reaper: &Reaper) -> Result
 
 /// Removes staged content that will not become a blob (a refused upload).
 pub(crate) fn discard(tx: &WriteTransaction, staged: &Staged) -> Result<()> {
+    if staged.object {
+        return objects::discard(tx, staged.blob);
+    }
     remove_staged(tx, staged.blob, staged.chunks, staged.marked)
 }
 
@@ -547,6 +633,8 @@ pub(crate) struct BlobReader {
     source: Source,
     id: u64,
     rec: BlobRec,
+    /// The content is an object in the store (then `source` only keeps the blob alive).
+    object: bool,
 }
 
 enum Source {
@@ -561,7 +649,8 @@ impl BlobReader {
     /// Blob `id` as the snapshot `tx` has it; `None` when it has no record there.
     pub(crate) fn open(store: &Store, tx: ReadTransaction, id: u64) -> Result<Option<BlobReader>> {
         let rec: Option<BlobRec> = super::get_rec(&tx.open_table(BLOBS)?, id)?;
-        Ok(rec.map(|rec| BlobReader { store: store.clone(), source: Source::Snapshot(tx), id, rec }))
+        let object = rec.is_some() && objects::is_object(&tx, id)?;
+        Ok(rec.map(|rec| BlobReader { store: store.clone(), source: Source::Snapshot(tx), id, rec, object }))
     }
 
     pub(crate) fn size(&self) -> u64 {
@@ -599,6 +688,9 @@ impl BlobReader {
     /// # Errors
     /// [`Error::Corrupt`] when a chunk is missing or of the wrong size.
     pub(crate) fn read(&self, start: u64, end: u64, mut sink: impl FnMut(Bytes) -> bool) -> Result<()> {
+        if self.object {
+            return self.read_object(start, end.min(self.rec.size), sink);
+        }
         let cs = u64::from(self.rec.chunk_size);
         let mut pos = start;
         while pos < end.min(self.rec.size) {
@@ -616,6 +708,39 @@ impl BlobReader {
             pos = chunk_start + to as u64;
         }
         Ok(())
+    }
+
+    /// Whether the content is an object in the store (then [`BlobReader::object_range`]
+    /// streams it without a blocking thread).
+    pub(crate) fn in_object_store(&self) -> bool {
+        self.object
+    }
+
+    /// Streams bytes `start..end` of an object's content; the store is asked before this
+    /// returns, so a store that is down is an error here, before any byte is promised.
+    pub(crate) async fn object_range(&self, start: u64, end: u64) -> Result<objects::ObjectStream> {
+        let objects = self.store.objects().ok_or_else(no_store)?;
+        objects.open_range(self.id, start, end.min(self.rec.size)).await
+    }
+
+    /// A presigned URL for the object, when the store is set to redirect downloads.
+    pub(crate) fn presigned(&self, name: &str) -> Option<String> {
+        let objects = self.store.objects()?;
+        (self.object && objects.config().redirect).then(|| objects.presign(self.id, name))
+    }
+
+    /// [`BlobReader::read`] of an object, from a blocking thread of the runtime.
+    fn read_object(&self, start: u64, end: u64, mut sink: impl FnMut(Bytes) -> bool) -> Result<()> {
+        let rt = tokio::runtime::Handle::try_current().map_err(|_| no_store())?;
+        rt.block_on(async {
+            let mut stream = self.object_range(start, end).await?;
+            while let Some(piece) = stream.next().await {
+                if !sink(piece?) {
+                    break;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Bytes `range` of chunk `index` (which must be `expected` bytes long), copied out in
@@ -640,6 +765,15 @@ impl BlobReader {
         }
         Ok(data[range].chunks(READ_PIECE).map(Bytes::copy_from_slice).collect())
     }
+}
+
+fn no_store() -> Error {
+    Error::Unavailable("this content is in an object store, and none is configured here".into())
+}
+
+/// Whether a download holds a lease on blob `id` (its object must not be deleted yet).
+pub(crate) fn is_leased(store: &Store, id: u64) -> bool {
+    store.inner.leases.state().held.contains_key(&id)
 }
 
 /// What a transaction that takes a blob's last reference does with its chunks.
@@ -704,6 +838,11 @@ impl Drop for Lease {
                     true
                 }
             };
+            if last {
+                if let Some(objects) = self.store.objects() {
+                    objects.wake(); // an outbox object may have waited for this lease
+                }
+            }
             last && state.kept.remove(&self.blob)
         };
         if !reap {
@@ -856,6 +995,10 @@ impl Store {
         let (job, rx) = writer::Call::job(true, 0, move |tx| f(tx, &theirs));
         let job = Box::new(Reaping { job: Some(job), reaper });
         self.inner.queue.blocking_send(job).map_err(|_| Error::Closed)?;
-        rx.blocking_recv().map_err(|_| Error::Closed)?
+        let outcome = rx.blocking_recv().map_err(|_| Error::Closed)?;
+        if let Some(objects) = self.objects() {
+            objects.wake(); // a release may have queued an object's deletion
+        }
+        outcome
     }
 }

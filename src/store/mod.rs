@@ -15,6 +15,7 @@ mod blobs;
 mod cache;
 pub mod codec;
 mod maintenance;
+mod objects;
 mod packages;
 mod quotas;
 pub mod records;
@@ -37,6 +38,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Wri
 pub use blobs::{Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::{CacheStats, CachedFile};
 pub use maintenance::{BackedUp, Compacted, CompactionEstimate};
+pub use objects::{ObjectStats, ObjectStream, Objects, S3Config};
 pub use packages::{
     latest_of, latest_version, Added, FileReader, FileTarget, PackageSummary, PackageType, VersionSummary,
 };
@@ -142,6 +144,9 @@ pub enum Error {
     Stopped(Arc<str>),
     /// A write job panicked; nothing of its batch was stored (the writer goes on).
     Panicked,
+    /// The object store holding file content did not answer, or failed; the reason says
+    /// which call. Nothing of an upload that met it was stored.
+    Unavailable(Arc<str>),
 }
 
 impl Error {
@@ -289,6 +294,7 @@ impl std::fmt::Display for Error {
             Error::NoDatabase => f.write_str("no database file there"),
             Error::Stopped(why) => f.write_str(why),
             Error::Panicked => f.write_str("a write failed on an internal error; nothing of it was stored"),
+            Error::Unavailable(why) => write!(f, "the object store is unavailable: {why}"),
         }
     }
 }
@@ -373,6 +379,8 @@ struct Inner {
     leases: Arc<blobs::Leases>,
     /// The database file (none for a test backend), for its size and for backups.
     path: Option<std::path::PathBuf>,
+    /// The object store holding large file content, once attached (`serve --blob-store s3`).
+    objects: std::sync::OnceLock<Arc<Objects>>,
 }
 
 /// Whether [`Store::open`] may create a missing database file.
@@ -469,6 +477,7 @@ impl Store {
                 stopped,
                 cache,
                 path,
+                objects: std::sync::OnceLock::new(),
             }),
         };
         Ok(Opened { store, created: false, is_empty, reclaimed })
@@ -554,6 +563,47 @@ impl Store {
         self.writer_stopped().unwrap_or(Error::Closed)
     }
 
+    /// The attached object store, if any.
+    pub(crate) fn objects(&self) -> Option<Arc<Objects>> {
+        self.inner.objects.get().cloned()
+    }
+
+    /// Puts new large file content in the object store from now on (`serve --blob-store
+    /// s3`): records the store in the database, moves the objects of uploads a crash cut
+    /// short to the outbox, and starts the worker that deletes unreferenced objects and
+    /// sweeps orphans. Must run inside the runtime, before the first upload. Returns how
+    /// many cut-short uploads it found.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the database's content is in another store; storage errors.
+    pub async fn attach_objects(&self, objects: Objects) -> Result<u64> {
+        let objects = Arc::new(objects);
+        let cfg = objects.config().clone();
+        let recovered = objects::write_async(self, true, move |tx| {
+            objects::record_store(tx, &cfg)?;
+            objects::recover(tx)
+        })
+        .await?;
+        if self.inner.objects.set(objects.clone()).is_err() {
+            return Err(Error::Refused("an object store is attached already".into()));
+        }
+        objects.spawn_worker(self);
+        Ok(recovered)
+    }
+
+    /// Calls to the object store so far, when one is attached (for metrics).
+    pub fn object_stats(&self) -> Option<&ObjectStats> {
+        self.inner.objects.get().map(|o| &o.stats)
+    }
+
+    /// The object store the database records its content in ("endpoint bucket region").
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn recorded_object_store(&self) -> Result<Option<String>> {
+        objects::recorded_store(&self.read()?)
+    }
+
     fn next_blob_id(&self) -> u64 {
         self.inner.next_blob.fetch_add(1, Ordering::Relaxed)
     }
@@ -627,7 +677,9 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         reclaimed = blobs::reclaim_staged(&tx)?;
         let last_blob = tx.open_table(BLOBS)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);
         let last_chunk = tx.open_table(CHUNKS)?.last()?.map(|(k, _)| k.value().0).unwrap_or(0);
-        next_blob = last_blob.max(last_chunk) + 1;
+        // Object ids too: one staged or awaiting deletion must never be given out again.
+        let last_object = objects::prepare(&tx)?;
+        next_blob = last_blob.max(last_chunk).max(last_object) + 1;
     }
     tx.commit()?;
     Ok((reclaimed, next_blob, is_empty))

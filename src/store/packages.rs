@@ -158,6 +158,26 @@ impl FileReader {
     pub fn read(&self, start: u64, end: u64, sink: impl FnMut(Bytes) -> bool) -> Result<()> {
         self.content.read(start, end, sink)
     }
+
+    /// Whether the content is in the object store: then stream it with
+    /// [`FileReader::object_range`], which needs no blocking thread.
+    pub fn in_object_store(&self) -> bool {
+        self.content.in_object_store()
+    }
+
+    /// Streams bytes `start..end` of content in the object store.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the store does not answer (before any byte).
+    pub async fn object_range(&self, start: u64, end: u64) -> Result<super::ObjectStream> {
+        self.content.object_range(start, end).await
+    }
+
+    /// A short-lived presigned URL for the content, when it is in an object store set to
+    /// redirect downloads (`--s3-redirect`).
+    pub fn presigned_url(&self) -> Option<String> {
+        self.content.presigned(&self.file.name)
+    }
 }
 
 /// What became of content offered to the store as new files.
