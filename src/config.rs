@@ -653,6 +653,25 @@ mod tests {
     }
 
     #[test]
+    fn credentials_come_from_the_file_or_environment_never_the_command_line() {
+        let file =
+            |_: &Path| Ok("s3_secret_access_key = \"from-file\"\ns3_access_key_id = \"id\"".to_string());
+        let cli = parse_with(argv("depot serve --config depot.toml"), &file).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        assert_eq!(args.s3_secret_access_key.as_deref(), Some("from-file"));
+        for line in ["depot serve --s3-secret-access-key x", "depot serve --s3-access-key-id=x"] {
+            match parse_with(argv(line), &file) {
+                Err(Error::Usage(e)) => {
+                    assert!(e.to_string().contains("not accepted on the command line"), "{e}")
+                }
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+        // After `--` it is an operand, not a flag (and serve takes none: clap refuses it).
+        assert!(matches!(parse_with(argv("depot serve -- --s3-access-key-id"), &file), Err(Error::Usage(_))));
+    }
+
+    #[test]
     fn every_serve_setting_is_a_file_key() {
         let mut cmd = Cli::command();
         cmd.build();
@@ -671,6 +690,16 @@ mod tests {
             "cache_mib",
             "login_burst",
             "login_refill_secs",
+            "blob_store",
+            "s3_endpoint",
+            "s3_bucket",
+            "s3_region",
+            "s3_redirect",
+            "s3_inline_max",
+            "s3_timeout_secs",
+            "s3_orphan_age_secs",
+            "s3_access_key_id",
+            "s3_secret_access_key",
             "db",
         ];
         let mut sorted = keys.clone();

@@ -240,6 +240,19 @@ fn run_admin(db: &Path, command: admin::Command, create: Create) -> Result<Outpu
         }
         match Store::open(db, &store::Options::default(), create) {
             Ok(opened) => {
+                if matches!(command, admin::Command::Verify { .. }) {
+                    match opened.store.attach_recorded_objects() {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            if let Ok(Some(s)) = opened.store.recorded_object_store() {
+                                eprintln!(
+                                    "depot: objects in {s} not checked: set DEPOT_S3_ACCESS_KEY_ID and DEPOT_S3_SECRET_ACCESS_KEY"
+                                );
+                            }
+                        }
+                        Err(e) => eprintln!("depot: objects not checked: {e}"),
+                    }
+                }
                 // A stopped database has no requests for a compaction to hold up.
                 let command = match command {
                     admin::Command::Compact { .. } => admin::Command::Compact { max_pause: None },
@@ -375,6 +388,12 @@ fn print_output(output: Output) -> std::io::Result<()> {
         }
         Output::BackedUp(b) => {
             eprintln!("depot: wrote {} ({} files, {} blobs)", b.path.display(), b.files, b.blobs);
+            if let Some(store) = &b.object_store {
+                eprintln!(
+                    "depot: the content of large files is in the object store {store}, not in this copy: \
+                     the store keeps it (its own replication or backups)"
+                );
+            }
             writeln!(out, "{}\t{}", b.path.display(), b.bytes)
         }
         Output::Usage(list) => list.iter().try_for_each(|u| {

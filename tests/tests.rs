@@ -43,3 +43,5 @@ mod newcomer;
 mod faults;
 // Issue 11, item 3: slow downloads beside deletes and churn (leases instead of long snapshots).
 mod lease;
+// Issue 14: file content in a real three-node Garage cluster (SPEC §8).
+mod objects;

@@ -264,7 +264,9 @@ impl Sealed {
     /// A storage error of any chunk write.
     pub async fn flush(mut self) -> Result<Sealed> {
         if self.upload.object.is_some() {
-            return Err(Error::Refused("content in the object store cannot be read back before it is stored".into()));
+            return Err(Error::Refused(
+                "content in the object store cannot be read back before it is stored".into(),
+            ));
         }
         let tail = std::mem::take(&mut self.tail);
         self.tail_permit = None;

@@ -73,6 +73,10 @@ pub struct BackedUp {
     pub bytes: u64,
     pub files: u64,
     pub blobs: u64,
+    /// The object store holding the content of some files ("endpoint bucket region"): that
+    /// content is not in the copy, the store keeps it.
+    #[serde(default)]
+    pub object_store: Option<String>,
 }
 
 struct CompactJob {
@@ -278,6 +282,8 @@ impl Store {
         copy(&src, &tx, BLOB_BY_SHA)?;
         copy(&src, &tx, USAGE)?;
         copy(&src, &tx, QUOTAS)?;
+        // Which blobs are objects (their content stays in the store, not in the copy).
+        copy(&src, &tx, super::objects::OBJECTS)?;
         tx.open_table(STAGED)?; // empty: uploads in progress are not copied
         tx.open_table(CHUNKS)?;
         tx.commit()?;
@@ -312,7 +318,10 @@ impl Store {
         progress(done, total);
         drop(dst);
         let bytes = std::fs::metadata(tmp).map_err(|e| io_error(tmp, &e))?.len();
-        Ok(BackedUp { path: tmp.to_path_buf(), bytes, files, blobs })
+        let object_store = super::objects::recorded_store(&src)?.filter(|_| {
+            src.open_table(super::objects::OBJECTS).is_ok_and(|t| t.first().is_ok_and(|f| f.is_some()))
+        });
+        Ok(BackedUp { path: tmp.to_path_buf(), bytes, files, blobs, object_store })
     }
 }
 

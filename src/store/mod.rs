@@ -591,6 +591,18 @@ impl Store {
         Ok(recovered)
     }
 
+    /// For a command on a stopped server (`verify`): reaches the object store the database
+    /// records, with the credentials of the environment, without the worker. Returns false
+    /// when the database records none or the credentials are not set.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn attach_recorded_objects(&self) -> Result<bool> {
+        let Some(cfg) = objects::recorded_config(&self.read()?)? else { return Ok(false) };
+        let objects = Objects::new(cfg).map_err(|e| Error::Unavailable(e.into()))?;
+        Ok(self.inner.objects.set(Arc::new(objects)).is_ok())
+    }
+
     /// Calls to the object store so far, when one is attached (for metrics).
     pub fn object_stats(&self) -> Option<&ObjectStats> {
         self.inner.objects.get().map(|o| &o.stats)

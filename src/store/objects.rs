@@ -145,7 +145,13 @@ impl Objects {
             )
             .build()
             .map_err(|e| format!("object store settings: {e}"))?;
-        Ok(Objects { s3, cfg, parts: Arc::new(Semaphore::new(PART_BUFFERS)), wake: Notify::new(), stats: ObjectStats::default() })
+        Ok(Objects {
+            s3,
+            cfg,
+            parts: Arc::new(Semaphore::new(PART_BUFFERS)),
+            wake: Notify::new(),
+            stats: ObjectStats::default(),
+        })
     }
 
     pub fn config(&self) -> &S3Config {
@@ -180,8 +186,9 @@ impl Objects {
     async fn delete(&self, id: u64, upload: &str) -> Result<()> {
         let path = Self::path(id);
         if !upload.is_empty() {
-            let aborted =
-                self.call("aborting a multipart upload", self.s3.abort_multipart(&path, &upload.to_string())).await;
+            let aborted = self
+                .call("aborting a multipart upload", self.s3.abort_multipart(&path, &upload.to_string()))
+                .await;
             if let Err(e) = aborted {
                 // Already completed or aborted answers 404 on most stores: the delete decides.
                 tracing::debug!(error = %e, blob = id, "abort");
@@ -241,7 +248,13 @@ impl Objects {
     /// A presigned GET URL for blob `id`'s object whose response names the file `name`.
     pub fn presign(&self, id: u64, name: &str) -> String {
         let key = format!("{PREFIX}{id:016x}");
-        presign_get(&self.cfg, &key, &crate::http::headers::content_disposition(name), PRESIGN_TTL, crate::clock::now())
+        presign_get(
+            &self.cfg,
+            &key,
+            &crate::http::headers::content_disposition(name),
+            PRESIGN_TTL,
+            crate::clock::now(),
+        )
     }
 
     /// Starts the worker that deletes outbox objects and sweeps orphans, on the current
@@ -261,7 +274,9 @@ impl Objects {
                     match sweep(&store, &objects).await {
                         Ok(n) if n > 0 => tracing::info!(objects = n, "swept orphaned objects"),
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "sweeping orphaned objects failed; retrying later"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "sweeping orphaned objects failed; retrying later")
+                        }
                     }
                     last_sweep = Some(Instant::now());
                 }
@@ -390,8 +405,10 @@ impl ObjectUpload {
         }
         let data = self.buf.split().freeze();
         let (id, parts) = self.multipart.as_mut().expect("just created");
-        let part =
-            self.objects.call("uploading a part", self.objects.s3.put_part(&path, id, parts.len(), data.into())).await?;
+        let part = self
+            .objects
+            .call("uploading a part", self.objects.s3.put_part(&path, id, parts.len(), data.into()))
+            .await?;
         parts.push(part);
         self.permit = None;
         Ok(())
@@ -410,7 +427,9 @@ impl ObjectUpload {
             self.send_part(store, blob).await?;
         }
         let (id, parts) = self.multipart.take().expect("checked above");
-        self.objects.call("completing an upload", self.objects.s3.complete_multipart(&path, &id, parts)).await?;
+        self.objects
+            .call("completing an upload", self.objects.s3.complete_multipart(&path, &id, parts))
+            .await?;
         Ok(())
     }
 }
@@ -509,6 +528,63 @@ use redb::ReadableTableMetadata;
 pub(crate) fn recorded_store(tx: &ReadTransaction) -> Result<Option<String>> {
     let meta = tx.open_table(super::tables::META)?;
     Ok(meta.get(META_KEY)?.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+}
+
+/// `verify`: every blob that is an object must exist in the store with its size. Blocks
+/// (from a blocking thread of the runtime, or with a runtime of its own).
+pub(crate) fn check_all(tx: &ReadTransaction, objects: &Objects, problems: &mut Vec<String>) -> Result<()> {
+    let mut list = Vec::new();
+    for entry in tx.open_table(OBJECTS)?.iter()? {
+        let (k, v) = entry?;
+        list.push((k.value(), v.value()));
+    }
+    let check = async {
+        for (id, size) in list {
+            match objects.object_size(id).await? {
+                None => problems.push(format!("blob {id}: its object is missing from the object store")),
+                Some(found) if found != size => {
+                    problems.push(format!("blob {id}: its object holds {found} bytes, expected {size}"))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => rt.block_on(check),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Unavailable(format!("starting a runtime: {e}").into()))?
+            .block_on(check),
+    }
+}
+
+/// The settings of the store the database records, with credentials from the environment
+/// (for commands run on a stopped server: `verify`).
+pub(crate) fn recorded_config(tx: &ReadTransaction) -> Result<Option<S3Config>> {
+    let Some(rec) = recorded_store(tx)? else { return Ok(None) };
+    let mut parts = rec.split(' ');
+    let (Some(endpoint), Some(bucket), Some(region)) = (parts.next(), parts.next(), parts.next()) else {
+        return Ok(None);
+    };
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (Some(access_key_id), Some(secret_access_key)) =
+        (var("DEPOT_S3_ACCESS_KEY_ID"), var("DEPOT_S3_SECRET_ACCESS_KEY"))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(S3Config {
+        endpoint: endpoint.into(),
+        bucket: bucket.into(),
+        region: region.into(),
+        access_key_id,
+        secret_access_key,
+        redirect: false,
+        inline_max: 0,
+        timeout: Duration::from_secs(30),
+        orphan_age: Duration::from_secs(3600),
+    }))
 }
 
 /// Deletes every object in the outbox that no download holds, then drops its entry.
@@ -631,7 +707,8 @@ fn presign_get(cfg: &S3Config, key: &str, disposition: &str, ttl: Duration, now:
     .collect::<Vec<_>>()
     .join("&");
     let canonical = format!("GET\n{uri}\n{query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD");
-    let to_sign = format!("AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}", hex(&Sha256::digest(canonical.as_bytes())));
+    let to_sign =
+        format!("AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}", hex(&Sha256::digest(canonical.as_bytes())));
     let mac = |key: &[u8], data: &str| hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes());
     let k = mac(format!("AWS4{}", cfg.secret_access_key).as_bytes(), date);
     let k = mac(k.as_ref(), &cfg.region);
@@ -665,10 +742,30 @@ mod tests {
             timeout: Duration::from_secs(1),
             orphan_age: Duration::from_secs(1),
         };
-        let url = presign_get(&cfg, "depot/blobs/0000000000000001", "attachment; filename=\"a b.txt\"", PRESIGN_TTL, 1_700_000_000);
+        let url = presign_get(
+            &cfg,
+            "depot/blobs/0000000000000001",
+            "attachment; filename=\"a b.txt\"",
+            PRESIGN_TTL,
+            1_700_000_000,
+        );
         assert!(url.starts_with("http://127.0.0.1:3900/depot/depot/blobs/0000000000000001?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=GK1%2F20231114%2Fgarage%2Fs3%2Faws4_request&X-Amz-Date=20231114T221320Z&X-Amz-Expires=300&"), "{url}");
-        assert!(url.contains("&response-content-disposition=attachment%3B%20filename%3D%22a%20b.txt%22&X-Amz-Signature="), "{url}");
-        assert_eq!(url, presign_get(&cfg, "depot/blobs/0000000000000001", "attachment; filename=\"a b.txt\"", PRESIGN_TTL, 1_700_000_000));
+        assert!(
+            url.contains(
+                "&response-content-disposition=attachment%3B%20filename%3D%22a%20b.txt%22&X-Amz-Signature="
+            ),
+            "{url}"
+        );
+        assert_eq!(
+            url,
+            presign_get(
+                &cfg,
+                "depot/blobs/0000000000000001",
+                "attachment; filename=\"a b.txt\"",
+                PRESIGN_TTL,
+                1_700_000_000
+            )
+        );
         assert!(url_parts("ftp://x").is_err() && url_parts("http://h:1/path").is_err());
     }
 }

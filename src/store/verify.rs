@@ -51,6 +51,9 @@ impl Store {
         check_chunks(&tx, &blobs, &mut r)?;
         check_accounts(&tx, &owners, &mut r)?;
         check_usage(&tx, &mut r)?;
+        if let Some(objects) = self.objects() {
+            super::objects::check_all(&tx, &objects, &mut r.problems)?;
+        }
         Ok(r)
     }
 }

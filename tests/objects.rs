@@ -1,0 +1,420 @@
+//! docs/cli.md, Object store (SPEC §8): file content in a real three-node Garage cluster on
+//! loopback, started here as separate `garage` processes. Round trips small (inline) and
+//! large (multipart), ranges and conditional requests, deduplication and deletes, the
+//! redirect mode followed by curl, one node down, every node down (503, nothing stored, redb
+//! still serving) and recovery, kill -9 mid-upload (nothing visible, the object and the
+//! multipart upload cleaned up on restart).
+//!
+//! Garage is a separate program (`cargo install garage --locked`, which `.ci/run` does): in CI
+//! (`CI` set) a missing one fails the tests; elsewhere they say so and do nothing.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// The garage command, or `None` outside CI when it is not installed.
+fn garage() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(Path::new(&home).join(".cargo/bin"));
+    }
+    let found = dirs.into_iter().map(|d| d.join("garage")).find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the garage command is not installed (cargo install garage --locked)"
+        );
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the garage command is not installed; object store tests not run (cargo install garage --locked)"
+        );
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Node {
+    config: PathBuf,
+    s3_port: u16,
+    child: Option<Child>,
+}
+
+/// A three-node Garage cluster (replication factor 3) with one bucket and one key.
+struct Garage {
+    bin: PathBuf,
+    _dir: tempfile::TempDir,
+    nodes: Vec<Node>,
+    key_id: String,
+    secret: String,
+}
+
+const BUCKET: &str = "depot";
+
+impl Garage {
+    fn start(bin: PathBuf) -> Garage {
+        let dir = tempfile::Builder::new().prefix("depot-garage-").tempdir().unwrap();
+        let secret: String = sha256_hex(format!("{:?}", dir.path()).as_bytes());
+        let mut nodes = Vec::new();
+        for i in 1..=3 {
+            let (rpc, s3) = (free_port(), free_port());
+            let base = dir.path().join(format!("node{i}"));
+            let config = dir.path().join(format!("node{i}.toml"));
+            let text = format!(
+                "metadata_dir = \"{m}\"\ndata_dir = \"{d}\"\ndb_engine = \"sqlite\"\nmetadata_fsync = false\n\
+                 data_fsync = false\nreplication_factor = 3\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
+                 rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\n[s3_api]\n\
+                 s3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{s3}\"\nroot_domain = \".s3.garage.localhost\"\n",
+                m = base.join("meta").display(),
+                d = base.join("data").display(),
+            );
+            std::fs::write(&config, text).unwrap();
+            nodes.push(Node { config, s3_port: s3, child: None });
+        }
+        let mut g = Garage { bin, _dir: dir, nodes, key_id: String::new(), secret: String::new() };
+        for i in 0..3 {
+            g.start_node(i);
+        }
+        let ids: Vec<String> = (0..3).map(|i| g.cli(i, &["node", "id", "-q"]).trim().to_string()).collect();
+        for id in &ids[1..] {
+            g.cli(0, &["node", "connect", id]);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let node_id = id.split('@').next().unwrap();
+            let (zone, tag) = (format!("dc{}", i + 1), format!("node{}", i + 1));
+            g.cli(0, &["layout", "assign", node_id, "-z", &zone, "-c", "1G", "-t", &tag]);
+        }
+        g.cli(0, &["layout", "apply", "--version", "1"]);
+        g.retry(0, &["bucket", "create", BUCKET]);
+        let key = g.cli(0, &["key", "create", "depot-key"]);
+        let field = |name: &str| {
+            key.lines()
+                .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
+                .unwrap_or_else(|| panic!("no {name} in `garage key create`:\n{key}"))
+        };
+        g.key_id = field("Key ID:");
+        g.secret = field("Secret key:");
+        g.cli(0, &["bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", "depot-key"]);
+        g
+    }
+
+    fn start_node(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        assert!(node.child.is_none());
+        let child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&node.config)
+            .arg("server")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start garage");
+        node.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", node.s3_port)).is_err() {
+            assert!(Instant::now() < deadline, "garage node {i} never listened");
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop_node(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn cli(&self, node: usize, args: &[&str]) -> String {
+        let out =
+            Command::new(&self.bin).arg("-c").arg(&self.nodes[node].config).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "garage {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A command that may fail until the new layout has reached every node.
+    fn retry(&self, node: usize, args: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out =
+                Command::new(&self.bin).arg("-c").arg(&self.nodes[node].config).args(args).output().unwrap();
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            assert!(Instant::now() < deadline, "garage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.nodes[0].s3_port)
+    }
+
+    /// `depot serve` settings for this cluster, credentials in the environment.
+    fn serve(&self, extra: &[&str]) -> ServeSetup {
+        let mut args = vec![
+            "--blob-store",
+            "s3",
+            "--s3-bucket",
+            BUCKET,
+            "--s3-region",
+            "garage",
+            "--s3-timeout-secs",
+            "5",
+        ];
+        args.extend_from_slice(extra);
+        let endpoint = self.endpoint();
+        let mut setup = ServeSetup::args(&args);
+        setup.args.push(format!("--s3-endpoint={endpoint}"));
+        setup.env("DEPOT_S3_ACCESS_KEY_ID", &self.key_id).env("DEPOT_S3_SECRET_ACCESS_KEY", &self.secret)
+    }
+
+    /// A signed request straight to the store (curl's SigV4), for what depot left there.
+    fn s3_get(&self, query: &str) -> String {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--aws-sigv4", "aws:amz:garage:s3", "--user"])
+            .arg(format!("{}:{}", self.key_id, self.secret))
+            .arg(format!("{}/{BUCKET}?{query}", self.endpoint()))
+            .output()
+            .expect("run curl");
+        assert!(out.status.success(), "curl {query}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Keys of depot's objects in the bucket.
+    fn objects(&self) -> Vec<String> {
+        keys(&self.s3_get("list-type=2&prefix=depot%2F"), "Key")
+    }
+
+    /// Multipart uploads in progress.
+    fn uploads(&self) -> Vec<String> {
+        keys(&self.s3_get("uploads="), "UploadId")
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop_node(i);
+        }
+    }
+}
+
+/// The text of every `<tag>…</tag>` in `xml`.
+fn keys(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(&open).skip(1).filter_map(|s| s.split(&close).next().map(str::to_string)).collect()
+}
+
+/// Polls `f` until it is true (bounded): the outbox worker deletes after the commit.
+#[track_caller]
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn start_depot(g: &Garage, extra: &[&str]) -> (TestServer, Cred) {
+    let srv = TestServer::start_setup(TestDb::new(), g.serve(extra));
+    srv.add_user("alice", "alice-password", false);
+    let token = srv.token("alice", "write");
+    (srv, Cred::token(&token))
+}
+
+fn put(srv: &TestServer, cred: &Cred, ver: &str, file: &str, body: &[u8]) -> Response {
+    srv.send(Request::put(&file_path("alice", "app", ver, file), body).auth(cred))
+}
+
+fn get(srv: &TestServer, ver: &str, file: &str) -> Response {
+    srv.send(Request::get(&file_path("alice", "app", ver, file)))
+}
+
+#[test]
+fn content_round_trips_through_the_store_with_ranges_dedup_deletes_and_redirects() {
+    let Some(bin) = garage() else { return };
+    let g = Garage::start(bin);
+    let (mut srv, alice) = start_depot(&g, &[]);
+    let small = content_for("small", 1000);
+    let large = content_for("large", 20 * MIB + 12345);
+    put(&srv, &alice, "1", "small.txt", &small).expect(201);
+    put(&srv, &alice, "1", "large.bin", &large).expect(201);
+    assert!(g.objects().len() == 1, "small stays in redb, large is one object: {:?}", g.objects());
+    assert!(g.uploads().is_empty(), "the multipart upload was completed");
+
+    get(&srv, "1", "small.txt").expect(200).expect_body(&small);
+    let sha = sha256_hex(&large);
+    get(&srv, "1", "large.bin")
+        .expect(200)
+        .expect_header("ETag", &format!("\"{sha}\""))
+        .expect_header("X-Checksum-Sha256", &sha)
+        .expect_body(&large);
+    let path = file_path("alice", "app", "1", "large.bin");
+    let start = 8 * MIB - 10;
+    srv.send(Request::get(&path).header("Range", &format!("bytes={start}-{}", start + 2 * MIB)))
+        .expect(206)
+        .expect_header("Content-Range", &format!("bytes {start}-{}/{}", start + 2 * MIB, large.len()))
+        .expect_body(&large[start..=start + 2 * MIB]);
+    srv.send(Request::get(&path).header("Range", "bytes=-100"))
+        .expect(206)
+        .expect_body(&large[large.len() - 100..]);
+    srv.send(Request::get(&path).header("If-None-Match", &format!("\"{sha}\""))).expect(304);
+    let head = srv.send(Request::head(&path));
+    head.expect(200).expect_header("Content-Length", &large.len().to_string());
+    assert!(head.body.is_empty());
+
+    // The same content twice is one object; it goes when its last file goes.
+    put(&srv, &alice, "2", "copy.bin", &large).expect(201);
+    assert_eq!(g.objects().len(), 1, "deduplicated in redb: one object");
+    srv.send(Request::delete(&path).auth(&alice)).expect(204);
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(g.objects().len(), 1, "still referenced by copy.bin");
+    get(&srv, "2", "copy.bin").expect(200).expect_body(&large);
+    srv.send(Request::delete(&file_path("alice", "app", "2", "copy.bin")).auth(&alice)).expect(204);
+    eventually("the object of the deleted content is deleted", || g.objects().is_empty());
+
+    // Redirect mode: a 302 to a presigned URL, ETag and checksum on the 302, HEAD by depot.
+    put(&srv, &alice, "3", "r.bin", &large).expect(201);
+    srv.terminate();
+    let setup = g.serve(&["--s3-redirect"]);
+    let mut redirecting = TestServer::start_setup(TestDb::copy_of(&srv.db_path()), setup);
+    drop(srv);
+    let path = file_path("alice", "app", "3", "r.bin");
+    let resp = redirecting.send(Request::get(&path));
+    resp.expect(302).expect_header("ETag", &format!("\"{sha}\"")).expect_header("X-Checksum-Sha256", &sha);
+    let location = resp.header("Location").expect("a Location").to_string();
+    assert!(location.starts_with(&g.endpoint()), "{location}");
+    redirecting.send(Request::head(&path)).expect(200).expect_header("ETag", &format!("\"{sha}\""));
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "-L", "-D", "-", "-o"])
+        .arg(dir.path().join("r.bin"))
+        .arg(redirecting.url(&path))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl -L: {}", String::from_utf8_lossy(&out.stderr));
+    let headers = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(headers.contains("content-disposition: attachment; filename=\"r.bin\""), "{headers}");
+    assert!(std::fs::read(dir.path().join("r.bin")).unwrap() == large, "curl got other bytes");
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "-L", "-r", "100-199"])
+        .arg(redirecting.url(&path))
+        .output()
+        .unwrap();
+    assert!(out.stdout == large[100..200], "a range through the redirect");
+    redirecting.terminate();
+}
+
+#[test]
+fn a_store_down_is_503_and_nothing_stored_while_redb_keeps_serving() {
+    let Some(bin) = garage() else { return };
+    let mut g = Garage::start(bin);
+    let (srv, alice) = start_depot(&g, &[]);
+    let small = content_for("small", 100);
+    let large = content_for("large", 9 * MIB);
+    put(&srv, &alice, "1", "small.txt", &small).expect(201);
+    put(&srv, &alice, "1", "large.bin", &large).expect(201);
+
+    // One node of three down (not the one depot talks to): everything works.
+    g.stop_node(2);
+    put(&srv, &alice, "2", "large.bin", &content_for("two", 9 * MIB)).expect(201);
+    get(&srv, "1", "large.bin").expect(200).expect_body(&large);
+
+    // Every node down: uploads and reads of stored content are 503, nothing is stored, and
+    // what redb holds keeps being served.
+    g.stop_node(1);
+    g.stop_node(0);
+    let refused = put(&srv, &alice, "3", "large.bin", &content_for("three", 9 * MIB));
+    refused.expect(503);
+    assert!(refused.text().contains("object store"), "{}", refused.text());
+    put(&srv, &alice, "3", "mid.bin", &content_for("mid", 200 * 1024)).expect(503);
+    get(&srv, "3", "large.bin").expect(404);
+    srv.send(Request::get(&api_version_path("alice", "app", Some("3")))).expect(404);
+    get(&srv, "1", "large.bin").expect(503);
+    get(&srv, "1", "small.txt").expect(200).expect_body(&small);
+    put(&srv, &alice, "4", "tiny.txt", b"inline content").expect(201);
+    srv.send(Request::get(&api_files_path("alice", "generic", "app", "1"))).expect(200);
+    srv.send(Request::get("/healthz")).expect(200);
+    let metrics = srv.send(Request::get("/metrics")).text();
+    let errors = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("depot_object_store_errors_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no object store error count:\n{metrics}"));
+    assert!(errors > 0, "{metrics}");
+
+    // Back up: reads and writes work again, and the refused uploads left nothing.
+    for i in 0..3 {
+        g.start_node(i);
+    }
+    let mut ok = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ok && Instant::now() < deadline {
+        ok = get(&srv, "1", "large.bin").status == 200;
+        thread::sleep(Duration::from_millis(300));
+    }
+    assert!(ok, "reads never recovered");
+    get(&srv, "1", "large.bin").expect(200).expect_body(&large);
+    put(&srv, &alice, "5", "large.bin", &content_for("five", 9 * MIB)).expect(201);
+    eventually("the refused uploads' objects are gone", || g.objects().len() == 3);
+}
+
+#[test]
+fn kill_9_mid_upload_leaves_nothing_visible_and_the_restart_cleans_the_store() {
+    let Some(bin) = garage() else { return };
+    let g = Garage::start(bin);
+    let (mut srv, alice) = start_depot(&g, &[]);
+    let path = file_path("alice", "app", "1", "big.bin");
+    let total = 40 * MIB;
+    let mut stream = begin_put(srv.addr(), &path, &alice, total, &[]).expect("send the head");
+    let mut pattern = Pattern::new(seed_of("big"));
+    write_pattern(&mut stream, &mut pattern, 25 * MIB).expect("send part of the body");
+    eventually("a multipart upload is in progress", || !g.uploads().is_empty());
+    srv.kill9();
+    drop(stream);
+    srv.restart();
+    get(&srv, "1", "big.bin").expect(404);
+    eventually("the multipart upload is aborted", || g.uploads().is_empty());
+    assert!(g.objects().is_empty(), "no object left: {:?}", g.objects());
+    let report = srv.cli(&["verify"], None);
+    report.expect_ok();
+}
+
+#[test]
+fn credentials_are_refused_on_the_command_line_and_s3_needs_its_settings() {
+    let db = TestDb::new();
+    for flag in ["--s3-secret-access-key=x", "--s3-access-key-id"] {
+        let out = db.cli(&["serve", "--blob-store", "s3", flag, "x"], None);
+        out.expect_usage_error();
+        assert!(out.stderr().contains("not accepted on the command line"), "{out}");
+        assert!(out.stderr().contains("DEPOT_S3_"), "{out}");
+    }
+    let out = db.cli(&["serve", "--listen", "127.0.0.1:0", "--blob-store", "s3", "--s3-bucket", "b"], None);
+    out.expect_failure();
+    assert!(out.stderr().contains("--s3-endpoint"), "{out}");
+    let out = run_command(
+        {
+            let mut c = db.command();
+            c.args(["serve", "--listen", "127.0.0.1:0", "--blob-store", "s3", "--s3-bucket", "b"])
+                .arg("--s3-endpoint=http://127.0.0.1:1");
+            c
+        },
+        None,
+    );
+    assert!(out.stderr().contains("DEPOT_S3_ACCESS_KEY_ID"), "{out}");
+}
