@@ -51,7 +51,18 @@ complete -c depot -n "__fish_depot_using_subcommand serve" -l login-burst -d 'Fa
 complete -c depot -n "__fish_depot_using_subcommand serve" -l login-refill-secs -d 'Seconds for a client address to earn back one failed sign-in; a user name earns one back in half the time, so one address alone cannot lock a user out' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l grace-secs -d 'Seconds in-flight requests and admin commands may run on after SIGTERM/SIGINT' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l cache-mib -d 'Database page cache, in MiB. Bounds the memory used for reads' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l blob-store -d 'Where new file content goes: `local` (the database file) or `s3` (an S3-compatible object store such as Garage; metadata stays in the database file)' -r -f -a "local\t''
+s3\t''"
+complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-endpoint -d 'The object store\'s URL: scheme, host and port (http://127.0.0.1:3900). Requests are path-style and signed for this host name' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-bucket -d 'The bucket holding depot\'s objects (under depot/blobs/)' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-region -d 'The store\'s region (Garage\'s default is "garage")' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-inline-max -d 'Files up to this size stay in the database file (bytes, or with a unit)' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-timeout-secs -d 'Seconds one call to the object store may take (a part upload, a delete, the wait for the next piece of a download) before the request fails with 503' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-orphan-age-secs -d 'Objects under depot/blobs/ that the database does not know are deleted once older than this many seconds (checked at start and every 10 minutes)' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-access-key-id -d 'The object store\'s access key id. Environment or config file only: the command line refuses it (`ps` shows every process\'s arguments)' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-secret-access-key -d 'The object store\'s secret key; environment or config file only, as the key id' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-redirect -d 'Answer downloads of content in the store with a 302 to a presigned URL valid for 5 minutes (the 302 carries ETag and X-Checksum-Sha256); HEAD is answered by depot'
 complete -c depot -n "__fish_depot_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -l db -d 'The database file' -r -F
