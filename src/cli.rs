@@ -29,6 +29,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process; boxing `serve`'s settings would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the registry server.
     ///

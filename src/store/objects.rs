@@ -18,10 +18,12 @@
 //! 4. The worker ([`Objects::spawn_worker`]) deletes outbox objects (aborting any multipart
 //!    upload) *after* those commits, and only then removes the outbox entry; an object a
 //!    download holds a lease on waits for the lease to go.
+//!
 //! On open, every staging entry left by a crash or a dropped upload goes to the outbox
 //! ([`recover`]). A periodic sweep lists the bucket and deletes objects older than the orphan
-//! age that no table knows (left by a bug, or by a multipart upload whose id was never
-//! recorded; see the report in the branch for that window).
+//! age that no table knows (left by a bug, or by a crash between the store giving a multipart
+//! upload id and its record: then the key is deleted, but a store that keeps unfinished
+//! multipart uploads apart from their key keeps that one until its own expiry).
 //!
 //! Every call to the store is bounded by a timeout; a failure is [`Error::Unavailable`]
 //! (503 for the client), never a partial file.
@@ -108,6 +110,8 @@ pub struct ObjectStats {
 /// A connection to the object store, shared by the store's uploads, readers and worker.
 pub struct Objects {
     s3: AmazonS3,
+    /// For the one call object_store lacks ([`list_uploads`]).
+    http: reqwest::Client,
     cfg: S3Config,
     parts: Arc<Semaphore>,
     wake: Notify,
@@ -145,8 +149,13 @@ impl Objects {
             )
             .build()
             .map_err(|e| format!("object store settings: {e}"))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| format!("object store client: {e}"))?;
         Ok(Objects {
             s3,
+            http,
             cfg,
             parts: Arc::new(Semaphore::new(PART_BUFFERS)),
             wake: Notify::new(),
@@ -658,7 +667,28 @@ async fn sweep(store: &Store, objects: &Objects) -> Result<u64> {
     for &id in &orphans {
         objects.delete(id, "").await?;
     }
-    Ok(orphans.len() as u64)
+    // Multipart uploads no record knows: a staging record is committed before its upload is
+    // created, so listing first and reading the tables after decides safely, whatever age.
+    let uploads = list_uploads(objects).await?;
+    let s = store.clone();
+    let abandoned: Vec<(u64, String)> = tokio::task::spawn_blocking(move || -> Result<_> {
+        let tx = s.read()?;
+        let (staging, outbox) = (tx.open_table(OBJECT_STAGING)?, tx.open_table(OBJECT_OUTBOX)?);
+        let mut out = Vec::new();
+        for (id, upload) in uploads {
+            if staging.get(id)?.is_none() && outbox.get(id)?.is_none() {
+                out.push((id, upload));
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|_| Error::Panicked)??;
+    for (id, upload) in &abandoned {
+        let path = Objects::path(*id);
+        objects.call("aborting a multipart upload", objects.s3.abort_multipart(&path, upload)).await?;
+    }
+    Ok((orphans.len() + abandoned.len()) as u64)
 }
 
 /// (scheme, host[:port]) of an endpoint URL.
@@ -686,26 +716,38 @@ fn enc(s: &str) -> String {
 /// A SigV4 presigned GET URL (query-string authentication) for `key`, path-style, signed for
 /// the endpoint's host (the name clients will use), whose response carries `disposition`.
 fn presign_get(cfg: &S3Config, key: &str, disposition: &str, ttl: Duration, now: u64) -> String {
+    presign(cfg, Some(key), vec![("response-content-disposition", disposition.to_string())], ttl, now)
+}
+
+/// A SigV4 presigned GET URL for `key` (or the bucket itself) with the query `params`.
+fn presign(
+    cfg: &S3Config,
+    key: Option<&str>,
+    params: Vec<(&str, String)>,
+    ttl: Duration,
+    now: u64,
+) -> String {
     use ring::hmac;
     use sha2::{Digest, Sha256};
     let (scheme, host) = url_parts(&cfg.endpoint).unwrap_or_default();
     let stamp: String = crate::clock::rfc3339(now).chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     let date = &stamp[..8];
     let scope = format!("{date}/{}/s3/aws4_request", cfg.region);
-    let uri = format!("/{}/{}", enc(&cfg.bucket), key.split('/').map(enc).collect::<Vec<_>>().join("/"));
-    // Sorted by name, as the canonical request requires ('X' sorts before 'r').
-    let query = [
+    let mut uri = format!("/{}", enc(&cfg.bucket));
+    if let Some(key) = key {
+        uri = format!("{uri}/{}", key.split('/').map(enc).collect::<Vec<_>>().join("/"));
+    }
+    let mut query = vec![
         ("X-Amz-Algorithm", "AWS4-HMAC-SHA256".to_string()),
         ("X-Amz-Credential", format!("{}/{scope}", cfg.access_key_id)),
         ("X-Amz-Date", stamp.clone()),
         ("X-Amz-Expires", ttl.as_secs().to_string()),
         ("X-Amz-SignedHeaders", "host".to_string()),
-        ("response-content-disposition", disposition.to_string()),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-    .collect::<Vec<_>>()
-    .join("&");
+    ];
+    query.extend(params);
+    // Sorted by name, as the canonical request requires ('X' sorts before lower case).
+    query.sort_by(|a, b| a.0.cmp(b.0));
+    let query = query.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
     let canonical = format!("GET\n{uri}\n{query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD");
     let to_sign =
         format!("AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}", hex(&Sha256::digest(canonical.as_bytes())));
@@ -716,6 +758,35 @@ fn presign_get(cfg: &S3Config, key: &str, disposition: &str, ttl: Duration, now:
     let k = mac(k.as_ref(), "aws4_request");
     let signature = hex(mac(k.as_ref(), &to_sign).as_ref());
     format!("{scheme}://{host}{uri}?{query}&X-Amz-Signature={signature}")
+}
+
+/// Multipart uploads in progress under depot's prefix: (blob id, upload id). object_store
+/// has no call for it, so it is a presigned GET of our own.
+async fn list_uploads(objects: &Objects) -> Result<Vec<(u64, String)>> {
+    let params = vec![("prefix", PREFIX.to_string()), ("uploads", String::new())];
+    let url = presign(&objects.cfg, None, params, Duration::from_secs(60), crate::clock::now());
+    let fetch = async {
+        let resp = objects.http.get(url).send().await?.error_for_status()?;
+        resp.text().await
+    };
+    let xml = match tokio::time::timeout(objects.cfg.timeout, fetch).await {
+        Ok(Ok(xml)) => xml,
+        Ok(Err(e)) => return Err(Error::Unavailable(format!("listing multipart uploads: {e}").into())),
+        Err(_) => return Err(Error::Unavailable("listing multipart uploads: timed out".into())),
+    };
+    let mut out = Vec::new();
+    for upload in xml.split("<Upload>").skip(1) {
+        let field = |tag: &str| {
+            let open = format!("<{tag}>");
+            upload.split(&open).nth(1).and_then(|s| s.split(&format!("</{tag}>")).next()).map(str::to_string)
+        };
+        let (Some(key), Some(id)) = (field("Key"), field("UploadId")) else { continue };
+        let Some(blob) = key.strip_prefix(PREFIX).and_then(|n| u64::from_str_radix(n, 16).ok()) else {
+            continue;
+        };
+        out.push((blob, id));
+    }
+    Ok(out)
 }
 
 fn hex(bytes: &[u8]) -> String {
