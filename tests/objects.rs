@@ -367,6 +367,8 @@ fn a_store_down_is_503_and_nothing_stored_while_redb_keeps_serving() {
     get(&srv, "3", "large.bin").expect(404);
     srv.send(Request::get(&api_version_path("alice", "app", Some("3")))).expect(404);
     get(&srv, "1", "large.bin").expect(503);
+    let head = srv.send(Request::head(&file_path("alice", "app", "1", "large.bin")));
+    head.expect(200).expect_header("Content-Length", &large.len().to_string());
     get(&srv, "1", "small.txt").expect(200).expect_body(&small);
     put(&srv, &alice, "4", "tiny.txt", b"inline content").expect(201);
     srv.send(Request::get(&api_files_path("alice", "generic", "app", "1"))).expect(200);

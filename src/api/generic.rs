@@ -222,7 +222,7 @@ pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     // Content in the object store is asked for before the answer starts, so a store that is
     // down is a 503 rather than a broken transfer.
     let content = match (content, &plan) {
-        (Content::Stream(reader), Plan::Send { start, end, .. }) if reader.in_object_store() => {
+        (Content::Stream(reader), Plan::Send { start, end, .. }) if !head && reader.in_object_store() => {
             let stream = reader.object_range(*start, *end).await?;
             Content::Object(reader, stream)
         }
