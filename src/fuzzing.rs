@@ -21,7 +21,8 @@ use crate::http::headers::{self, Range};
 use crate::http::router::{self, NoRoute, Route};
 use crate::store::codec;
 use crate::store::records::{
-    BlobRec, FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Record, TokenRec, UsageRec, VersionRec,
+    BlobRec, Creator, FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Record, Seqs, TokenRec, UsageRec,
+    VersionRec,
 };
 use crate::{clock, names};
 
@@ -518,11 +519,17 @@ pub fn digest_headers(data: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // records
 
-/// Decodes `bytes` as a `T`; a decoded record re-encodes to exactly the same bytes (the
-/// encoding is canonical, so a damaged record can never decode as a different valid one).
-fn decode_strict<T: Record + Debug>(bytes: &[u8]) {
+/// Decodes `bytes` as a `T`; a decoded record of the current format re-encodes to exactly
+/// the same bytes (the encoding is canonical, so a damaged record can never decode as a
+/// different valid one), and one of an older format re-encodes to bytes that decode to it.
+fn decode_strict<T: Record + Debug + PartialEq>(bytes: &[u8]) {
     if let Ok(rec) = codec::decode::<T>(bytes) {
-        assert_eq!(codec::encode(&rec), bytes, "{rec:?}");
+        let again = codec::encode(&rec);
+        if bytes[0] == codec::FORMAT {
+            assert_eq!(again, bytes, "{rec:?}");
+        } else {
+            assert_eq!(codec::decode::<T>(&again).as_ref(), Ok(&rec));
+        }
     }
 }
 
@@ -585,14 +592,33 @@ pub fn records(data: &[u8]) {
             created: f.u64(),
             expires: option(&mut f),
         }),
-        2 => round_trip(&PackageRec { name: f.string(), created: f.u64() }),
-        3 => round_trip(&VersionRec { version: f.string(), created: f.u64(), order: f.u64() }),
+        2 => round_trip(&PackageRec {
+            name: f.string(),
+            created: f.u64(),
+            latest: (f.byte() % 2 == 1).then(|| f.string()),
+            versions: f.u64(),
+            files: f.u64(),
+            size: f.u64(),
+            updated: f.u64(),
+        }),
+        3 => round_trip(&VersionRec {
+            version: f.string(),
+            created: f.u64(),
+            order: f.u64(),
+            id: f.u64(),
+            creator: (f.byte() % 2 == 1).then(|| Creator { id: f.u64(), key: f.string() }),
+            files: f.u64(),
+            size: f.u64(),
+            seqs: Seqs { owner: f.u64(), kind: f.u64(), package: f.u64() },
+        }),
         4 => round_trip(&FileRec {
             name: f.string(),
             blob: f.u64(),
             sha256: std::array::from_fn(|_| f.byte()),
             size: f.u64(),
             created: f.u64(),
+            id: f.u64(),
+            seq: f.u64(),
         }),
         5 => round_trip(&BlobRec {
             sha256: std::array::from_fn(|_| f.byte()),
@@ -948,9 +974,27 @@ mod tests {
             (0u8, codec::encode(&owner)),
             (0, codec::encode(&org)),
             (1, codec::encode(&token)),
-            (2, codec::encode(&PackageRec { name: "My-App".into(), created: 7 })),
-            (3, codec::encode(&VersionRec { version: "v1.0.0".into(), created: 7, order: 1 << 60 })),
-            (4, codec::encode(&FileRec { name: "a.tgz".into(), blob: 3, sha256: sum, size: 10, created: 7 })),
+            (2, codec::encode(&PackageRec { name: "My-App".into(), created: 7, ..PackageRec::default() })),
+            (
+                3,
+                codec::encode(&VersionRec {
+                    version: "v1.0.0".into(),
+                    created: 7,
+                    order: 1 << 60,
+                    ..VersionRec::default()
+                }),
+            ),
+            (
+                4,
+                codec::encode(&FileRec {
+                    name: "a.tgz".into(),
+                    blob: 3,
+                    sha256: sum,
+                    size: 10,
+                    created: 7,
+                    ..FileRec::default()
+                }),
+            ),
             (5, codec::encode(&BlobRec { sha256: sum, size: 10, chunk_size: 1 << 20, refs: 2 })),
             (6, codec::encode(&UsageRec { bytes: 10, versions: 1 })),
             (7, codec::encode(&QuotaRec { max_bytes: Some(1 << 30), max_versions: None })),

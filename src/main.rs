@@ -456,7 +456,7 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(db = %cfg.db.display(), "listening on {scheme}://{addr}");
-        let app = App::new(store.clone(), cfg.limits.clone(), cfg.db.clone());
+        let app = App::serving(store.clone(), cfg.limits.clone(), cfg.db.clone(), tls.is_some());
         let control = control::spawn(control, store.clone());
         let acceptor = tls.as_ref().map(|tls| tls.acceptor());
         let stopping = async {

@@ -93,7 +93,8 @@ pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     .map_err(ApiError::bad_request)?;
     let upload = super::receive(app, &parts, body, app.limits.max_file_size, "file").await?;
     let sealed = upload.seal().await?;
-    let rec = match app.store.add_file(sealed, target.clone(), expect).await? {
+    let by = who.as_ref().map(|p| p.name.clone());
+    let rec = match app.store.add_file_by(sealed, target.clone(), expect, by).await? {
         Added::Stored(rec) => rec,
         Added::Refused(Refusal::Exists(_)) => {
             return Err(app.blocking(move |app| super::file_exists(app, &target, None)).await?)

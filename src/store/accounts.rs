@@ -10,7 +10,7 @@
 use redb::{ReadableTable, WriteTransaction};
 
 use super::records::{OwnerKind, OwnerRec, Role, TokenRec};
-use super::tables::{MEMBERS, OWNERS, PACKAGES, TOKENS};
+use super::tables::{MEMBERS, OWNERS, OWNER_IDS, PACKAGES, TOKENS};
 use super::{codec, get_rec, Error, Result, Store, What};
 use crate::names::key;
 
@@ -107,6 +107,8 @@ impl Store {
                 return Err(Error::Exists(What::Owner));
             }
             owners.insert(k.as_str(), codec::encode(&rec).as_slice())?;
+            let id = super::next_id(tx)?;
+            tx.open_table(OWNER_IDS)?.insert(k.as_str(), id)?;
             Ok(())
         })
     }
@@ -140,6 +142,7 @@ impl Store {
                 return Err(Error::Refused(format!("user {k} still owns packages; delete them first")));
             }
             tx.open_table(OWNERS)?.remove(k.as_str())?;
+            tx.open_table(OWNER_IDS)?.remove(k.as_str())?;
             let mut tokens = tx.open_table(TOKENS)?;
             for (hash, _) in tokens_of(&tokens, &k)? {
                 tokens.remove(hash)?;

@@ -153,7 +153,14 @@ mod tests {
     }
 
     fn file(len: usize) -> CachedFile {
-        let rec = FileRec { name: "f".into(), size: len as u64, sha256: [0; 32], blob: 1, created: 0 };
+        let rec = FileRec {
+            name: "f".into(),
+            size: len as u64,
+            sha256: [0; 32],
+            blob: 1,
+            created: 0,
+            ..FileRec::default()
+        };
         CachedFile { rec, data: Bytes::from(vec![7u8; len]) }
     }
 

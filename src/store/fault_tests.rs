@@ -243,7 +243,7 @@ fn verify_names_injected_damage_and_repair_fixes_it_without_losing_a_file() {
             blobs.insert(a_blob, super::codec::encode(&live).as_slice())?;
             tx.open_table(BLOB_BY_SHA)?.remove(a_sha)?;
             // A version without files.
-            let v = VersionRec { version: "empty".into(), created: 0, order: 0 };
+            let v = VersionRec { version: "empty".into(), ..VersionRec::default() };
             tx.open_table(VERSIONS)?
                 .insert(("alice", "generic", "pkg", "empty"), super::codec::encode(&v).as_slice())?;
             Ok(())
@@ -485,12 +485,12 @@ fn repair_keeps_the_version_and_usage_of_a_file_record_it_cannot_read() {
     // owner's usage as that release would have.
     store
         .write(|tx| {
-            let future = [&[2u8][..], b"a record this build cannot read"].concat();
+            let future = [&[super::codec::FORMAT + 1][..], b"a record this build cannot read"].concat();
             tx.open_table(FILES)?.insert(("alice", "generic", "other", "2", "x.bin"), future.as_slice())?;
-            let v = VersionRec { version: "2".into(), created: 0, order: 0 };
+            let v = VersionRec { version: "2".into(), ..VersionRec::default() };
             tx.open_table(VERSIONS)?
                 .insert(("alice", "generic", "other", "2"), super::codec::encode(&v).as_slice())?;
-            let p = PackageRec { name: "other".into(), created: 0 };
+            let p = PackageRec { name: "other".into(), ..PackageRec::default() };
             tx.open_table(PACKAGES)?
                 .insert(("alice", "generic", "other"), super::codec::encode(&p).as_slice())?;
             let usage = UsageRec { bytes: 3000 + 500, versions: 2 };
@@ -500,7 +500,15 @@ fn repair_keeps_the_version_and_usage_of_a_file_record_it_cannot_read() {
         .unwrap();
     let repaired = store.repair().unwrap();
     assert!(repaired.actions.is_empty(), "nothing to repair that can be known: {:#?}", repaired.actions);
-    assert!(repaired.after.problems.iter().any(|p| p.contains("record format 2")), "{:?}", repaired.after);
+    assert!(
+        repaired
+            .after
+            .problems
+            .iter()
+            .any(|p| p.contains(&format!("record format {}", super::codec::FORMAT + 1))),
+        "{:?}",
+        repaired.after
+    );
     let usage = store.usage(Some("alice")).unwrap();
     assert_eq!((usage[0].usage.bytes, usage[0].usage.versions), (3500, 2), "usage is not recounted short");
     store

@@ -149,6 +149,10 @@ impl Store {
         records += tx.open_table(STAGED)?.len()?;
         records += tx.open_table(USAGE)?.len()?;
         records += tx.open_table(QUOTAS)?.len()?;
+        records += tx.open_table(OWNER_IDS)?.len()?;
+        records += tx.open_table(LISTS)?.len()?;
+        records += tx.open_table(LIST_BUCKETS)?.len()?;
+        records += tx.open_table(LIST_HEADS)?.len()?;
         drop(tx);
         let bytes = self.file_size();
         let per_records = PAUSE_PER_RECORD.saturating_mul(u32::try_from(records).unwrap_or(u32::MAX));
@@ -278,6 +282,10 @@ impl Store {
         copy(&src, &tx, BLOB_BY_SHA)?;
         copy(&src, &tx, USAGE)?;
         copy(&src, &tx, QUOTAS)?;
+        copy(&src, &tx, OWNER_IDS)?;
+        copy(&src, &tx, LISTS)?;
+        copy(&src, &tx, LIST_BUCKETS)?;
+        copy(&src, &tx, LIST_HEADS)?;
         tx.open_table(STAGED)?; // empty: uploads in progress are not copied
         tx.open_table(CHUNKS)?;
         tx.commit()?;

@@ -14,10 +14,12 @@ mod accounts;
 mod blobs;
 mod cache;
 pub mod codec;
+mod lists;
 mod maintenance;
 mod packages;
 mod quotas;
 pub mod records;
+mod summaries;
 mod tables;
 mod verify;
 mod writer;
@@ -38,10 +40,11 @@ pub use blobs::{Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::{CacheStats, CachedFile};
 pub use maintenance::{BackedUp, Compacted, CompactionEstimate};
 pub use packages::{
-    latest_of, latest_version, Added, FileReader, FileTarget, PackageSummary, PackageType, VersionSummary,
+    latest_version, Added, FileReader, FileTarget, PackageSummary, PackageType, Page, Publisher,
+    VersionSummary,
 };
 pub use quotas::OwnerUsage;
-pub use records::{FileRec, OwnerKind, OwnerRec, QuotaRec, Role, TokenRec, UsageRec};
+pub use records::{FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Role, TokenRec, UsageRec, VersionRec};
 pub use verify::{Repaired, Report};
 
 use tables::*;
@@ -599,11 +602,11 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
                     .map_err(|_| Error::Format("unreadable layout version".into()))?;
                 match found {
                     LAYOUT => {}
-                    1 => {
-                        // Layout 1 had no usage table: count it once, in this transaction.
-                        quotas::recompute(&tx)?;
+                    1 | 2 => {
+                        drop(meta);
+                        upgrade(&tx, found)?;
+                        meta = tx.open_table(META)?;
                         meta.insert("format", LAYOUT.to_le_bytes().as_slice())?;
-                        tracing::info!("database layout 1 upgraded to {LAYOUT} (usage per owner)");
                     }
                     _ => {
                         return Err(Error::Format(format!(
@@ -623,6 +626,10 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(BLOB_BY_SHA)?;
         tx.open_table(USAGE)?;
         tx.open_table(QUOTAS)?;
+        tx.open_table(OWNER_IDS)?;
+        tx.open_table(LISTS)?;
+        tx.open_table(LIST_BUCKETS)?;
+        tx.open_table(LIST_HEADS)?;
         is_empty = tx.open_table(OWNERS)?.is_empty()?;
         reclaimed = blobs::reclaim_staged(&tx)?;
         let last_blob = tx.open_table(BLOBS)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);
@@ -631,6 +638,45 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
     }
     tx.commit()?;
     Ok((reclaimed, next_blob, is_empty))
+}
+
+/// Brings a database of an older layout to this one, in the opening transaction: each step
+/// is small and separate, so a failure leaves the file as it was.
+fn upgrade(tx: &WriteTransaction, from: u32) -> Result<()> {
+    if from < 2 {
+        layout_1_to_2(tx)?;
+    }
+    if from < 3 {
+        layout_2_to_3(tx)?;
+    }
+    Ok(())
+}
+
+/// Layout 1 had no usage table: count it once.
+fn layout_1_to_2(tx: &WriteTransaction) -> Result<()> {
+    quotas::recompute(tx)?;
+    tracing::info!("database layout 1 upgraded to 2 (usage per owner)");
+    Ok(())
+}
+
+/// Layout 2 had no ids, package summaries or lists: derive them from the records once.
+fn layout_2_to_3(tx: &WriteTransaction) -> Result<()> {
+    summaries::upgrade_to_3(tx)?;
+    tracing::info!("database layout 2 upgraded to 3 (ids, package summaries, paged lists)");
+    Ok(())
+}
+
+/// The next id from the store's counter (owners, versions and files share it; never reused).
+pub(crate) fn next_id(tx: &WriteTransaction) -> Result<u64> {
+    let mut meta = tx.open_table(META)?;
+    let id = match meta.get(NEXT_ID)? {
+        Some(v) => <[u8; 8]>::try_from(v.value())
+            .map(u64::from_le_bytes)
+            .map_err(|_| Error::corrupt("the id counter is not 8 bytes"))?,
+        None => 1,
+    };
+    meta.insert(NEXT_ID, (id + 1).to_le_bytes().as_slice())?;
+    Ok(id)
 }
 
 fn cache_key(t: &FileTarget) -> cache::FileKey {

@@ -13,6 +13,12 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 pub trait Record: Serialize + DeserializeOwned {
     /// Why this value cannot be a stored record (no release writes it), if it cannot.
     fn invalid(&self) -> Option<&'static str>;
+
+    /// Decodes format 1 bytes (after the format byte). Records whose shape changed since
+    /// decode their old shape here; the others read the same in both formats.
+    fn format_1(rest: &[u8]) -> Result<Self, super::codec::Error> {
+        super::codec::bincode(rest)
+    }
 }
 
 /// Names are validated before they are stored (`names.rs`); none is empty.
@@ -36,17 +42,29 @@ impl Record for PackageRec {
     fn invalid(&self) -> Option<&'static str> {
         empty(&self.name, "package without a name")
     }
+
+    fn format_1(rest: &[u8]) -> Result<Self, super::codec::Error> {
+        super::codec::bincode::<v1::PackageRec>(rest).map(Into::into)
+    }
 }
 
 impl Record for VersionRec {
     fn invalid(&self) -> Option<&'static str> {
         empty(&self.version, "version without a name")
     }
+
+    fn format_1(rest: &[u8]) -> Result<Self, super::codec::Error> {
+        super::codec::bincode::<v1::VersionRec>(rest).map(Into::into)
+    }
 }
 
 impl Record for FileRec {
     fn invalid(&self) -> Option<&'static str> {
         empty(&self.name, "file without a name")
+    }
+
+    fn format_1(rest: &[u8]) -> Result<Self, super::codec::Error> {
+        super::codec::bincode::<v1::FileRec>(rest).map(Into::into)
     }
 }
 
@@ -119,21 +137,57 @@ pub struct TokenRec {
     pub expires: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A package and what its listings need, kept in the same transaction as every change to
+/// its versions and files (format 2; format 1 had only `name` and `created`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageRec {
     pub name: String,
     pub created: u64,
+    /// The version "latest" means (`packages::latest_version`), as spelled.
+    pub latest: Option<String>,
+    pub versions: u64,
+    pub files: u64,
+    /// Sum of its files' sizes.
+    pub size: u64,
+    /// When a version or file of it was last added or deleted.
+    pub updated: u64,
 }
 
+/// Who published a version: the user's id and key at the time (a later user of the same
+/// name has another id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Creator {
+    pub id: u64,
+    pub key: String,
+}
+
+/// Where a version sits in the lists it belongs to (`lists.rs`): the owner's versions, the
+/// owner's versions of its type, the package's versions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seqs {
+    pub owner: u64,
+    pub kind: u64,
+    pub package: u64,
+}
+
+/// Format 2; format 1 had only `version`, `created` and `order`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionRec {
     pub version: String,
     pub created: u64,
     /// Creation order (`clock::ordinal`): "latest" is the highest, even within one second.
     pub order: u64,
+    /// Stable id (the API's `Package.id`), from the store's id counter.
+    pub id: u64,
+    /// `None` for versions stored before creators were recorded.
+    pub creator: Option<Creator>,
+    pub files: u64,
+    pub size: u64,
+    pub seqs: Seqs,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Format 2; format 1 lacked `id` and `seq`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRec {
     pub name: String,
     /// Id of the blob holding the content (see `BLOBS`).
@@ -141,6 +195,63 @@ pub struct FileRec {
     pub sha256: [u8; 32],
     pub size: u64,
     pub created: u64,
+    /// Stable id (the API's `PackageFile.id`), from the store's id counter.
+    pub id: u64,
+    /// Its place in the version's list of files (`lists.rs`).
+    pub seq: u64,
+}
+
+/// The records as format 1 wrote them; decoded into the current ones with the new fields
+/// zero, which opening a database of layout 2 then fills in (`mod.rs`).
+pub(super) mod v1 {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct PackageRec {
+        pub name: String,
+        pub created: u64,
+    }
+
+    #[derive(Deserialize)]
+    pub struct VersionRec {
+        pub version: String,
+        pub created: u64,
+        pub order: u64,
+    }
+
+    #[derive(Deserialize)]
+    pub struct FileRec {
+        pub name: String,
+        pub blob: u64,
+        pub sha256: [u8; 32],
+        pub size: u64,
+        pub created: u64,
+    }
+
+    impl From<PackageRec> for super::PackageRec {
+        fn from(r: PackageRec) -> Self {
+            super::PackageRec { name: r.name, created: r.created, ..Default::default() }
+        }
+    }
+
+    impl From<VersionRec> for super::VersionRec {
+        fn from(r: VersionRec) -> Self {
+            super::VersionRec { version: r.version, created: r.created, order: r.order, ..Default::default() }
+        }
+    }
+
+    impl From<FileRec> for super::FileRec {
+        fn from(r: FileRec) -> Self {
+            super::FileRec {
+                name: r.name,
+                blob: r.blob,
+                sha256: r.sha256,
+                size: r.size,
+                created: r.created,
+                ..Default::default()
+            }
+        }
+    }
 }
 
 /// One distinct content, stored as chunks `(id, 0..n)` in `CHUNKS`.

@@ -51,6 +51,7 @@ impl Store {
         check_chunks(&tx, &blobs, &mut r)?;
         check_accounts(&tx, &owners, &mut r)?;
         check_usage(&tx, &mut r)?;
+        check_summaries(&tx, &owners, &mut r)?;
         Ok(r)
     }
 }
@@ -268,6 +269,21 @@ fn check_usage(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// Package summaries, version tallies and lists must match the records they are about;
+/// every owner has an id.
+fn check_summaries(tx: &ReadTransaction, owners: &HashMap<String, OwnerRec>, r: &mut Report) -> Result<()> {
+    let ids = tx.open_table(OWNER_IDS)?;
+    let mut keys: Vec<&String> = owners.keys().collect();
+    keys.sort();
+    for o in keys {
+        if ids.get(o.as_str())?.is_none() {
+            r.problems.push(format!("owner {o} has no id"));
+        }
+        r.problems.extend(super::summaries::check_owner(tx, o)?);
+    }
+    Ok(())
+}
+
 fn check_accounts(tx: &ReadTransaction, owners: &HashMap<String, OwnerRec>, r: &mut Report) -> Result<()> {
     let is_user = |k: &str| owners.get(k).is_some_and(|o| matches!(o.kind, OwnerKind::User { .. }));
     for entry in tx.open_table(MEMBERS)?.iter()? {
@@ -442,13 +458,19 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
     }
     for ((o, t, p, v), created) in &file_versions {
         if versions.get((o.as_str(), t.as_str(), p.as_str(), v.as_str()))?.is_none() {
-            let rec = VersionRec { version: v.clone(), created: *created, order: crate::clock::ordinal() };
+            let rec = VersionRec {
+                version: v.clone(),
+                created: *created,
+                order: crate::clock::ordinal(),
+                id: super::next_id(tx)?,
+                ..VersionRec::default()
+            };
             versions
                 .insert((o.as_str(), t.as_str(), p.as_str(), v.as_str()), codec::encode(&rec).as_slice())?;
             did.push(format!("restored the missing version record {o}/{t}/{p}/{v}"));
         }
         if packages.get((o.as_str(), t.as_str(), p.as_str()))?.is_none() {
-            let rec = PackageRec { name: p.clone(), created: *created };
+            let rec = PackageRec { name: p.clone(), created: *created, ..PackageRec::default() };
             packages.insert((o.as_str(), t.as_str(), p.as_str()), codec::encode(&rec).as_slice())?;
             did.push(format!("restored the missing package record {o}/{t}/{p}"));
         }
@@ -521,7 +543,42 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
     }
     drop(tokens);
     recount_usage(tx, &uncountable_owners, &mut did)?;
+    rederive_summaries(tx, &mut did)?;
     Ok(did)
+}
+
+/// Gives owners without an id one, and rewrites the summaries and lists of each owner whose
+/// derived listing data does not match its records (owners with an unreadable record are
+/// left alone: what they hold cannot be known).
+fn rederive_summaries(tx: &redb::WriteTransaction, did: &mut Vec<String>) -> Result<()> {
+    let mut owners = Vec::new();
+    for entry in tx.open_table(OWNERS)?.iter()? {
+        owners.push(entry?.0.value().to_string());
+    }
+    for o in owners {
+        if tx.open_table(OWNER_IDS)?.get(o.as_str())?.is_none() {
+            let id = super::next_id(tx)?;
+            tx.open_table(OWNER_IDS)?.insert(o.as_str(), id)?;
+            did.push(format!("gave owner {o} the id {id}"));
+        }
+    }
+    let mut wrong = BTreeSet::new();
+    {
+        // Check from a consistent view of this transaction's tables.
+        let (packages, versions) = (tx.open_table(PACKAGES)?, tx.open_table(VERSIONS)?);
+        for entry in packages.iter()? {
+            wrong.insert(entry?.0.value().0.to_string());
+        }
+        for entry in versions.iter()? {
+            wrong.insert(entry?.0.value().0.to_string());
+        }
+    }
+    for o in wrong {
+        if super::summaries::needs_rebuild(tx, &o)? && super::summaries::rebuild_owner(tx, &o)? {
+            did.push(format!("recomputed the package summaries and lists of {o}"));
+        }
+    }
+    Ok(())
 }
 
 /// Rewrites each owner's usage that differs from what its files and versions add up to,
