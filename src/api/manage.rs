@@ -857,3 +857,54 @@ pub async fn revoke_token(
         .await??;
     Ok(with_user(no_content(), &Some(who)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn paging_takes_gitea_page_and_limit_and_clamps_the_limit() {
+        assert_eq!(Paging::of(&q(&[])).unwrap(), Paging { page: 1, limit: PAGE_DEFAULT });
+        assert_eq!(Paging::of(&q(&[("page", "0"), ("limit", "0")])).unwrap(), Paging { page: 1, limit: 50 });
+        assert_eq!(Paging::of(&q(&[("page", "3"), ("limit", "7")])).unwrap(), Paging { page: 3, limit: 7 });
+        assert_eq!(Paging::of(&q(&[("limit", "5000")])).unwrap().limit, PAGE_MAX);
+        assert_eq!(Paging::of(&q(&[("limit", "1001")])).unwrap().limit, 1000);
+        for (k, v) in [("page", "-1"), ("page", "x"), ("limit", "1.5"), ("limit", "99999999999999999999999")]
+        {
+            let e = Paging::of(&q(&[(k, v)])).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{k}={v}");
+            assert!(e.message.contains(k) && e.message.contains("whole number"), "{k}={v}: {}", e.message);
+        }
+        assert_eq!(Paging { page: u64::MAX, limit: 1000 }.offset(), u64::MAX, "no overflow");
+    }
+
+    #[test]
+    fn link_names_next_last_first_prev_with_the_page_changed() {
+        let p = |page, limit| Paging { page, limit };
+        assert_eq!(p(1, 50).link("/l", None, 0), None);
+        assert_eq!(p(1, 50).link("/l", None, 50), None);
+        assert_eq!(
+            p(1, 2).link("/l", Some("type=go&limit=2"), 5).as_deref(),
+            Some(r#"</l?type=go&limit=2&page=2>; rel="next",</l?type=go&limit=2&page=3>; rel="last""#)
+        );
+        assert_eq!(
+            p(2, 2).link("/l", Some("page=2&limit=2"), 5).as_deref(),
+            Some(
+                r#"</l?page=3&limit=2>; rel="next",</l?page=3&limit=2>; rel="last",</l?page=1&limit=2>; rel="first",</l?page=1&limit=2>; rel="prev""#
+            )
+        );
+        assert_eq!(
+            p(3, 2).link("/l", Some("limit=2&page=3&page=9"), 5).as_deref(),
+            Some(r#"</l?limit=2&page=1>; rel="first",</l?limit=2&page=2>; rel="prev""#)
+        );
+        // Past the end: the links of the last page.
+        assert_eq!(
+            p(9, 2).link("/l", Some("page=9&limit=2"), 5).as_deref(),
+            Some(r#"</l?page=1&limit=2>; rel="first",</l?page=2&limit=2>; rel="prev""#)
+        );
+    }
+}
