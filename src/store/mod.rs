@@ -18,6 +18,7 @@ mod maintenance;
 mod packages;
 mod quotas;
 pub mod records;
+mod sessions;
 mod tables;
 mod verify;
 mod writer;
@@ -41,7 +42,7 @@ pub use packages::{
     latest_of, latest_version, Added, FileReader, FileTarget, PackageSummary, PackageType, VersionSummary,
 };
 pub use quotas::OwnerUsage;
-pub use records::{FileRec, OwnerKind, OwnerRec, QuotaRec, Role, TokenRec, UsageRec};
+pub use records::{FileRec, OwnerKind, OwnerRec, QuotaRec, Role, SessionRec, TokenRec, UsageRec};
 pub use verify::{Repaired, Report};
 
 use tables::*;
@@ -623,6 +624,7 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(BLOB_BY_SHA)?;
         tx.open_table(USAGE)?;
         tx.open_table(QUOTAS)?;
+        tx.open_table(tables::SESSIONS)?;
         is_empty = tx.open_table(OWNERS)?.is_empty()?;
         reclaimed = blobs::reclaim_staged(&tx)?;
         let last_blob = tx.open_table(BLOBS)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);

@@ -36,6 +36,10 @@ pub const USAGE: TableDefinition<&str, &[u8]> = TableDefinition::new("usage");
 /// owner key → `QuotaRec`: the limits an admin set for the owner (absent: none).
 pub const QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("quotas");
 
+/// sha256(session id) → `SessionRec`: signed-in web sessions. Added beside layout 2 without
+/// a new layout: a build that does not know it ignores it, and the table is created on open.
+pub const SESSIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("sessions");
+
 /// Layout version of this build; written on create, checked on open. Layout 1 lacked
 /// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2 (`mod.rs`).
 pub const LAYOUT: u32 = 2;
@@ -99,6 +103,7 @@ mod tests {
             (layout(STAGED, &0x0102_0304_0506_0708), "staged u64 u64 0807060504030201".into()),
             (layout(USAGE, &"alice"), "usage &str &[u8] 616c696365".into()),
             (layout(QUOTAS, &"alice"), "quotas &str &[u8] 616c696365".into()),
+            (layout(SESSIONS, &sha), format!("sessions [u8;32] &[u8] {sha_hex}")),
         ];
         for (now, pinned) in pinned {
             assert_eq!(now, pinned);
