@@ -45,3 +45,5 @@ mod faults;
 mod lease;
 // Issue 13: the web page over HTTP (pages, permissions, sessions, CSRF, escaping, headers).
 mod web;
+// Issue 13: the web page in a real browser (chromium via playwright-core) with axe-core.
+mod browser;
