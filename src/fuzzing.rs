@@ -141,6 +141,33 @@ pub fn path_of(route: &Route) -> String {
         Route::Member { org, user } => p(&["api", "v1", "orgs", &seg(org), "members", &seg(user)]),
         Route::Tokens { user } => p(&["api", "v1", "users", &seg(user), "tokens"]),
         Route::Token { user, label } => p(&["api", "v1", "users", &seg(user), "tokens", &seg(label)]),
+        Route::Web(page) => {
+            use crate::web::Page;
+            match page {
+                Page::Explore => "/".into(),
+                Page::Owner { owner } => p(&[&seg(owner), "-", "packages"]),
+                Page::Package { owner, kind, name } => {
+                    p(&[&seg(owner), "-", "packages", kind.as_str(), &seg(name)])
+                }
+                Page::Version { owner, kind, name, version } => {
+                    p(&[&seg(owner), "-", "packages", kind.as_str(), &seg(name), &seg(version)])
+                }
+                Page::Delete { owner, kind, name, version } => p(&[
+                    &seg(owner),
+                    "-",
+                    "packages",
+                    kind.as_str(),
+                    &seg(name),
+                    &seg(version),
+                    "-",
+                    "delete",
+                ]),
+                Page::Login => "/user/login".into(),
+                Page::Logout => "/user/logout".into(),
+                Page::Tokens => "/user/settings/applications".into(),
+                Page::Asset { path } => path.clone(),
+            }
+        }
     }
 }
 
@@ -151,7 +178,7 @@ fn route_from(f: &mut Fields) -> Route {
     } else {
         crate::store::PackageType::Go
     };
-    match f.byte() % 22 {
+    match f.byte() % 27 {
         0 => Route::Health,
         1 => Route::Metrics,
         2 => Route::GenericFile {
@@ -188,6 +215,21 @@ fn route_from(f: &mut Fields) -> Route {
         17 => Route::Member { org: f.string(), user: f.string() },
         18 => Route::Tokens { user: f.string() },
         19 => Route::Token { user: f.string(), label: f.string() },
+        22 => Route::Web(crate::web::Page::Owner { owner: f.string() }),
+        23 => Route::Web(crate::web::Page::Package { owner: f.string(), kind, name: f.string() }),
+        24 => Route::Web(crate::web::Page::Version {
+            owner: f.string(),
+            kind,
+            name: f.string(),
+            version: f.string(),
+        }),
+        25 => Route::Web(crate::web::Page::Delete {
+            owner: f.string(),
+            kind,
+            name: f.string(),
+            version: f.string(),
+        }),
+        26 => Route::Web(crate::web::Page::Explore),
         // What the go command requests: module path and version case-encoded, slashes kept.
         _ => {
             let owner = f.string();
@@ -250,6 +292,7 @@ fn error_kind(e: &names::Error) -> names::Kind {
     use names::Error::*;
     match *e {
         Empty(k) | TooLong(k) | BadChar(k, _) | Dots(k) | ShortName(k) | Space(k) | BadStart(k) => k,
+        Reserved(_) => names::Kind::Owner,
     }
 }
 

@@ -43,3 +43,7 @@ mod newcomer;
 mod faults;
 // Issue 11, item 3: slow downloads beside deletes and churn (leases instead of long snapshots).
 mod lease;
+// Issue 13: the web page over HTTP (pages, permissions, sessions, CSRF, escaping, headers).
+mod web;
+// Issue 13: the web page in a real browser (chromium via playwright-core) with axe-core.
+mod browser;

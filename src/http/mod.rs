@@ -4,6 +4,7 @@
 pub mod body;
 pub mod error;
 pub mod headers;
+pub mod query;
 pub mod router;
 
 pub use body::{Body, Response};
@@ -13,3 +14,7 @@ pub use error::ApiError;
 /// throttling keys on it).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::IpAddr);
+
+/// Put in a request's extensions when it arrived over TLS.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;

@@ -91,6 +91,8 @@ pub enum Route {
         user: String,
         label: String,
     },
+    /// A page of the web interface.
+    Web(crate::web::Page),
 }
 
 impl Route {
@@ -113,6 +115,7 @@ impl Route {
             Route::Quotas | Route::Quota { .. } => "v1_admin_quotas",
             Route::Orgs | Route::Member { .. } => "v1_orgs",
             Route::Tokens { .. } | Route::Token { .. } => "v1_tokens",
+            Route::Web(page) => page.name(),
         }
     }
 
@@ -133,6 +136,7 @@ impl Route {
             Route::Orgs => &[Method::POST],
             Route::Member { .. } => &[Method::PUT, Method::DELETE],
             Route::Token { .. } => &[Method::DELETE],
+            Route::Web(page) => page.methods(),
         }
     }
 }
@@ -203,7 +207,7 @@ pub fn parse(path: &str) -> Result<Route, NoRoute> {
         ["api", "v1", "orgs", _, "members", _] => Route::Member { org: o(3), user: o(5) },
         ["api", "v1", "users", _, "tokens"] => Route::Tokens { user: o(3) },
         ["api", "v1", "users", _, "tokens", _] => Route::Token { user: o(3), label: o(5) },
-        _ => return Err(NoRoute::Unknown),
+        _ => Route::Web(crate::web::Page::parse(&s).ok_or(NoRoute::Unknown)?),
     })
 }
 
@@ -336,6 +340,7 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
             _ => manage::list_tokens(app, req, user).await,
         },
         Route::Token { user, label } => manage::revoke_token(app, req, user, label).await,
+        Route::Web(page) => Ok(crate::web::handle(app, page, req).await),
     }
 }
 

@@ -6,6 +6,7 @@
 //! 1. Users and organizations share one case-insensitive name space (`OWNERS`).
 //! 2. Every membership names an existing organization and an existing user.
 //! 3. Every token names an existing user; its label is unique per user.
+//! 4. Deleting a user or changing their password ends their web sessions (`sessions.rs`).
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -122,7 +123,8 @@ impl Store {
                 *h = password_hash;
             }
             tx.open_table(OWNERS)?.insert(k.as_str(), codec::encode(&rec).as_slice())?;
-            Ok(())
+            // Whoever signed in with the old password is signed out.
+            super::sessions::end_sessions_of(tx, &k)
         })
     }
 
@@ -151,7 +153,7 @@ impl Store {
             // A later owner of the same name starts with no limits and no usage.
             tx.open_table(super::tables::QUOTAS)?.remove(k.as_str())?;
             tx.open_table(super::tables::USAGE)?.remove(k.as_str())?;
-            Ok(())
+            super::sessions::end_sessions_of(tx, &k)
         })
     }
 

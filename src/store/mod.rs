@@ -19,6 +19,7 @@ mod maintenance;
 mod packages;
 mod quotas;
 pub mod records;
+mod sessions;
 mod summaries;
 mod tables;
 mod verify;
@@ -44,7 +45,9 @@ pub use packages::{
     VersionSummary,
 };
 pub use quotas::OwnerUsage;
-pub use records::{FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Role, TokenRec, UsageRec, VersionRec};
+pub use records::{
+    FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Role, SessionRec, TokenRec, UsageRec, VersionRec,
+};
 pub use verify::{Repaired, Report};
 
 use tables::*;
@@ -630,6 +633,7 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(LISTS)?;
         tx.open_table(LIST_BUCKETS)?;
         tx.open_table(LIST_HEADS)?;
+        tx.open_table(tables::SESSIONS)?;
         is_empty = tx.open_table(OWNERS)?.is_empty()?;
         reclaimed = blobs::reclaim_staged(&tx)?;
         let last_blob = tx.open_table(BLOBS)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);

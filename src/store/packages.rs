@@ -620,6 +620,29 @@ impl Store {
     }
 
     /// The spelling a package was created with; `None` when it does not exist.
+    /// The packages of `owner` (optionally of one type) with their summaries, by type and
+    /// key: one record per package, never its versions (the web page's package lists).
+    pub fn packages(&self, owner: &str, kind: Option<PackageType>) -> Result<Vec<PackageSummary>> {
+        let tx = self.read()?;
+        let o = key(owner);
+        let table = tx.open_table(PACKAGES)?;
+        let start = kind.map_or("", PackageType::as_str);
+        let mut out = Vec::new();
+        for entry in table.range((o.as_str(), start, "")..)? {
+            let (k, value) = entry?;
+            let (ko, kk, kp) = k.value();
+            if ko != o || kind.is_some_and(|want| want.as_str() != kk) {
+                break;
+            }
+            out.push(PackageSummary {
+                kind: PackageType::of_key(kk)?,
+                key: kp.to_string(),
+                rec: codec::decode(value.value())?,
+            });
+        }
+        Ok(out)
+    }
+
     pub fn package_name(&self, owner: &str, kind: PackageType, package: &str) -> Result<Option<String>> {
         Ok(self.package(owner, kind, package)?.map(|p| p.rec.name))
     }

@@ -84,6 +84,12 @@ impl Record for BlobRec {
     }
 }
 
+impl Record for SessionRec {
+    fn invalid(&self) -> Option<&'static str> {
+        empty(&self.user, "session of no user")
+    }
+}
+
 /// Any counts are possible.
 impl Record for UsageRec {
     fn invalid(&self) -> Option<&'static str> {
@@ -278,4 +284,14 @@ pub struct UsageRec {
 pub struct QuotaRec {
     pub max_bytes: Option<u64>,
     pub max_versions: Option<u64>,
+}
+
+/// A web session; the table key is the sha256 of the session id, which is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRec {
+    /// Key (case-folded name) of the signed-in user.
+    pub user: String,
+    pub created: u64,
+    /// The session ends at this time (seconds), whatever happens before.
+    pub expires: u64,
 }

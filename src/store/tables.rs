@@ -56,6 +56,9 @@ pub const LIST_HEADS: TableDefinition<(&str, &str, &str, &str), (u64, u64)> =
 /// `META` key of the id counter: the next id for an owner, version or file (u64 LE).
 pub const NEXT_ID: &str = "next_id";
 
+/// sha256(session id) → `SessionRec`: signed-in web sessions (`sessions.rs`).
+pub const SESSIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("sessions");
+
 /// Layout version of this build; written on create, checked on open. Layout 1 lacked
 /// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2. Layout 2 lacked the
 /// ids, summaries and lists; opening it computes them and moves it to 3 (`mod.rs`).
@@ -133,6 +136,8 @@ mod tests {
                 layout(LIST_HEADS, &("alice", "generic", "app", "1.0")),
                 "list_heads (&str,&str,&str,&str) (u64,u64) 050703616c69636567656e65726963617070312e30".into(),
             ),
+
+            (layout(SESSIONS, &sha), format!("sessions [u8;32] &[u8] {sha_hex}")),
         ];
         for (now, pinned) in pinned {
             assert_eq!(now, pinned);
