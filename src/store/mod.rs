@@ -520,6 +520,12 @@ impl Store {
         self.inner.cache.file(&cache_key(t))
     }
 
+    /// Durable commits (and compactions) so far in this process: the cache generation,
+    /// which the writer bumps once per such commit. For measurements of commit batching.
+    pub fn durable_commits(&self) -> u64 {
+        self.inner.cache.generation()
+    }
+
     /// How often the small-file cache answered, for metrics.
     pub fn cache_stats(&self) -> CacheStats {
         self.inner.cache.stats()
