@@ -599,6 +599,7 @@ pub fn records(data: &[u8]) {
             size: f.u64(),
             chunk_size: f.u64() as u32,
             refs: f.u64(),
+            inline: f.string().into_bytes(),
         }),
         6 => round_trip(&UsageRec { bytes: f.u64(), versions: f.u64() }),
         _ => round_trip(&QuotaRec { max_bytes: option(&mut f), max_versions: option(&mut f) }),
@@ -951,7 +952,16 @@ mod tests {
             (2, codec::encode(&PackageRec { name: "My-App".into(), created: 7 })),
             (3, codec::encode(&VersionRec { version: "v1.0.0".into(), created: 7, order: 1 << 60 })),
             (4, codec::encode(&FileRec { name: "a.tgz".into(), blob: 3, sha256: sum, size: 10, created: 7 })),
-            (5, codec::encode(&BlobRec { sha256: sum, size: 10, chunk_size: 1 << 20, refs: 2 })),
+            (
+                5,
+                codec::encode(&BlobRec {
+                    sha256: sum,
+                    size: 10,
+                    chunk_size: 1 << 20,
+                    refs: 2,
+                    inline: vec![],
+                }),
+            ),
             (6, codec::encode(&UsageRec { bytes: 10, versions: 1 })),
             (7, codec::encode(&QuotaRec { max_bytes: Some(1 << 30), max_versions: None })),
         ];

@@ -1,18 +1,19 @@
 //! Versioned record encoding: the only file that knows bincode.
 //!
 //! Every stored record is one format byte followed by the bincode (1.3, fixed-width integers)
-//! encoding of its struct. A future release that changes a record bumps [`FORMAT`] and keeps a
-//! decoder for each older byte here, so old databases keep opening. Decoding is bounded by
+//! encoding of its struct. A release that changes a record gives its type the next format
+//! byte ([`Record::FORMAT`]) and keeps decoding each older one ([`Record::decode_older`]), so
+//! old databases keep opening: blob records are format 2 (format 1 had no inline content),
+//! every other record is format 1. Decoding is bounded by
 //! the input length and rejects trailing bytes, so a damaged record is an error, never a huge
 //! allocation or a panic; and a record whose values cannot be true ([`Record::invalid`]) is
 //! an error too, never a value that code downstream could panic on.
 
-use bincode::Options;
-use serde::Serialize;
-
 use super::records::Record;
+use bincode::Options;
 
-/// The record format written by this release.
+/// The record format written by this release for every record type that does not say
+/// otherwise ([`Record::FORMAT`]).
 pub const FORMAT: u8 = 1;
 
 /// A record could not be decoded.
@@ -45,9 +46,9 @@ fn options(limit: usize) -> impl Options {
     bincode::DefaultOptions::new().with_fixint_encoding().with_limit(limit as u64)
 }
 
-/// Encodes `value` with the current format byte in front.
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT];
+/// Encodes `value` with its type's current format byte in front.
+pub fn encode<T: Record>(value: &T) -> Vec<u8> {
+    let mut out = vec![T::FORMAT];
     // Writing into a Vec cannot fail, and our records contain no types (maps with non-string
     // keys, unsized sequences) that bincode refuses to serialize.
     options(usize::MAX).serialize_into(&mut out, value).expect("records always serialize");
@@ -63,15 +64,22 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, Error> {
     let rec: T = match bytes.split_first() {
         None => return Err(Error::Empty),
-        Some((&FORMAT, rest)) => {
-            options(rest.len()).deserialize(rest).map_err(|e| Error::Malformed(e.to_string()))?
-        }
+        Some((&format, rest)) if format == T::FORMAT => decode_body(rest)?,
+        Some((&format, rest)) if format < T::FORMAT => T::decode_older(format, rest)?,
         Some((&other, _)) => return Err(Error::UnknownFormat(other)),
     };
     match rec.invalid() {
         Some(why) => Err(Error::Impossible(why)),
         None => Ok(rec),
     }
+}
+
+/// Decodes the bytes after the format byte as `T`, for [`Record::decode_older`] too.
+///
+/// # Errors
+/// [`Error::Malformed`] when they are not a valid `T`, trailing bytes included.
+pub fn decode_body<T: serde::de::DeserializeOwned>(rest: &[u8]) -> Result<T, Error> {
+    options(rest.len()).deserialize(rest).map_err(|e| Error::Malformed(e.to_string()))
 }
 
 #[cfg(test)]
@@ -112,19 +120,25 @@ mod tests {
     #[test]
     fn a_record_that_cannot_be_true_is_an_error() {
         use crate::store::records::{BlobRec, PackageRec, TokenRec, VersionRec};
-        let blob = BlobRec { sha256: [1; 32], size: 10, chunk_size: 4, refs: 1 };
+        let blob = BlobRec { sha256: [1; 32], size: 10, chunk_size: 4, refs: 1, inline: vec![] };
         assert_eq!(decode::<BlobRec>(&encode(&blob)), Ok(blob.clone()));
         for (bad, why) in [
             (BlobRec { chunk_size: 0, ..blob.clone() }, "blob with a chunk size of 0"),
             (BlobRec { chunk_size: 1, size: 1 << 32, ..blob.clone() }, "blob with more chunks than"),
             (BlobRec { refs: 0, ..blob.clone() }, "blob with no reference"),
+            (BlobRec { size: 2, inline: vec![0; 3], ..blob.clone() }, "more inline bytes than its size"),
         ] {
             let err = decode::<BlobRec>(&encode(&bad)).unwrap_err();
             assert!(matches!(err, Error::Impossible(_)) && err.to_string().contains(why), "{bad:?}: {err}");
         }
-        // The most chunks an index can number is still a blob.
-        let most = BlobRec { chunk_size: 1, size: u64::from(u32::MAX), ..blob };
+        // The most chunks an index can number is still a blob, and so is all of it inline.
+        let most = BlobRec { chunk_size: 1, size: u64::from(u32::MAX), ..blob.clone() };
         assert_eq!(decode::<BlobRec>(&encode(&most)), Ok(most));
+        let most =
+            BlobRec { chunk_size: 1, size: u64::from(u32::MAX) + 3, inline: vec![7; 3], ..blob.clone() };
+        assert_eq!(decode::<BlobRec>(&encode(&most)), Ok(most));
+        let all_inline = BlobRec { size: 3, inline: vec![7; 3], ..blob };
+        assert_eq!(decode::<BlobRec>(&encode(&all_inline)), Ok(all_inline));
         let file = FileRec { name: String::new(), blob: 1, sha256: [3; 32], size: 9, created: 1 };
         assert!(matches!(decode::<FileRec>(&encode(&file)), Err(Error::Impossible(_))));
         let owner = OwnerRec { name: String::new(), kind: OwnerKind::Org, private: false, created: 0 };
@@ -178,13 +192,40 @@ mod tests {
             FileRec { name: "a.tgz".into(), blob: 13, sha256: [0xab; 32], size: 14, created: 15 },
             &[f1, &str("a.tgz"), &u64(13), &[0xab; 32], &u64(14), &u64(15)],
         );
+        // Blob records are format 2 (inline content added).
+        let f2: &[u8] = &[2];
+        assert_eq!(<BlobRec as Record>::FORMAT, 2);
         pinned(
-            BlobRec { sha256: [0xcd; 32], size: 16, chunk_size: 1_044_480, refs: 2 },
-            &[f1, &[0xcd; 32], &u64(16), &1_044_480u32.to_le_bytes(), &u64(2)],
+            BlobRec { sha256: [0xcd; 32], size: 16, chunk_size: 1_044_480, refs: 2, inline: vec![] },
+            &[f2, &[0xcd; 32], &u64(16), &1_044_480u32.to_le_bytes(), &u64(2), &u64(0)],
+        );
+        pinned(
+            BlobRec { sha256: [0xcd; 32], size: 4096, chunk_size: 4076, refs: 1, inline: vec![0xee; 20] },
+            &[f2, &[0xcd; 32], &u64(4096), &4076u32.to_le_bytes(), &u64(1), &u64(20), &[0xee; 20]],
         );
         pinned(UsageRec { bytes: 17, versions: 18 }, &[f1, &u64(17), &u64(18)]);
         pinned(QuotaRec { max_bytes: Some(19), max_versions: None }, &[f1, &[1], &u64(19), &[0]]);
         pinned(QuotaRec { max_bytes: None, max_versions: Some(20) }, &[f1, &[0], &[1], &u64(20)]);
+    }
+
+    /// Blob records of format 1 (layouts 1 and 2) decode as blobs with all content in chunks;
+    /// a format beyond the type's own is unknown; other types have no format 2.
+    #[test]
+    fn format_1_blob_record_still_decodes() {
+        use crate::store::records::{BlobRec, TokenRec};
+        let bytes: Vec<u8> =
+            [&[1u8][..], &[0xcd; 32], &16u64.to_le_bytes(), &1_044_480u32.to_le_bytes(), &2u64.to_le_bytes()]
+                .concat();
+        let rec: BlobRec = decode(&bytes).unwrap();
+        let want = BlobRec { sha256: [0xcd; 32], size: 16, chunk_size: 1_044_480, refs: 2, inline: vec![] };
+        assert_eq!(rec, want);
+        // Checked like any record: a format 1 blob with no reference is refused too.
+        let zero_refs = [&bytes[..bytes.len() - 8], &0u64.to_le_bytes()].concat();
+        assert!(matches!(decode::<BlobRec>(&zero_refs), Err(Error::Impossible(_))));
+        assert!(matches!(decode::<BlobRec>(&bytes[..bytes.len() - 1]), Err(Error::Malformed(_))));
+        assert_eq!(decode::<BlobRec>(&[3, 0]), Err(Error::UnknownFormat(3)));
+        assert_eq!(decode::<BlobRec>(&[0, 0]), Err(Error::UnknownFormat(0)));
+        assert_eq!(decode::<TokenRec>(&[2, 0]), Err(Error::UnknownFormat(2)));
     }
 
     /// Format 1 bytes written by the first release; they must decode forever.

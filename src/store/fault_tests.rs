@@ -230,7 +230,13 @@ fn verify_names_injected_damage_and_repair_fixes_it_without_losing_a_file() {
     store
         .write(move |tx| {
             // An orphaned blob with its chunk and index entry.
-            let rec = BlobRec { sha256: [7; 32], size: 3, chunk_size: super::CHUNK_SIZE as u32, refs: 1 };
+            let rec = BlobRec {
+                sha256: [7; 32],
+                size: 3,
+                chunk_size: super::CHUNK_SIZE as u32,
+                refs: 1,
+                inline: vec![],
+            };
             tx.open_table(BLOBS)?.insert(9999, super::codec::encode(&rec).as_slice())?;
             tx.open_table(BLOB_BY_SHA)?.insert([7; 32], 9999)?;
             tx.open_table(CHUNKS)?.insert((9999, 0), b"abc".as_slice())?;
@@ -311,7 +317,13 @@ fn repair_deletes_no_content_while_a_file_record_is_unreadable() {
             tx.open_table(FILES)?
                 .insert(("alice", "generic", "pkg", "1", "x.bin"), [0xFFu8; 3].as_slice())?;
             // ...so this blob, which looks orphaned, may be its content.
-            let rec = BlobRec { sha256: [9; 32], size: 2, chunk_size: super::CHUNK_SIZE as u32, refs: 1 };
+            let rec = BlobRec {
+                sha256: [9; 32],
+                size: 2,
+                chunk_size: super::CHUNK_SIZE as u32,
+                refs: 1,
+                inline: vec![],
+            };
             tx.open_table(BLOBS)?.insert(7777, super::codec::encode(&rec).as_slice())?;
             tx.open_table(CHUNKS)?.insert((7777, 0), b"xy".as_slice())?;
             Ok(())

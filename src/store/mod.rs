@@ -367,7 +367,7 @@ struct Inner {
     /// Owners and small files, invalidated by the writer after every durable commit.
     cache: Arc<cache::Cache>,
     /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
-    next_blob: AtomicU64,
+    next_blob: Arc<AtomicU64>,
     /// The blobs downloads are reading (`blobs.rs`, invariants 4-7). In memory only: a
     /// restart forgets them, and `prepare` reclaims the chunks kept for them (staged).
     leases: Arc<blobs::Leases>,
@@ -463,7 +463,7 @@ impl Store {
                 queue,
                 writer: Mutex::new(Some(handle)),
                 data_budget: Arc::new(tokio::sync::Semaphore::new(writer::QUEUE_DATA_BYTES >> 10)),
-                next_blob: AtomicU64::new(next_blob),
+                next_blob: Arc::new(AtomicU64::new(next_blob)),
                 leases: Arc::default(),
                 broken,
                 stopped,
@@ -605,11 +605,13 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
                     .map_err(|_| Error::Format("unreadable layout version".into()))?;
                 match found {
                     LAYOUT => {}
-                    1 => {
-                        // Layout 1 had no usage table: count it once, in this transaction.
-                        quotas::recompute(&tx)?;
+                    1 | 2 => {
+                        if found < 2 {
+                            upgrade_to_usage(&tx)?;
+                        }
+                        upgrade_to_small_blobs();
                         meta.insert("format", LAYOUT.to_le_bytes().as_slice())?;
-                        tracing::info!("database layout 1 upgraded to {LAYOUT} (usage per owner)");
+                        tracing::info!("database layout {found} upgraded to {LAYOUT}");
                     }
                     _ => {
                         return Err(Error::Format(format!(
@@ -638,6 +640,17 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
     tx.commit()?;
     Ok((reclaimed, next_blob, is_empty))
 }
+
+/// Layout 1 → 2: layout 1 had no usage table; count it once, in the opening transaction.
+fn upgrade_to_usage(tx: &WriteTransaction) -> Result<()> {
+    quotas::recompute(tx).map(drop)
+}
+
+/// Layout 2 → 3: blob records gained inline content (record format 2, `records::BlobRec`).
+/// Nothing is rewritten: format 1 records decode as blobs whose content is all chunks, and
+/// are read as before. The layout number changes so that an older depot, which cannot
+/// decode the new blob records, refuses the database on open instead of failing on reads.
+fn upgrade_to_small_blobs() {}
 
 fn cache_key(t: &FileTarget) -> cache::FileKey {
     let (o, p, v, f) = t.keys();

@@ -9,10 +9,25 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use super::codec;
+
 /// A type stored as a table value.
 pub trait Record: Serialize + DeserializeOwned {
+    /// The format byte this release writes in front of the type (see `codec.rs`). A type
+    /// whose fields change gets the next number and decodes its older formats in
+    /// [`Record::decode_older`].
+    const FORMAT: u8 = 1;
+
     /// Why this value cannot be a stored record (no release writes it), if it cannot.
     fn invalid(&self) -> Option<&'static str>;
+
+    /// Decodes the bytes (after the format byte) of an older `format` of this type.
+    ///
+    /// # Errors
+    /// [`codec::Error::UnknownFormat`] for a format the type never had; a decoding error.
+    fn decode_older(format: u8, _rest: &[u8]) -> Result<Self, codec::Error> {
+        Err(codec::Error::UnknownFormat(format))
+    }
 }
 
 /// Names are validated before they are stored (`names.rs`); none is empty.
@@ -51,10 +66,16 @@ impl Record for FileRec {
 }
 
 impl Record for BlobRec {
+    /// Format 2 added `inline`; format 1 is [`BlobRecV1`].
+    const FORMAT: u8 = 2;
+
     fn invalid(&self) -> Option<&'static str> {
+        let chunked = self.size.checked_sub(self.inline.len() as u64);
         if self.chunk_size == 0 {
             Some("blob with a chunk size of 0")
-        } else if self.size.div_ceil(u64::from(self.chunk_size)) > u64::from(u32::MAX) {
+        } else if chunked.is_none() {
+            Some("blob with more inline bytes than its size")
+        } else if chunked.unwrap_or(0).div_ceil(u64::from(self.chunk_size)) > u64::from(u32::MAX) {
             // Chunk indexes are u32 (`CHUNKS`): such a blob could not have been stored.
             Some("blob with more chunks than a chunk index can number")
         } else if self.refs == 0 {
@@ -62,6 +83,22 @@ impl Record for BlobRec {
             Some("blob with no reference")
         } else {
             None
+        }
+    }
+
+    fn decode_older(format: u8, rest: &[u8]) -> Result<Self, codec::Error> {
+        match format {
+            1 => {
+                let v1: BlobRecV1 = codec::decode_body(rest)?;
+                Ok(BlobRec {
+                    sha256: v1.sha256,
+                    size: v1.size,
+                    chunk_size: v1.chunk_size,
+                    refs: v1.refs,
+                    inline: Vec::new(),
+                })
+            }
+            _ => Err(codec::Error::UnknownFormat(format)),
         }
     }
 }
@@ -143,7 +180,13 @@ pub struct FileRec {
     pub created: u64,
 }
 
-/// One distinct content, stored as chunks `(id, 0..n)` in `CHUNKS`.
+/// One distinct content: its first `size - inline.len()` bytes as chunks `(id, 0..n)` in
+/// `CHUNKS` (each `chunk_size` bytes but the last), the rest in `inline`.
+///
+/// A large upload is all chunks (`inline` empty). Content of at most `blobs::SMALL_MAX` bytes
+/// is written whole when it is adopted: chunks of `blobs::PIECE` bytes, each filling one
+/// database page, and the remainder inline, so a file smaller than a piece is found and read
+/// with this one record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobRec {
     pub sha256: [u8; 32],
@@ -151,6 +194,29 @@ pub struct BlobRec {
     /// Size of every chunk but the last, in bytes.
     pub chunk_size: u32,
     /// Number of files pointing at this blob; the blob is deleted when it reaches 0.
+    pub refs: u64,
+    /// The content's last bytes, stored in the record itself.
+    pub inline: Vec<u8>,
+}
+
+impl BlobRec {
+    /// Bytes of the content held in chunks.
+    pub fn chunked_len(&self) -> u64 {
+        self.size - self.inline.len() as u64
+    }
+
+    /// Number of chunks the blob has.
+    pub fn chunk_count(&self) -> u32 {
+        self.chunked_len().div_ceil(u64::from(self.chunk_size)) as u32
+    }
+}
+
+/// Format 1 of [`BlobRec`] (layouts 1 and 2): every byte in chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRecV1 {
+    pub sha256: [u8; 32],
+    pub size: u64,
+    pub chunk_size: u32,
     pub refs: u64,
 }
 

@@ -37,8 +37,10 @@ pub const USAGE: TableDefinition<&str, &[u8]> = TableDefinition::new("usage");
 pub const QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("quotas");
 
 /// Layout version of this build; written on create, checked on open. Layout 1 lacked
-/// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2 (`mod.rs`).
-pub const LAYOUT: u32 = 2;
+/// `USAGE` and `QUOTAS`; opening it computes the usage. Layout 2 wrote blob records of
+/// format 1 only (no inline content); they are read as they are. Opening either moves it to
+/// 3 (`mod.rs`).
+pub const LAYOUT: u32 = 3;
 
 #[cfg(test)]
 mod tests {
@@ -103,6 +105,6 @@ mod tests {
         for (now, pinned) in pinned {
             assert_eq!(now, pinned);
         }
-        assert_eq!(hex(&LAYOUT.to_le_bytes()), "02000000");
+        assert_eq!(hex(&LAYOUT.to_le_bytes()), "03000000");
     }
 }
