@@ -26,6 +26,8 @@ mod writer;
 mod fault_tests;
 #[cfg(test)]
 mod lease_tests;
+#[cfg(test)]
+mod small_tests;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
