@@ -668,6 +668,7 @@ pub fn records(data: &[u8]) {
             size: f.u64(),
             chunk_size: f.u64() as u32,
             refs: f.u64(),
+            inline: f.string().into_bytes(),
         }),
         6 => round_trip(&UsageRec { bytes: f.u64(), versions: f.u64() }),
         _ => round_trip(&QuotaRec { max_bytes: option(&mut f), max_versions: option(&mut f) }),
@@ -1038,13 +1039,25 @@ mod tests {
                     ..FileRec::default()
                 }),
             ),
-            (5, codec::encode(&BlobRec { sha256: sum, size: 10, chunk_size: 1 << 20, refs: 2 })),
+            (
+                5,
+                codec::encode(&BlobRec {
+                    sha256: sum,
+                    size: 10,
+                    chunk_size: 1 << 20,
+                    refs: 2,
+                    inline: vec![],
+                }),
+            ),
             (6, codec::encode(&UsageRec { bytes: 10, versions: 1 })),
             (7, codec::encode(&QuotaRec { max_bytes: Some(1 << 30), max_versions: None })),
         ];
         for (kind, bytes) in encoded {
             out.push(("records", raw(kind, &bytes)));
         }
+        // A blob record of format 1, as layouts 1 and 2 wrote them.
+        let v1 = [&[1u8][..], &sum, &le(10), &(1u32 << 20).to_le_bytes(), &le(2)].concat();
+        out.push(("records", raw(5, &v1)));
         out.push((
             "records",
             [&[0x80 | 1][..], &field(b"bob"), &field(b"laptop"), &[1], &le(5), &[1], &le(9)].concat(),

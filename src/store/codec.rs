@@ -120,19 +120,29 @@ mod tests {
     #[test]
     fn a_record_that_cannot_be_true_is_an_error() {
         use crate::store::records::{BlobRec, PackageRec, TokenRec, VersionRec};
-        let blob = BlobRec { sha256: [1; 32], size: 10, chunk_size: 4, refs: 1 };
+        let blob = BlobRec { sha256: [1; 32], size: 10, chunk_size: 4, refs: 1, inline: vec![] };
         assert_eq!(decode::<BlobRec>(&encode(&blob)), Ok(blob.clone()));
         for (bad, why) in [
             (BlobRec { chunk_size: 0, ..blob.clone() }, "blob with a chunk size of 0"),
             (BlobRec { chunk_size: 1, size: 1 << 32, ..blob.clone() }, "blob with more chunks than"),
             (BlobRec { refs: 0, ..blob.clone() }, "blob with no reference"),
+            (
+                BlobRec { size: 2, inline: vec![1; 3], ..blob.clone() },
+                "blob with more inline bytes than its size",
+            ),
         ] {
             let err = decode::<BlobRec>(&encode(&bad)).unwrap_err();
             assert!(matches!(err, Error::Impossible(_)) && err.to_string().contains(why), "{bad:?}: {err}");
         }
         // The most chunks an index can number is still a blob.
-        let most = BlobRec { chunk_size: 1, size: u64::from(u32::MAX), ..blob };
+        // The most chunks an index can number is still a blob, and so is all of it inline.
+        let most = BlobRec { chunk_size: 1, size: u64::from(u32::MAX), ..blob.clone() };
         assert_eq!(decode::<BlobRec>(&encode(&most)), Ok(most));
+        let most =
+            BlobRec { chunk_size: 1, size: u64::from(u32::MAX) + 3, inline: vec![7; 3], ..blob.clone() };
+        assert_eq!(decode::<BlobRec>(&encode(&most)), Ok(most));
+        let all_inline = BlobRec { size: 3, inline: vec![7; 3], ..blob };
+        assert_eq!(decode::<BlobRec>(&encode(&all_inline)), Ok(all_inline));
         let file = FileRec { name: String::new(), ..FileRec::default() };
         assert!(matches!(decode::<FileRec>(&encode(&file)), Err(Error::Impossible(_))));
         let owner = OwnerRec { name: String::new(), kind: OwnerKind::Org, private: false, created: 0 };
@@ -231,8 +241,12 @@ mod tests {
             &[f2, &str("a.tgz"), &u64(13), &[0xab; 32], &u64(14), &u64(15), &u64(16), &u64(17)],
         );
         pinned(
-            BlobRec { sha256: [0xcd; 32], size: 16, chunk_size: 1_044_480, refs: 2 },
-            &[f2, &[0xcd; 32], &u64(16), &1_044_480u32.to_le_bytes(), &u64(2)],
+            BlobRec { sha256: [0xcd; 32], size: 16, chunk_size: 1_044_480, refs: 2, inline: vec![] },
+            &[f2, &[0xcd; 32], &u64(16), &1_044_480u32.to_le_bytes(), &u64(2), &u64(0)],
+        );
+        pinned(
+            BlobRec { sha256: [0xcd; 32], size: 4096, chunk_size: 1007, refs: 1, inline: vec![0xee; 20] },
+            &[f2, &[0xcd; 32], &u64(4096), &1007u32.to_le_bytes(), &u64(1), &u64(20), &[0xee; 20]],
         );
         pinned(UsageRec { bytes: 17, versions: 18 }, &[f2, &u64(17), &u64(18)]);
         pinned(QuotaRec { max_bytes: Some(19), max_versions: None }, &[f2, &[1], &u64(19), &[0]]);
@@ -261,6 +275,18 @@ mod tests {
         assert_eq!(
             decode::<UsageRec>(&[f1, &u64(17), &u64(18)].concat()),
             Ok(UsageRec { bytes: 17, versions: 18 })
+        );
+        // A format 1 blob has all its content in chunks.
+        let blob = [f1, &[0xcd; 32], &u64(16), &1_044_480u32.to_le_bytes(), &u64(2)].concat();
+        assert_eq!(
+            decode::<crate::store::records::BlobRec>(&blob),
+            Ok(crate::store::records::BlobRec {
+                sha256: [0xcd; 32],
+                size: 16,
+                chunk_size: 1_044_480,
+                refs: 2,
+                inline: vec![]
+            })
         );
         // A format 2 body behind a format 1 byte is not a format 1 record.
         let two = encode(&PackageRec { name: "x".into(), created: 1, ..PackageRec::default() });

@@ -260,10 +260,13 @@ impl Store {
         })?;
         let mut blobs = 0;
         let mut total = 0;
+        // Inline content is copied with the blob records, before any chunk.
+        let mut inline = 0;
         for entry in src.open_table(BLOBS)?.iter()? {
             let (_, v) = entry?;
             let rec: super::records::BlobRec = super::codec::decode(v.value())?;
             total += rec.size;
+            inline += rec.inline.len() as u64;
             blobs += 1;
         }
         let files = src.open_table(FILES)?.len()?;
@@ -292,7 +295,7 @@ impl Store {
         cancelled()?;
         // Then the chunks of stored blobs, a bounded amount per transaction.
         let stored = src.open_table(BLOBS)?;
-        let mut done = 0u64;
+        let mut done = inline;
         let mut tx = dst.begin_write()?;
         tx.set_durability(Durability::None)?;
         let mut in_tx = 0u64;

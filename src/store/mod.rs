@@ -29,6 +29,8 @@ mod writer;
 mod fault_tests;
 #[cfg(test)]
 mod lease_tests;
+#[cfg(test)]
+mod small_tests;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -373,7 +375,7 @@ struct Inner {
     /// Owners and small files, invalidated by the writer after every durable commit.
     cache: Arc<cache::Cache>,
     /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
-    next_blob: AtomicU64,
+    next_blob: Arc<AtomicU64>,
     /// The blobs downloads are reading (`blobs.rs`, invariants 4-7). In memory only: a
     /// restart forgets them, and `prepare` reclaims the chunks kept for them (staged).
     leases: Arc<blobs::Leases>,
@@ -469,7 +471,7 @@ impl Store {
                 queue,
                 writer: Mutex::new(Some(handle)),
                 data_budget: Arc::new(tokio::sync::Semaphore::new(writer::QUEUE_DATA_BYTES >> 10)),
-                next_blob: AtomicU64::new(next_blob),
+                next_blob: Arc::new(AtomicU64::new(next_blob)),
                 leases: Arc::default(),
                 broken,
                 stopped,
@@ -524,6 +526,12 @@ impl Store {
     /// The whole content of a small file if cached. Never blocks.
     pub fn cached_file(&self, t: &FileTarget) -> Option<CachedFile> {
         self.inner.cache.file(&cache_key(t))
+    }
+
+    /// Durable commits (and compactions) so far in this process: the cache generation,
+    /// which the writer bumps once per such commit. For measurements of commit batching.
+    pub fn durable_commits(&self) -> u64 {
+        self.inner.cache.generation()
     }
 
     /// How often the small-file cache answered, for metrics.
@@ -663,7 +671,8 @@ fn layout_1_to_2(tx: &WriteTransaction) -> Result<()> {
     Ok(())
 }
 
-/// Layout 2 had no ids, package summaries or lists: derive them from the records once.
+/// Layout 2 had no ids, package summaries or lists: derive them from the records once. Its
+/// blob records (format 1, all content in chunks) are read as they are and not rewritten.
 fn layout_2_to_3(tx: &WriteTransaction) -> Result<()> {
     summaries::upgrade_to_3(tx)?;
     tracing::info!("database layout 2 upgraded to 3 (ids, package summaries, paged lists)");

@@ -9,6 +9,8 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use super::codec;
+
 /// A type stored as a table value.
 pub trait Record: Serialize + DeserializeOwned {
     /// Why this value cannot be a stored record (no release writes it), if it cannot.
@@ -70,9 +72,12 @@ impl Record for FileRec {
 
 impl Record for BlobRec {
     fn invalid(&self) -> Option<&'static str> {
+        let chunked = self.size.checked_sub(self.inline.len() as u64);
         if self.chunk_size == 0 {
             Some("blob with a chunk size of 0")
-        } else if self.size.div_ceil(u64::from(self.chunk_size)) > u64::from(u32::MAX) {
+        } else if chunked.is_none() {
+            Some("blob with more inline bytes than its size")
+        } else if chunked.unwrap_or(0).div_ceil(u64::from(self.chunk_size)) > u64::from(u32::MAX) {
             // Chunk indexes are u32 (`CHUNKS`): such a blob could not have been stored.
             Some("blob with more chunks than a chunk index can number")
         } else if self.refs == 0 {
@@ -81,6 +86,18 @@ impl Record for BlobRec {
         } else {
             None
         }
+    }
+
+    /// Format 2 added `inline`; format 1 is [`BlobRecV1`] (every byte in chunks).
+    fn format_1(rest: &[u8]) -> Result<Self, codec::Error> {
+        let v1: BlobRecV1 = codec::bincode(rest)?;
+        Ok(BlobRec {
+            sha256: v1.sha256,
+            size: v1.size,
+            chunk_size: v1.chunk_size,
+            refs: v1.refs,
+            inline: Vec::new(),
+        })
     }
 }
 
@@ -260,7 +277,13 @@ pub(super) mod v1 {
     }
 }
 
-/// One distinct content, stored as chunks `(id, 0..n)` in `CHUNKS`.
+/// One distinct content: its first `size - inline.len()` bytes as chunks `(id, 0..n)` in
+/// `CHUNKS` (each `chunk_size` bytes but the last), the rest in `inline`.
+///
+/// A large upload is all chunks (`inline` empty). Content of at most `blobs::SMALL_MAX` bytes
+/// is written whole when it is adopted: chunks of `blobs::PIECE` bytes, each filling one
+/// database page, and the remainder inline, so a file smaller than a piece is found and read
+/// with this one record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobRec {
     pub sha256: [u8; 32],
@@ -268,6 +291,29 @@ pub struct BlobRec {
     /// Size of every chunk but the last, in bytes.
     pub chunk_size: u32,
     /// Number of files pointing at this blob; the blob is deleted when it reaches 0.
+    pub refs: u64,
+    /// The content's last bytes, stored in the record itself.
+    pub inline: Vec<u8>,
+}
+
+impl BlobRec {
+    /// Bytes of the content held in chunks.
+    pub fn chunked_len(&self) -> u64 {
+        self.size - self.inline.len() as u64
+    }
+
+    /// Number of chunks the blob has.
+    pub fn chunk_count(&self) -> u32 {
+        self.chunked_len().div_ceil(u64::from(self.chunk_size)) as u32
+    }
+}
+
+/// Format 1 of [`BlobRec`] (layouts 1 and 2): every byte in chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRecV1 {
+    pub sha256: [u8; 32],
+    pub size: u64,
+    pub chunk_size: u32,
     pub refs: u64,
 }
 

@@ -61,7 +61,8 @@ pub const SESSIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("ses
 
 /// Layout version of this build; written on create, checked on open. Layout 1 lacked
 /// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2. Layout 2 lacked the
-/// ids, summaries and lists; opening it computes them and moves it to 3 (`mod.rs`).
+/// ids, summaries and lists, and wrote blob records of format 1 only (no inline content: they
+/// are read as they are); opening it computes the rest and moves it to 3 (`mod.rs`).
 pub const LAYOUT: u32 = 3;
 
 #[cfg(test)]

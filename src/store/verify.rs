@@ -24,7 +24,7 @@ pub struct Report {
     pub files: u64,
     pub blobs: u64,
     pub chunks: u64,
-    /// Content bytes re-read and hashed.
+    /// Content bytes re-read and hashed (chunks and inline bytes).
     pub bytes: u64,
     /// Uploads in progress (or left by a crash, reclaimed on the next start).
     pub staged: u64,
@@ -210,7 +210,7 @@ fn check_chunks(tx: &ReadTransaction, blobs: &BTreeMap<u64, BlobRec>, r: &mut Re
             h.next = index;
         }
         let start = u64::from(index) * u64::from(blob.chunk_size);
-        let expected = u64::from(blob.chunk_size).min(blob.size.saturating_sub(start));
+        let expected = u64::from(blob.chunk_size).min(blob.chunked_len().saturating_sub(start));
         if data.len() as u64 != expected {
             r.problems.push(format!("blob {id} chunk {index} has {} bytes, expected {expected}", data.len()));
         }
@@ -223,17 +223,27 @@ fn check_chunks(tx: &ReadTransaction, blobs: &BTreeMap<u64, BlobRec>, r: &mut Re
     for id in orphans {
         r.problems.push(format!("chunks of blob {id} are orphaned: no blob record or staged upload"));
     }
-    for (id, b) in blobs {
-        if b.size > 0 && !seen.contains(id) {
+    for (&id, b) in blobs {
+        if seen.contains(&id) {
+            continue;
+        }
+        if b.chunked_len() > 0 {
             r.problems.push(format!("blob {id} has no chunks"));
+        } else {
+            // Content held in the record alone.
+            finish(Some(Hashing { id, next: 0, size: 0, hasher: Sha256::new() }), blobs, r);
         }
     }
     Ok(())
 }
 
+/// Checks a blob's content once its chunks were hashed: its inline bytes follow them.
 fn finish(h: Option<Hashing>, blobs: &BTreeMap<u64, BlobRec>, r: &mut Report) {
-    let Some(h) = h else { return };
+    let Some(mut h) = h else { return };
     let Some(blob) = blobs.get(&h.id) else { return };
+    h.hasher.update(&blob.inline);
+    h.size += blob.inline.len() as u64;
+    r.bytes += blob.inline.len() as u64;
     if h.size != blob.size {
         r.problems.push(format!("blob {} holds {} bytes, expected {}", h.id, h.size, blob.size));
     } else if <[u8; 32]>::from(h.hasher.finalize()) != blob.sha256 {
