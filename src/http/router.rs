@@ -160,10 +160,10 @@ pub fn parse(path: &str) -> Result<Route, NoRoute> {
     for s in &raw {
         let decoded =
             percent_encoding::percent_decode_str(s).decode_utf8().map_err(|_| NoRoute::BadEncoding)?;
-        seg.push(decoded.into_owned());
+        seg.push(decoded);
     }
-    let s: Vec<&str> = seg.iter().map(String::as_str).collect();
-    let o = |i: usize| seg[i].clone();
+    let s: Vec<&str> = seg.iter().map(|c| c.as_ref()).collect();
+    let o = |i: usize| seg[i].to_string();
     Ok(match s.as_slice() {
         ["healthz"] => Route::Health,
         ["metrics"] => Route::Metrics,

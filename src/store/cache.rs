@@ -1,12 +1,18 @@
-//! A small in-memory cache of owners and small files, so the hottest downloads are answered
-//! without a blocking-pool round trip or a read transaction.
+//! An in-memory cache of owners, tokens, memberships and small files, so the hottest
+//! downloads, anonymous or with a credential, are answered without a blocking-pool round trip
+//! or a read transaction.
 //!
 //! Correctness rests on one generation counter. The writer bumps it after every commit that
 //! can change what readers see, before it replies to any job of that commit; a reader notes
 //! the generation before it opens its read transaction and may insert what it read only if
 //! the generation is still the same. A lookup that finds the cache at an older generation
 //! clears it. So once a client has its 201 or 204, no later request is answered from data
-//! older than that commit. Only whole small files are cached.
+//! older than that commit. Only whole small files are cached. Every account change (a token
+//! created or revoked, a password, admin flag or visibility changed, a user or organization
+//! deleted, a membership added, changed or removed) is such a commit, whoever makes it (API,
+//! CLI through the control socket, admin commands): so a revoked token is refused on the very
+//! next request. Tokens are kept only when they exist (an unknown secret is not remembered, so
+//! guessing cannot fill the cache), under the sha256 their secret is stored by.
 //!
 //! Within a generation the cache is bounded and evicts: entries live in `quick_cache`'s
 //! S3-FIFO maps (a newcomer gets a probation slot and stays if it is read again, so a file
@@ -19,7 +25,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use super::records::{FileRec, OwnerRec};
+use super::records::{FileRec, OwnerRec, Role, TokenRec};
 
 /// Largest file kept in the cache, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 << 10;
@@ -30,6 +36,13 @@ const MAX_WEIGHT: u64 = 8 << 20;
 const ENTRY_WEIGHT: u64 = 2 << 10;
 /// Owners kept at most.
 const MAX_OWNERS: usize = 4096;
+/// Tokens kept at most.
+const MAX_TOKENS: usize = 4096;
+/// Memberships (and non-memberships) kept at most.
+const MAX_ROLES: usize = 4096;
+
+/// (organization, user), both case-folded.
+pub type RoleKey = (String, String);
 
 /// (owner, type, package, version, file), all case-folded.
 pub type FileKey = (String, super::PackageType, String, String, String);
@@ -55,6 +68,8 @@ struct Entries {
     generation: u64,
     owners: quick_cache::unsync::Cache<String, Option<OwnerRec>>,
     files: quick_cache::unsync::Cache<FileKey, CachedFile, FileWeight>,
+    tokens: quick_cache::unsync::Cache<[u8; 32], TokenRec>,
+    roles: quick_cache::unsync::Cache<RoleKey, Option<Role>>,
 }
 
 impl Default for Entries {
@@ -67,6 +82,8 @@ impl Default for Entries {
                 MAX_WEIGHT,
                 FileWeight,
             ),
+            tokens: quick_cache::unsync::Cache::new(MAX_TOKENS),
+            roles: quick_cache::unsync::Cache::new(MAX_ROLES),
         }
     }
 }
@@ -106,6 +123,8 @@ impl Cache {
             e.generation = now;
             e.owners.clear();
             e.files.clear();
+            e.tokens.clear();
+            e.roles.clear();
         }
         e
     }
@@ -113,6 +132,16 @@ impl Cache {
     /// `Some(None)`: cached as absent; `None`: not cached.
     pub fn owner(&self, key: &str) -> Option<Option<OwnerRec>> {
         self.current().owners.get(key).cloned()
+    }
+
+    /// The token stored under `hash`, if cached (only existing tokens are).
+    pub fn token(&self, hash: &[u8; 32]) -> Option<TokenRec> {
+        self.current().tokens.get(hash).cloned()
+    }
+
+    /// `Some(None)`: cached as not a member; `None`: not cached.
+    pub fn role(&self, key: &RoleKey) -> Option<Option<Role>> {
+        self.current().roles.get(key).copied()
     }
 
     pub fn file(&self, key: &FileKey) -> Option<CachedFile> {
@@ -133,6 +162,20 @@ impl Cache {
         let mut e = self.current();
         if e.generation == read_at {
             e.owners.insert(key, rec);
+        }
+    }
+
+    pub fn put_token(&self, read_at: u64, hash: [u8; 32], rec: TokenRec) {
+        let mut e = self.current();
+        if e.generation == read_at {
+            e.tokens.insert(hash, rec);
+        }
+    }
+
+    pub fn put_role(&self, read_at: u64, key: RoleKey, role: Option<Role>) {
+        let mut e = self.current();
+        if e.generation == read_at {
+            e.roles.insert(key, role);
         }
     }
 
