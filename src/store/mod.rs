@@ -635,7 +635,7 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
 
 fn cache_key(t: &FileTarget) -> cache::FileKey {
     let (o, p, v, f) = t.keys();
-    (o, t.kind, p, v, f)
+    cache::file_key(t.kind, [&o, &p, &v, &f])
 }
 
 /// Reads and decodes one record, `None` when the key is absent.
