@@ -473,6 +473,8 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
     let _ = std::fs::remove_file(&socket);
     // Ends the tasks still running after the grace period; their store handles drop with them.
     runtime.shutdown_timeout(grace);
+    // Every request's line reaches the log before the process says it is done.
+    server::flush_request_log();
     store.close();
     tracing::info!("database closed");
     if result.is_err() && opened.created {

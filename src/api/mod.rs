@@ -98,10 +98,11 @@ pub fn authorize_cached(
         Some(c) => Some(app.auth.authenticate_cached(c)?),
     };
     let rec = app.store.cached_owner(owner)?;
-    if rec.as_ref().is_some_and(|o| o.kind == OwnerKind::Org) {
-        return None; // membership is not cached
-    }
-    Some(auth::decide(who.as_ref(), rec.as_ref(), None, access).map(|()| who).map_err(|d| denied(d, owner)))
+    let role = match (&rec, &who) {
+        (Some(o), Some(p)) if o.kind == OwnerKind::Org => app.store.cached_role(owner, &p.name)?,
+        _ => None,
+    };
+    Some(auth::decide(who.as_ref(), rec.as_ref(), role, access).map(|()| who).map_err(|d| denied(d, owner)))
 }
 
 /// The answer to a refusal about `owner`'s packages: a hidden owner reads exactly like a

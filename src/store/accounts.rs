@@ -77,14 +77,40 @@ impl Store {
 
     /// The role of `user` in organization `org`, if a member.
     pub fn role(&self, org: &str, user: &str) -> Result<Option<Role>> {
+        let k = (key(org), key(user));
+        if let Some(hit) = self.inner.cache.role(&k) {
+            return Ok(hit);
+        }
+        let generation = self.inner.cache.generation();
         let tx = self.read()?;
-        let byte = tx.open_table(MEMBERS)?.get((key(org).as_str(), key(user).as_str()))?.map(|v| v.value());
-        Ok(byte.map(|b| if b == 0 { Role::Read } else { Role::Write }))
+        let byte = tx.open_table(MEMBERS)?.get((k.0.as_str(), k.1.as_str()))?.map(|v| v.value());
+        let role = byte.map(|b| if b == 0 { Role::Read } else { Role::Write });
+        self.inner.cache.put_role(generation, k, role);
+        Ok(role)
     }
 
     /// The token whose secret hashes to `hash`.
     pub fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRec>> {
-        get_rec(&self.read()?.open_table(TOKENS)?, *hash)
+        if let Some(hit) = self.inner.cache.token(hash) {
+            return Ok(Some(hit));
+        }
+        let generation = self.inner.cache.generation();
+        let rec: Option<TokenRec> = get_rec(&self.read()?.open_table(TOKENS)?, *hash)?;
+        if let Some(rec) = &rec {
+            self.inner.cache.put_token(generation, *hash, rec.clone());
+        }
+        Ok(rec)
+    }
+
+    /// The token stored under `hash` if cached. Never blocks.
+    pub fn cached_token(&self, hash: &[u8; 32]) -> Option<TokenRec> {
+        self.inner.cache.token(hash)
+    }
+
+    /// The role of `user` in organization `org` if cached (`Some(None)`: cached as not a
+    /// member). Never blocks.
+    pub fn cached_role(&self, org: &str, user: &str) -> Option<Option<Role>> {
+        self.inner.cache.role(&(key(org), key(user)))
     }
 
     /// The tokens of `user`, sorted by label.

@@ -694,7 +694,7 @@ pub(crate) fn next_id(tx: &WriteTransaction) -> Result<u64> {
 
 fn cache_key(t: &FileTarget) -> cache::FileKey {
     let (o, p, v, f) = t.keys();
-    (o, t.kind, p, v, f)
+    cache::file_key(t.kind, [&o, &p, &v, &f])
 }
 
 /// Reads and decodes one record, `None` when the key is absent.
