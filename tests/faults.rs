@@ -87,13 +87,13 @@ fn repair_keeps_the_tokens_and_memberships_of_an_owner_it_cannot_read() {
     srv.upload(&alice, "acme", "p", "1", "a.bin", b"by alice").expect(201);
     srv.terminate();
     // A newer release rewrote alice's record in a format this build does not know.
-    set_owner_format(&srv.db_path(), "alice", 1, 2);
+    set_owner_format(&srv.db_path(), "alice", 2, 3);
     let out = srv.cli(&["verify", "--repair"], None);
     out.expect_code(1);
-    assert!(out.stdout().contains("record format 2 is not known"), "the record is reported\n{out}");
+    assert!(out.stdout().contains("record format 3 is not known"), "the record is reported\n{out}");
     assert!(!out.stdout().contains("removed"), "nothing tied to alice is removed\n{out}");
     // Back on the release that wrote it, alice has everything she had.
-    set_owner_format(&srv.db_path(), "alice", 2, 1);
+    set_owner_format(&srv.db_path(), "alice", 3, 2);
     srv.restart();
     srv.upload(&Cred::token(&token), "alice", "p", "1", "t.bin", b"token").expect(201);
     srv.upload(&alice, "acme", "p", "2", "b.bin", b"member").expect(201);
