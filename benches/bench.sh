@@ -855,6 +855,10 @@ run_lists() {
                 versions) total=$SHAPE_V; url="/api/v1/packages/$USER_NAME/generic/big" ;;
                 files) total=$SHAPE_K; url="/api/v1/packages/$USER_NAME/generic/big/1.0.0/files" ;;
             esac
+            # The owner's list has one item per version (Gitea's shape): the server's count
+            # decides where the middle page is.
+            total=$(curl -sS -D - -o /dev/null "$base$url?limit=1" | tr -d '\r' |
+                awk -F': ' -v t="$total" 'tolower($1) == "x-total-count" { t = $2 } END { print t + 0 }')
             pages=$(((total + LIST_LIMIT - 1) / LIST_LIMIT))
             mid=$(((pages + 1) / 2))
             for page in 1 $( ((mid > 1)) && echo "$mid"); do
