@@ -51,6 +51,7 @@ complete -c depot -n "__fish_depot_using_subcommand serve" -l login-burst -d 'Fa
 complete -c depot -n "__fish_depot_using_subcommand serve" -l login-refill-secs -d 'Seconds for a client address to earn back one failed sign-in; a user name earns one back in half the time, so one address alone cannot lock a user out' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l grace-secs -d 'Seconds in-flight requests and admin commands may run on after SIGTERM/SIGINT' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l cache-mib -d 'Database page cache, in MiB. Bounds the memory used for reads' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l file-cache-mib -d 'Small-file cache, in MiB: whole files of at most 64 KiB kept in memory and served without touching the database (about 20,000 files of 4 KiB at the default)' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand serve" -s V -l version -d 'Print version'

@@ -29,12 +29,13 @@ use super::records::{FileRec, OwnerRec, Role, TokenRec};
 
 /// Largest file kept in the cache, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 << 10;
-/// Weight the file cache holds at most: content bytes plus `ENTRY_WEIGHT` per entry. Sized
-/// for a hot set of 20,000 files of 4 KiB (a CI fleet's latest releases): 88 MiB of them.
-const MAX_WEIGHT: u64 = 96 << 20;
+/// Default weight the file cache holds at most (`--file-cache-mib`): content bytes plus
+/// `ENTRY_WEIGHT` per entry. Sized for a hot set of 20,000 files of 4 KiB (a CI fleet's
+/// latest releases): 88 MiB of them.
+pub const DEFAULT_WEIGHT: u64 = 96 << 20;
 /// What an entry weighs beyond its content (key, record, bookkeeping: about 300 bytes, with
-/// margin), so that many empty files are bounded too: at most `MAX_WEIGHT / ENTRY_WEIGHT`
-/// (196,608) entries.
+/// margin), so that many empty files are bounded too: at most `weight / ENTRY_WEIGHT`
+/// entries (196,608 at the default).
 const ENTRY_WEIGHT: u64 = 512;
 /// Owners kept at most.
 const MAX_OWNERS: usize = 4096;
@@ -86,14 +87,16 @@ struct Entries {
     roles: quick_cache::unsync::Cache<RoleKey, Option<Role>>,
 }
 
-impl Default for Entries {
-    fn default() -> Self {
+impl Entries {
+    /// Empty maps; the files' weight at most `max_weight` (at least one entry's).
+    fn new(max_weight: u64) -> Self {
+        let max_weight = max_weight.max(ENTRY_WEIGHT);
         Entries {
             generation: 0,
             owners: quick_cache::unsync::Cache::new(MAX_OWNERS),
             files: quick_cache::unsync::Cache::with_weighter(
-                (MAX_WEIGHT / ENTRY_WEIGHT) as usize,
-                MAX_WEIGHT,
+                (max_weight / ENTRY_WEIGHT) as usize,
+                max_weight,
                 FileWeight,
             ),
             tokens: quick_cache::unsync::Cache::new(MAX_TOKENS),
@@ -102,7 +105,6 @@ impl Default for Entries {
     }
 }
 
-#[derive(Default)]
 pub struct Cache {
     generation: AtomicU64,
     entries: Mutex<Entries>,
@@ -118,7 +120,23 @@ pub struct CacheStats {
     pub file_misses: u64,
 }
 
+impl Default for Cache {
+    fn default() -> Self {
+        Cache::new(DEFAULT_WEIGHT)
+    }
+}
+
 impl Cache {
+    /// An empty cache whose files weigh at most `max_weight` bytes (`--file-cache-mib`).
+    pub fn new(max_weight: u64) -> Self {
+        Cache {
+            generation: AtomicU64::new(0),
+            entries: Mutex::new(Entries::new(max_weight)),
+            file_hits: AtomicU64::new(0),
+            file_misses: AtomicU64::new(0),
+        }
+    }
+
     /// The current generation; read it before opening the read transaction whose results
     /// will be inserted.
     pub fn generation(&self) -> u64 {
@@ -236,7 +254,7 @@ mod tests {
         let cache = Cache::default();
         let g = cache.generation();
         // Three times the capacity, in entries of the largest size.
-        let n = 3 * (MAX_WEIGHT / (MAX_FILE_BYTES + ENTRY_WEIGHT)) as usize;
+        let n = 3 * (DEFAULT_WEIGHT / (MAX_FILE_BYTES + ENTRY_WEIGHT)) as usize;
         for i in 0..n {
             cache.put_file(g, key(i), file(MAX_FILE_BYTES as usize));
         }
@@ -248,17 +266,17 @@ mod tests {
             cache.put_file(g, key(i), file(MAX_FILE_BYTES as usize));
         }
         let e = cache.current();
-        assert!(e.files.weight() <= MAX_WEIGHT, "weight {} over {MAX_WEIGHT}", e.files.weight());
+        assert!(e.files.weight() <= DEFAULT_WEIGHT, "weight {} over {DEFAULT_WEIGHT}", e.files.weight());
     }
 
     #[test]
     fn many_empty_files_are_bounded_by_count() {
         let cache = Cache::default();
         let g = cache.generation();
-        for i in 0..(MAX_WEIGHT / ENTRY_WEIGHT) as usize + 4096 {
+        for i in 0..(DEFAULT_WEIGHT / ENTRY_WEIGHT) as usize + 4096 {
             cache.put_file(g, key(i), file(0));
         }
-        assert!(cache.current().files.len() <= (MAX_WEIGHT / ENTRY_WEIGHT) as usize);
+        assert!(cache.current().files.len() <= (DEFAULT_WEIGHT / ENTRY_WEIGHT) as usize);
     }
 
     #[test]

@@ -342,13 +342,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Options {
     /// redb's page cache, in bytes. Bounds the memory used for reads.
     pub cache_bytes: usize,
+    /// The small-file cache (whole files of at most 64 KiB, answered without a read
+    /// transaction), in bytes of content plus a fixed cost per file.
+    pub file_cache_bytes: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
         // Large enough to keep metadata and hot small files in memory, small enough that the
         // whole server stays well under 128 MiB.
-        Options { cache_bytes: 16 << 20 }
+        Options { cache_bytes: 16 << 20, file_cache_bytes: cache::DEFAULT_WEIGHT }
     }
 }
 
@@ -429,7 +432,7 @@ impl Store {
             .and_then(|db| {
                 // A second handle on the same file, for early writeback (see `writer::Writeback`).
                 let early = std::fs::File::open(path).ok();
-                Self::start(db, early, Some(path.to_path_buf()))
+                Self::start(db, early, Some(path.to_path_buf()), options)
             });
         match opened {
             Ok(mut o) => {
@@ -454,15 +457,20 @@ impl Store {
             .set_cache_size(options.cache_bytes)
             .create_with_backend(backend)
             .map_err(Error::storage)?;
-        Self::start(db, None, None)
+        Self::start(db, None, None, options)
     }
 
-    fn start(db: Database, early: Option<std::fs::File>, path: Option<std::path::PathBuf>) -> Result<Opened> {
+    fn start(
+        db: Database,
+        early: Option<std::fs::File>,
+        path: Option<std::path::PathBuf>,
+        options: &Options,
+    ) -> Result<Opened> {
         let (reclaimed, next_blob, is_empty) = prepare(&db)?;
         let db = Arc::new(RwLock::new(db));
         let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = Arc::new(writer::Stopped::default());
-        let cache = Arc::new(cache::Cache::default());
+        let cache = Arc::new(cache::Cache::new(options.file_cache_bytes));
         let (queue, handle) =
             writer::spawn(db.clone(), broken.clone(), stopped.clone(), cache.clone(), early);
         let store = Store {
