@@ -526,7 +526,10 @@ bench_target() {
         fi
     fi
 
-    # -- 4 KiB PUT, every request a new file name
+    # -- 4 KiB PUT, every request a new file name. Write back what the runs before left
+    # dirty first (the previous target's GiB uploads): a PUT run measured while the kernel
+    # writes back gigabytes measures that writeback, and the ratio with it.
+    sync
     log "$name: PUT 4 KiB (new file each), ${THREADS} threads, $PUT_CONNS connections, ${DURATION}s"
     if run_wrk "$name-put" "$PUT_CONNS" -s "$T/put.lua" "$base/" -- "$prefix/put-$nonce-" "$auth"; then
         R[$name.put_rate]=$WRK_RATE; R[$name.put_p99]=$WRK_P99_MS
