@@ -37,7 +37,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
-use crate::http::{router, Body, ClientAddr, OverTls};
+use crate::http::{router, Body, ClientAddr};
 
 /// Connection limits.
 #[derive(Debug, Clone)]
@@ -190,7 +190,7 @@ pub async fn run(
             let evicted = slot.evicted.clone();
             let served = async {
                 match tls {
-                    None => conn.serve(io, &slot, false).await,
+                    None => conn.serve(io, &slot).await,
                     // Bounded like the request head: a client that connects and says nothing
                     // must not keep its slot.
                     Some(acceptor) => {
@@ -203,7 +203,7 @@ pub async fn run(
                         };
                         match tokio::time::timeout(handshake_timeout, handshake).await {
                             Ok(None) => {}
-                            Ok(Some(Ok(io))) => conn.serve(io, &slot, true).await,
+                            Ok(Some(Ok(io))) => conn.serve(io, &slot).await,
                             Ok(Some(Err(e))) => {
                                 tracing::debug!(peer = %peer, error = %e, "TLS handshake failed")
                             }
@@ -520,9 +520,8 @@ struct Connection {
 }
 
 impl Connection {
-    /// Serves requests on `io` until the client leaves, a limit cuts it off, or shutdown;
-    /// `tls` says whether `io` is TLS (web cookies are then marked `Secure`).
-    async fn serve<IO>(self, io: IO, slot: &Slot, tls: bool)
+    /// Serves requests on `io` until the client leaves, a limit cuts it off, or shutdown.
+    async fn serve<IO>(self, io: IO, slot: &Slot)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -532,9 +531,6 @@ impl Connection {
             let app = app.clone();
             let request = slot.begin();
             req.extensions_mut().insert(client);
-            if tls {
-                req.extensions_mut().insert(OverTls);
-            }
             async move {
                 let res = router::dispatch(app, req).await;
                 Ok::<_, std::convert::Infallible>(res.map(|body| Tracked { body, _request: request }))

@@ -133,18 +133,7 @@ fn token_json(t: TokenInfo, secret: Option<String>) -> TokenJson {
 
 /// Query parameters as (name, decoded value) pairs; `+` is a space.
 fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
-    let decode =
-        |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
-    req.uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+    crate::http::query::pairs(req.uri().query().unwrap_or(""))
 }
 
 /// Default and largest page size of listings.
@@ -223,27 +212,6 @@ impl Paging {
     }
 }
 
-/// Where the request came from, for the absolute links in answers: the scheme depot serves
-/// and the `Host` the client used.
-fn base_url(app: &App, parts: &hyper::http::request::Parts) -> String {
-    let host = parts
-        .uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| parts.headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string))
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b)))
-        .unwrap_or_else(|| "localhost".to_string());
-    let scheme = parts.uri.scheme_str().unwrap_or(if app.https { "https" } else { "http" });
-    format!("{scheme}://{host}")
-}
-
-/// One path segment, percent-encoded (a Go module path's `/` as `%2F`).
-fn segment(s: &str) -> String {
-    const KEEP: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-    percent_encoding::utf8_percent_encode(s, KEEP).to_string()
-}
-
 /// Gitea's `User`, for owners and creators of packages. depot keeps no e-mail, full name or
 /// avatar: those are empty strings.
 #[derive(Clone, Serialize)]
@@ -282,7 +250,7 @@ impl UserOut {
             full_name: "",
             email: "",
             avatar_url: "",
-            html_url: format!("{base}/{}", segment(name)),
+            html_url: format!("{base}/{}", crate::http::query::encode(name)),
             language: "",
             is_admin: false,
             created: rfc3339(created),
@@ -385,10 +353,10 @@ impl Packages {
             html_url: format!(
                 "{}/{}/-/packages/{}/{}/{}",
                 self.base,
-                segment(&self.owner_name),
+                crate::http::query::encode(&self.owner_name),
                 v.kind.as_str(),
-                segment(&v.package),
-                segment(&v.rec.version)
+                crate::http::query::encode(&v.package),
+                crate::http::query::encode(&v.rec.version)
             ),
             name: v.package,
             version: v.rec.version,
@@ -541,7 +509,7 @@ where
 {
     let (parts, _) = req.into_parts();
     let cred = credential(&parts)?;
-    let base = base_url(app, &parts);
+    let base = crate::http::base_url(app.https, &parts);
     let (who, answer) = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;

@@ -15,6 +15,16 @@ pub use error::ApiError;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::IpAddr);
 
-/// Put in a request's extensions when it arrived over TLS.
-#[derive(Debug, Clone, Copy)]
-pub struct OverTls;
+/// Where the request came from, for the absolute links in answers: the scheme depot serves
+/// and the `Host` the client used.
+pub fn base_url(https: bool, parts: &hyper::http::request::Parts) -> String {
+    let host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| parts.headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string))
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b)))
+        .unwrap_or_else(|| "localhost".to_string());
+    let scheme = parts.uri.scheme_str().unwrap_or(if https { "https" } else { "http" });
+    format!("{scheme}://{host}")
+}

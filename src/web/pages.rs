@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HOST, SET_COOKIE};
+use hyper::header::{HeaderMap, SET_COOKIE};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 
@@ -16,7 +16,7 @@ use crate::api::permit;
 use crate::app::App;
 use crate::auth::{Access, Credential, Presented, Principal, Verdict};
 use crate::http::query::{self, encode};
-use crate::http::{ClientAddr, OverTls, Response};
+use crate::http::{ClientAddr, Response};
 use crate::store::{FileTarget, PackageType};
 
 /// Rows per page of every list.
@@ -278,18 +278,6 @@ fn page_number(q: &[(String, String)]) -> usize {
     query::get(q, "page").and_then(|p| p.parse().ok()).filter(|&p| p >= 1).unwrap_or(1)
 }
 
-/// The base URL clients use to reach this server, from the request (for snippets).
-fn base_url(parts: &Parts) -> String {
-    let scheme = if parts.extensions.get::<OverTls>().is_some() { "https" } else { "http" };
-    let host = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("localhost");
-    format!("{scheme}://{host}")
-}
-
 /// Checks that `who` may read `owner`'s packages; a refusal of any kind reads as a missing
 /// owner (a page never says that a private owner exists).
 fn readable(app: &App, who: Option<&Principal>, owner: &str) -> Result<(), PageError> {
@@ -471,7 +459,7 @@ async fn package(
 ) -> Result<Response, PageError> {
     let page = page_number(&params(&parts));
     let here = here(&parts);
-    let base = base_url(&parts);
+    let base = crate::http::base_url(app.https, &parts);
     let (viewer, owner, name, versions, latest, (files, total_files)) = app
         .blocking(move |app| {
             let viewer = session::viewer(app, &parts.headers)?;
@@ -534,7 +522,7 @@ async fn package(
 /// `/{owner}/-/packages/{type}/{name}/{version}`.
 async fn version_page(app: &Arc<App>, parts: Parts, at: FileTarget) -> Result<Response, PageError> {
     let here = here(&parts);
-    let base = base_url(&parts);
+    let base = crate::http::base_url(app.https, &parts);
     let notice = match query::get(&params(&parts), "deleted") {
         Some(file) if !file.is_empty() => Some(format!("Deleted {file}.")),
         _ => None,
@@ -741,7 +729,7 @@ fn local_path(to: &str) -> String {
 /// GET `/user/login`.
 async fn login_form(app: &Arc<App>, parts: Parts) -> Result<Response, PageError> {
     let to = local_path(query::get(&params(&parts), "redirect_to").unwrap_or("/"));
-    let tls = parts.extensions.get::<OverTls>().is_some();
+    let tls = app.https;
     let viewer = app.blocking(move |app| session::viewer(app, &parts.headers)).await??;
     if viewer.is_some() {
         return Ok(see_other(&to));
@@ -773,7 +761,7 @@ fn login_page(
 /// POST `/user/login`: Gitea's fields `user_name`, `password`, `_csrf`; the password check
 /// is the API's, throttled the same way.
 async fn login(app: &Arc<App>, parts: Parts, form: Vec<(String, String)>) -> Result<Response, PageError> {
-    let tls = parts.extensions.get::<OverTls>().is_some();
+    let tls = app.https;
     let expected = session::cookie(&parts.headers, LOGIN_COOKIE).unwrap_or("").to_string();
     if expected.is_empty() {
         return Err(PageError::forbidden(
@@ -823,7 +811,7 @@ async fn login(app: &Arc<App>, parts: Parts, form: Vec<(String, String)>) -> Res
 
 /// POST `/user/logout`: ends this session.
 async fn logout(app: &Arc<App>, parts: Parts, form: Vec<(String, String)>) -> Result<Response, PageError> {
-    let tls = parts.extensions.get::<OverTls>().is_some();
+    let tls = app.https;
     app.blocking(move |app| {
         let Some(viewer) = session::viewer(app, &parts.headers)? else { return Ok(()) };
         check_form(&parts.headers, &form, &viewer.csrf())?;
