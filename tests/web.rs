@@ -486,3 +486,67 @@ fn owner_names_that_are_depot_paths_are_refused() {
         srv.cli(&["org", "add", name], None).expect_failure();
     }
 }
+
+/// Over TLS the session and sign-in cookies are `Secure` (never sent over plain HTTP), and
+/// the page's links and snippets name `https://`; over plain HTTP they are not marked.
+#[test]
+fn cookies_are_secure_under_tls_and_snippets_name_https() {
+    use crate::tls::{start_tls, Ca, TlsFiles};
+    let db = TestDb::new();
+    let alice = db.add_user("alice", "alice-password", false);
+    let ca = Ca::root("depot web test root");
+    let files = TlsFiles::write(db.dir(), &ca.issue());
+    let srv = start_tls(db, &files, &[]);
+    // Like `tls::https_client`, but showing redirects instead of following them.
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).expect("CA PEM"))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("build an https client");
+    let put = client
+        .put(srv.url("/api/packages/alice/generic/tool/1.0/t.bin"))
+        .header("Authorization", alice.header().expect("basic"))
+        .body("t")
+        .send()
+        .expect("PUT over TLS");
+    eqnice!(201, put.status().as_u16(), "upload");
+    let form = client.get(srv.url("/user/login")).send().expect("GET the sign-in page");
+    let set = form.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert!(set.starts_with("depot_login=") && set.contains("; Secure") && set.contains("HttpOnly"), "{set}");
+    let token = field(&form.text().expect("page"), "_csrf").expect("form token");
+    let login_cookie = set.split(';').next().unwrap_or("").to_string();
+    let signed = client
+        .post(srv.url("/user/login"))
+        .header("Cookie", &login_cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("user_name=alice&password=alice-password&_csrf={token}"))
+        .send()
+        .expect("POST the sign-in form");
+    eqnice!(303, signed.status().as_u16(), "sign-in");
+    let cookies: Vec<String> = signed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_string)
+        .collect();
+    let session =
+        cookies.iter().find(|c| c.starts_with("depot_session=")).unwrap_or_else(|| panic!("{cookies:?}"));
+    assert!(session.contains("; Secure") && session.contains("SameSite=Lax"), "{session}");
+    let page = client.get(srv.url("/alice/-/packages/generic/tool/1.0")).send().expect("version page");
+    let html = page.text().expect("page");
+    assert!(
+        html.contains(&format!("curl --fail -OJ {}", srv.url("/api/packages/alice/generic/tool/1.0/t.bin"))),
+        "{html}"
+    );
+    assert!(srv.url("").starts_with("https://"));
+
+    // Plain HTTP: no Secure flag (a browser would drop the cookie on http://).
+    let plain = TestServer::start();
+    let mut v = Visitor::new(&plain);
+    let resp = v.get("/user/login");
+    let set = resp.header("set-cookie").unwrap_or("");
+    assert!(set.starts_with("depot_login=") && !set.contains("Secure"), "{set}");
+}
