@@ -88,16 +88,9 @@ impl Record for BlobRec {
         }
     }
 
-    /// Format 2 added `inline`; format 1 is [`BlobRecV1`] (every byte in chunks).
+    /// Format 2 added `inline`; a format 1 blob has every byte in chunks.
     fn format_1(rest: &[u8]) -> Result<Self, codec::Error> {
-        let v1: BlobRecV1 = codec::bincode(rest)?;
-        Ok(BlobRec {
-            sha256: v1.sha256,
-            size: v1.size,
-            chunk_size: v1.chunk_size,
-            refs: v1.refs,
-            inline: Vec::new(),
-        })
+        codec::bincode::<v1::BlobRec>(rest).map(Into::into)
     }
 }
 
@@ -251,6 +244,26 @@ pub(super) mod v1 {
         pub created: u64,
     }
 
+    #[derive(Deserialize)]
+    pub struct BlobRec {
+        pub sha256: [u8; 32],
+        pub size: u64,
+        pub chunk_size: u32,
+        pub refs: u64,
+    }
+
+    impl From<BlobRec> for super::BlobRec {
+        fn from(r: BlobRec) -> Self {
+            super::BlobRec {
+                sha256: r.sha256,
+                size: r.size,
+                chunk_size: r.chunk_size,
+                refs: r.refs,
+                inline: Vec::new(),
+            }
+        }
+    }
+
     impl From<PackageRec> for super::PackageRec {
         fn from(r: PackageRec) -> Self {
             super::PackageRec { name: r.name, created: r.created, ..Default::default() }
@@ -306,15 +319,6 @@ impl BlobRec {
     pub fn chunk_count(&self) -> u32 {
         self.chunked_len().div_ceil(u64::from(self.chunk_size)) as u32
     }
-}
-
-/// Format 1 of [`BlobRec`] (layouts 1 and 2): every byte in chunks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlobRecV1 {
-    pub sha256: [u8; 32],
-    pub size: u64,
-    pub chunk_size: u32,
-    pub refs: u64,
 }
 
 /// What an owner holds: the sum of its files' sizes (each file counted, even when its

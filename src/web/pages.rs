@@ -633,19 +633,18 @@ async fn confirm_delete(app: &Arc<App>, parts: Parts, at: FileTarget) -> Result<
     let (viewer, owner, name, version, file) = app
         .blocking(move |app| {
             let viewer = signed_in(app, &parts.headers, &here)?;
-            readable(app, Some(&viewer.who), &at.owner)?;
+            // Writing implies reading: an owner the viewer may not read is a 404 here too.
             permit(app, Some(&viewer.who), &at.owner, Access::Write)?;
             let target = FileTarget { file: file.clone().unwrap_or_default(), ..at.clone() };
-            let found = match &file {
-                Some(_) => app.store.file(&target)?.map(|f| Some(f.name)),
-                None => app.store.version(&at.owner, kind, &at.package, &at.version)?.map(|_| None),
+            let missing = || PageError::from(crate::api::missing(app, &target));
+            let summary =
+                app.store.version(&at.owner, kind, &at.package, &at.version)?.ok_or_else(missing)?;
+            let file = match file {
+                Some(_) => Some(app.store.file(&target)?.ok_or_else(missing)?.name),
+                None => None,
             };
-            let Some(file) = found else { return Err(crate::api::missing(app, &target).into()) };
-            let summary = app.store.version(&at.owner, kind, &at.package, &at.version)?;
             let owner = app.store.owner(&at.owner)?.map_or(at.owner.clone(), |o| o.name);
-            let name = app.store.package_name(&at.owner, kind, &at.package)?.unwrap_or(at.package);
-            let version = summary.map_or(at.version, |s| s.rec.version);
-            Ok::<_, PageError>((viewer, owner, name, version, file))
+            Ok::<_, PageError>((viewer, owner, summary.package, summary.rec.version, file))
         })
         .await??;
     let back = version_href(&owner, kind, &name, &version);
@@ -684,7 +683,6 @@ async fn delete(
         .blocking(move |app| {
             let viewer = signed_in(app, &parts.headers, &here)?;
             check_form(&parts.headers, &form, &viewer.csrf())?;
-            readable(app, Some(&viewer.who), &at.owner)?;
             permit(app, Some(&viewer.who), &at.owner, Access::Write)?;
             let owner = app.store.owner(&at.owner)?.map_or(at.owner.clone(), |o| o.name);
             let name = app.store.package_name(&at.owner, kind, &at.package)?.unwrap_or(at.package.clone());
@@ -824,64 +822,90 @@ async fn logout(app: &Arc<App>, parts: Parts, form: Vec<(String, String)>) -> Re
     Ok(res)
 }
 
-/// `/user/settings/applications`: list, create (shown once) and revoke the viewer's tokens.
+/// What a POST to the tokens page did.
+enum TokenAction {
+    /// A new token: its label and secret, shown once.
+    Created(String, String),
+    /// A token was revoked: back to the list (303, so a reload does not post again).
+    Revoked,
+    /// Refused, with the status and the reason shown above the form.
+    Refused(StatusCode, String),
+}
+
+/// The command a tokens form asks for, or why it is not one.
+fn token_command(user: &str, form: &[(String, String)]) -> Result<Command, String> {
+    match query::get(form, "action") {
+        Some("create") => {
+            let expires_in_days = match query::get(form, "expires_in_days").map(str::trim) {
+                None | Some("") => None,
+                Some(d) => Some(d.parse::<u64>().map_err(|_| "expiry must be a whole number of days")?),
+            };
+            Ok(Command::TokenCreate {
+                user: user.to_string(),
+                label: query::get(form, "name").map(|l| l.trim().to_string()),
+                write: query::get(form, "scope") != Some("read"),
+                expires_in_days,
+            })
+        }
+        Some("revoke") => Ok(Command::TokenRevoke {
+            user: user.to_string(),
+            label: query::get(form, "label").unwrap_or("").to_string(),
+        }),
+        _ => Err("unknown action".to_string()),
+    }
+}
+
+/// `/user/settings/applications`: list, create (shown once) and revoke the viewer's tokens,
+/// through the same admin commands as the CLI and the API.
 async fn tokens(
     app: &Arc<App>,
     parts: Parts,
     form: Option<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let here = here(&parts);
-    let (viewer, status, error, created, list) = app
+    let (viewer, action, list) = app
         .blocking(move |app| {
             let viewer = signed_in(app, &parts.headers, &here)?;
             let user = viewer.who.name.clone();
-            let mut outcome = (StatusCode::OK, None, None);
-            if let Some(form) = &form {
-                check_form(&parts.headers, form, &viewer.csrf())?;
-                let cmd = match query::get(form, "action") {
-                    Some("create") => {
-                        let expires = match query::get(form, "expires_in_days").map(str::trim) {
-                            None | Some("") => Ok(None),
-                            Some(d) => d
-                                .parse::<u64>()
-                                .map(Some)
-                                .map_err(|_| "expiry must be a whole number of days"),
-                        };
-                        match expires {
-                            Ok(expires_in_days) => Ok(Command::TokenCreate {
-                                user: user.clone(),
-                                label: query::get(form, "name").map(|l| l.trim().to_string()),
-                                write: query::get(form, "scope") != Some("read"),
-                                expires_in_days,
-                            }),
-                            Err(why) => Err(why.to_string()),
-                        }
-                    }
-                    Some("revoke") => Ok(Command::TokenRevoke {
-                        user: user.clone(),
-                        label: query::get(form, "label").unwrap_or("").to_string(),
-                    }),
-                    _ => Err("unknown action".to_string()),
-                };
-                outcome =
-                    match cmd.map(|c| admin::execute(&app.store, c).map_err(crate::http::ApiError::from)) {
-                        Ok(Ok(Output::Token { secret, info })) => {
-                            (StatusCode::CREATED, None, Some((info.label, secret.expose().to_string())))
-                        }
-                        Ok(Ok(_)) => (StatusCode::OK, Some("Token revoked.".to_string()), None),
-                        Ok(Err(e)) if e.status.is_server_error() => return Err(e.into()),
-                        Ok(Err(e)) => (e.status, Some(e.message), None),
-                        Err(why) => (StatusCode::BAD_REQUEST, Some(why), None),
-                    };
-            }
+            let action = match &form {
+                None => None,
+                Some(form) => {
+                    check_form(&parts.headers, form, &viewer.csrf())?;
+                    Some(match token_command(&user, form) {
+                        Err(why) => TokenAction::Refused(StatusCode::BAD_REQUEST, why),
+                        Ok(cmd) => match admin::execute(&app.store, cmd).map_err(crate::http::ApiError::from)
+                        {
+                            Ok(Output::Token { secret, info }) => {
+                                TokenAction::Created(info.label, secret.expose().to_string())
+                            }
+                            Ok(_) => return Ok((viewer, Some(TokenAction::Revoked), Vec::new())),
+                            Err(e) if e.status.is_server_error() => return Err(e.into()),
+                            Err(e) => TokenAction::Refused(e.status, e.message),
+                        },
+                    })
+                }
+            };
             let Output::Tokens(list) = admin::execute(&app.store, Command::TokenList { user })
                 .map_err(crate::http::ApiError::from)?
             else {
                 return Err(PageError::Show(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()));
             };
-            Ok::<_, PageError>((viewer, outcome.0, outcome.1, outcome.2, list))
+            Ok::<_, PageError>((viewer, action, list))
         })
         .await??;
+    let (status, error, created, snippet) = match action {
+        Some(TokenAction::Revoked) => return Ok(see_other("/user/settings/applications")),
+        Some(TokenAction::Created(label, secret)) => (
+            StatusCode::CREATED,
+            None,
+            Some(CreatedToken { label }),
+            Snippet { id: "token", label: "The new token", text: secret },
+        ),
+        Some(TokenAction::Refused(status, why)) => {
+            (status, Some(why), None, Snippet { id: "token", label: "", text: String::new() })
+        }
+        None => (StatusCode::OK, None, None, Snippet { id: "token", label: "", text: String::new() }),
+    };
     let date = |t: u64| crate::clock::rfc3339(t).get(..10).unwrap_or("").to_string();
     let tokens = list
         .into_iter()
@@ -892,17 +916,6 @@ async fn tokens(
             label: t.label,
         })
         .collect();
-    let (created, snippet) = match created {
-        Some((label, secret)) => {
-            (Some(CreatedToken { label }), Snippet { id: "token", label: "The new token", text: secret })
-        }
-        None => (None, Snippet { id: "token", label: "", text: String::new() }),
-    };
-    // "Token revoked." is good news, not an error.
-    let (error, revoked) = match error {
-        Some(m) if m == "Token revoked." => (None, true),
-        e => (e, false),
-    };
     let mut res = html(&TokensPage {
         chrome: Chrome::new("Access tokens".to_string(), Some(&viewer), ""),
         user: viewer.who.name.clone(),
@@ -912,8 +925,5 @@ async fn tokens(
         tokens,
     });
     *res.status_mut() = status;
-    if revoked {
-        return Ok(see_other("/user/settings/applications"));
-    }
     Ok(res)
 }
