@@ -272,7 +272,7 @@ fn run(
 ) -> Result<Output, Error> {
     match cmd {
         Command::UserAdd { name, password, admin, private } => {
-            names::owner(&name)?;
+            names::new_owner(&name)?;
             check_password(&password)?;
             let password_hash = auth::hash_password(&password);
             let kind = OwnerKind::User { password_hash, admin };
@@ -307,7 +307,7 @@ fn run(
             store.set_password(&name, auth::hash_password(&password))?;
         }
         Command::OrgAdd { name, private } => {
-            names::owner(&name)?;
+            names::new_owner(&name)?;
             store.add_owner(OwnerRec { name, kind: OwnerKind::Org, private, created: clock::now() })?;
         }
         Command::MemberAdd { org, user, role } => store.set_member(&org, &user, role)?,

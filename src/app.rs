@@ -36,11 +36,19 @@ pub struct App {
     /// Turns for checking uploaded module zips (CPU-bound, and each holds a zip directory
     /// and a go.mod in memory): as many as there are cores, at least two.
     pub zip_checks: tokio::sync::Semaphore,
+    /// Whether depot serves HTTPS itself: the scheme of the absolute links it answers.
+    pub https: bool,
 }
 
 impl App {
     pub fn new(store: Store, limits: Limits, db_path: PathBuf) -> Arc<App> {
+        App::serving(store, limits, db_path, false)
+    }
+
+    /// [`App::new`] for a server that speaks HTTPS itself when `https`.
+    pub fn serving(store: Store, limits: Limits, db_path: PathBuf, https: bool) -> Arc<App> {
         Arc::new(App {
+            https,
             auth: Authenticator::new(store.clone(), limits.login),
             store,
             metrics: Metrics::default(),

@@ -2,7 +2,9 @@
 //! passwords and tokens, and the one decision of who may read or write an owner's packages.
 //!
 //! Parsing and [`decide`] are pure. [`Authenticator::authenticate`] reads the store and may
-//! run argon2, so it blocks: callers run it off the async workers. A good password is
+//! run argon2, so it blocks: callers run it off the async workers;
+//! [`Authenticator::authenticate_cached`] answers a recently seen good credential from
+//! memory without blocking (the store caches tokens and owners). A good password is
 //! remembered (as a hash of user, password and stored hash) for [`CACHE_TTL`], so a busy
 //! client does not cost an argon2 run per request; changing the password changes the stored
 //! hash and so invalidates the entry. Every check first books an attempt with the
@@ -369,13 +371,38 @@ impl Authenticator {
     }
 
     /// Checks a credential from memory alone: `Some` when the answer needs no store read and
-    /// no argon2 run (a password verified recently, its user cached), `None` otherwise.
-    /// Never blocks, so hot requests skip the blocking pool. A throttled client gets `None`
-    /// too: memory must not answer what a checked attempt would refuse, or a remembered
-    /// password would let guesses through.
+    /// no argon2 run (a password verified recently or a token read recently, its user
+    /// cached), `None` otherwise. Never blocks, so hot requests skip the blocking pool.
+    ///
+    /// Memory only ever accepts; every refusal is left to [`Authenticator::authenticate`],
+    /// which counts it. A throttled client gets `None` for a password: memory must not answer
+    /// what a checked attempt would refuse, or a remembered password would let guesses
+    /// through. A good token passes throttled or not, as there. A token's expiry is checked on
+    /// every use, from the cached record. The store's cache forgets tokens, owners and
+    /// memberships at every commit that could change them, so a revoked token, a deleted user
+    /// or a changed password is never answered from memory.
     pub fn authenticate_cached(&self, presented: &Presented) -> Option<Principal> {
-        let Credential::Password { user, password } = &presented.credential else { return None };
-        if !self.throttle.is_clear(presented.from, Some(&names::key(user)), Instant::now()) {
+        match &presented.credential {
+            Credential::Password { user, password } => self.password_cached(user, password, presented.from),
+            Credential::Token { secret, .. } => self.token_cached(secret),
+        }
+    }
+
+    fn token_cached(&self, secret: &str) -> Option<Principal> {
+        let tok = self.store.cached_token(&token_hash(secret))?;
+        if tok.expires.is_some_and(|t| t <= crate::clock::now()) {
+            return None;
+        }
+        match self.store.cached_owner(&tok.user)?? {
+            OwnerRec { name, kind: OwnerKind::User { admin, .. }, .. } => {
+                Some(Principal { name, admin, may_write: tok.write, by_password: false })
+            }
+            _ => None,
+        }
+    }
+
+    fn password_cached(&self, user: &str, password: &str, from: IpAddr) -> Option<Principal> {
+        if !self.throttle.is_clear(from, Some(&names::key(user)), Instant::now()) {
             return None;
         }
         let Some(OwnerRec { name, kind: OwnerKind::User { password_hash, admin }, .. }) =
@@ -599,6 +626,42 @@ mod tests {
                 assert_eq!(outcome, Verdict::Refused(Denied::Bad));
             }
         }
+    }
+
+    #[test]
+    fn a_token_answered_from_memory_is_refused_from_the_second_it_expires() {
+        let store = Store::open_backend(redb::backends::InMemoryBackend::new(), &store::Options::default())
+            .unwrap()
+            .store;
+        let kind = OwnerKind::User { password_hash: String::new(), admin: false };
+        store.add_owner(OwnerRec { name: "alice".into(), kind, private: false, created: 0 }).unwrap();
+        let auth = Authenticator::new(store.clone(), Rate { burst: 10, interval: Duration::from_secs(1) });
+        let (secret, hash) = new_token();
+        let expires = crate::clock::now() + 2;
+        let rec = store::TokenRec {
+            user: "alice".into(),
+            label: "ci".into(),
+            write: false,
+            created: 0,
+            expires: Some(expires),
+        };
+        store.add_token(hash, rec).unwrap();
+        let presented = Presented {
+            credential: Credential::Token { user: None, secret: secret.into() },
+            from: IpAddr::from([127, 0, 0, 1]),
+        };
+        assert!(auth.authenticate_cached(&presented).is_none(), "not seen yet");
+        assert!(matches!(auth.authenticate(&presented).unwrap(), Verdict::Accepted(_)));
+        let remembered = auth.authenticate_cached(&presented).expect("answered from memory once seen");
+        assert_eq!((remembered.name.as_str(), remembered.may_write), ("alice", false));
+        while crate::clock::now() < expires {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            auth.authenticate_cached(&presented).is_none(),
+            "an expired token is not answered from memory"
+        );
+        assert_eq!(auth.authenticate(&presented).unwrap(), Verdict::Refused(Denied::Bad));
     }
 
     #[test]

@@ -95,7 +95,10 @@ impl ServeConfig {
             config: args.config.clone(),
             listen: args.listen,
             tls,
-            store: Options { cache_bytes: args.cache_mib.max(1) << 20 },
+            store: Options {
+                cache_bytes: args.cache_mib.max(1) << 20,
+                file_cache_bytes: args.file_cache_mib << 20,
+            },
             limits: Limits {
                 max_file_size: args.max_file_size.0,
                 body_idle,
@@ -688,6 +691,7 @@ mod tests {
             "max_connections",
             "grace_secs",
             "cache_mib",
+            "file_cache_mib",
             "login_burst",
             "login_refill_secs",
             "blob_store",

@@ -21,7 +21,8 @@ use crate::http::headers::{self, Range};
 use crate::http::router::{self, NoRoute, Route};
 use crate::store::codec;
 use crate::store::records::{
-    BlobRec, FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Record, TokenRec, UsageRec, VersionRec,
+    BlobRec, Creator, FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Record, Seqs, TokenRec, UsageRec,
+    VersionRec,
 };
 use crate::{clock, names};
 
@@ -140,6 +141,33 @@ pub fn path_of(route: &Route) -> String {
         Route::Member { org, user } => p(&["api", "v1", "orgs", &seg(org), "members", &seg(user)]),
         Route::Tokens { user } => p(&["api", "v1", "users", &seg(user), "tokens"]),
         Route::Token { user, label } => p(&["api", "v1", "users", &seg(user), "tokens", &seg(label)]),
+        Route::Web(page) => {
+            use crate::web::Page;
+            match page {
+                Page::Explore => "/".into(),
+                Page::Owner { owner } => p(&[&seg(owner), "-", "packages"]),
+                Page::Package { owner, kind, name } => {
+                    p(&[&seg(owner), "-", "packages", kind.as_str(), &seg(name)])
+                }
+                Page::Version { owner, kind, name, version } => {
+                    p(&[&seg(owner), "-", "packages", kind.as_str(), &seg(name), &seg(version)])
+                }
+                Page::Delete { owner, kind, name, version } => p(&[
+                    &seg(owner),
+                    "-",
+                    "packages",
+                    kind.as_str(),
+                    &seg(name),
+                    &seg(version),
+                    "-",
+                    "delete",
+                ]),
+                Page::Login => "/user/login".into(),
+                Page::Logout => "/user/logout".into(),
+                Page::Tokens => "/user/settings/applications".into(),
+                Page::Asset { path } => path.clone(),
+            }
+        }
     }
 }
 
@@ -150,7 +178,7 @@ fn route_from(f: &mut Fields) -> Route {
     } else {
         crate::store::PackageType::Go
     };
-    match f.byte() % 22 {
+    match f.byte() % 27 {
         0 => Route::Health,
         1 => Route::Metrics,
         2 => Route::GenericFile {
@@ -187,6 +215,21 @@ fn route_from(f: &mut Fields) -> Route {
         17 => Route::Member { org: f.string(), user: f.string() },
         18 => Route::Tokens { user: f.string() },
         19 => Route::Token { user: f.string(), label: f.string() },
+        22 => Route::Web(crate::web::Page::Owner { owner: f.string() }),
+        23 => Route::Web(crate::web::Page::Package { owner: f.string(), kind, name: f.string() }),
+        24 => Route::Web(crate::web::Page::Version {
+            owner: f.string(),
+            kind,
+            name: f.string(),
+            version: f.string(),
+        }),
+        25 => Route::Web(crate::web::Page::Delete {
+            owner: f.string(),
+            kind,
+            name: f.string(),
+            version: f.string(),
+        }),
+        26 => Route::Web(crate::web::Page::Explore),
         // What the go command requests: module path and version case-encoded, slashes kept.
         _ => {
             let owner = f.string();
@@ -249,6 +292,7 @@ fn error_kind(e: &names::Error) -> names::Kind {
     use names::Error::*;
     match *e {
         Empty(k) | TooLong(k) | BadChar(k, _) | Dots(k) | ShortName(k) | Space(k) | BadStart(k) => k,
+        Reserved(_) => names::Kind::Owner,
     }
 }
 
@@ -518,11 +562,17 @@ pub fn digest_headers(data: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // records
 
-/// Decodes `bytes` as a `T`; a decoded record re-encodes to exactly the same bytes (the
-/// encoding is canonical, so a damaged record can never decode as a different valid one).
-fn decode_strict<T: Record + Debug>(bytes: &[u8]) {
+/// Decodes `bytes` as a `T`; a decoded record of the current format re-encodes to exactly
+/// the same bytes (the encoding is canonical, so a damaged record can never decode as a
+/// different valid one), and one of an older format re-encodes to bytes that decode to it.
+fn decode_strict<T: Record + Debug + PartialEq>(bytes: &[u8]) {
     if let Ok(rec) = codec::decode::<T>(bytes) {
-        assert_eq!(codec::encode(&rec), bytes, "{rec:?}");
+        let again = codec::encode(&rec);
+        if bytes[0] == codec::FORMAT {
+            assert_eq!(again, bytes, "{rec:?}");
+        } else {
+            assert_eq!(codec::decode::<T>(&again).as_ref(), Ok(&rec));
+        }
     }
 }
 
@@ -585,20 +635,40 @@ pub fn records(data: &[u8]) {
             created: f.u64(),
             expires: option(&mut f),
         }),
-        2 => round_trip(&PackageRec { name: f.string(), created: f.u64() }),
-        3 => round_trip(&VersionRec { version: f.string(), created: f.u64(), order: f.u64() }),
+        2 => round_trip(&PackageRec {
+            name: f.string(),
+            created: f.u64(),
+            latest: (f.byte() % 2 == 1).then(|| f.string()),
+            versions: f.u64(),
+            files: f.u64(),
+            size: f.u64(),
+            updated: f.u64(),
+        }),
+        3 => round_trip(&VersionRec {
+            version: f.string(),
+            created: f.u64(),
+            order: f.u64(),
+            id: f.u64(),
+            creator: (f.byte() % 2 == 1).then(|| Creator { id: f.u64(), key: f.string() }),
+            files: f.u64(),
+            size: f.u64(),
+            seqs: Seqs { owner: f.u64(), kind: f.u64(), package: f.u64() },
+        }),
         4 => round_trip(&FileRec {
             name: f.string(),
             blob: f.u64(),
             sha256: std::array::from_fn(|_| f.byte()),
             size: f.u64(),
             created: f.u64(),
+            id: f.u64(),
+            seq: f.u64(),
         }),
         5 => round_trip(&BlobRec {
             sha256: std::array::from_fn(|_| f.byte()),
             size: f.u64(),
             chunk_size: f.u64() as u32,
             refs: f.u64(),
+            inline: f.string().into_bytes(),
         }),
         6 => round_trip(&UsageRec { bytes: f.u64(), versions: f.u64() }),
         _ => round_trip(&QuotaRec { max_bytes: option(&mut f), max_versions: option(&mut f) }),
@@ -948,16 +1018,46 @@ mod tests {
             (0u8, codec::encode(&owner)),
             (0, codec::encode(&org)),
             (1, codec::encode(&token)),
-            (2, codec::encode(&PackageRec { name: "My-App".into(), created: 7 })),
-            (3, codec::encode(&VersionRec { version: "v1.0.0".into(), created: 7, order: 1 << 60 })),
-            (4, codec::encode(&FileRec { name: "a.tgz".into(), blob: 3, sha256: sum, size: 10, created: 7 })),
-            (5, codec::encode(&BlobRec { sha256: sum, size: 10, chunk_size: 1 << 20, refs: 2 })),
+            (2, codec::encode(&PackageRec { name: "My-App".into(), created: 7, ..PackageRec::default() })),
+            (
+                3,
+                codec::encode(&VersionRec {
+                    version: "v1.0.0".into(),
+                    created: 7,
+                    order: 1 << 60,
+                    ..VersionRec::default()
+                }),
+            ),
+            (
+                4,
+                codec::encode(&FileRec {
+                    name: "a.tgz".into(),
+                    blob: 3,
+                    sha256: sum,
+                    size: 10,
+                    created: 7,
+                    ..FileRec::default()
+                }),
+            ),
+            (
+                5,
+                codec::encode(&BlobRec {
+                    sha256: sum,
+                    size: 10,
+                    chunk_size: 1 << 20,
+                    refs: 2,
+                    inline: vec![],
+                }),
+            ),
             (6, codec::encode(&UsageRec { bytes: 10, versions: 1 })),
             (7, codec::encode(&QuotaRec { max_bytes: Some(1 << 30), max_versions: None })),
         ];
         for (kind, bytes) in encoded {
             out.push(("records", raw(kind, &bytes)));
         }
+        // A blob record of format 1, as layouts 1 and 2 wrote them.
+        let v1 = [&[1u8][..], &sum, &le(10), &(1u32 << 20).to_le_bytes(), &le(2)].concat();
+        out.push(("records", raw(5, &v1)));
         out.push((
             "records",
             [&[0x80 | 1][..], &field(b"bob"), &field(b"laptop"), &[1], &le(5), &[1], &le(9)].concat(),

@@ -47,3 +47,4 @@ pub mod shutdown;
 pub mod store;
 pub(crate) mod throttle;
 pub mod tls;
+pub(crate) mod web;

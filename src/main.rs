@@ -483,7 +483,7 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(db = %cfg.db.display(), "listening on {scheme}://{addr}");
-        let app = App::new(store.clone(), cfg.limits.clone(), cfg.db.clone());
+        let app = App::serving(store.clone(), cfg.limits.clone(), cfg.db.clone(), tls.is_some());
         let control = control::spawn(control, store.clone());
         let acceptor = tls.as_ref().map(|tls| tls.acceptor());
         let stopping = async {
@@ -500,6 +500,8 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
     let _ = std::fs::remove_file(&socket);
     // Ends the tasks still running after the grace period; their store handles drop with them.
     runtime.shutdown_timeout(grace);
+    // Every request's line reaches the log before the process says it is done.
+    server::flush_request_log();
     store.close();
     tracing::info!("database closed");
     if result.is_err() && opened.created {

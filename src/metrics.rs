@@ -105,12 +105,12 @@ impl Metrics {
         for (name, help, v) in [
             (
                 "depot_cache_file_hits_total",
-                "Anonymous small-file downloads answered from the in-memory cache.",
+                "Small-file downloads answered from the in-memory cache.",
                 cache.file_hits,
             ),
             (
                 "depot_cache_file_misses_total",
-                "Anonymous small-file lookups that missed the in-memory cache.",
+                "Small-file lookups that missed the in-memory cache.",
                 cache.file_misses,
             ),
         ] {

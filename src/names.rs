@@ -27,6 +27,8 @@ pub enum Error {
     Space(Kind),
     /// Owner names start with a letter or digit.
     BadStart(Kind),
+    /// The name is the first segment of one of depot's own paths (the web page's routes).
+    Reserved(String),
 }
 
 /// The kind of name, for error messages.
@@ -61,6 +63,11 @@ impl fmt::Display for Error {
             Error::ShortName(k) => write!(f, "a one-character {k} must be a letter or digit"),
             Error::Space(k) => write!(f, "{k} may not start or end with white space"),
             Error::BadStart(k) => write!(f, "{k} must start with a letter or digit"),
+            Error::Reserved(name) => write!(
+                f,
+                "{name:?} is reserved: depot's own pages and APIs use that path (reserved: {})",
+                RESERVED_OWNERS.join(", ")
+            ),
         }
     }
 }
@@ -132,6 +139,20 @@ pub fn owner(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// First path segments depot serves itself; an owner of that name would have web pages
+/// (`/{owner}/-/packages`) beside depot's own under one prefix, so no new owner may take one.
+pub const RESERVED_OWNERS: &[&str] = &["api", "assets", "healthz", "metrics", "user"];
+
+/// A name a new user or organization may take: [`owner`]'s rule, and not one of
+/// [`RESERVED_OWNERS`] in any case. Owners created before a name was reserved keep it.
+pub fn new_owner(name: &str) -> Result<(), Error> {
+    owner(name)?;
+    match RESERVED_OWNERS.iter().find(|r| r.eq_ignore_ascii_case(name)) {
+        Some(r) => Err(Error::Reserved((*r).to_string())),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +195,17 @@ mod tests {
         for bad in ["", "-a", ".a", "a b", "a+b", "a/b"] {
             assert!(owner(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn reserved_owner_names_are_refused_in_any_case() {
+        for bad in ["api", "API", "Assets", "healthz", "metrics", "user"] {
+            assert!(matches!(new_owner(bad), Err(Error::Reserved(_))), "{bad}");
+        }
+        for good in ["admin", "users", "apis", "alice"] {
+            assert_eq!(new_owner(good), Ok(()), "{good}");
+        }
+        assert_eq!(new_owner("-a"), Err(Error::BadStart(Kind::Owner)));
     }
 
     #[test]

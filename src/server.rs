@@ -226,6 +226,12 @@ pub async fn run(
     }
 }
 
+/// Waits until the log line of every request answered so far is handed to the log writer
+/// (they are formatted on a thread of their own); call it before the process exits.
+pub fn flush_request_log() {
+    crate::http::router::request_log::flush();
+}
+
 /// Whether a connection to the TLS port opens with plain HTTP: a request line starts with a
 /// letter, a TLS handshake record with byte 0x16. Waits for the first byte without taking it.
 async fn speaks_plain_http(stream: &tokio::net::TcpStream) -> bool {

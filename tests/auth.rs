@@ -451,3 +451,133 @@ fn the_database_file_holds_no_token_or_password() {
     assert!(holds(b"$argon2id$"), "no argon2id hash in the file: is this the database?");
     assert!(holds(&sha256(token.as_bytes())), "the token's sha256 is not stored");
 }
+
+// ---- Credentials and memberships answered from memory, and forgotten when they change ----
+//
+// A recently seen credential, its user and the membership it needs are decided from memory
+// (no store read); each test below first proves a download is answered from memory (the
+// small-file cache only answers after access was decided there), then changes one thing
+// through the CLI or the API and checks that the very next request sees the change.
+
+/// `depot_cache_file_hits_total` from `/metrics`.
+#[track_caller]
+fn memory_hits(srv: &TestServer) -> u64 {
+    let metrics = srv.send(Request::get("/metrics"));
+    metrics.expect(200);
+    let text = metrics.text();
+    let line =
+        text.lines().find(|l| l.starts_with("depot_cache_file_hits_total ")).expect("the hits counter");
+    line.rsplit(' ').next().and_then(|n| n.parse().ok()).expect("a number")
+}
+
+/// Downloads a file twice and checks that the second time it was answered from memory.
+#[track_caller]
+fn download_from_memory(srv: &TestServer, cred: &Cred, owner: &str, file: &str, body: &[u8]) {
+    srv.download(cred, owner, "hot", "1", file).expect(200).expect_body(body);
+    let before = memory_hits(srv);
+    srv.download(cred, owner, "hot", "1", file).expect(200).expect_body(body);
+    assert_eq!(memory_hits(srv), before + 1, "the second download of {owner}/{file} must come from memory");
+}
+
+#[test]
+fn a_token_revoked_through_the_cli_or_the_api_is_refused_on_the_very_next_request() {
+    let srv = TestServer::start();
+    let password = srv.add_private_user("alice", "alice-password");
+    let (cli_label, by_cli) = srv.token_labeled("alice", "write");
+    let (api_label, by_api) = srv.token_labeled("alice", "read");
+    let kept = Cred::token(&srv.token("alice", "write"));
+    srv.upload(&kept, "alice", "hot", "1", "f.txt", b"private").expect(201);
+
+    for cred in [Cred::token(&by_cli), Cred::basic("alice", &by_cli), Cred::basic(&by_cli, "")] {
+        download_from_memory(&srv, &cred, "alice", "f.txt", b"private");
+    }
+    srv.cli(&["token", "revoke", "alice", &cli_label], None).expect_ok();
+    for cred in
+        [Cred::token(&by_cli), Cred::bearer(&by_cli), Cred::basic("alice", &by_cli), Cred::basic(&by_cli, "")]
+    {
+        srv.download(&cred, "alice", "hot", "1", "f.txt").expect_401();
+        srv.upload(&cred, "alice", "hot", "1", "g.txt", b"x").expect_401();
+    }
+
+    download_from_memory(&srv, &Cred::token(&by_api), "alice", "f.txt", b"private");
+    let revoke = Request::delete(&format!("/api/v1/users/alice/tokens/{api_label}")).auth(&password);
+    srv.send(revoke).expect(204);
+    srv.download(&Cred::token(&by_api), "alice", "hot", "1", "f.txt").expect_401();
+    download_from_memory(&srv, &kept, "alice", "f.txt", b"private");
+}
+
+#[test]
+fn a_deleted_user_is_refused_on_the_very_next_request_though_just_answered_from_memory() {
+    let srv = TestServer::start();
+    let dave_password = srv.add_user("dave", "dave-password", false);
+    let dave = Cred::token(&srv.token("dave", "write"));
+    srv.add_org("pubco", false);
+    srv.add_member("pubco", "dave", "write");
+    srv.upload(&dave, "pubco", "hot", "1", "f.txt", b"public").expect(201);
+    download_from_memory(&srv, &dave, "pubco", "f.txt", b"public");
+    download_from_memory(&srv, &dave_password, "pubco", "f.txt", b"public");
+
+    srv.cli(&["user", "delete", "dave"], None).expect_ok();
+    srv.download(&dave, "pubco", "hot", "1", "f.txt").expect_401();
+    srv.download(&dave_password, "pubco", "hot", "1", "f.txt").expect_401();
+    srv.upload(&dave, "pubco", "hot", "1", "g.txt", b"x").expect_401();
+    // A new user of the same name does not inherit the old one's token or password.
+    srv.add_user("dave", "other-password", false);
+    srv.download(&dave, "pubco", "hot", "1", "f.txt").expect_401();
+    srv.download(&dave_password, "pubco", "hot", "1", "f.txt").expect_401();
+    download_from_memory(&srv, &Cred::Anon, "pubco", "f.txt", b"public");
+}
+
+#[test]
+fn a_changed_password_is_refused_on_the_very_next_request_and_the_new_one_accepted() {
+    let srv = TestServer::start();
+    let old = srv.add_private_user("alice", "old-password");
+    let token = Cred::basic("alice", &srv.token("alice", "write"));
+    srv.upload(&old, "alice", "hot", "1", "f.txt", b"mine").expect(201);
+    download_from_memory(&srv, &old, "alice", "f.txt", b"mine");
+
+    srv.cli(&["user", "passwd", "alice", "--password-stdin"], Some("new-password\n")).expect_ok();
+    srv.download(&old, "alice", "hot", "1", "f.txt").expect_401();
+    srv.upload(&old, "alice", "hot", "1", "g.txt", b"x").expect_401();
+    download_from_memory(&srv, &Cred::basic("alice", "new-password"), "alice", "f.txt", b"mine");
+    // Tokens do not depend on the password.
+    download_from_memory(&srv, &token, "alice", "f.txt", b"mine");
+
+    // The same through the admin API.
+    let root = srv.add_user("root", "root-password", true);
+    let patch = Request::json("PATCH", "/api/v1/admin/users/alice", r#"{"password":"third-password"}"#);
+    srv.send(patch.auth(&root)).expect(200);
+    srv.download(&Cred::basic("alice", "new-password"), "alice", "hot", "1", "f.txt").expect_401();
+    download_from_memory(&srv, &Cred::basic("alice", "third-password"), "alice", "f.txt", b"mine");
+}
+
+#[test]
+fn membership_changes_take_effect_on_the_very_next_request() {
+    let srv = TestServer::start();
+    srv.add_org("acme", true);
+    srv.add_user("wade", "wade-password", false);
+    srv.add_user("rita", "rita-password", false);
+    srv.add_member("acme", "wade", "write");
+    let wade = Cred::token(&srv.token("wade", "write"));
+    let rita = Cred::token(&srv.token("rita", "write"));
+    srv.upload(&wade, "acme", "hot", "1", "f.txt", b"org").expect(201);
+
+    // Not a member: hidden, twice (the second time from memory).
+    srv.download(&rita, "acme", "hot", "1", "f.txt").expect(404);
+    srv.download(&rita, "acme", "hot", "1", "f.txt").expect(404);
+    // Added with read: reads, and cannot write.
+    srv.add_member("acme", "rita", "read");
+    download_from_memory(&srv, &rita, "acme", "f.txt", b"org");
+    srv.upload(&rita, "acme", "hot", "1", "g.txt", b"x").expect(403);
+    srv.upload(&rita, "acme", "hot", "1", "g.txt", b"x").expect(403);
+    // Role changed to write: writes at once.
+    srv.add_member("acme", "rita", "write");
+    srv.upload(&rita, "acme", "hot", "1", "g.txt", b"g").expect(201);
+    // Removed: hidden at once, though just answered from memory.
+    download_from_memory(&srv, &rita, "acme", "g.txt", b"g");
+    srv.cli(&["org", "member", "remove", "acme", "rita"], None).expect_ok();
+    srv.download(&rita, "acme", "hot", "1", "g.txt").expect(404);
+    srv.upload(&rita, "acme", "hot", "1", "h.txt", b"x").expect(404);
+    // Another member is untouched.
+    download_from_memory(&srv, &wade, "acme", "g.txt", b"g");
+}

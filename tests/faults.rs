@@ -3,16 +3,21 @@
 
 use crate::util::*;
 
-/// Bytes per chunk of this build (`store::CHUNK_SIZE`), as stored in every blob record.
+/// Bytes per chunk of this build, as stored in blob records: `store::CHUNK_SIZE` for large
+/// content, `blobs::PIECE` for content of at most `blobs::SMALL_MAX` bytes.
 const CHUNK_SIZE: u32 = (1 << 20) - 4096;
+const PIECE: u32 = 1007;
+const SMALL_MAX: usize = 64 << 10;
 
 /// Overwrites, in the stopped server's database file, the chunk size of the blob record of
 /// `content` with 0: a record no release writes, as a bit rot or a buggy tool could leave.
-/// A blob record is the format byte, then sha256, size (u64 LE), chunk size (u32 LE), refs.
+/// A blob record is the format byte, then sha256, size (u64 LE), chunk size (u32 LE), refs,
+/// inline bytes.
 fn zero_chunk_size(path: &std::path::Path, content: &[u8]) {
+    let chunk_size = if content.len() <= SMALL_MAX { PIECE } else { CHUNK_SIZE };
     let mut pattern = sha256(content).to_vec();
     pattern.extend_from_slice(&(content.len() as u64).to_le_bytes());
-    pattern.extend_from_slice(&CHUNK_SIZE.to_le_bytes());
+    pattern.extend_from_slice(&chunk_size.to_le_bytes());
     let mut bytes = std::fs::read(path).unwrap();
     let mut hits = 0;
     let mut at = 0;
@@ -82,13 +87,13 @@ fn repair_keeps_the_tokens_and_memberships_of_an_owner_it_cannot_read() {
     srv.upload(&alice, "acme", "p", "1", "a.bin", b"by alice").expect(201);
     srv.terminate();
     // A newer release rewrote alice's record in a format this build does not know.
-    set_owner_format(&srv.db_path(), "alice", 1, 2);
+    set_owner_format(&srv.db_path(), "alice", 2, 3);
     let out = srv.cli(&["verify", "--repair"], None);
     out.expect_code(1);
-    assert!(out.stdout().contains("record format 2 is not known"), "the record is reported\n{out}");
+    assert!(out.stdout().contains("record format 3 is not known"), "the record is reported\n{out}");
     assert!(!out.stdout().contains("removed"), "nothing tied to alice is removed\n{out}");
     // Back on the release that wrote it, alice has everything she had.
-    set_owner_format(&srv.db_path(), "alice", 2, 1);
+    set_owner_format(&srv.db_path(), "alice", 3, 2);
     srv.restart();
     srv.upload(&Cred::token(&token), "alice", "p", "1", "t.bin", b"token").expect(201);
     srv.upload(&alice, "acme", "p", "2", "b.bin", b"member").expect(201);

@@ -369,6 +369,67 @@ fn range_requests_answer_206_or_416() {
     }
 }
 
+/// Small files are stored in pieces of 1007 bytes (four to a database page) with the rest
+/// inline in their blob record, up to 64 KiB; larger ones in chunks (docs/design.md, "Small
+/// files"). Each size at an edge of that layout reads back whole, by range across every
+/// edge, and stays one copy when uploaded again under another name.
+#[test]
+fn small_files_at_every_edge_of_their_layout_read_back_whole_and_by_range_and_are_stored_once() {
+    const PIECE: usize = 1007;
+    const SMALL_MAX: usize = 64 << 10;
+    let (srv, alice) = setup();
+    let sizes = [0, 1, PIECE - 1, PIECE, PIECE + 1, 4096, SMALL_MAX - 1, SMALL_MAX, SMALL_MAX + 1];
+    for n in sizes {
+        let body = content_for(&format!("small-{n}"), n);
+        let name = format!("s{n}.bin");
+        srv.upload(&alice, "alice", "small", "1", &name, &body).expect(201);
+        let resp = srv.download(&Cred::Anon, "alice", "small", "1", &name);
+        expect_download_headers(&resp, &name, &body);
+        resp.expect_body(&body);
+        // The same content under another name (and version): one more reference, no copy.
+        srv.upload(&alice, "alice", "small", "2", &name, &body).expect(201);
+        let target = file_path("alice", "small", "2", &name);
+        let tail = n - n % PIECE;
+        let mut ranges = vec![(0, n.min(1)), (n.saturating_sub(1), n), (n / 3, 2 * n / 3)];
+        for edge in [PIECE, tail, 4 * PIECE] {
+            if edge > 0 && edge < n {
+                ranges.push((edge - 1, edge + 1));
+                ranges.push((edge, n));
+            }
+        }
+        for (start, end) in ranges.into_iter().filter(|&(s, e)| s < e) {
+            let last = end - 1;
+            srv.send(Request::get(&target).header("Range", &format!("bytes={start}-{last}")))
+                .expect(206)
+                .expect_header("Content-Range", &format!("bytes {start}-{last}/{n}"))
+                .expect_body(&body[start..end]);
+        }
+        if n > 0 {
+            let suffix = n.min(PIECE + 3);
+            srv.send(Request::get(&target).header("Range", &format!("bytes=-{suffix}")))
+                .expect(206)
+                .expect_body(&body[n - suffix..]);
+        }
+    }
+    let out = srv.cli(&["verify"], None);
+    out.expect_ok();
+    let total: usize = sizes.iter().sum();
+    let files = 2 * sizes.len();
+    assert!(
+        out.stdout().contains(&format!(" {files} files, {} blobs, ", sizes.len()))
+            && out.stdout().contains(&format!(" chunks, {total} bytes; 0 uploads in progress; 0 problems")),
+        "each content stored once:\n{out}"
+    );
+    // The first copies go; the second ones still read whole.
+    for n in sizes {
+        srv.send(Request::delete(&file_path("alice", "small", "1", &format!("s{n}.bin"))).auth(&alice))
+            .expect(204);
+        let body = content_for(&format!("small-{n}"), n);
+        srv.download(&Cred::Anon, "alice", "small", "2", &format!("s{n}.bin")).expect(200).expect_body(&body);
+    }
+    srv.cli(&["verify"], None).expect_ok();
+}
+
 #[test]
 fn conditional_requests_answer_304_or_412() {
     let (srv, alice) = setup();

@@ -18,44 +18,185 @@ fn names(items: &[Json], key: &str) -> Vec<String> {
     items.iter().map(|v| v[key].as_str().unwrap_or("<missing>").to_owned()).collect()
 }
 
+/// The keys of a JSON object, in order.
+#[track_caller]
+fn keys(v: &Json) -> Vec<&str> {
+    match v {
+        Json::Obj(fields) => fields.iter().map(|(k, _)| k.as_str()).collect(),
+        other => panic!("expected a JSON object, got {other:?}"),
+    }
+}
+
+/// Gitea's `User` keys, in its order, with `username` last.
+const USER_KEYS: [&str; 22] = [
+    "id",
+    "login",
+    "login_name",
+    "source_id",
+    "full_name",
+    "email",
+    "avatar_url",
+    "html_url",
+    "language",
+    "is_admin",
+    "created",
+    "restricted",
+    "active",
+    "prohibit_login",
+    "location",
+    "website",
+    "description",
+    "visibility",
+    "followers_count",
+    "following_count",
+    "starred_repos_count",
+    "username",
+];
+
+/// Checks that `p` is Gitea's `Package` (plus depot's `file_count` and `size`) for version
+/// `version` of `name`, owned by `owner` and created by `creator` (login, id).
+#[track_caller]
+fn is_package(
+    srv: &TestServer,
+    p: &Json,
+    owner: &str,
+    kind: &str,
+    name: &str,
+    version: &str,
+    creator: (&str, i64),
+) {
+    eqnice!(
+        vec![
+            "id",
+            "owner",
+            "repository",
+            "creator",
+            "type",
+            "name",
+            "version",
+            "html_url",
+            "created_at",
+            "file_count",
+            "size"
+        ],
+        keys(p),
+        format!("{p:?}")
+    );
+    assert!(p["id"].as_u64().is_some_and(|id| id > 0), "{p:?}");
+    eqnice!(USER_KEYS.to_vec(), keys(&p["owner"]), format!("{p:?}"));
+    eqnice!(USER_KEYS.to_vec(), keys(&p["creator"]), format!("{p:?}"));
+    eqnice!(Some(owner), p["owner"]["login"].as_str(), format!("{p:?}"));
+    eqnice!(Some(owner), p["owner"]["username"].as_str(), format!("{p:?}"));
+    assert!(p["owner"]["id"].as_u64().is_some_and(|id| id > 0), "{p:?}");
+    for (key, empty) in [("full_name", ""), ("email", ""), ("avatar_url", "")] {
+        eqnice!(Some(empty), p["owner"][key].as_str(), format!("{p:?}"));
+    }
+    let home = format!("http://{}/{owner}", srv.addr());
+    eqnice!(Some(home.as_str()), p["owner"]["html_url"].as_str(), format!("{p:?}"));
+    eqnice!(&Json::Null, &p["repository"], format!("{p:?}"));
+    eqnice!(Some(creator.0), p["creator"]["login"].as_str(), format!("{p:?}"));
+    match p["creator"]["id"] {
+        Json::Num(id) => eqnice!(creator.1 as f64, id, format!("{p:?}")),
+        ref other => panic!("creator id {other:?}"),
+    }
+    eqnice!(Some(kind), p["type"].as_str(), format!("{p:?}"));
+    eqnice!(Some(name), p["name"].as_str(), format!("{p:?}"));
+    eqnice!(Some(version), p["version"].as_str(), format!("{p:?}"));
+    let url = format!("http://{}/{owner}/-/packages/{kind}/{}/{}", srv.addr(), enc(name), enc(version));
+    eqnice!(Some(url.as_str()), p["html_url"].as_str(), format!("{p:?}"));
+    assert!(is_rfc3339(p["created_at"].as_str().unwrap_or("")), "created_at {p:?}");
+}
+
+/// The `X-Total-Count` and `Link` of a list answer.
+#[track_caller]
+fn paging(resp: &Response) -> (Option<u64>, Option<&str>) {
+    (resp.header("x-total-count").and_then(|v| v.parse().ok()), resp.header("link"))
+}
+
 #[test]
-fn package_list_of_an_owner_is_sorted_filtered_and_paged() {
+fn owner_list_is_gitea_packages_one_per_version_newest_first_filtered_and_paged() {
     let srv = TestServer::start();
     srv.add_user("alice", "alice-password", false);
     let alice = Cred::token(&srv.token("alice", "write"));
     srv.upload(&alice, "alice", "beta", "1.0", "b.txt", b"b").expect(201);
     srv.upload(&alice, "alice", "alpha", "1.0", "a.txt", b"a").expect(201);
     srv.upload(&alice, "alice", "alpha", "2.0", "a.txt", b"aa").expect(201);
+    srv.upload(&alice, "alice", "alpha", "2.0", "b.txt", b"bbb").expect(201);
     srv.upload(&alice, "alice", "gamma-tool", "0.1", "g.txt", b"g").expect(201);
 
     let resp = srv.send(Request::get("/api/v1/packages/alice"));
     resp.expect(200);
+    eqnice!((Some(4), None), paging(&resp), resp);
     let all = array(&resp);
-    eqnice!(vec!["alpha", "beta", "gamma-tool"], names(&all, "name"), resp);
-    let alpha = &all[0];
-    eqnice!(Some("alice"), alpha["owner"].as_str(), resp);
-    eqnice!(Some("generic"), alpha["type"].as_str(), resp);
-    eqnice!(Some("2.0"), alpha["latest_version"].as_str(), resp);
-    eqnice!(Some(2), alpha["version_count"].as_u64(), resp);
-    assert!(is_rfc3339(alpha["created_at"].as_str().unwrap_or("")), "created_at\n{resp}");
-    eqnice!(Some(1), all[1]["version_count"].as_u64(), resp);
+    let listed: Vec<(String, String)> = all
+        .iter()
+        .map(|p| {
+            (p["name"].as_str().unwrap_or("").to_owned(), p["version"].as_str().unwrap_or("").to_owned())
+        })
+        .collect();
+    let expected = [("gamma-tool", "0.1"), ("alpha", "2.0"), ("alpha", "1.0"), ("beta", "1.0")];
+    eqnice!(expected.map(|(p, v)| (p.to_owned(), v.to_owned())).to_vec(), listed, resp);
+    let alice_id = all[0]["owner"]["id"].as_u64().unwrap_or(0) as i64;
+    for (p, (name, version)) in all.iter().zip(expected) {
+        is_package(&srv, p, "alice", "generic", name, version, ("alice", alice_id));
+    }
+    eqnice!(Some(2), all[1]["file_count"].as_u64(), resp);
+    eqnice!(Some(5), all[1]["size"].as_u64(), resp);
+    let ids: std::collections::BTreeSet<u64> = all.iter().filter_map(|p| p["id"].as_u64()).collect();
+    eqnice!(4, ids.len(), resp);
+    // The id is the version's, the same in every answer.
+    let single = srv.send(Request::get("/api/v1/packages/alice/generic/alpha/2.0"));
+    eqnice!(all[1]["id"].as_u64(), single.expect(200).json()["id"].as_u64(), single);
 
     let generic = srv.send(Request::get("/api/v1/packages/alice?type=generic"));
-    eqnice!(3, array(generic.expect(200)).len(), generic);
+    eqnice!(4, array(generic.expect(200)).len(), generic);
     let go = srv.send(Request::get("/api/v1/packages/alice?type=go"));
     eqnice!(0, array(go.expect(200)).len(), go);
+    eqnice!((Some(0), None), paging(&go), go);
     let q = srv.send(Request::get("/api/v1/packages/alice?q=amm"));
     eqnice!(vec!["gamma-tool"], names(&array(q.expect(200)), "name"), q);
+    eqnice!((Some(1), None), paging(&q), q);
+    let q = srv.send(Request::get("/api/v1/packages/alice?q=ALP&limit=1&page=2"));
+    eqnice!(vec!["1.0"], names(&array(q.expect(200)), "version"), q);
+    let link = r#"</api/v1/packages/alice?q=ALP&limit=1&page=1>; rel="first",</api/v1/packages/alice?q=ALP&limit=1&page=1>; rel="prev""#;
+    eqnice!((Some(2), Some(link)), paging(&q), q);
+
     let page = srv.send(Request::get("/api/v1/packages/alice?page=2&limit=1"));
-    eqnice!(vec!["beta"], names(&array(page.expect(200)), "name"), page);
+    eqnice!(vec!["alpha"], names(&array(page.expect(200)), "name"), page);
+    let link = concat!(
+        r#"</api/v1/packages/alice?page=3&limit=1>; rel="next","#,
+        r#"</api/v1/packages/alice?page=4&limit=1>; rel="last","#,
+        r#"</api/v1/packages/alice?page=1&limit=1>; rel="first","#,
+        r#"</api/v1/packages/alice?page=1&limit=1>; rel="prev""#
+    );
+    eqnice!((Some(4), Some(link)), paging(&page), page);
+    let first = srv.send(Request::get("/api/v1/packages/alice?limit=3"));
+    eqnice!(3, array(first.expect(200)).len(), first);
+    let link = concat!(
+        r#"</api/v1/packages/alice?limit=3&page=2>; rel="next","#,
+        r#"</api/v1/packages/alice?limit=3&page=2>; rel="last""#
+    );
+    eqnice!((Some(4), Some(link)), paging(&first), first);
+    // Past the end: an empty page, with the total.
     let past = srv.send(Request::get("/api/v1/packages/alice?page=9&limit=1"));
     eqnice!(0, array(past.expect(200)).len(), past);
+    eqnice!(Some(4), paging(&past).0, past);
+    // Over the largest page size: the largest.
+    let big = srv.send(Request::get("/api/v1/packages/alice?limit=100000"));
+    eqnice!((4, (Some(4), None)), (array(big.expect(200)).len(), paging(&big)), big);
+    for (bad, param) in
+        [("page=x", "page"), ("page=-1", "page"), ("limit=ten", "limit"), ("limit=-5", "limit")]
+    {
+        let r = srv.send(Request::get(&format!("/api/v1/packages/alice?{bad}")));
+        r.expect(400);
+        assert!(r.text().contains(param) && r.text().trim().lines().count() == 1, "{bad}: {r}");
+    }
 
     srv.send(Request::get("/api/v1/packages/nobody")).expect(404);
 }
 
 #[test]
-fn versions_latest_one_version_and_its_files() {
+fn versions_latest_one_version_and_its_files_are_gitea_shapes() {
     let srv = TestServer::start();
     srv.add_user("alice", "alice-password", false);
     let alice = Cred::token(&srv.token("alice", "write"));
@@ -64,40 +205,64 @@ fn versions_latest_one_version_and_its_files() {
     srv.upload(&alice, "alice", "app", "1.0", "one.bin", &one).expect(201);
     srv.upload(&alice, "alice", "app", "1.0", "two.bin", &two).expect(201);
     srv.upload(&alice, "alice", "app", "2.0", "one.bin", &one).expect(201);
+    let alice_id = {
+        let r = srv.send(Request::get("/api/v1/packages/alice"));
+        r.expect(200).json()[0]["owner"]["id"].as_u64().unwrap_or(0) as i64
+    };
 
     let resp = srv.send(Request::get("/api/v1/packages/alice/generic/app"));
     resp.expect(200);
+    eqnice!((Some(2), None), paging(&resp), resp);
     let versions = array(&resp);
-    eqnice!(vec!["1.0", "2.0"], names(&versions, "version"), resp);
-    let v1 = &versions[0];
-    eqnice!(Some("alice"), v1["owner"].as_str(), resp);
-    eqnice!(Some("generic"), v1["type"].as_str(), resp);
-    eqnice!(Some("app"), v1["name"].as_str(), resp);
-    eqnice!(Some(2), v1["file_count"].as_u64(), resp);
-    eqnice!(Some(3345), v1["size"].as_u64(), resp);
-    assert!(is_rfc3339(v1["created_at"].as_str().unwrap_or("")), "created_at\n{resp}");
+    eqnice!(vec!["2.0", "1.0"], names(&versions, "version"), resp);
+    is_package(&srv, &versions[1], "alice", "generic", "app", "1.0", ("alice", alice_id));
+    eqnice!(Some(2), versions[1]["file_count"].as_u64(), resp);
+    eqnice!(Some(3345), versions[1]["size"].as_u64(), resp);
+    let paged = srv.send(Request::get("/api/v1/packages/alice/generic/app?limit=1"));
+    eqnice!(vec!["2.0"], names(&array(paged.expect(200)), "version"), paged);
+    let link = concat!(
+        r#"</api/v1/packages/alice/generic/app?limit=1&page=2>; rel="next","#,
+        r#"</api/v1/packages/alice/generic/app?limit=1&page=2>; rel="last""#
+    );
+    eqnice!((Some(2), Some(link)), paging(&paged), paged);
 
     let latest = srv.send(Request::get("/api/v1/packages/alice/generic/app/-/latest"));
     let latest_json = latest.expect(200).json();
-    eqnice!(Some("2.0"), latest_json["version"].as_str(), latest);
+    is_package(&srv, &latest_json, "alice", "generic", "app", "2.0", ("alice", alice_id));
     eqnice!(Some(1), latest_json["file_count"].as_u64(), latest);
+    latest.expect_no_header("x-total-count");
 
-    let single = srv.send(Request::get("/api/v1/packages/alice/generic/app/1.0"));
+    let single = srv.send(Request::get("/api/v1/packages/alice/generic/APP/1.0"));
     let single_json = single.expect(200).json();
-    eqnice!(Some("1.0"), single_json["version"].as_str(), single);
-    eqnice!(Some(2), single_json["file_count"].as_u64(), single);
+    is_package(&srv, &single_json, "alice", "generic", "app", "1.0", ("alice", alice_id));
 
     let files_resp = srv.send(Request::get("/api/v1/packages/alice/generic/app/1.0/files"));
     let files = array(files_resp.expect(200));
-    eqnice!(2, files.len(), files_resp);
-    for (name, body) in [("one.bin", &one), ("two.bin", &two)] {
-        let file = files.iter().find(|f| f["name"].as_str() == Some(name));
-        let Some(file) = file else { panic!("{name} missing\n{files_resp}") };
+    eqnice!((Some(2), None), paging(&files_resp), files_resp);
+    eqnice!(vec!["one.bin", "two.bin"], names(&files, "name"), files_resp);
+    for (file, body) in files.iter().zip([&one, &two]) {
+        eqnice!(
+            vec!["id", "size", "name", "md5", "sha1", "sha256", "sha512", "created_at"],
+            keys(file),
+            files_resp
+        );
+        assert!(file["id"].as_u64().is_some_and(|id| id > 0), "{files_resp}");
         eqnice!(Some(body.len() as u64), file["size"].as_u64(), files_resp);
         let sha = sha256_hex(body);
         eqnice!(Some(sha.as_str()), file["sha256"].as_str(), files_resp);
+        for hash in ["md5", "sha1", "sha512"] {
+            eqnice!(Some(""), file[hash].as_str(), files_resp);
+        }
         assert!(is_rfc3339(file["created_at"].as_str().unwrap_or("")), "created_at\n{files_resp}");
     }
+    let second = srv.send(Request::get("/api/v1/packages/alice/generic/app/1.0/files?page=2&limit=1"));
+    eqnice!(vec!["two.bin"], names(&array(second.expect(200)), "name"), second);
+    eqnice!(files[1]["id"].as_u64(), array(&second)[0]["id"].as_u64(), second);
+    let link = concat!(
+        r#"</api/v1/packages/alice/generic/app/1.0/files?page=1&limit=1>; rel="first","#,
+        r#"</api/v1/packages/alice/generic/app/1.0/files?page=1&limit=1>; rel="prev""#
+    );
+    eqnice!((Some(2), Some(link)), paging(&second), second);
 
     for missing in [
         "/api/v1/packages/alice/generic/nope",
@@ -107,6 +272,97 @@ fn versions_latest_one_version_and_its_files() {
         "/api/v1/packages/nobody/generic/app",
     ] {
         srv.send(Request::get(missing)).expect(404);
+    }
+}
+
+/// The summaries behind the lists and `-/latest` follow every upload and delete at once.
+#[test]
+fn summaries_follow_uploads_and_deletes_of_files_and_versions() {
+    let srv = TestServer::start();
+    srv.add_user("alice", "alice-password", false);
+    let alice = Cred::token(&srv.token("alice", "write"));
+    let total = |path: &str| {
+        let r = srv.send(Request::get(path));
+        r.expect(200);
+        paging(&r).0
+    };
+    let version = |v: &str| {
+        let r = srv.send(Request::get(&format!("/api/v1/packages/alice/generic/app/{v}")));
+        let j = r.expect(200).json();
+        (j["file_count"].as_u64(), j["size"].as_u64())
+    };
+    let latest = || {
+        let r = srv.send(Request::get("/api/v1/packages/alice/generic/app/-/latest"));
+        r.expect(200).json()["version"].as_str().map(str::to_owned)
+    };
+    srv.upload(&alice, "alice", "app", "1.0", "a", b"12345").expect(201);
+    eqnice!((Some(1), Some(5)), version("1.0"), "after the first upload");
+    srv.upload(&alice, "alice", "app", "1.0", "b", b"123").expect(201);
+    srv.upload(&alice, "alice", "app", "2.0", "a", b"1").expect(201);
+    eqnice!((Some(2), Some(8)), version("1.0"), "two files");
+    eqnice!(Some("2.0".to_owned()), latest(), "the newest");
+    eqnice!(Some(2), total("/api/v1/packages/alice/generic/app/1.0/files"), "files");
+    eqnice!(Some(2), total("/api/v1/packages/alice"), "versions of the owner");
+
+    srv.send(Request::delete(&file_path("alice", "app", "1.0", "b")).auth(&alice)).expect(204);
+    eqnice!((Some(1), Some(5)), version("1.0"), "after a file's delete");
+    eqnice!(Some(1), total("/api/v1/packages/alice/generic/app/1.0/files"), "files");
+    // The last file of the newest version takes the version; latest moves back.
+    srv.send(Request::delete(&file_path("alice", "app", "2.0", "a")).auth(&alice)).expect(204);
+    srv.send(Request::get("/api/v1/packages/alice/generic/app/2.0")).expect(404);
+    eqnice!(Some("1.0".to_owned()), latest(), "after the newest version went");
+    eqnice!(Some(1), total("/api/v1/packages/alice/generic/app"), "versions of the package");
+    eqnice!(Some(1), total("/api/v1/packages/alice"), "versions of the owner");
+    srv.send(Request::delete("/api/v1/packages/alice/generic/app/1.0").auth(&alice)).expect(204);
+    eqnice!(Some(0), total("/api/v1/packages/alice"), "nothing left");
+    srv.send(Request::get("/api/v1/packages/alice/generic/app/-/latest")).expect(404);
+    srv.cli(&["verify"], None).expect_ok();
+}
+
+/// An organization's packages are owned by it and created by the member who published;
+/// a creator deleted since reads as Gitea's ghost.
+#[test]
+fn creator_is_the_publishing_user_and_a_deleted_one_is_the_ghost() {
+    let srv = TestServer::start();
+    srv.add_user("alice", "alice-password", false);
+    srv.add_org("acme", false);
+    srv.add_member("acme", "alice", "write");
+    let alice = Cred::token(&srv.token("alice", "write"));
+    srv.upload(&alice, "acme", "tool", "1.0", "t", b"t").expect(201);
+    let get = || {
+        let r = srv.send(Request::get("/api/v1/packages/acme/generic/tool/1.0"));
+        r.expect(200).json()
+    };
+    let alice_id = get()["creator"]["id"].as_u64().unwrap_or(0) as i64;
+    let p = get();
+    let acme_id = p["owner"]["id"].as_u64().unwrap_or(0);
+    assert!(alice_id > 0 && acme_id > 0 && acme_id != alice_id as u64, "{p:?}");
+    is_package(&srv, &p, "acme", "generic", "tool", "1.0", ("alice", alice_id));
+    srv.cli(&["org", "member", "remove", "acme", "alice"], None).expect_ok();
+    srv.cli(&["user", "delete", "alice"], None).expect_ok();
+    is_package(&srv, &get(), "acme", "generic", "tool", "1.0", ("Ghost", -1));
+}
+
+/// Every list, `-/latest` and a version of a private owner are 404 to others.
+#[test]
+fn lists_of_a_private_owner_are_hidden_from_others() {
+    let srv = TestServer::start();
+    let carol = srv.add_private_user("carol", "carol-password");
+    srv.add_user("bob", "bob-password", false);
+    let carol_token = Cred::token(&srv.token("carol", "write"));
+    srv.upload(&carol_token, "carol", "app", "1.0", "a", b"a").expect(201);
+    let bob = Cred::basic("bob", "bob-password");
+    for path in [
+        "/api/v1/packages/carol",
+        "/api/v1/packages/carol/generic/app",
+        "/api/v1/packages/carol/generic/app/-/latest",
+        "/api/v1/packages/carol/generic/app/1.0",
+        "/api/v1/packages/carol/generic/app/1.0/files",
+    ] {
+        let r = srv.send(Request::get(path).auth(&bob));
+        r.expect(404);
+        r.expect_no_header("x-total-count");
+        srv.send(Request::get(path).auth(&carol)).expect(200);
     }
 }
 

@@ -45,3 +45,7 @@ mod faults;
 mod lease;
 // Issue 14: file content in a real three-node Garage cluster (SPEC §8).
 mod objects;
+// Issue 13: the web page over HTTP (pages, permissions, sessions, CSRF, escaping, headers).
+mod web;
+// Issue 13: the web page in a real browser (chromium via playwright-core) with axe-core.
+mod browser;

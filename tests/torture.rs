@@ -1130,7 +1130,7 @@ fn kill_9_at_random_moments_under_mixed_load_keeps_every_invariant() {
                         }
                     }
                 }
-                let target = format!("/api/v1/packages/{owner}?type={}&limit=50", kind.api());
+                let target = format!("/api/v1/packages/{owner}?type={}&limit=1000", kind.api());
                 let resp = srv.send(Request::get(&target).auth(&lanes[0].cred));
                 let listed =
                     listed_packages(&resp).unwrap_or_else(|e| panic!("{}", context(&e))).unwrap_or_default();

@@ -1169,13 +1169,22 @@ pub fn listed_versions(resp: &Response) -> Result<Listing<(u64, u64)>, String> {
     })
 }
 
-/// An owner's packages as `GET /api/v1/packages/{owner}?type=…` lists them: each name with its
-/// `version_count` (an owner with none answers 200 and an empty list, or 404).
+/// An owner's packages as `GET /api/v1/packages/{owner}?type=…` lists them (one entry per
+/// version): each name with its number of versions (an owner with none answers 200 and an
+/// empty list, or 404).
 pub fn listed_packages(resp: &Response) -> Result<Listing<u64>, String> {
-    listed(resp, |p| Some((p["name"].as_str()?.to_owned(), p["version_count"].as_u64()?)))
+    let Some(items) = listed_items(resp)? else { return Ok(None) };
+    let mut out = BTreeMap::new();
+    for item in items {
+        let name = item["name"].as_str().ok_or_else(|| format!("an entry lacks a name: {item:?}\n{resp}"))?;
+        *out.entry(name.to_owned()).or_default() += 1;
+    }
+    Ok(Some(out))
 }
 
-fn listed<V>(resp: &Response, entry: impl Fn(&Json) -> Option<(String, V)>) -> Result<Listing<V>, String> {
+/// The items of a list answer: `None` for 404, an error for any other status or a body that
+/// is not a JSON array.
+fn listed_items(resp: &Response) -> Result<Option<Vec<Json>>, String> {
     match resp.status {
         404 => return Ok(None),
         200 => {}
@@ -1183,9 +1192,14 @@ fn listed<V>(resp: &Response, entry: impl Fn(&Json) -> Option<(String, V)>) -> R
     }
     let json = Json::parse(&resp.text()).map_err(|e| format!("not JSON: {e}\n{resp}"))?;
     let items = json.as_array().ok_or_else(|| format!("expected a JSON array\n{resp}"))?;
+    Ok(Some(items.to_vec()))
+}
+
+fn listed<V>(resp: &Response, entry: impl Fn(&Json) -> Option<(String, V)>) -> Result<Listing<V>, String> {
+    let Some(items) = listed_items(resp)? else { return Ok(None) };
     let mut out = BTreeMap::new();
     for item in items {
-        let (key, value) = entry(item).ok_or_else(|| format!("an entry lacks a field: {item:?}\n{resp}"))?;
+        let (key, value) = entry(&item).ok_or_else(|| format!("an entry lacks a field: {item:?}\n{resp}"))?;
         if out.insert(key.clone(), value).is_some() {
             return Err(format!("{key:?} is listed twice\n{resp}"));
         }

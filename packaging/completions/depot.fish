@@ -51,6 +51,7 @@ complete -c depot -n "__fish_depot_using_subcommand serve" -l login-burst -d 'Fa
 complete -c depot -n "__fish_depot_using_subcommand serve" -l login-refill-secs -d 'Seconds for a client address to earn back one failed sign-in; a user name earns one back in half the time, so one address alone cannot lock a user out' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l grace-secs -d 'Seconds in-flight requests and admin commands may run on after SIGTERM/SIGINT' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l cache-mib -d 'Database page cache, in MiB. Bounds the memory used for reads' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l file-cache-mib -d 'Small-file cache, in MiB: whole files of at most 64 KiB kept in memory and served without touching the database (about 20,000 files of 4 KiB at the default)' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l blob-store -d 'Where new file content goes: `local` (the database file) or `s3` (an S3-compatible object store such as Garage; metadata stays in the database file)' -r -f -a "local\t''
 s3\t''"
 complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-endpoint -d 'The object store\'s URL: scheme, host and port (http://127.0.0.1:3900). Requests are path-style and signed for this host name' -r

@@ -93,7 +93,8 @@ pub async fn put(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     .map_err(ApiError::bad_request)?;
     let upload = super::receive(app, &parts, body, app.limits.max_file_size, "file", true).await?;
     let sealed = upload.seal().await?;
-    let rec = match app.store.add_file(sealed, target.clone(), expect).await? {
+    let by = who.as_ref().map(|p| p.name.clone());
+    let rec = match app.store.add_file_by(sealed, target.clone(), expect, by).await? {
         Added::Stored(rec) => rec,
         Added::Refused(Refusal::Exists(_)) => {
             return Err(app.blocking(move |app| super::file_exists(app, &target, None)).await?)
@@ -171,28 +172,47 @@ enum Content {
 
 /// `GET`/`HEAD {base}/{file}`.
 ///
-/// A public file small enough for the cache is answered from memory when it is there; every
+/// A file small enough for the cache is answered from memory when it is there and access is
+/// decided from memory (no credential, or one seen recently: see `authorize_cached`); every
 /// other request checks access and reads on the blocking pool.
 pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (parts, _) = req.into_parts();
     let cred = credential(&parts)?;
     let head = parts.method == Method::HEAD;
-    if cred.is_none() {
-        if let Some(hit) = cached(app, &target) {
-            let etag = format!("\"{}\"", headers::hex(&hit.rec.sha256));
-            let plan = plan(&parts.headers, &etag, hit.rec.created, hit.rec.size);
-            return Ok(respond(app, None, &hit.rec, &etag, plan, head, Content::Inline(hit.data), started));
+    // Access decided from memory (a recently seen credential, or none) is not decided again.
+    let decided = match authorize_cached(app, cred.as_ref(), &target.owner, Access::Read) {
+        Some(who) => {
+            let who = who?;
+            if let Some(hit) = app.store.cached_file(&target) {
+                let etag = headers::quoted_hex(&hit.rec.sha256);
+                let plan = plan(&parts.headers, &etag, hit.rec.created, hit.rec.size);
+                return Ok(respond(
+                    app,
+                    who,
+                    &hit.rec,
+                    &etag,
+                    plan,
+                    head,
+                    Content::Inline(hit.data),
+                    started,
+                ));
+            }
+            Some(who)
         }
-    }
+        None => None,
+    };
     let (who, file, etag, plan, content) = app
         .blocking(move |app| {
-            let who = authorize(app, cred.as_ref(), &target.owner, Access::Read)?;
+            let who = match decided {
+                Some(who) => who,
+                None => authorize(app, cred.as_ref(), &target.owner, Access::Read)?,
+            };
             let Some(reader) = app.store.open_file(&target)? else {
                 return Err(super::missing(app, &target));
             };
             let f = reader.file.clone();
-            let etag = format!("\"{}\"", headers::hex(&f.sha256));
+            let etag = headers::quoted_hex(&f.sha256);
             let plan = plan(&parts.headers, &etag, f.created, f.size);
             let redirect = match plan {
                 Plan::Send { .. } if !head => reader.presigned_url(),
@@ -231,13 +251,6 @@ pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> 
     Ok(respond(app, who, &file, &etag, plan, head, content, started))
 }
 
-/// A cached public file, without blocking; `None` when anything is not cached.
-fn cached(app: &App, t: &FileTarget) -> Option<crate::store::CachedFile> {
-    let owner = app.store.cached_owner(&t.owner)?;
-    crate::auth::decide(None, owner.as_ref(), None, Access::Read).ok()?;
-    app.store.cached_file(t)
-}
-
 /// Builds the download response for `plan`; `etag` is the quoted sha256 hex.
 // Eight plain inputs read better at the two call sites than a struct built only to pass them.
 #[allow(clippy::too_many_arguments)]
@@ -254,6 +267,8 @@ fn respond(
     let size = f.size;
     let sha = etag.trim_matches('"');
     let mut res = Response::new(empty());
+    // Sized for every header below, so the map never grows while they go in.
+    *res.headers_mut() = HeaderMap::with_capacity(16);
     let h = res.headers_mut();
     h.insert(header::ETAG, hv(etag));
     h.insert(header::LAST_MODIFIED, hv(&crate::clock::http_date(f.created)));

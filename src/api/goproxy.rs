@@ -104,7 +104,8 @@ pub async fn get(
     Ok(res)
 }
 
-/// The list, `.info` and `@latest` answers, built from the version records.
+/// The list, `.info` and `@latest` answers: the list from every version key, the others
+/// from one version record.
 async fn metadata(
     app: &Arc<App>,
     req: Request<Incoming>,
@@ -122,32 +123,38 @@ async fn metadata(
         let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
         let missing =
             |app: &App, version: &str| super::missing_in(app, &owner, PackageType::Go, &module, version);
-        let versions =
-            app.store.versions(&owner, PackageType::Go, &module)?.ok_or_else(|| missing(app, ""))?;
         let info = |v: &crate::store::VersionSummary| {
-            json(StatusCode::OK, &Info { version: &v.version, time: crate::clock::rfc3339(v.created) })
+            json(
+                StatusCode::OK,
+                &Info { version: &v.rec.version, time: crate::clock::rfc3339(v.rec.created) },
+            )
         };
         let res = match want {
+            // The list is whole by protocol: every version key (which is the version).
             Want::List => {
-                let mut listed: Vec<String> = versions
-                    .into_iter()
-                    .map(|v| v.version)
-                    .filter(|v| semver::parse(v).is_ok_and(|p| !p.is_pseudo()))
-                    .collect();
+                let versions = app
+                    .store
+                    .version_names(&owner, PackageType::Go, &module)?
+                    .ok_or_else(|| missing(app, ""))?;
+                let mut listed: Vec<String> =
+                    versions.into_iter().filter(|v| semver::parse(v).is_ok_and(|p| !p.is_pseudo())).collect();
                 semver::sort(&mut listed);
                 let body: String = listed.iter().map(|v| format!("{v}\n")).collect();
                 text(StatusCode::OK, body)
             }
+            // From the module's summary: one record, whatever the number of versions.
             Want::Latest => {
-                let v = crate::store::latest_of(PackageType::Go, versions).ok_or_else(|| missing(app, ""))?;
+                let v =
+                    app.store.latest(&owner, PackageType::Go, &module)?.ok_or_else(|| missing(app, ""))?;
                 info(&v)
             }
             _ => {
-                let v = versions
-                    .iter()
-                    .find(|v| Some(&v.version) == wanted.as_ref())
-                    .ok_or_else(|| missing(app, wanted.as_deref().unwrap_or_default()))?;
-                info(v)
+                let wanted = wanted.unwrap_or_default();
+                let v = app
+                    .store
+                    .version(&owner, PackageType::Go, &module, &wanted)?
+                    .ok_or_else(|| missing(app, &wanted))?;
+                info(&v)
             }
         };
         Ok::<_, ApiError>(with_user(res, &who))
@@ -193,7 +200,12 @@ pub async fn upload(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Re
         Err(Err(invalid)) => return Err(invalid.into()),
     };
     let (sha256, size) = (sealed.sha256(), sealed.size());
-    match app.store.add_module_version(sealed, &owner, &module.path, &module.version, module.go_mod).await? {
+    let by = who.as_ref().map(|p| p.name.clone());
+    match app
+        .store
+        .add_module_version(sealed, &owner, &module.path, &module.version, module.go_mod, by)
+        .await?
+    {
         Added::Stored(_) => {}
         Added::Refused(Refusal::Exists(_)) => {
             return Err(ApiError::new(

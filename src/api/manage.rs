@@ -17,42 +17,7 @@ use crate::auth::{Access, Principal};
 use crate::clock::rfc3339;
 use crate::http::body::{self, empty};
 use crate::http::{ApiError, Response};
-use crate::store::{PackageType, Role, VersionSummary};
-
-/// Default and largest page size of listings.
-const PAGE_DEFAULT: usize = 50;
-const PAGE_MAX: usize = 1000;
-
-#[derive(Serialize)]
-struct PackageJson {
-    owner: String,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    name: String,
-    latest_version: Option<String>,
-    version_count: u64,
-    created_at: String,
-}
-
-#[derive(Serialize)]
-struct VersionJson {
-    owner: String,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    name: String,
-    version: String,
-    created_at: String,
-    file_count: u64,
-    size: u64,
-}
-
-#[derive(Serialize)]
-struct FileJson {
-    name: String,
-    size: u64,
-    sha256: String,
-    created_at: String,
-}
+use crate::store::{OwnerRec, PackageType, Publisher, Role, VersionSummary};
 
 #[derive(Serialize)]
 struct UserJson {
@@ -166,85 +131,277 @@ fn token_json(t: TokenInfo, secret: Option<String>) -> TokenJson {
     }
 }
 
-fn version_json(owner: &str, kind: PackageType, name: &str, v: VersionSummary) -> VersionJson {
-    VersionJson {
-        owner: owner.to_string(),
-        kind: kind.as_str(),
-        name: name.to_string(),
-        version: v.version,
-        created_at: rfc3339(v.created),
-        file_count: v.files,
-        size: v.size,
+/// Query parameters as (name, decoded value) pairs; `+` is a space.
+fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
+    crate::http::query::pairs(req.uri().query().unwrap_or(""))
+}
+
+/// Default and largest page size of listings.
+const PAGE_DEFAULT: u64 = 50;
+const PAGE_MAX: u64 = 1000;
+
+/// Gitea's `page` (1-based; 0 is 1) and `limit` (0 is the default; above the largest, the
+/// largest) of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Paging {
+    page: u64,
+    limit: u64,
+}
+
+impl Paging {
+    fn of(q: &[(String, String)]) -> Result<Paging, ApiError> {
+        let number = |name: &str| -> Result<Option<u64>, ApiError> {
+            match q.iter().find(|(k, _)| k == name) {
+                None => Ok(None),
+                Some((_, v)) if v.is_empty() => Ok(None),
+                Some((_, v)) => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ApiError::bad_request(format!("{name} must be a whole number, not {v:?}"))),
+            }
+        };
+        let page = number("page")?.unwrap_or(1).max(1);
+        let limit = match number("limit")?.unwrap_or(0) {
+            0 => PAGE_DEFAULT,
+            n => n.min(PAGE_MAX),
+        };
+        Ok(Paging { page, limit })
+    }
+
+    fn offset(self) -> u64 {
+        (self.page - 1).saturating_mul(self.limit)
+    }
+
+    fn limit(self) -> usize {
+        usize::try_from(self.limit).unwrap_or(usize::MAX)
+    }
+
+    /// Gitea's `Link` header for a list of `total` items: next, last, first, prev (those that
+    /// exist), each the request's path and query with `page` changed; `None` for one page.
+    fn link(self, path: &str, query: Option<&str>, total: u64) -> Option<String> {
+        let pages = total.div_ceil(self.limit).max(1);
+        let current = self.page.min(pages);
+        let url = |page: u64| {
+            let mut pairs: Vec<String> = Vec::new();
+            let mut placed = false;
+            for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+                if pair == "page" || pair.starts_with("page=") {
+                    if !placed {
+                        pairs.push(format!("page={page}"));
+                        placed = true;
+                    }
+                } else {
+                    pairs.push(pair.to_string());
+                }
+            }
+            if !placed {
+                pairs.push(format!("page={page}"));
+            }
+            format!("<{path}?{}>", pairs.join("&"))
+        };
+        let mut links = Vec::new();
+        if current < pages {
+            links.push(format!("{}; rel=\"next\"", url(current + 1)));
+            links.push(format!("{}; rel=\"last\"", url(pages)));
+        }
+        if current > 1 {
+            links.push(format!("{}; rel=\"first\"", url(1)));
+            links.push(format!("{}; rel=\"prev\"", url(current - 1)));
+        }
+        (!links.is_empty()).then(|| links.join(","))
     }
 }
 
-/// Query parameters as (name, decoded value) pairs; `+` is a space.
-fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
-    let decode =
-        |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
-    req.uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+/// Gitea's `User`, for owners and creators of packages. depot keeps no e-mail, full name or
+/// avatar: those are empty strings.
+#[derive(Clone, Serialize)]
+struct UserOut {
+    id: i64,
+    login: String,
+    login_name: &'static str,
+    source_id: i64,
+    full_name: &'static str,
+    email: &'static str,
+    avatar_url: &'static str,
+    html_url: String,
+    language: &'static str,
+    is_admin: bool,
+    created: String,
+    restricted: bool,
+    active: bool,
+    prohibit_login: bool,
+    location: &'static str,
+    website: &'static str,
+    description: &'static str,
+    visibility: &'static str,
+    followers_count: u64,
+    following_count: u64,
+    starred_repos_count: u64,
+    username: String,
 }
 
-fn number(q: &[(String, String)], name: &str, default: usize) -> Result<usize, ApiError> {
-    match q.iter().find(|(k, _)| k == name) {
-        None => Ok(default),
-        Some((_, v)) => {
-            v.parse().map_err(|_| ApiError::bad_request(format!("{name} must be a whole number")))
+impl UserOut {
+    fn of(base: &str, id: i64, name: &str, created: u64, private: bool) -> UserOut {
+        UserOut {
+            id,
+            login: name.to_string(),
+            login_name: "",
+            source_id: 0,
+            full_name: "",
+            email: "",
+            avatar_url: "",
+            html_url: format!("{base}/{}", crate::http::query::encode(name)),
+            language: "",
+            is_admin: false,
+            created: rfc3339(created),
+            restricted: false,
+            active: true,
+            prohibit_login: false,
+            location: "",
+            website: "",
+            description: "",
+            visibility: if private { "private" } else { "public" },
+            followers_count: 0,
+            following_count: 0,
+            starred_repos_count: 0,
+            username: name.to_string(),
+        }
+    }
+
+    fn owner(base: &str, id: u64, rec: &OwnerRec) -> UserOut {
+        UserOut::of(base, id as i64, &rec.name, rec.created, rec.private)
+    }
+
+    /// Gitea's stand-in for a deleted user.
+    fn ghost(base: &str) -> UserOut {
+        UserOut::of(base, -1, "Ghost", 0, false)
+    }
+}
+
+/// Gitea's `Package`: one version. `file_count` and `size` are depot's own.
+#[derive(Serialize)]
+struct PackageOut {
+    id: u64,
+    owner: UserOut,
+    repository: Option<()>,
+    creator: UserOut,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: String,
+    version: String,
+    html_url: String,
+    created_at: String,
+    file_count: u64,
+    size: u64,
+}
+
+/// Gitea's `PackageFile`; depot keeps only sha256 (the other hashes are empty strings).
+/// `created_at` is depot's own.
+#[derive(Serialize)]
+struct FileOut {
+    id: u64,
+    size: u64,
+    name: String,
+    md5: &'static str,
+    sha1: &'static str,
+    sha256: String,
+    sha512: &'static str,
+    created_at: String,
+}
+
+/// Builds `Package`s of one owner.
+struct Packages {
+    base: String,
+    owner: UserOut,
+    owner_name: String,
+    ghost: UserOut,
+    users: std::collections::HashMap<u64, UserOut>,
+}
+
+impl Packages {
+    /// `None` when the owner does not exist (it went between the check and the read).
+    fn new(app: &App, base: String, owner: &str) -> Result<Option<Packages>, ApiError> {
+        let (Some(rec), Some(id)) = (app.store.owner(owner)?, app.store.owner_id(owner)?) else {
+            return Ok(None);
+        };
+        Ok(Some(Packages {
+            owner: (UserOut::owner(&base, id, &rec)),
+            owner_name: rec.name,
+            ghost: (UserOut::ghost(&base)),
+            users: std::collections::HashMap::new(),
+            base,
+        }))
+    }
+
+    /// A version as Gitea's `Package`. A version stored before creators were recorded was
+    /// created, as far as anyone can tell, by its owner (the organization itself for one).
+    fn out(&mut self, v: VersionSummary) -> PackageOut {
+        let creator = match v.creator {
+            Publisher::Unrecorded => self.owner.clone(),
+            Publisher::Gone => self.ghost.clone(),
+            Publisher::User(id, rec) => {
+                let base = &self.base;
+                self.users.entry(id).or_insert_with(|| UserOut::owner(base, id, &rec)).clone()
+            }
+        };
+        PackageOut {
+            id: v.rec.id,
+            owner: self.owner.clone(),
+            repository: None,
+            creator,
+            kind: v.kind.as_str(),
+            html_url: format!(
+                "{}/{}/-/packages/{}/{}/{}",
+                self.base,
+                crate::http::query::encode(&self.owner_name),
+                v.kind.as_str(),
+                crate::http::query::encode(&v.package),
+                crate::http::query::encode(&v.rec.version)
+            ),
+            name: v.package,
+            version: v.rec.version,
+            created_at: rfc3339(v.rec.created),
+            file_count: v.rec.files,
+            size: v.rec.size,
         }
     }
 }
 
-/// Display spellings of the owner and package, for JSON (the path may differ in case).
-fn spelled(app: &App, owner: &str, kind: PackageType, name: &str) -> Result<(String, String), ApiError> {
-    let o = app.store.owner(owner)?.map(|o| o.name).unwrap_or_else(|| owner.to_string());
-    let p = app.store.package_name(owner, kind, name)?.unwrap_or_else(|| name.to_string());
-    Ok((o, p))
+/// A JSON answer, with the paging headers of a list when `total` is set.
+struct Answer<T> {
+    value: T,
+    total: Option<u64>,
 }
 
-/// `GET /api/v1/packages/{owner}`.
+impl<T> Answer<T> {
+    fn one(value: T) -> Answer<T> {
+        Answer { value, total: None }
+    }
+}
+
+/// `GET /api/v1/packages/{owner}`: the owner's versions, newest first, each as a `Package`.
 pub async fn packages(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Result<Response, ApiError> {
     let q = query(&req);
-    let kind = match q.iter().find(|(k, _)| k == "type").map(|(_, v)| v.as_str()).filter(|v| !v.is_empty()) {
+    let kind = match q.iter().find(|(k, _)| k == "type").map(|(_, v)| v.trim()).filter(|v| !v.is_empty()) {
         None => None,
         Some(k) => {
             Some(PackageType::parse(k).ok_or_else(|| ApiError::bad_request("type must be generic or go"))?)
         }
     };
-    let needle = q.iter().find(|(k, _)| k == "q").map(|(_, v)| v.to_ascii_lowercase()).unwrap_or_default();
-    let page = number(&q, "page", 1)?.max(1);
-    let limit = number(&q, "limit", PAGE_DEFAULT)?.clamp(1, PAGE_MAX);
-    read_json(app, req, owner.clone(), move |app| {
-        let name = app.store.owner(&owner)?.map(|o| o.name).unwrap_or(owner.clone());
-        Ok(app
-            .store
-            .packages(&owner, kind)?
-            .into_iter()
-            .filter(|p| p.name.to_ascii_lowercase().contains(&needle))
-            .skip((page - 1).saturating_mul(limit))
-            .take(limit)
-            .map(|p| PackageJson {
-                owner: name.clone(),
-                kind: p.kind.as_str(),
-                name: p.name,
-                latest_version: p.latest,
-                version_count: p.versions,
-                created_at: rfc3339(p.created),
-            })
-            .collect::<Vec<_>>())
+    let needle = q.iter().find(|(k, _)| k == "q").map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let paging = Paging::of(&q)?;
+    read_json(app, req, owner.clone(), paging, move |app, base| {
+        let page = app.store.owner_versions(&owner, kind, &needle, paging.offset(), paging.limit())?;
+        let Some(mut out) = Packages::new(app, base, &owner)? else {
+            return Ok(Answer { value: Vec::new(), total: Some(0) });
+        };
+        let value: Vec<PackageOut> = page.items.into_iter().map(|v| out.out(v)).collect();
+        Ok(Answer { value, total: Some(page.total) })
     })
     .await
 }
 
-/// `GET /api/v1/packages/{owner}/{type}/{name}`.
+/// `GET /api/v1/packages/{owner}/{type}/{name}`: the package's versions, newest first.
 pub async fn versions(
     app: &Arc<App>,
     req: Request<Incoming>,
@@ -252,18 +409,22 @@ pub async fn versions(
     kind: PackageType,
     name: String,
 ) -> Result<Response, ApiError> {
-    read_json(app, req, owner.clone(), move |app| {
-        let versions = app
+    let paging = Paging::of(&query(&req))?;
+    read_json(app, req, owner.clone(), paging, move |app, base| {
+        let missing = || missing_in(app, &owner, kind, &name, "");
+        let page = app
             .store
-            .versions(&owner, kind, &name)?
-            .ok_or_else(|| missing_in(app, &owner, kind, &name, ""))?;
-        let (o, p) = spelled(app, &owner, kind, &name)?;
-        Ok(versions.into_iter().map(|v| version_json(&o, kind, &p, v)).collect::<Vec<_>>())
+            .package_versions(&owner, kind, &name, paging.offset(), paging.limit())?
+            .ok_or_else(missing)?;
+        let mut out = Packages::new(app, base, &owner)?.ok_or_else(missing)?;
+        let value: Vec<PackageOut> = page.items.into_iter().map(|v| out.out(v)).collect();
+        Ok(Answer { value, total: Some(page.total) })
     })
     .await
 }
 
-/// `GET /api/v1/packages/{owner}/{type}/{name}/-/latest`: the most recently created version.
+/// `GET /api/v1/packages/{owner}/{type}/{name}/-/latest`: the version "latest" means (the
+/// newest; for a Go module what `@latest` resolves to), from the package's summary.
 pub async fn latest(
     app: &Arc<App>,
     req: Request<Incoming>,
@@ -271,12 +432,11 @@ pub async fn latest(
     kind: PackageType,
     name: String,
 ) -> Result<Response, ApiError> {
-    read_json(app, req, owner.clone(), move |app| {
+    read_json(app, req, owner.clone(), Paging { page: 1, limit: 1 }, move |app, base| {
         let missing = || missing_in(app, &owner, kind, &name, "");
-        let versions = app.store.versions(&owner, kind, &name)?.ok_or_else(missing)?;
-        let newest = crate::store::latest_of(kind, versions).ok_or_else(missing)?;
-        let (o, p) = spelled(app, &owner, kind, &name)?;
-        Ok(version_json(&o, kind, &p, newest))
+        let v = app.store.latest(&owner, kind, &name)?.ok_or_else(missing)?;
+        let mut out = Packages::new(app, base, &owner)?.ok_or_else(missing)?;
+        Ok(Answer::one(out.out(v)))
     })
     .await
 }
@@ -290,18 +450,16 @@ pub async fn version(
     name: String,
     version: String,
 ) -> Result<Response, ApiError> {
-    read_json(app, req, owner.clone(), move |app| {
-        let v = app
-            .store
-            .version(&owner, kind, &name, &version)?
-            .ok_or_else(|| missing_in(app, &owner, kind, &name, &version))?;
-        let (o, p) = spelled(app, &owner, kind, &name)?;
-        Ok(version_json(&o, kind, &p, v))
+    read_json(app, req, owner.clone(), Paging { page: 1, limit: 1 }, move |app, base| {
+        let missing = || missing_in(app, &owner, kind, &name, &version);
+        let v = app.store.version(&owner, kind, &name, &version)?.ok_or_else(missing)?;
+        let mut out = Packages::new(app, base, &owner)?.ok_or_else(missing)?;
+        Ok(Answer::one(out.out(v)))
     })
     .await
 }
 
-/// `GET /api/v1/packages/{owner}/{type}/{name}/{version}/files`.
+/// `GET /api/v1/packages/{owner}/{type}/{name}/{version}/files`: in upload order.
 pub async fn files(
     app: &Arc<App>,
     req: Request<Incoming>,
@@ -310,45 +468,65 @@ pub async fn files(
     name: String,
     version: String,
 ) -> Result<Response, ApiError> {
-    read_json(app, req, owner.clone(), move |app| {
-        let files = app
+    let paging = Paging::of(&query(&req))?;
+    read_json(app, req, owner.clone(), paging, move |app, _| {
+        let page = app
             .store
-            .files(&owner, kind, &name, &version)?
+            .files_page(&owner, kind, &name, &version, paging.offset(), paging.limit())?
             .ok_or_else(|| missing_in(app, &owner, kind, &name, &version))?;
-        Ok(files
+        let value: Vec<FileOut> = page
+            .items
             .into_iter()
-            .map(|f| FileJson {
-                name: f.name,
+            .map(|f| FileOut {
+                id: f.id,
                 size: f.size,
+                name: f.name,
+                md5: "",
+                sha1: "",
                 sha256: crate::http::headers::hex(&f.sha256),
+                sha512: "",
                 created_at: rfc3339(f.created),
             })
-            .collect::<Vec<_>>())
+            .collect();
+        Ok(Answer { value, total: Some(page.total) })
     })
     .await
 }
 
-/// Checks read access to `owner`, then runs `f` on the blocking pool and answers its value
-/// as JSON: the shape of every listing endpoint.
+/// Checks read access to `owner`, then runs `f` on the blocking pool (with the base URL of
+/// links) and answers its value as JSON, with `X-Total-Count` and `Link` for a list: the
+/// shape of every listing endpoint.
 async fn read_json<T, F>(
     app: &Arc<App>,
     req: Request<Incoming>,
     owner: String,
+    paging: Paging,
     f: F,
 ) -> Result<Response, ApiError>
 where
     T: Serialize + Send + 'static,
-    F: FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&App, String) -> Result<Answer<T>, ApiError> + Send + 'static,
 {
     let (parts, _) = req.into_parts();
     let cred = credential(&parts)?;
-    let (who, value) = app
+    let base = crate::http::base_url(app.https, &parts);
+    let (who, answer) = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &owner, Access::Read)?;
-            Ok::<_, ApiError>((who, f(app)?))
+            Ok::<_, ApiError>((who, f(app, base)?))
         })
         .await??;
-    Ok(with_user(json(StatusCode::OK, &value), &who))
+    let mut res = json(StatusCode::OK, &answer.value);
+    if let Some(total) = answer.total {
+        let headers = res.headers_mut();
+        headers.insert("x-total-count", hyper::header::HeaderValue::from(total));
+        if let Some(link) = paging.link(parts.uri.path(), parts.uri.query(), total) {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&link) {
+                headers.insert(hyper::header::LINK, v);
+            }
+        }
+    }
+    Ok(with_user(res, &who))
 }
 
 /// `DELETE /api/v1/packages/{owner}/{type}/{name}/{version}` and `DELETE {generic base}`.
@@ -646,4 +824,55 @@ pub async fn revoke_token(
         })
         .await??;
     Ok(with_user(no_content(), &Some(who)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn paging_takes_gitea_page_and_limit_and_clamps_the_limit() {
+        assert_eq!(Paging::of(&q(&[])).unwrap(), Paging { page: 1, limit: PAGE_DEFAULT });
+        assert_eq!(Paging::of(&q(&[("page", "0"), ("limit", "0")])).unwrap(), Paging { page: 1, limit: 50 });
+        assert_eq!(Paging::of(&q(&[("page", "3"), ("limit", "7")])).unwrap(), Paging { page: 3, limit: 7 });
+        assert_eq!(Paging::of(&q(&[("limit", "5000")])).unwrap().limit, PAGE_MAX);
+        assert_eq!(Paging::of(&q(&[("limit", "1001")])).unwrap().limit, 1000);
+        for (k, v) in [("page", "-1"), ("page", "x"), ("limit", "1.5"), ("limit", "99999999999999999999999")]
+        {
+            let e = Paging::of(&q(&[(k, v)])).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{k}={v}");
+            assert!(e.message.contains(k) && e.message.contains("whole number"), "{k}={v}: {}", e.message);
+        }
+        assert_eq!(Paging { page: u64::MAX, limit: 1000 }.offset(), u64::MAX, "no overflow");
+    }
+
+    #[test]
+    fn link_names_next_last_first_prev_with_the_page_changed() {
+        let p = |page, limit| Paging { page, limit };
+        assert_eq!(p(1, 50).link("/l", None, 0), None);
+        assert_eq!(p(1, 50).link("/l", None, 50), None);
+        assert_eq!(
+            p(1, 2).link("/l", Some("type=go&limit=2"), 5).as_deref(),
+            Some(r#"</l?type=go&limit=2&page=2>; rel="next",</l?type=go&limit=2&page=3>; rel="last""#)
+        );
+        assert_eq!(
+            p(2, 2).link("/l", Some("page=2&limit=2"), 5).as_deref(),
+            Some(
+                r#"</l?page=3&limit=2>; rel="next",</l?page=3&limit=2>; rel="last",</l?page=1&limit=2>; rel="first",</l?page=1&limit=2>; rel="prev""#
+            )
+        );
+        assert_eq!(
+            p(3, 2).link("/l", Some("limit=2&page=3&page=9"), 5).as_deref(),
+            Some(r#"</l?limit=2&page=1>; rel="first",</l?limit=2&page=2>; rel="prev""#)
+        );
+        // Past the end: the links of the last page.
+        assert_eq!(
+            p(9, 2).link("/l", Some("page=9&limit=2"), 5).as_deref(),
+            Some(r#"</l?page=1&limit=2>; rel="first",</l?page=2&limit=2>; rel="prev""#)
+        );
+    }
 }

@@ -98,10 +98,11 @@ pub fn authorize_cached(
         Some(c) => Some(app.auth.authenticate_cached(c)?),
     };
     let rec = app.store.cached_owner(owner)?;
-    if rec.as_ref().is_some_and(|o| o.kind == OwnerKind::Org) {
-        return None; // membership is not cached
-    }
-    Some(auth::decide(who.as_ref(), rec.as_ref(), None, access).map(|()| who).map_err(|d| denied(d, owner)))
+    let role = match (&rec, &who) {
+        (Some(o), Some(p)) if o.kind == OwnerKind::Org => app.store.cached_role(owner, &p.name)?,
+        _ => None,
+    };
+    Some(auth::decide(who.as_ref(), rec.as_ref(), role, access).map(|()| who).map_err(|d| denied(d, owner)))
 }
 
 /// The answer to a refusal about `owner`'s packages: a hidden owner reads exactly like a
@@ -198,13 +199,22 @@ pub fn authorize(
     access: Access,
 ) -> Result<Option<Principal>, ApiError> {
     let who = authenticate(app, cred)?;
+    permit(app, who.as_ref(), owner, access)?;
+    Ok(who)
+}
+
+/// The permission rule for `access` to `owner`'s packages by `who` (already authenticated,
+/// by a credential or a web session). Blocks: reads the owner and a membership.
+///
+/// # Errors
+/// 401, 403 or 404 per docs/api.md, "Who may do what".
+pub fn permit(app: &App, who: Option<&Principal>, owner: &str, access: Access) -> Result<(), ApiError> {
     let rec = app.store.owner(owner)?;
-    let role = match (&rec, &who) {
+    let role = match (&rec, who) {
         (Some(o), Some(p)) if o.kind == OwnerKind::Org => app.store.role(owner, &p.name)?,
         _ => None,
     };
-    auth::decide(who.as_ref(), rec.as_ref(), role, access).map_err(|d| denied(d, owner))?;
-    Ok(who)
+    auth::decide(who, rec.as_ref(), role, access).map_err(|d| denied(d, owner))
 }
 
 /// Streams a request body of at most `limit` bytes into a new upload: 413 before reading

@@ -73,15 +73,24 @@ pub async fn next_data(body: &mut Incoming, idle: Duration) -> Result<Option<Byt
     }
 }
 
-/// Reads a JSON body of at most [`MAX_JSON_BYTES`] and decodes it.
-pub async fn json<T: serde::de::DeserializeOwned>(mut body: Incoming, idle: Duration) -> Result<T, Error> {
+/// Reads a whole body of at most `limit` bytes into memory.
+///
+/// # Errors
+/// [`Error::TooLarge`] past `limit`, and as [`next_data`].
+pub async fn bounded(mut body: Incoming, idle: Duration, limit: usize) -> Result<Vec<u8>, Error> {
     let mut buf = Vec::new();
     while let Some(data) = next_data(&mut body, idle).await? {
-        if buf.len() + data.len() > MAX_JSON_BYTES {
-            return Err(Error::TooLarge(MAX_JSON_BYTES as u64));
+        if buf.len() + data.len() > limit {
+            return Err(Error::TooLarge(limit as u64));
         }
         buf.extend_from_slice(&data);
     }
+    Ok(buf)
+}
+
+/// Reads a JSON body of at most [`MAX_JSON_BYTES`] and decodes it.
+pub async fn json<T: serde::de::DeserializeOwned>(body: Incoming, idle: Duration) -> Result<T, Error> {
+    let buf = bounded(body, idle, MAX_JSON_BYTES).await?;
     serde_json::from_slice(&buf).map_err(|e| Error::Json(e.to_string()))
 }
 

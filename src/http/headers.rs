@@ -134,7 +134,27 @@ fn parse_hex32(s: &str) -> Option<[u8; 32]> {
 
 /// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(2 * bytes.len());
+    push_hex(&mut out, bytes);
+    out
+}
+
+/// The lower-case hex of a digest in double quotes: an entity tag. Built on every download,
+/// so without `format!`.
+pub fn quoted_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 * bytes.len() + 2);
+    out.push('"');
+    push_hex(&mut out, bytes);
+    out.push('"');
+    out
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
 }
 
 /// `attachment; filename="…"` (RFC 6266), plus `filename*` when the name has characters

@@ -91,6 +91,8 @@ pub enum Route {
         user: String,
         label: String,
     },
+    /// A page of the web interface.
+    Web(crate::web::Page),
 }
 
 impl Route {
@@ -113,6 +115,7 @@ impl Route {
             Route::Quotas | Route::Quota { .. } => "v1_admin_quotas",
             Route::Orgs | Route::Member { .. } => "v1_orgs",
             Route::Tokens { .. } | Route::Token { .. } => "v1_tokens",
+            Route::Web(page) => page.name(),
         }
     }
 
@@ -133,6 +136,7 @@ impl Route {
             Route::Orgs => &[Method::POST],
             Route::Member { .. } => &[Method::PUT, Method::DELETE],
             Route::Token { .. } => &[Method::DELETE],
+            Route::Web(page) => page.methods(),
         }
     }
 }
@@ -160,10 +164,10 @@ pub fn parse(path: &str) -> Result<Route, NoRoute> {
     for s in &raw {
         let decoded =
             percent_encoding::percent_decode_str(s).decode_utf8().map_err(|_| NoRoute::BadEncoding)?;
-        seg.push(decoded.into_owned());
+        seg.push(decoded);
     }
-    let s: Vec<&str> = seg.iter().map(String::as_str).collect();
-    let o = |i: usize| seg[i].clone();
+    let s: Vec<&str> = seg.iter().map(|c| c.as_ref()).collect();
+    let o = |i: usize| seg[i].to_string();
     Ok(match s.as_slice() {
         ["healthz"] => Route::Health,
         ["metrics"] => Route::Metrics,
@@ -203,7 +207,7 @@ pub fn parse(path: &str) -> Result<Route, NoRoute> {
         ["api", "v1", "orgs", _, "members", _] => Route::Member { org: o(3), user: o(5) },
         ["api", "v1", "users", _, "tokens"] => Route::Tokens { user: o(3) },
         ["api", "v1", "users", _, "tokens", _] => Route::Token { user: o(3), label: o(5) },
-        _ => return Err(NoRoute::Unknown),
+        _ => Route::Web(crate::web::Page::parse(&s).ok_or(NoRoute::Unknown)?),
     })
 }
 
@@ -262,16 +266,97 @@ pub async fn dispatch(app: Arc<App>, req: Request<Incoming>) -> Response {
     let bytes = if method == Method::HEAD { 0 } else { bytes };
     app.metrics.request(name, status);
     app.metrics.bytes_out(bytes);
-    tracing::info!(
-        method = %method,
-        path = %path,
-        status,
-        bytes,
-        ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
-        user = %user,
-        "request"
-    );
+    if tracing::enabled!(tracing::Level::INFO) {
+        let took = started.elapsed();
+        request_log::send(request_log::Line { method, path, status, bytes, took, user });
+    }
     res
+}
+
+/// The per-request log line, formatted and written off the request path.
+///
+/// It is how operators see traffic, so no line is dropped: a request hands its line to the
+/// log thread through a bounded queue (waiting only if the thread is that far behind) and
+/// goes on; the thread formats the lines as `tracing` events. [`flush`] waits until every
+/// line handed over so far is passed on, before the process exits.
+pub mod request_log {
+    use std::sync::mpsc::{sync_channel, SyncSender};
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    use hyper::Method;
+
+    /// Lines waiting for the log thread at most.
+    const QUEUE: usize = 16 << 10;
+
+    /// One answered request.
+    pub struct Line {
+        pub method: Method,
+        pub path: String,
+        pub status: u16,
+        pub bytes: u64,
+        pub took: Duration,
+        pub user: String,
+    }
+
+    enum Message {
+        Line(Line),
+        Flush(SyncSender<()>),
+    }
+
+    fn queue() -> Option<&'static SyncSender<Message>> {
+        static QUEUE_TX: OnceLock<Option<SyncSender<Message>>> = OnceLock::new();
+        QUEUE_TX
+            .get_or_init(|| {
+                let (tx, rx) = sync_channel(QUEUE);
+                let spawned = std::thread::Builder::new().name("depot-request-log".into()).spawn(move || {
+                    for message in rx {
+                        match message {
+                            Message::Line(l) => emit(&l),
+                            Message::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                });
+                spawned.ok().map(|_| tx)
+            })
+            .as_ref()
+    }
+
+    fn emit(l: &Line) {
+        tracing::info!(
+            target: "depot::http::router",
+            method = %l.method,
+            path = %l.path,
+            status = l.status,
+            bytes = l.bytes,
+            ms = format_args!("{:.3}", l.took.as_secs_f64() * 1000.0),
+            user = %l.user,
+            "request"
+        );
+    }
+
+    /// Hands a line to the log thread (or, if it could not be started, logs it here).
+    pub fn send(line: Line) {
+        match queue() {
+            Some(tx) => {
+                if let Err(std::sync::mpsc::SendError(Message::Line(l))) = tx.send(Message::Line(line)) {
+                    emit(&l);
+                }
+            }
+            None => emit(&line),
+        }
+    }
+
+    /// Waits until every line sent so far has been passed on to the log writer.
+    pub fn flush() {
+        let Some(tx) = queue() else { return };
+        let (done_tx, done_rx) = sync_channel(1);
+        if tx.send(Message::Flush(done_tx)).is_ok() {
+            let _ = done_rx.recv();
+        }
+    }
 }
 
 async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<Response, ApiError> {
@@ -340,6 +425,7 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
             _ => manage::list_tokens(app, req, user).await,
         },
         Route::Token { user, label } => manage::revoke_token(app, req, user, label).await,
+        Route::Web(page) => Ok(crate::web::handle(app, page, req).await),
     }
 }
 

@@ -6,11 +6,12 @@
 //! 1. Users and organizations share one case-insensitive name space (`OWNERS`).
 //! 2. Every membership names an existing organization and an existing user.
 //! 3. Every token names an existing user; its label is unique per user.
+//! 4. Deleting a user or changing their password ends their web sessions (`sessions.rs`).
 
 use redb::{ReadableTable, WriteTransaction};
 
 use super::records::{OwnerKind, OwnerRec, Role, TokenRec};
-use super::tables::{MEMBERS, OWNERS, PACKAGES, TOKENS};
+use super::tables::{MEMBERS, OWNERS, OWNER_IDS, PACKAGES, TOKENS};
 use super::{codec, get_rec, Error, Result, Store, What};
 use crate::names::key;
 
@@ -76,14 +77,40 @@ impl Store {
 
     /// The role of `user` in organization `org`, if a member.
     pub fn role(&self, org: &str, user: &str) -> Result<Option<Role>> {
+        let k = (key(org), key(user));
+        if let Some(hit) = self.inner.cache.role(&k) {
+            return Ok(hit);
+        }
+        let generation = self.inner.cache.generation();
         let tx = self.read()?;
-        let byte = tx.open_table(MEMBERS)?.get((key(org).as_str(), key(user).as_str()))?.map(|v| v.value());
-        Ok(byte.map(|b| if b == 0 { Role::Read } else { Role::Write }))
+        let byte = tx.open_table(MEMBERS)?.get((k.0.as_str(), k.1.as_str()))?.map(|v| v.value());
+        let role = byte.map(|b| if b == 0 { Role::Read } else { Role::Write });
+        self.inner.cache.put_role(generation, k, role);
+        Ok(role)
     }
 
     /// The token whose secret hashes to `hash`.
     pub fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRec>> {
-        get_rec(&self.read()?.open_table(TOKENS)?, *hash)
+        if let Some(hit) = self.inner.cache.token(hash) {
+            return Ok(Some(hit));
+        }
+        let generation = self.inner.cache.generation();
+        let rec: Option<TokenRec> = get_rec(&self.read()?.open_table(TOKENS)?, *hash)?;
+        if let Some(rec) = &rec {
+            self.inner.cache.put_token(generation, *hash, rec.clone());
+        }
+        Ok(rec)
+    }
+
+    /// The token stored under `hash` if cached. Never blocks.
+    pub fn cached_token(&self, hash: &[u8; 32]) -> Option<TokenRec> {
+        self.inner.cache.token(hash)
+    }
+
+    /// The role of `user` in organization `org` if cached (`Some(None)`: cached as not a
+    /// member). Never blocks.
+    pub fn cached_role(&self, org: &str, user: &str) -> Option<Option<Role>> {
+        self.inner.cache.role(&(key(org), key(user)))
     }
 
     /// The tokens of `user`, sorted by label.
@@ -107,6 +134,8 @@ impl Store {
                 return Err(Error::Exists(What::Owner));
             }
             owners.insert(k.as_str(), codec::encode(&rec).as_slice())?;
+            let id = super::next_id(tx)?;
+            tx.open_table(OWNER_IDS)?.insert(k.as_str(), id)?;
             Ok(())
         })
     }
@@ -120,7 +149,8 @@ impl Store {
                 *h = password_hash;
             }
             tx.open_table(OWNERS)?.insert(k.as_str(), codec::encode(&rec).as_slice())?;
-            Ok(())
+            // Whoever signed in with the old password is signed out.
+            super::sessions::end_sessions_of(tx, &k)
         })
     }
 
@@ -140,6 +170,7 @@ impl Store {
                 return Err(Error::Refused(format!("user {k} still owns packages; delete them first")));
             }
             tx.open_table(OWNERS)?.remove(k.as_str())?;
+            tx.open_table(OWNER_IDS)?.remove(k.as_str())?;
             let mut tokens = tx.open_table(TOKENS)?;
             for (hash, _) in tokens_of(&tokens, &k)? {
                 tokens.remove(hash)?;
@@ -148,7 +179,7 @@ impl Store {
             // A later owner of the same name starts with no limits and no usage.
             tx.open_table(super::tables::QUOTAS)?.remove(k.as_str())?;
             tx.open_table(super::tables::USAGE)?.remove(k.as_str())?;
-            Ok(())
+            super::sessions::end_sessions_of(tx, &k)
         })
     }
 

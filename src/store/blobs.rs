@@ -9,11 +9,22 @@
 //! home for blob content (an object store) can slot in behind this interface later while
 //! metadata stays in redb.
 //!
+//! Small content (at most [`SMALL_MAX`] bytes, whole in memory when sealed) is never staged:
+//! the job that adopts it writes it, and only when no blob has that content yet. It is laid
+//! out to fill database pages: chunks of [`PIECE`] bytes, four of which fill a page exactly,
+//! and the remainder (less than a piece) inline in the blob record. redb gives a value larger
+//! than a page a run of pages rounded up to a power of two, so a 4 KiB file as one chunk took
+//! 8 KiB; and values of 1-4 KiB rarely share a page, so whole small files as values left a
+//! third of their pages empty (measured with `examples/small_files.rs`, see `docs/design.md`).
+//! A file smaller than a piece is read from its blob record alone. A reader holds small
+//! content in memory ([`BlobReader::into_leased`]), so no download lease is taken on it.
+//!
 //! Invariants:
 //! 1. Every chunk `(id, i)` belongs to a blob record `id` or to a staged upload `id` (an
 //!    upload in progress, or a deleted blob kept for the downloads still reading it).
-//! 2. A blob of size `s` and chunk size `c` has exactly the chunks `0..ceil(s / c)`, each
-//!    `c` bytes but the last.
+//! 2. A blob of size `s`, chunk size `c` and `t` inline bytes has exactly the chunks
+//!    `0..ceil((s - t) / c)`, each `c` bytes but the last; its content is those chunks
+//!    followed by the inline bytes.
 //! 3. `BLOB_BY_SHA[sha] = id` iff `BLOBS[id].sha256 = sha`: one blob per distinct content.
 //!
 //! Downloads and deletes (the "download leases" of docs/design.md). A long download must not
@@ -43,6 +54,7 @@
 //!    deferring transaction never committed) leaves the blob alone.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
@@ -67,13 +79,25 @@ pub const CHUNK_SIZE: usize = (1 << 20) - 4096;
 /// for 128 KiB pieces.
 pub const READ_PIECE: usize = CHUNK_SIZE;
 
+/// Largest content stored as small content (see the module header): never staged, written
+/// in page-sized pieces by the job that adopts it, held in memory by a download. The size
+/// of the largest file the read cache keeps.
+pub const SMALL_MAX: usize = 64 << 10;
+
+/// Bytes per chunk of small content: four of them, each with its key (12 bytes) and length
+/// (4), and redb's leaf header (4) fill one 4 KiB page exactly (`pieces_fill_pages` checks
+/// it). Whole pages (1 MiB − 4 KiB chunks, or 4076-byte pieces) would not pack the remainders.
+pub const PIECE: usize = (4096 - 4) / 4 - 12 - 4;
+
 /// An upload in progress: feed it the body with [`Upload::push`], then [`Upload::seal`] it.
 ///
 /// Dropping it unfinished (client gone, error, limit) queues the removal of its staged
 /// chunks; a crash leaves them to be reclaimed by the next open.
 pub struct Upload {
     store: Store,
-    blob: u64,
+    /// The staged blob's id, taken when the first chunk goes to the writer: content that
+    /// stays in memory gets its id from the job that adopts it, in commit order.
+    blob: Option<u64>,
     chunks: u32,
     buf: BytesMut,
     hasher: Sha256,
@@ -104,7 +128,7 @@ impl Store {
         let object = if to_objects { self.objects().map(ObjectUpload::new) } else { None };
         Upload {
             store: self.clone(),
-            blob: self.next_blob_id(),
+            blob: None,
             chunks: 0,
             buf: BytesMut::new(),
             hasher: Sha256::new(),
@@ -130,7 +154,7 @@ impl Upload {
         }
         self.hasher.update(&data);
         if let Some(o) = &mut self.object {
-            return o.push(&self.store, self.blob, data).await;
+            return o.push(&self.store, &mut self.blob, data).await;
         }
         self.push_chunks(data).await
     }
@@ -168,8 +192,10 @@ impl Upload {
             return Err(e);
         }
         let permit = self.reserve(data.len()).await?;
+        let store = &self.store;
+        let blob = *self.blob.get_or_insert_with(|| store.next_blob_id());
         let job = Box::new(ChunkJob {
-            blob: self.blob,
+            blob,
             index: self.chunks,
             data,
             permit: Some(permit),
@@ -182,19 +208,20 @@ impl Upload {
 
     /// Ends the upload: every byte is in, its size and sha256 are known. Chunks already sent
     /// stay staged; the last, partial chunk stays in memory and rides with the job that
-    /// adopts the content ([`Sealed::commit`]), so a small upload is one job.
+    /// adopts the content ([`Sealed::commit`]), so an upload smaller than a chunk is one job
+    /// and stages nothing.
     ///
     /// # Errors
     /// [`Error::Closed`] when the store is closing.
     pub async fn seal(mut self) -> Result<Sealed> {
         let sha256: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
         if let Some(mut o) = self.object.take() {
-            if o.in_memory() && self.size <= o.objects.config().inline_max {
-                // Small enough to stay in redb: the chunk path, as without a store.
+            if o.in_memory() && self.size <= o.small_limit() {
+                // Small enough to stay in redb: small content, as without a store.
                 let data = o.take_buffer();
-                self.push_chunks(data).await?;
+                self.buf.extend_from_slice(&data);
             } else {
-                let finished = o.finish(&self.store, self.blob).await;
+                let finished = o.finish(&self.store, &mut self.blob).await;
                 self.object = Some(o);
                 finished?;
                 return Ok(Sealed { upload: self, sha256, tail: Bytes::new(), tail_permit: None });
@@ -289,7 +316,8 @@ impl Sealed {
         let tail = (!self.tail.is_empty()).then(|| (self.upload.chunks, self.tail.clone()));
         Ok(StagedReader {
             chunks: tx.open_table(CHUNKS)?,
-            blob: self.upload.blob,
+            // Without an id nothing was sent: every byte is in `tail`, and no id is 0.
+            blob: self.upload.blob.unwrap_or(0),
             size: self.upload.size,
             pos: 0,
             current: tail.clone(),
@@ -297,12 +325,12 @@ impl Sealed {
         })
     }
 
-    /// Commits durably: `apply` runs in the writer's transaction with the content written
-    /// out as [`Staged`] chunks, and must [`adopt`] it or, refusing, [`discard`] it and say
-    /// so in its outcome `T` (the transaction commits either way; an `Err` from `apply` is a
-    /// storage error that fails the batch). When an earlier chunk write failed, the chunks
-    /// are discarded, `apply` does not run and its error is returned. In every error case
-    /// nothing of the content is left.
+    /// Commits durably: `apply` runs in the writer's transaction with the content as
+    /// [`Staged`] (chunks written out, or small content still in memory), and must [`adopt`]
+    /// it or, refusing, [`discard`] it and say so in its outcome `T` (the transaction commits
+    /// either way; an `Err` from `apply` is a storage error that fails the batch). When an
+    /// earlier chunk write failed, the chunks are discarded, `apply` does not run and its
+    /// error is returned. In every error case nothing of the content is left.
     pub(crate) async fn commit<T, F>(mut self, apply: F) -> Result<T>
     where
         T: Send + 'static,
@@ -311,27 +339,34 @@ impl Sealed {
         let u = &self.upload;
         let tail = std::mem::take(&mut self.tail);
         let tail_permit = self.tail_permit.take();
-        let tail_index = u.chunks;
-        let chunks = u.chunks + u32::from(!tail.is_empty());
+        let (sent, blob, sha256, size) = (u.chunks, u.blob, self.sha256, u.size);
+        let ids = u.store.inner.next_blob.clone();
         let object = u.object.as_ref().map(|o| o.objects.clone());
-        let staged = Staged {
-            blob: u.blob,
-            chunks,
-            marked: u.chunks > 0,
-            sha256: self.sha256,
-            size: u.size,
-            object: object.is_some(),
-        };
+        let in_store = object.is_some();
         let failed = u.failed.clone();
         let (job, rx) = writer::Call::job(true, tail.len(), move |tx| {
+            // Taken here, in commit order, so blob records and small content are appended
+            // at the end of their tables (packed pages) rather than between older ids.
+            let blob = blob.unwrap_or_else(|| ids.fetch_add(1, Ordering::Relaxed));
             if let Some(e) = failed.get() {
-                discard(tx, &staged)?;
+                let lost =
+                    Staged { blob, chunks: sent, marked: true, small: None, sha256, size, object: false };
+                discard(tx, &lost)?;
                 return Ok(Committed::ChunksLost(e));
             }
-            if !tail.is_empty() {
-                // No staging mark: this transaction also adopts or discards the chunk.
-                tx.open_table(CHUNKS)?.insert((staged.blob, tail_index), tail.as_ref())?;
-            }
+            let staged = if in_store {
+                // Staged in `objects::OBJECT_STAGING` under this id, complete in the store.
+                Staged { blob, chunks: 0, marked: false, small: None, sha256, size, object: true }
+            } else if sent == 0 && tail.len() <= SMALL_MAX {
+                Staged { blob, chunks: 0, marked: false, small: Some(tail), sha256, size, object: false }
+            } else {
+                if !tail.is_empty() {
+                    // No staging mark: this transaction also adopts or discards the chunk.
+                    tx.open_table(CHUNKS)?.insert((blob, sent), tail.as_ref())?;
+                }
+                let chunks = sent + u32::from(!tail.is_empty());
+                Staged { blob, chunks, marked: sent > 0, small: None, sha256, size, object: false }
+            };
             drop(tail_permit);
             apply(tx, &staged).map(Committed::Applied)
         });
@@ -401,17 +436,29 @@ impl std::io::Seek for StagedReader {
     }
 }
 
-/// Stores `data` (carried by a job, so small) as staged chunks of blob `id` inside `tx`,
-/// ready for [`adopt`] in the same transaction.
+/// Stages `data` (carried by a job, so small) as content of blob `id` inside `tx`, ready for
+/// [`adopt`] in the same transaction: small content as it is, larger as chunks.
 pub(crate) fn stage_inline(tx: &WriteTransaction, id: u64, data: &[u8]) -> Result<Staged> {
+    let sha256 = Sha256::digest(data).into();
+    let size = data.len() as u64;
+    if data.len() <= SMALL_MAX {
+        return Ok(Staged {
+            blob: id,
+            chunks: 0,
+            marked: false,
+            small: Some(Bytes::copy_from_slice(data)),
+            sha256,
+            size,
+            object: false,
+        });
+    }
     let mut table = tx.open_table(CHUNKS)?;
     let mut chunks = 0;
     for piece in data.chunks(CHUNK_SIZE) {
         table.insert((id, chunks), piece)?;
         chunks += 1;
     }
-    let sha256 = Sha256::digest(data).into();
-    Ok(Staged { blob: id, chunks, marked: false, sha256, size: data.len() as u64, object: false })
+    Ok(Staged { blob: id, chunks, marked: false, small: None, sha256, size, object: false })
 }
 
 impl Drop for Upload {
@@ -419,10 +466,9 @@ impl Drop for Upload {
         if self.handed_over {
             return;
         }
-        if let Some(o) = self.object.as_ref().filter(|o| o.staged) {
+        if let (Some(o), Some(blob)) = (self.object.as_ref().filter(|o| o.staged), self.blob) {
             // The object (or multipart upload) goes to the outbox; if this job is lost, the
             // staging record is moved there on the next start.
-            let blob = self.blob;
             let (job, rx) = writer::Call::job(false, 0, move |tx| objects::discard(tx, blob));
             let (queue, objects) = (self.store.inner.queue.clone(), o.objects.clone());
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -434,10 +480,10 @@ impl Drop for Upload {
             }
             return;
         }
-        if self.chunks == 0 {
+        let Some(blob) = self.blob.filter(|_| self.chunks > 0) else {
             return;
-        }
-        let (blob, chunks) = (self.blob, self.chunks);
+        };
+        let chunks = self.chunks;
         let (job, _) = writer::Call::job(false, 0, move |tx| remove_staged(tx, blob, chunks, true));
         let queue = self.store.inner.queue.clone();
         // Without a runtime (or with the writer gone) the next open reclaims the chunks.
@@ -449,14 +495,18 @@ impl Drop for Upload {
     }
 }
 
-/// Sealed content written out as chunks inside a write transaction, waiting to become a
-/// blob ([`adopt`]) or to go ([`discard`]) in that same transaction.
+/// Sealed content inside a write transaction, written out as chunks or (small content)
+/// still in memory, waiting to become a blob ([`adopt`]) or to go ([`discard`]) in that
+/// same transaction.
 pub(crate) struct Staged {
+    /// The id the content has as chunks, or takes as a new small blob.
     blob: u64,
     chunks: u32,
     /// Whether chunks went to the writer before the commit job, marking the blob in `STAGED`
     /// (content that fits in one chunk is written, adopted and unmarked in one transaction).
     marked: bool,
+    /// Small content, not written anywhere yet: [`adopt`] writes it unless a blob has it.
+    small: Option<Bytes>,
     pub sha256: [u8; 32],
     pub size: u64,
     /// The content is an object in the store (staged in `objects::OBJECT_STAGING`), no chunks.
@@ -542,10 +592,36 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
         }
         return Ok(id);
     }
-    let rec = BlobRec { sha256: staged.sha256, size: staged.size, chunk_size: CHUNK_SIZE as u32, refs: 1 };
+    let rec = match &staged.small {
+        Some(data) => write_small(tx, staged.blob, data, staged.sha256)?,
+        None => BlobRec {
+            sha256: staged.sha256,
+            size: staged.size,
+            chunk_size: CHUNK_SIZE as u32,
+            refs: 1,
+            inline: Vec::new(),
+        },
+    };
     blobs.insert(staged.blob, codec::encode(&rec).as_slice())?;
     by_sha.insert(staged.sha256, staged.blob)?;
     Ok(staged.blob)
+}
+
+/// Writes small content as blob `id`'s chunks of [`PIECE`] bytes and returns its record,
+/// with the remainder inline.
+fn write_small(tx: &WriteTransaction, id: u64, data: &[u8], sha256: [u8; 32]) -> Result<BlobRec> {
+    let chunked = data.len() / PIECE * PIECE;
+    let mut table = tx.open_table(CHUNKS)?;
+    for (i, piece) in data[..chunked].chunks(PIECE).enumerate() {
+        table.insert((id, i as u32), piece)?;
+    }
+    Ok(BlobRec {
+        sha256,
+        size: data.len() as u64,
+        chunk_size: PIECE as u32,
+        refs: 1,
+        inline: data[chunked..].to_vec(),
+    })
 }
 
 /// Drops one reference to blob `id` (its holder is gone); the last one deletes its record
@@ -573,7 +649,7 @@ pub(crate) fn release(tx: &WriteTransaction, id: u64, reaper: &Reaper) -> Result
             tx.open_table(STAGED)?.insert(id, crate::clock::now())?;
             Ok(())
         }
-        Fate::Remove => remove_chunks(tx, id, Some(chunk_count(rec.size, rec.chunk_size))),
+        Fate::Remove => remove_chunks(tx, id, Some(rec.chunk_count())),
     }
 }
 
@@ -623,18 +699,18 @@ pub(crate) fn reclaim_staged(tx: &WriteTransaction) -> Result<u64> {
     Ok(ids.len() as u64)
 }
 
-fn chunk_count(size: u64, chunk_size: u32) -> u32 {
-    size.div_ceil(u64::from(chunk_size)) as u32
-}
-
 /// A blob opened for reading, consistent whatever is deleted meanwhile: from the snapshot
-/// it was found in, or (after [`BlobReader::into_leased`]) one short read transaction per
-/// chunk, the blob kept alive by a lease.
+/// it was found in, from memory (small content), or (after [`BlobReader::into_leased`]) one
+/// short read transaction per chunk, the blob kept alive by a lease.
 pub(crate) struct BlobReader {
     store: Store,
     source: Source,
     id: u64,
+    /// The blob's record, its inline bytes moved to `inline` (so `rec.inline` is empty).
     rec: BlobRec,
+    /// The content's last bytes, from the record (kept when the record goes: a lease keeps
+    /// the chunks only).
+    inline: Bytes,
     /// The content is an object in the store (then `source` only keeps the blob alive).
     object: bool,
 }
@@ -645,14 +721,25 @@ enum Source {
     Leased {
         _lease: Lease,
     },
+    /// The whole content.
+    Memory(Bytes),
 }
 
 impl BlobReader {
-    /// Blob `id` as the snapshot `tx` has it; `None` when it has no record there.
+    /// Blob `id` as the snapshot `tx` has it; `None` when it has no record there. Content
+    /// held in the record alone is read at once, and the snapshot ends here.
     pub(crate) fn open(store: &Store, tx: ReadTransaction, id: u64) -> Result<Option<BlobReader>> {
         let rec: Option<BlobRec> = super::get_rec(&tx.open_table(BLOBS)?, id)?;
         let object = rec.is_some() && objects::is_object(&tx, id)?;
-        Ok(rec.map(|rec| BlobReader { store: store.clone(), source: Source::Snapshot(tx), id, rec, object }))
+        Ok(rec.map(|mut rec| {
+            let inline = Bytes::from(std::mem::take(&mut rec.inline));
+            let source = if !object && inline.len() as u64 == rec.size {
+                Source::Memory(inline.clone())
+            } else {
+                Source::Snapshot(tx)
+            };
+            BlobReader { store: store.clone(), source, id, rec, inline, object }
+        }))
     }
 
     pub(crate) fn size(&self) -> u64 {
@@ -664,11 +751,25 @@ impl BlobReader {
     }
 
     /// Trades the snapshot for a lease on the blob, for a transfer that may take long: the
-    /// snapshot would pin every page freed while it lasts. Keeps the snapshot (and so stays
-    /// correct) in the rare race where the blob is being deleted right now (invariant 6).
-    /// Blocks.
+    /// snapshot would pin every page freed while it lasts. Small content is read into memory
+    /// instead, needing no lease. Keeps the snapshot (and so stays correct) in the rare race
+    /// where the blob is being deleted right now (invariant 6), or when reading small
+    /// content failed (the transfer then reports it). Blocks.
     pub(crate) fn into_leased(mut self) -> BlobReader {
         if !matches!(self.source, Source::Snapshot(_)) {
+            return self;
+        }
+        if self.rec.size <= SMALL_MAX as u64 && !self.object {
+            let mut all = BytesMut::with_capacity(self.rec.size as usize);
+            if self
+                .read(0, self.rec.size, |b| {
+                    all.extend_from_slice(&b);
+                    true
+                })
+                .is_ok()
+            {
+                self.source = Source::Memory(all.freeze());
+            }
             return self;
         }
         let Some(lease) = Lease::take(&self.store, self.id) else {
@@ -676,8 +777,21 @@ impl BlobReader {
         };
         // A transaction that begins after the lease was granted (invariant 6).
         let id = self.id;
-        let alive = self.store.read().and_then(|tx| Ok(tx.open_table(BLOBS)?.get(id)?.is_some()));
-        if matches!(alive, Ok(true)) {
+        let now = self.store.read().and_then(|tx| {
+            let rec: Option<BlobRec> = super::get_rec(&tx.open_table(BLOBS)?, id)?;
+            Ok(match rec {
+                Some(rec) => Some((rec, objects::is_object(&tx, id)?)),
+                None => None,
+            })
+        });
+        if let Ok(Some((mut rec, object))) = now {
+            if object != self.object {
+                // Moved between the database and the object store since the snapshot (`blobs
+                // migrate`): the same content, read from where it is now, under the lease.
+                self.inline = Bytes::from(std::mem::take(&mut rec.inline));
+                self.rec = rec;
+                self.object = object;
+            }
             self.source = Source::Leased { _lease: lease }; // and the snapshot ends
         }
         self
@@ -690,24 +804,47 @@ impl BlobReader {
     /// # Errors
     /// [`Error::Corrupt`] when a chunk is missing or of the wrong size.
     pub(crate) fn read(&self, start: u64, end: u64, mut sink: impl FnMut(Bytes) -> bool) -> Result<()> {
+        let end = end.min(self.rec.size);
         if self.object {
-            return self.read_object(start, end.min(self.rec.size), sink);
+            return self.read_object(start, end, sink);
         }
+        if let Source::Memory(all) = &self.source {
+            let mut pos = start;
+            while pos < end {
+                let to = end.min(pos + READ_PIECE as u64);
+                if !sink(all.slice(pos as usize..to as usize)) {
+                    return Ok(());
+                }
+                pos = to;
+            }
+            return Ok(());
+        }
+        // Not `rec.chunked_len()`: the inline bytes were moved out of `rec`.
+        let chunked = self.rec.size - self.inline.len() as u64;
         let cs = u64::from(self.rec.chunk_size);
+        // From a snapshot, one table for every chunk (small content has up to 65).
+        let snapshot = match &self.source {
+            Source::Snapshot(tx) if start < end.min(chunked) => Some(tx.open_table(CHUNKS)?),
+            _ => None,
+        };
         let mut pos = start;
-        while pos < end.min(self.rec.size) {
+        while pos < end.min(chunked) {
             let index = (pos / cs) as u32;
             let chunk_start = u64::from(index) * cs;
-            let expected = cs.min(self.rec.size - chunk_start) as usize;
+            let expected = cs.min(chunked - chunk_start) as usize;
             let from = (pos - chunk_start) as usize;
             let to = ((end - chunk_start) as usize).min(expected);
-            let pieces = self.chunk_pieces(index, expected, from..to)?;
+            let pieces = self.chunk_pieces(snapshot.as_ref(), index, expected, from..to)?;
             for piece in pieces {
                 if !sink(piece) {
                     return Ok(());
                 }
             }
             pos = chunk_start + to as u64;
+        }
+        if pos < end {
+            // The inline bytes (at most a page): one piece.
+            sink(self.inline.slice((pos - chunked) as usize..(end - chunked) as usize));
         }
         Ok(())
     }
@@ -746,17 +883,23 @@ impl BlobReader {
     }
 
     /// Bytes `range` of chunk `index` (which must be `expected` bytes long), copied out in
-    /// pieces of at most [`READ_PIECE`].
-    fn chunk_pieces(&self, index: u32, expected: usize, range: std::ops::Range<usize>) -> Result<Vec<Bytes>> {
+    /// pieces of at most [`READ_PIECE`]: from the snapshot's `table`, or (leased) from a
+    /// read transaction of its own.
+    fn chunk_pieces(
+        &self,
+        table: Option<&redb::ReadOnlyTable<(u64, u32), &'static [u8]>>,
+        index: u32,
+        expected: usize,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<Bytes>> {
         let fresh;
-        let tx = match &self.source {
-            Source::Snapshot(tx) => tx,
-            Source::Leased { .. } => {
-                fresh = self.store.read()?;
+        let chunks = match table {
+            Some(t) => t,
+            None => {
+                fresh = self.store.read()?.open_table(CHUNKS)?;
                 &fresh
             }
         };
-        let chunks = tx.open_table(CHUNKS)?;
         let id = self.id;
         let guard = chunks
             .get((id, index))?

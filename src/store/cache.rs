@@ -1,12 +1,18 @@
-//! A small in-memory cache of owners and small files, so the hottest downloads are answered
-//! without a blocking-pool round trip or a read transaction.
+//! An in-memory cache of owners, tokens, memberships and small files, so the hottest
+//! downloads, anonymous or with a credential, are answered without a blocking-pool round trip
+//! or a read transaction.
 //!
 //! Correctness rests on one generation counter. The writer bumps it after every commit that
 //! can change what readers see, before it replies to any job of that commit; a reader notes
 //! the generation before it opens its read transaction and may insert what it read only if
 //! the generation is still the same. A lookup that finds the cache at an older generation
 //! clears it. So once a client has its 201 or 204, no later request is answered from data
-//! older than that commit. Only whole small files are cached.
+//! older than that commit. Only whole small files are cached. Every account change (a token
+//! created or revoked, a password, admin flag or visibility changed, a user or organization
+//! deleted, a membership added, changed or removed) is such a commit, whoever makes it (API,
+//! CLI through the control socket, admin commands): so a revoked token is refused on the very
+//! next request. Tokens are kept only when they exist (an unknown secret is not remembered, so
+//! guessing cannot fill the cache), under the sha256 their secret is stored by.
 //!
 //! Within a generation the cache is bounded and evicts: entries live in `quick_cache`'s
 //! S3-FIFO maps (a newcomer gets a probation slot and stays if it is read again, so a file
@@ -19,20 +25,42 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use super::records::{FileRec, OwnerRec};
+use super::records::{FileRec, OwnerRec, Role, TokenRec};
 
 /// Largest file kept in the cache, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 << 10;
-/// Weight the file cache holds at most: content bytes plus `ENTRY_WEIGHT` per entry.
-const MAX_WEIGHT: u64 = 8 << 20;
-/// What an entry weighs beyond its content (key, record, bookkeeping), so that many empty
-/// files are bounded too: at most `MAX_WEIGHT / ENTRY_WEIGHT` (4,096) entries.
-const ENTRY_WEIGHT: u64 = 2 << 10;
+/// Default weight the file cache holds at most (`--file-cache-mib`): content bytes plus
+/// `ENTRY_WEIGHT` per entry. Sized for a hot set of 20,000 files of 4 KiB (a CI fleet's
+/// latest releases): 88 MiB of them.
+pub const DEFAULT_WEIGHT: u64 = 96 << 20;
+/// What an entry weighs beyond its content (key, record, bookkeeping: about 300 bytes, with
+/// margin), so that many empty files are bounded too: at most `weight / ENTRY_WEIGHT`
+/// entries (196,608 at the default).
+const ENTRY_WEIGHT: u64 = 512;
 /// Owners kept at most.
 const MAX_OWNERS: usize = 4096;
+/// Tokens kept at most.
+const MAX_TOKENS: usize = 4096;
+/// Memberships (and non-memberships) kept at most.
+const MAX_ROLES: usize = 4096;
 
-/// (owner, type, package, version, file), all case-folded.
-pub type FileKey = (String, super::PackageType, String, String, String);
+/// (organization, user), both case-folded.
+pub type RoleKey = (String, String);
+
+/// (type, owner, package, version, file), names as stored (case-folded where they fold), in
+/// one allocation: each name preceded by its length, so no two targets share a key.
+pub type FileKey = Box<[u8]>;
+
+/// The [`FileKey`] of a file of `kind` named by `names` (owner, package, version, file keys).
+pub fn file_key(kind: super::PackageType, names: [&str; 4]) -> FileKey {
+    let mut k = Vec::with_capacity(1 + names.iter().map(|n| 4 + n.len()).sum::<usize>());
+    k.push(kind as u8);
+    for n in names {
+        k.extend_from_slice(&(n.len() as u32).to_le_bytes());
+        k.extend_from_slice(n.as_bytes());
+    }
+    k.into_boxed_slice()
+}
 
 /// A cached file: its record and whole content.
 #[derive(Clone)]
@@ -55,23 +83,28 @@ struct Entries {
     generation: u64,
     owners: quick_cache::unsync::Cache<String, Option<OwnerRec>>,
     files: quick_cache::unsync::Cache<FileKey, CachedFile, FileWeight>,
+    tokens: quick_cache::unsync::Cache<[u8; 32], TokenRec>,
+    roles: quick_cache::unsync::Cache<RoleKey, Option<Role>>,
 }
 
-impl Default for Entries {
-    fn default() -> Self {
+impl Entries {
+    /// Empty maps; the files' weight at most `max_weight` (at least one entry's).
+    fn new(max_weight: u64) -> Self {
+        let max_weight = max_weight.max(ENTRY_WEIGHT);
         Entries {
             generation: 0,
             owners: quick_cache::unsync::Cache::new(MAX_OWNERS),
             files: quick_cache::unsync::Cache::with_weighter(
-                (MAX_WEIGHT / ENTRY_WEIGHT) as usize,
-                MAX_WEIGHT,
+                (max_weight / ENTRY_WEIGHT) as usize,
+                max_weight,
                 FileWeight,
             ),
+            tokens: quick_cache::unsync::Cache::new(MAX_TOKENS),
+            roles: quick_cache::unsync::Cache::new(MAX_ROLES),
         }
     }
 }
 
-#[derive(Default)]
 pub struct Cache {
     generation: AtomicU64,
     entries: Mutex<Entries>,
@@ -87,7 +120,23 @@ pub struct CacheStats {
     pub file_misses: u64,
 }
 
+impl Default for Cache {
+    fn default() -> Self {
+        Cache::new(DEFAULT_WEIGHT)
+    }
+}
+
 impl Cache {
+    /// An empty cache whose files weigh at most `max_weight` bytes (`--file-cache-mib`).
+    pub fn new(max_weight: u64) -> Self {
+        Cache {
+            generation: AtomicU64::new(0),
+            entries: Mutex::new(Entries::new(max_weight)),
+            file_hits: AtomicU64::new(0),
+            file_misses: AtomicU64::new(0),
+        }
+    }
+
     /// The current generation; read it before opening the read transaction whose results
     /// will be inserted.
     pub fn generation(&self) -> u64 {
@@ -106,6 +155,8 @@ impl Cache {
             e.generation = now;
             e.owners.clear();
             e.files.clear();
+            e.tokens.clear();
+            e.roles.clear();
         }
         e
     }
@@ -113,6 +164,16 @@ impl Cache {
     /// `Some(None)`: cached as absent; `None`: not cached.
     pub fn owner(&self, key: &str) -> Option<Option<OwnerRec>> {
         self.current().owners.get(key).cloned()
+    }
+
+    /// The token stored under `hash`, if cached (only existing tokens are).
+    pub fn token(&self, hash: &[u8; 32]) -> Option<TokenRec> {
+        self.current().tokens.get(hash).cloned()
+    }
+
+    /// `Some(None)`: cached as not a member; `None`: not cached.
+    pub fn role(&self, key: &RoleKey) -> Option<Option<Role>> {
+        self.current().roles.get(key).copied()
     }
 
     pub fn file(&self, key: &FileKey) -> Option<CachedFile> {
@@ -136,6 +197,20 @@ impl Cache {
         }
     }
 
+    pub fn put_token(&self, read_at: u64, hash: [u8; 32], rec: TokenRec) {
+        let mut e = self.current();
+        if e.generation == read_at {
+            e.tokens.insert(hash, rec);
+        }
+    }
+
+    pub fn put_role(&self, read_at: u64, key: RoleKey, role: Option<Role>) {
+        let mut e = self.current();
+        if e.generation == read_at {
+            e.roles.insert(key, role);
+        }
+    }
+
     pub fn put_file(&self, read_at: u64, key: FileKey, file: CachedFile) {
         let mut e = self.current();
         if e.generation == read_at && file.data.len() as u64 <= MAX_FILE_BYTES {
@@ -149,11 +224,28 @@ mod tests {
     use super::*;
 
     fn key(i: usize) -> FileKey {
-        ("alice".into(), super::super::PackageType::Generic, "p".into(), "1".into(), format!("f{i}"))
+        file_key(super::super::PackageType::Generic, ["alice", "p", "1", &format!("f{i}")])
+    }
+
+    #[test]
+    fn names_cannot_run_into_each_other_in_a_key() {
+        use super::super::PackageType::{Generic, Go};
+        let k = |kind, names| file_key(kind, names);
+        assert_ne!(k(Generic, ["ab", "c", "1", "f"]), k(Generic, ["a", "bc", "1", "f"]));
+        assert_ne!(k(Generic, ["a", "b\0\0\0\0", "1", "f"]), k(Generic, ["a", "b", "\0\0\0\0", "1f"]));
+        assert_ne!(k(Generic, ["a", "b", "1", "f"]), k(Go, ["a", "b", "1", "f"]));
+        assert_eq!(k(Go, ["a", "b", "1", "f"]), k(Go, ["a", "b", "1", "f"]));
     }
 
     fn file(len: usize) -> CachedFile {
-        let rec = FileRec { name: "f".into(), size: len as u64, sha256: [0; 32], blob: 1, created: 0 };
+        let rec = FileRec {
+            name: "f".into(),
+            size: len as u64,
+            sha256: [0; 32],
+            blob: 1,
+            created: 0,
+            ..FileRec::default()
+        };
         CachedFile { rec, data: Bytes::from(vec![7u8; len]) }
     }
 
@@ -162,7 +254,7 @@ mod tests {
         let cache = Cache::default();
         let g = cache.generation();
         // Three times the capacity, in entries of the largest size.
-        let n = 3 * (MAX_WEIGHT / (MAX_FILE_BYTES + ENTRY_WEIGHT)) as usize;
+        let n = 3 * (DEFAULT_WEIGHT / (MAX_FILE_BYTES + ENTRY_WEIGHT)) as usize;
         for i in 0..n {
             cache.put_file(g, key(i), file(MAX_FILE_BYTES as usize));
         }
@@ -174,17 +266,17 @@ mod tests {
             cache.put_file(g, key(i), file(MAX_FILE_BYTES as usize));
         }
         let e = cache.current();
-        assert!(e.files.weight() <= MAX_WEIGHT, "weight {} over {MAX_WEIGHT}", e.files.weight());
+        assert!(e.files.weight() <= DEFAULT_WEIGHT, "weight {} over {DEFAULT_WEIGHT}", e.files.weight());
     }
 
     #[test]
     fn many_empty_files_are_bounded_by_count() {
         let cache = Cache::default();
         let g = cache.generation();
-        for i in 0..3 * 4096 {
+        for i in 0..(DEFAULT_WEIGHT / ENTRY_WEIGHT) as usize + 4096 {
             cache.put_file(g, key(i), file(0));
         }
-        assert!(cache.current().files.len() <= (MAX_WEIGHT / ENTRY_WEIGHT) as usize);
+        assert!(cache.current().files.len() <= (DEFAULT_WEIGHT / ENTRY_WEIGHT) as usize);
     }
 
     #[test]

@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use super::records::Record;
 
-/// The record format written by this release.
-pub const FORMAT: u8 = 1;
+/// The record format written by this release. Format 2 added the listing fields of
+/// `PackageRec`, `VersionRec` and `FileRec`; every other record reads the same in 1 and 2.
+pub const FORMAT: u8 = 2;
 
 /// A record could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +55,14 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
+/// Decodes the bincode bytes of one record (after its format byte), all of them.
+///
+/// # Errors
+/// [`Error::Malformed`] when they are not a valid `T`.
+pub fn bincode<T: serde::de::DeserializeOwned>(rest: &[u8]) -> Result<T, Error> {
+    options(rest.len()).deserialize(rest).map_err(|e| Error::Malformed(e.to_string()))
+}
+
 /// Decodes a record written by [`encode`] (of this or an older format) and checks that its
 /// values can be true.
 ///
@@ -63,9 +72,8 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, Error> {
     let rec: T = match bytes.split_first() {
         None => return Err(Error::Empty),
-        Some((&FORMAT, rest)) => {
-            options(rest.len()).deserialize(rest).map_err(|e| Error::Malformed(e.to_string()))?
-        }
+        Some((&FORMAT, rest)) => bincode(rest)?,
+        Some((&1, rest)) => T::format_1(rest)?,
         Some((&other, _)) => return Err(Error::UnknownFormat(other)),
     };
     match rec.invalid() {
@@ -92,7 +100,7 @@ mod tests {
 
     #[test]
     fn damage_is_an_error_not_a_panic() {
-        let file = FileRec { name: "a".into(), blob: 1, sha256: [3; 32], size: 9, created: 1 };
+        let file = FileRec { name: "a".into(), blob: 1, sha256: [3; 32], size: 9, created: 1, id: 2, seq: 3 };
         let bytes = encode(&file);
         assert_eq!(decode::<FileRec>(&[]), Err(Error::Empty));
         assert_eq!(decode::<FileRec>(&[9, 1, 2]), Err(Error::UnknownFormat(9)));
@@ -112,37 +120,49 @@ mod tests {
     #[test]
     fn a_record_that_cannot_be_true_is_an_error() {
         use crate::store::records::{BlobRec, PackageRec, TokenRec, VersionRec};
-        let blob = BlobRec { sha256: [1; 32], size: 10, chunk_size: 4, refs: 1 };
+        let blob = BlobRec { sha256: [1; 32], size: 10, chunk_size: 4, refs: 1, inline: vec![] };
         assert_eq!(decode::<BlobRec>(&encode(&blob)), Ok(blob.clone()));
         for (bad, why) in [
             (BlobRec { chunk_size: 0, ..blob.clone() }, "blob with a chunk size of 0"),
             (BlobRec { chunk_size: 1, size: 1 << 32, ..blob.clone() }, "blob with more chunks than"),
             (BlobRec { refs: 0, ..blob.clone() }, "blob with no reference"),
+            (
+                BlobRec { size: 2, inline: vec![1; 3], ..blob.clone() },
+                "blob with more inline bytes than its size",
+            ),
         ] {
             let err = decode::<BlobRec>(&encode(&bad)).unwrap_err();
             assert!(matches!(err, Error::Impossible(_)) && err.to_string().contains(why), "{bad:?}: {err}");
         }
         // The most chunks an index can number is still a blob.
-        let most = BlobRec { chunk_size: 1, size: u64::from(u32::MAX), ..blob };
+        // The most chunks an index can number is still a blob, and so is all of it inline.
+        let most = BlobRec { chunk_size: 1, size: u64::from(u32::MAX), ..blob.clone() };
         assert_eq!(decode::<BlobRec>(&encode(&most)), Ok(most));
-        let file = FileRec { name: String::new(), blob: 1, sha256: [3; 32], size: 9, created: 1 };
+        let most =
+            BlobRec { chunk_size: 1, size: u64::from(u32::MAX) + 3, inline: vec![7; 3], ..blob.clone() };
+        assert_eq!(decode::<BlobRec>(&encode(&most)), Ok(most));
+        let all_inline = BlobRec { size: 3, inline: vec![7; 3], ..blob };
+        assert_eq!(decode::<BlobRec>(&encode(&all_inline)), Ok(all_inline));
+        let file = FileRec { name: String::new(), ..FileRec::default() };
         assert!(matches!(decode::<FileRec>(&encode(&file)), Err(Error::Impossible(_))));
         let owner = OwnerRec { name: String::new(), kind: OwnerKind::Org, private: false, created: 0 };
         assert!(matches!(decode::<OwnerRec>(&encode(&owner)), Err(Error::Impossible(_))));
         let token =
             TokenRec { user: String::new(), label: "l".into(), write: true, created: 0, expires: None };
         assert!(matches!(decode::<TokenRec>(&encode(&token)), Err(Error::Impossible(_))));
-        let package = PackageRec { name: String::new(), created: 0 };
+        let package = PackageRec::default();
         assert!(matches!(decode::<PackageRec>(&encode(&package)), Err(Error::Impossible(_))));
-        let version = VersionRec { version: String::new(), created: 0, order: 0 };
+        let version = VersionRec::default();
         assert!(matches!(decode::<VersionRec>(&encode(&version)), Err(Error::Impossible(_))));
     }
 
-    /// Every record type's format 1 bytes, written out by hand: a change of encoder, of
-    /// encoder options or of a field's type or order fails here instead of changing the file.
+    /// Every record type's bytes, written out by hand: a change of encoder, of encoder
+    /// options or of a field's type or order fails here instead of changing the file.
     #[test]
-    fn format_1_bytes_of_every_record_are_pinned() {
-        use crate::store::records::{BlobRec, PackageRec, QuotaRec, TokenRec, UsageRec, VersionRec};
+    fn format_2_bytes_of_every_record_are_pinned() {
+        use crate::store::records::{
+            BlobRec, Creator, PackageRec, QuotaRec, Seqs, TokenRec, UsageRec, VersionRec,
+        };
         fn pinned<T: Record + PartialEq + std::fmt::Debug>(rec: T, parts: &[&[u8]]) {
             let bytes = parts.concat();
             assert_eq!(encode(&rec), bytes, "{rec:?}");
@@ -150,41 +170,127 @@ mod tests {
         }
         let str = |s: &'static str| [&(s.len() as u64).to_le_bytes()[..], s.as_bytes()].concat();
         let u64 = |n: u64| n.to_le_bytes().to_vec();
-        let f1: &[u8] = &[FORMAT];
-        assert_eq!(FORMAT, 1);
+        let f2: &[u8] = &[FORMAT];
+        assert_eq!(FORMAT, 2);
         let user = OwnerKind::User { password_hash: "$argon2id$h".into(), admin: true };
         pinned(
             OwnerRec { name: "Alice".into(), kind: user, private: true, created: 7 },
-            &[f1, &str("Alice"), &0u32.to_le_bytes(), &str("$argon2id$h"), &[1], &[1], &u64(7)],
+            &[f2, &str("Alice"), &0u32.to_le_bytes(), &str("$argon2id$h"), &[1], &[1], &u64(7)],
         );
         pinned(
             OwnerRec { name: "Acme".into(), kind: OwnerKind::Org, private: false, created: 8 },
-            &[f1, &str("Acme"), &1u32.to_le_bytes(), &[0], &u64(8)],
+            &[f2, &str("Acme"), &1u32.to_le_bytes(), &[0], &u64(8)],
         );
         pinned(
             TokenRec { user: "alice".into(), label: "ci".into(), write: true, created: 9, expires: Some(10) },
-            &[f1, &str("alice"), &str("ci"), &[1], &u64(9), &[1], &u64(10)],
+            &[f2, &str("alice"), &str("ci"), &[1], &u64(9), &[1], &u64(10)],
         );
         pinned(
             TokenRec { user: "alice".into(), label: "ro".into(), write: false, created: 9, expires: None },
-            &[f1, &str("alice"), &str("ro"), &[0], &u64(9), &[0]],
-        );
-        pinned(PackageRec { name: "My-App".into(), created: 11 }, &[f1, &str("My-App"), &u64(11)]);
-        pinned(
-            VersionRec { version: "v1.0.0".into(), created: 12, order: 1 << 60 },
-            &[f1, &str("v1.0.0"), &u64(12), &u64(1 << 60)],
+            &[f2, &str("alice"), &str("ro"), &[0], &u64(9), &[0]],
         );
         pinned(
-            FileRec { name: "a.tgz".into(), blob: 13, sha256: [0xab; 32], size: 14, created: 15 },
-            &[f1, &str("a.tgz"), &u64(13), &[0xab; 32], &u64(14), &u64(15)],
+            PackageRec {
+                name: "My-App".into(),
+                created: 11,
+                latest: Some("2.0".into()),
+                versions: 2,
+                files: 3,
+                size: 40,
+                updated: 12,
+            },
+            &[f2, &str("My-App"), &u64(11), &[1], &str("2.0"), &u64(2), &u64(3), &u64(40), &u64(12)],
         );
         pinned(
-            BlobRec { sha256: [0xcd; 32], size: 16, chunk_size: 1_044_480, refs: 2 },
-            &[f1, &[0xcd; 32], &u64(16), &1_044_480u32.to_le_bytes(), &u64(2)],
+            VersionRec {
+                version: "v1.0.0".into(),
+                created: 12,
+                order: 1 << 60,
+                id: 5,
+                creator: Some(Creator { id: 1, key: "bob".into() }),
+                files: 2,
+                size: 30,
+                seqs: Seqs { owner: 6, kind: 7, package: 8 },
+            },
+            &[
+                f2,
+                &str("v1.0.0"),
+                &u64(12),
+                &u64(1 << 60),
+                &u64(5),
+                &[1],
+                &u64(1),
+                &str("bob"),
+                &u64(2),
+                &u64(30),
+                &u64(6),
+                &u64(7),
+                &u64(8),
+            ],
         );
-        pinned(UsageRec { bytes: 17, versions: 18 }, &[f1, &u64(17), &u64(18)]);
-        pinned(QuotaRec { max_bytes: Some(19), max_versions: None }, &[f1, &[1], &u64(19), &[0]]);
-        pinned(QuotaRec { max_bytes: None, max_versions: Some(20) }, &[f1, &[0], &[1], &u64(20)]);
+        pinned(
+            FileRec {
+                name: "a.tgz".into(),
+                blob: 13,
+                sha256: [0xab; 32],
+                size: 14,
+                created: 15,
+                id: 16,
+                seq: 17,
+            },
+            &[f2, &str("a.tgz"), &u64(13), &[0xab; 32], &u64(14), &u64(15), &u64(16), &u64(17)],
+        );
+        pinned(
+            BlobRec { sha256: [0xcd; 32], size: 16, chunk_size: 1_044_480, refs: 2, inline: vec![] },
+            &[f2, &[0xcd; 32], &u64(16), &1_044_480u32.to_le_bytes(), &u64(2), &u64(0)],
+        );
+        pinned(
+            BlobRec { sha256: [0xcd; 32], size: 4096, chunk_size: 1007, refs: 1, inline: vec![0xee; 20] },
+            &[f2, &[0xcd; 32], &u64(4096), &1007u32.to_le_bytes(), &u64(1), &u64(20), &[0xee; 20]],
+        );
+        pinned(UsageRec { bytes: 17, versions: 18 }, &[f2, &u64(17), &u64(18)]);
+        pinned(QuotaRec { max_bytes: Some(19), max_versions: None }, &[f2, &[1], &u64(19), &[0]]);
+        pinned(QuotaRec { max_bytes: None, max_versions: Some(20) }, &[f2, &[0], &[1], &u64(20)]);
+    }
+
+    /// Format 1 bytes of the records whose shape changed in format 2 decode forever, with
+    /// the new fields zero (the layout 2 → 3 upgrade fills them in); the records whose
+    /// shape did not change read the same in both.
+    #[test]
+    fn format_1_records_still_decode() {
+        use crate::store::records::{PackageRec, UsageRec, VersionRec};
+        let str = |s: &'static str| [&(s.len() as u64).to_le_bytes()[..], s.as_bytes()].concat();
+        let u64 = |n: u64| n.to_le_bytes().to_vec();
+        let f1: &[u8] = &[1];
+        let package = [f1, &str("My-App"), &u64(11)].concat();
+        assert_eq!(
+            decode::<PackageRec>(&package),
+            Ok(PackageRec { name: "My-App".into(), created: 11, ..PackageRec::default() })
+        );
+        let version = [f1, &str("v1.0.0"), &u64(12), &u64(1 << 60)].concat();
+        assert_eq!(
+            decode::<VersionRec>(&version),
+            Ok(VersionRec { version: "v1.0.0".into(), created: 12, order: 1 << 60, ..VersionRec::default() })
+        );
+        assert_eq!(
+            decode::<UsageRec>(&[f1, &u64(17), &u64(18)].concat()),
+            Ok(UsageRec { bytes: 17, versions: 18 })
+        );
+        // A format 1 blob has all its content in chunks.
+        let blob = [f1, &[0xcd; 32], &u64(16), &1_044_480u32.to_le_bytes(), &u64(2)].concat();
+        assert_eq!(
+            decode::<crate::store::records::BlobRec>(&blob),
+            Ok(crate::store::records::BlobRec {
+                sha256: [0xcd; 32],
+                size: 16,
+                chunk_size: 1_044_480,
+                refs: 2,
+                inline: vec![]
+            })
+        );
+        // A format 2 body behind a format 1 byte is not a format 1 record.
+        let two = encode(&PackageRec { name: "x".into(), created: 1, ..PackageRec::default() });
+        assert!(decode::<PackageRec>(&[f1, &two[1..]].concat()).is_err());
     }
 
     /// Format 1 bytes written by the first release; they must decode forever.
@@ -201,6 +307,16 @@ mod tests {
         ]
         .concat();
         let rec: FileRec = decode(&bytes).unwrap();
-        assert_eq!(rec, FileRec { name: "a".into(), blob: 5, sha256: [7; 32], size: 3, created: 11 });
+        assert_eq!(
+            rec,
+            FileRec {
+                name: "a".into(),
+                blob: 5,
+                sha256: [7; 32],
+                size: 3,
+                created: 11,
+                ..FileRec::default()
+            }
+        );
     }
 }

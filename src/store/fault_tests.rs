@@ -105,7 +105,7 @@ pub(super) fn content(seed: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
-async fn upload(store: &Store, file: &str, data: &[u8]) -> Result<(), Error> {
+pub(super) async fn upload(store: &Store, file: &str, data: &[u8]) -> Result<(), Error> {
     let mut up = store.begin_upload(u64::MAX);
     for piece in data.chunks(300 << 10) {
         up.push(Bytes::copy_from_slice(piece)).await?;
@@ -116,7 +116,7 @@ async fn upload(store: &Store, file: &str, data: &[u8]) -> Result<(), Error> {
     }
 }
 
-fn read_all(store: &Store, file: &str) -> Option<Vec<u8>> {
+pub(super) fn read_all(store: &Store, file: &str) -> Option<Vec<u8>> {
     Some(contents(&store.open_file(&target(file)).unwrap()?))
 }
 
@@ -137,11 +137,11 @@ fn open(backend: Faulty) -> Store {
     opened.store
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-fn seed_owner(store: &Store) {
+pub(super) fn seed_owner(store: &Store) {
     let kind = OwnerKind::User { password_hash: String::new(), admin: false };
     store.add_owner(OwnerRec { name: "alice".into(), kind, private: false, created: 0 }).unwrap();
 }
@@ -230,7 +230,13 @@ fn verify_names_injected_damage_and_repair_fixes_it_without_losing_a_file() {
     store
         .write(move |tx| {
             // An orphaned blob with its chunk and index entry.
-            let rec = BlobRec { sha256: [7; 32], size: 3, chunk_size: super::CHUNK_SIZE as u32, refs: 1 };
+            let rec = BlobRec {
+                sha256: [7; 32],
+                size: 3,
+                chunk_size: super::CHUNK_SIZE as u32,
+                refs: 1,
+                inline: vec![],
+            };
             tx.open_table(BLOBS)?.insert(9999, super::codec::encode(&rec).as_slice())?;
             tx.open_table(BLOB_BY_SHA)?.insert([7; 32], 9999)?;
             tx.open_table(CHUNKS)?.insert((9999, 0), b"abc".as_slice())?;
@@ -243,7 +249,7 @@ fn verify_names_injected_damage_and_repair_fixes_it_without_losing_a_file() {
             blobs.insert(a_blob, super::codec::encode(&live).as_slice())?;
             tx.open_table(BLOB_BY_SHA)?.remove(a_sha)?;
             // A version without files.
-            let v = VersionRec { version: "empty".into(), created: 0, order: 0 };
+            let v = VersionRec { version: "empty".into(), ..VersionRec::default() };
             tx.open_table(VERSIONS)?
                 .insert(("alice", "generic", "pkg", "empty"), super::codec::encode(&v).as_slice())?;
             Ok(())
@@ -311,7 +317,13 @@ fn repair_deletes_no_content_while_a_file_record_is_unreadable() {
             tx.open_table(FILES)?
                 .insert(("alice", "generic", "pkg", "1", "x.bin"), [0xFFu8; 3].as_slice())?;
             // ...so this blob, which looks orphaned, may be its content.
-            let rec = BlobRec { sha256: [9; 32], size: 2, chunk_size: super::CHUNK_SIZE as u32, refs: 1 };
+            let rec = BlobRec {
+                sha256: [9; 32],
+                size: 2,
+                chunk_size: super::CHUNK_SIZE as u32,
+                refs: 1,
+                inline: vec![],
+            };
             tx.open_table(BLOBS)?.insert(7777, super::codec::encode(&rec).as_slice())?;
             tx.open_table(CHUNKS)?.insert((7777, 0), b"xy".as_slice())?;
             Ok(())
@@ -485,12 +497,12 @@ fn repair_keeps_the_version_and_usage_of_a_file_record_it_cannot_read() {
     // owner's usage as that release would have.
     store
         .write(|tx| {
-            let future = [&[2u8][..], b"a record this build cannot read"].concat();
+            let future = [&[super::codec::FORMAT + 1][..], b"a record this build cannot read"].concat();
             tx.open_table(FILES)?.insert(("alice", "generic", "other", "2", "x.bin"), future.as_slice())?;
-            let v = VersionRec { version: "2".into(), created: 0, order: 0 };
+            let v = VersionRec { version: "2".into(), ..VersionRec::default() };
             tx.open_table(VERSIONS)?
                 .insert(("alice", "generic", "other", "2"), super::codec::encode(&v).as_slice())?;
-            let p = PackageRec { name: "other".into(), created: 0 };
+            let p = PackageRec { name: "other".into(), ..PackageRec::default() };
             tx.open_table(PACKAGES)?
                 .insert(("alice", "generic", "other"), super::codec::encode(&p).as_slice())?;
             let usage = UsageRec { bytes: 3000 + 500, versions: 2 };
@@ -500,7 +512,15 @@ fn repair_keeps_the_version_and_usage_of_a_file_record_it_cannot_read() {
         .unwrap();
     let repaired = store.repair().unwrap();
     assert!(repaired.actions.is_empty(), "nothing to repair that can be known: {:#?}", repaired.actions);
-    assert!(repaired.after.problems.iter().any(|p| p.contains("record format 2")), "{:?}", repaired.after);
+    assert!(
+        repaired
+            .after
+            .problems
+            .iter()
+            .any(|p| p.contains(&format!("record format {}", super::codec::FORMAT + 1))),
+        "{:?}",
+        repaired.after
+    );
     let usage = store.usage(Some("alice")).unwrap();
     assert_eq!((usage[0].usage.bytes, usage[0].usage.versions), (3500, 2), "usage is not recounted short");
     store
@@ -514,6 +534,164 @@ fn repair_keeps_the_version_and_usage_of_a_file_record_it_cannot_read() {
             Ok(())
         })
         .unwrap();
+    drop(rt);
+    store.close();
+}
+
+/// Small content is never staged: its upload is one durable commit, so a full disk fails
+/// the whole of it and leaves nothing, in the same batch as other uploads or alone.
+#[test]
+fn a_full_disk_during_small_uploads_leaves_nothing_of_them() {
+    use super::blobs::{PIECE, SMALL_MAX};
+    let image = Arc::new(Image::default());
+    let backend = Faulty::new(image.clone());
+    let store = open(backend.clone());
+    seed_owner(&store);
+    let rt = runtime();
+    let kept = content(1, 4096);
+    rt.block_on(upload(&store, "kept.bin", &kept)).unwrap();
+
+    backend.budget.store(0, Ordering::SeqCst);
+    let sizes = [0, 1, PIECE, 4096, SMALL_MAX];
+    let results = rt.block_on(async {
+        let tasks: Vec<_> = sizes
+            .iter()
+            .map(|&n| {
+                let store = store.clone();
+                tokio::spawn(async move { upload(&store, &format!("lost-{n}"), &content(2, n)).await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    for (n, r) in sizes.iter().zip(results) {
+        assert!(matches!(r, Err(Error::DiskFull | Error::Io(_))), "{n}: {r:?}");
+    }
+    drop(rt);
+    store.close();
+
+    let opened = Store::open_backend(Faulty::new(image), &Options::default()).unwrap();
+    assert_eq!(opened.reclaimed, 0, "nothing was staged");
+    let store = opened.store;
+    assert_eq!(read_all(&store, "kept.bin"), Some(kept));
+    for n in sizes {
+        assert_eq!(read_all(&store, &format!("lost-{n}")), None);
+    }
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!((report.files, report.blobs, report.chunks, report.staged), (1, 1, 4, 0));
+    store.close();
+}
+
+/// Every acknowledged small upload survives a power loss; one not yet committed leaves
+/// nothing to reclaim, because nothing of it reached the database.
+#[test]
+fn power_loss_keeps_every_acknowledged_small_file_and_stages_nothing() {
+    let image = Arc::new(Image::default());
+    let store = open(Faulty::new(image.clone()));
+    seed_owner(&store);
+    let rt = runtime();
+    let files: Vec<(String, Vec<u8>)> =
+        (0..12u8).map(|i| (format!("s{i}.bin"), content(i, usize::from(i) * 997))).collect();
+    for (name, data) in &files {
+        rt.block_on(upload(&store, name, data)).unwrap();
+    }
+    let mut pending = store.begin_upload(u64::MAX);
+    rt.block_on(pending.push(Bytes::from(content(99, 4096)))).unwrap();
+    let sealed = rt.block_on(pending.seal()).unwrap();
+    std::mem::forget(sealed);
+    drop(rt);
+
+    let synced = image.synced.lock().unwrap().clone();
+    std::mem::forget(store);
+    let after = Arc::new(Image { live: Mutex::new(synced.clone()), synced: Mutex::new(synced) });
+    let opened = Store::open_backend(Faulty::new(after), &Options::default()).unwrap();
+    assert_eq!(opened.reclaimed, 0);
+    let store = opened.store;
+    for (name, data) in &files {
+        assert_eq!(read_all(&store, name).as_deref(), Some(data.as_slice()), "{name}");
+    }
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!((report.files, report.staged), (12, 0));
+    store.close();
+}
+
+/// What layout 2 wrote (format 1 blob records, every byte in chunks of `CHUNK_SIZE`) opens
+/// as layout 3 without a rewrite, reads, verifies, takes new references by content and is
+/// removed with its last file.
+#[test]
+fn a_layout_2_database_opens_and_its_blobs_are_read_as_they_are() {
+    use super::records::BlobRec;
+    use super::tables::{BLOBS, CHUNKS, META};
+    let image = Arc::new(Image::default());
+    let store = open(Faulty::new(image.clone()));
+    seed_owner(&store);
+    let rt = runtime();
+    let (small, four) = (content(5, 3000), content(6, 4096));
+    rt.block_on(upload(&store, "small.bin", &small)).unwrap();
+    rt.block_on(upload(&store, "four.bin", &four)).unwrap();
+    store
+        .write(|tx| {
+            let mut blobs = tx.open_table(BLOBS)?;
+            let mut chunks = tx.open_table(CHUNKS)?;
+            let mut old = Vec::new();
+            for entry in blobs.iter()? {
+                let (k, v) = entry?;
+                old.push((k.value(), super::codec::decode::<BlobRec>(v.value())?));
+            }
+            for (id, rec) in old {
+                let mut data = Vec::new();
+                for i in 0..rec.chunk_count() {
+                    data.extend_from_slice(chunks.remove((id, i))?.unwrap().value());
+                }
+                data.extend_from_slice(&rec.inline);
+                chunks.insert((id, 0), data.as_slice())?;
+                let v1 = [
+                    &[1u8][..],
+                    &rec.sha256,
+                    &rec.size.to_le_bytes(),
+                    &(super::CHUNK_SIZE as u32).to_le_bytes(),
+                    &rec.refs.to_le_bytes(),
+                ]
+                .concat();
+                blobs.insert(id, v1.as_slice())?;
+            }
+            tx.open_table(META)?.insert("format", 2u32.to_le_bytes().as_slice())?;
+            Ok(())
+        })
+        .unwrap();
+    drop(rt);
+    store.close();
+
+    let store = open(Faulty::new(image));
+    let rt = runtime();
+    let raw = |store: &Store, name: &str| {
+        let id = store.file(&target(name)).unwrap().unwrap().blob;
+        let tx = store.read().unwrap();
+        let format = tx.open_table(META).unwrap().get("format").unwrap().unwrap().value().to_vec();
+        let first = tx.open_table(BLOBS).unwrap().get(id).unwrap().unwrap().value()[0];
+        (id, format, first)
+    };
+    let (small_id, format, first) = raw(&store, "small.bin");
+    assert_eq!((format, first), (super::tables::LAYOUT.to_le_bytes().to_vec(), 1), "upgraded, not rewritten");
+    assert_eq!(read_all(&store, "small.bin"), Some(small.clone()));
+    assert_eq!(read_all(&store, "four.bin"), Some(four));
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!((report.blobs, report.chunks), (2, 2));
+
+    rt.block_on(upload(&store, "again.bin", &small)).unwrap();
+    assert_eq!(raw(&store, "again.bin").0, small_id, "new uploads find old content by sha256");
+    store.delete_file(target("small.bin")).unwrap();
+    assert_eq!(read_all(&store, "again.bin"), Some(small));
+    store.delete_file(target("again.bin")).unwrap();
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!((report.files, report.blobs, report.chunks), (1, 1, 1));
     drop(rt);
     store.close();
 }

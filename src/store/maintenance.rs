@@ -153,6 +153,10 @@ impl Store {
         records += tx.open_table(STAGED)?.len()?;
         records += tx.open_table(USAGE)?.len()?;
         records += tx.open_table(QUOTAS)?.len()?;
+        records += tx.open_table(OWNER_IDS)?.len()?;
+        records += tx.open_table(LISTS)?.len()?;
+        records += tx.open_table(LIST_BUCKETS)?.len()?;
+        records += tx.open_table(LIST_HEADS)?.len()?;
         drop(tx);
         let bytes = self.file_size();
         let per_records = PAUSE_PER_RECORD.saturating_mul(u32::try_from(records).unwrap_or(u32::MAX));
@@ -260,10 +264,13 @@ impl Store {
         })?;
         let mut blobs = 0;
         let mut total = 0;
+        // Inline content is copied with the blob records, before any chunk.
+        let mut inline = 0;
         for entry in src.open_table(BLOBS)?.iter()? {
             let (_, v) = entry?;
             let rec: super::records::BlobRec = super::codec::decode(v.value())?;
             total += rec.size;
+            inline += rec.inline.len() as u64;
             blobs += 1;
         }
         let files = src.open_table(FILES)?.len()?;
@@ -284,13 +291,17 @@ impl Store {
         copy(&src, &tx, QUOTAS)?;
         // Which blobs are objects (their content stays in the store, not in the copy).
         copy(&src, &tx, super::objects::OBJECTS)?;
+        copy(&src, &tx, OWNER_IDS)?;
+        copy(&src, &tx, LISTS)?;
+        copy(&src, &tx, LIST_BUCKETS)?;
+        copy(&src, &tx, LIST_HEADS)?;
         tx.open_table(STAGED)?; // empty: uploads in progress are not copied
         tx.open_table(CHUNKS)?;
         tx.commit()?;
         cancelled()?;
         // Then the chunks of stored blobs, a bounded amount per transaction.
         let stored = src.open_table(BLOBS)?;
-        let mut done = 0u64;
+        let mut done = inline;
         let mut tx = dst.begin_write()?;
         tx.set_durability(Durability::None)?;
         let mut in_tx = 0u64;

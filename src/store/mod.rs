@@ -14,11 +14,14 @@ mod accounts;
 mod blobs;
 mod cache;
 pub mod codec;
+mod lists;
 mod maintenance;
 mod objects;
 mod packages;
 mod quotas;
 pub mod records;
+mod sessions;
+mod summaries;
 mod tables;
 mod verify;
 mod writer;
@@ -27,6 +30,8 @@ mod writer;
 mod fault_tests;
 #[cfg(test)]
 mod lease_tests;
+#[cfg(test)]
+mod small_tests;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,10 +45,13 @@ pub use cache::{CacheStats, CachedFile};
 pub use maintenance::{BackedUp, Compacted, CompactionEstimate};
 pub use objects::{ObjectStats, ObjectStream, Objects, S3Config};
 pub use packages::{
-    latest_of, latest_version, Added, FileReader, FileTarget, PackageSummary, PackageType, VersionSummary,
+    latest_version, Added, FileReader, FileTarget, PackageSummary, PackageType, Page, Publisher,
+    VersionSummary,
 };
 pub use quotas::OwnerUsage;
-pub use records::{FileRec, OwnerKind, OwnerRec, QuotaRec, Role, TokenRec, UsageRec};
+pub use records::{
+    FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Role, SessionRec, TokenRec, UsageRec, VersionRec,
+};
 pub use verify::{Repaired, Report};
 
 use tables::*;
@@ -340,13 +348,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Options {
     /// redb's page cache, in bytes. Bounds the memory used for reads.
     pub cache_bytes: usize,
+    /// The small-file cache (whole files of at most 64 KiB, answered without a read
+    /// transaction), in bytes of content plus a fixed cost per file.
+    pub file_cache_bytes: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
         // Large enough to keep metadata and hot small files in memory, small enough that the
         // whole server stays well under 128 MiB.
-        Options { cache_bytes: 16 << 20 }
+        Options { cache_bytes: 16 << 20, file_cache_bytes: cache::DEFAULT_WEIGHT }
     }
 }
 
@@ -373,7 +384,7 @@ struct Inner {
     /// Owners and small files, invalidated by the writer after every durable commit.
     cache: Arc<cache::Cache>,
     /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
-    next_blob: AtomicU64,
+    next_blob: Arc<AtomicU64>,
     /// The blobs downloads are reading (`blobs.rs`, invariants 4-7). In memory only: a
     /// restart forgets them, and `prepare` reclaims the chunks kept for them (staged).
     leases: Arc<blobs::Leases>,
@@ -429,7 +440,7 @@ impl Store {
             .and_then(|db| {
                 // A second handle on the same file, for early writeback (see `writer::Writeback`).
                 let early = std::fs::File::open(path).ok();
-                Self::start(db, early, Some(path.to_path_buf()))
+                Self::start(db, early, Some(path.to_path_buf()), options)
             });
         match opened {
             Ok(mut o) => {
@@ -454,15 +465,20 @@ impl Store {
             .set_cache_size(options.cache_bytes)
             .create_with_backend(backend)
             .map_err(Error::storage)?;
-        Self::start(db, None, None)
+        Self::start(db, None, None, options)
     }
 
-    fn start(db: Database, early: Option<std::fs::File>, path: Option<std::path::PathBuf>) -> Result<Opened> {
+    fn start(
+        db: Database,
+        early: Option<std::fs::File>,
+        path: Option<std::path::PathBuf>,
+        options: &Options,
+    ) -> Result<Opened> {
         let (reclaimed, next_blob, is_empty) = prepare(&db)?;
         let db = Arc::new(RwLock::new(db));
         let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = Arc::new(writer::Stopped::default());
-        let cache = Arc::new(cache::Cache::default());
+        let cache = Arc::new(cache::Cache::new(options.file_cache_bytes));
         let (queue, handle) =
             writer::spawn(db.clone(), broken.clone(), stopped.clone(), cache.clone(), early);
         let store = Store {
@@ -471,7 +487,7 @@ impl Store {
                 queue,
                 writer: Mutex::new(Some(handle)),
                 data_budget: Arc::new(tokio::sync::Semaphore::new(writer::QUEUE_DATA_BYTES >> 10)),
-                next_blob: AtomicU64::new(next_blob),
+                next_blob: Arc::new(AtomicU64::new(next_blob)),
                 leases: Arc::default(),
                 broken,
                 stopped,
@@ -527,6 +543,12 @@ impl Store {
     /// The whole content of a small file if cached. Never blocks.
     pub fn cached_file(&self, t: &FileTarget) -> Option<CachedFile> {
         self.inner.cache.file(&cache_key(t))
+    }
+
+    /// Durable commits (and compactions) so far in this process: the cache generation,
+    /// which the writer bumps once per such commit. For measurements of commit batching.
+    pub fn durable_commits(&self) -> u64 {
+        self.inner.cache.generation()
     }
 
     /// How often the small-file cache answered, for metrics.
@@ -661,11 +683,11 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
                     .map_err(|_| Error::Format("unreadable layout version".into()))?;
                 match found {
                     LAYOUT => {}
-                    1 => {
-                        // Layout 1 had no usage table: count it once, in this transaction.
-                        quotas::recompute(&tx)?;
+                    1..=3 => {
+                        drop(meta);
+                        upgrade(&tx, found)?;
+                        meta = tx.open_table(META)?;
                         meta.insert("format", LAYOUT.to_le_bytes().as_slice())?;
-                        tracing::info!("database layout 1 upgraded to {LAYOUT} (usage per owner)");
                     }
                     _ => {
                         return Err(Error::Format(format!(
@@ -685,6 +707,11 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(BLOB_BY_SHA)?;
         tx.open_table(USAGE)?;
         tx.open_table(QUOTAS)?;
+        tx.open_table(OWNER_IDS)?;
+        tx.open_table(LISTS)?;
+        tx.open_table(LIST_BUCKETS)?;
+        tx.open_table(LIST_HEADS)?;
+        tx.open_table(tables::SESSIONS)?;
         is_empty = tx.open_table(OWNERS)?.is_empty()?;
         reclaimed = blobs::reclaim_staged(&tx)?;
         let last_blob = tx.open_table(BLOBS)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);
@@ -697,9 +724,53 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
     Ok((reclaimed, next_blob, is_empty))
 }
 
+/// Brings a database of an older layout to this one, in the opening transaction: each step
+/// is small and separate, so a failure leaves the file as it was.
+fn upgrade(tx: &WriteTransaction, from: u32) -> Result<()> {
+    if from < 2 {
+        layout_1_to_2(tx)?;
+    }
+    if from < 3 {
+        layout_2_to_3(tx)?;
+    }
+    if from < 4 {
+        // The object tables are created with the others below; nothing to convert.
+        tracing::info!("database layout {from} upgraded to 4 (blob content may be in an object store)");
+    }
+    Ok(())
+}
+
+/// Layout 1 had no usage table: count it once.
+fn layout_1_to_2(tx: &WriteTransaction) -> Result<()> {
+    quotas::recompute(tx)?;
+    tracing::info!("database layout 1 upgraded to 2 (usage per owner)");
+    Ok(())
+}
+
+/// Layout 2 had no ids, package summaries or lists: derive them from the records once. Its
+/// blob records (format 1, all content in chunks) are read as they are and not rewritten.
+fn layout_2_to_3(tx: &WriteTransaction) -> Result<()> {
+    summaries::upgrade_to_3(tx)?;
+    tracing::info!("database layout 2 upgraded to 3 (ids, package summaries, paged lists)");
+    Ok(())
+}
+
+/// The next id from the store's counter (owners, versions and files share it; never reused).
+pub(crate) fn next_id(tx: &WriteTransaction) -> Result<u64> {
+    let mut meta = tx.open_table(META)?;
+    let id = match meta.get(NEXT_ID)? {
+        Some(v) => <[u8; 8]>::try_from(v.value())
+            .map(u64::from_le_bytes)
+            .map_err(|_| Error::corrupt("the id counter is not 8 bytes"))?,
+        None => 1,
+    };
+    meta.insert(NEXT_ID, (id + 1).to_le_bytes().as_slice())?;
+    Ok(id)
+}
+
 fn cache_key(t: &FileTarget) -> cache::FileKey {
     let (o, p, v, f) = t.keys();
-    (o, t.kind, p, v, f)
+    cache::file_key(t.kind, [&o, &p, &v, &f])
 }
 
 /// Reads and decodes one record, `None` when the key is absent.

@@ -39,18 +39,12 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, RetryConfig};
-use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::{writer, Error, Result, Store};
 
-/// blob id → size: blobs whose content is the object `key(id)` instead of chunks.
-pub(crate) const OBJECTS: TableDefinition<u64, u64> = TableDefinition::new("objects");
-/// blob id → multipart upload id (empty before the store gave one): objects being written.
-pub(crate) const OBJECT_STAGING: TableDefinition<u64, &[u8]> = TableDefinition::new("object_staging");
-/// blob id → multipart upload id to abort (or empty): objects to delete, after the commit
-/// that made them unreferenced.
-pub(crate) const OBJECT_OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("object_outbox");
+pub(crate) use super::tables::{OBJECTS, OBJECT_OUTBOX, OBJECT_STAGING};
 /// `META` key recording the object store in use: "endpoint bucket region".
 const META_KEY: &str = "s3";
 
@@ -353,11 +347,22 @@ pub(crate) struct ObjectUpload {
     /// Whether the staging record is committed: from then on, dropping the upload must move
     /// it to the outbox.
     pub(crate) staged: bool,
+    /// Content up to this size stays in redb (see [`ObjectUpload::small_limit`]).
+    small: usize,
 }
 
 impl ObjectUpload {
     pub(crate) fn new(objects: Arc<Objects>) -> ObjectUpload {
-        ObjectUpload { objects, buf: BytesMut::new(), permit: None, multipart: None, staged: false }
+        let small =
+            usize::try_from(objects.cfg.inline_max).unwrap_or(usize::MAX).min(super::blobs::SMALL_MAX);
+        ObjectUpload { objects, buf: BytesMut::new(), permit: None, multipart: None, staged: false, small }
+    }
+
+    /// Content of at most this many bytes stays in redb as small content: `--s3-inline-max`,
+    /// never more than the small-file size (larger content in redb would be chunks, which the
+    /// store exists to take).
+    pub(crate) fn small_limit(&self) -> u64 {
+        self.small as u64
     }
 
     /// True while every byte so far is in memory (no part sent yet).
@@ -371,12 +376,22 @@ impl ObjectUpload {
         self.buf.split().freeze()
     }
 
-    pub(crate) async fn push(&mut self, store: &Store, blob: u64, mut data: Bytes) -> Result<()> {
+    pub(crate) async fn push(
+        &mut self,
+        store: &Store,
+        blob: &mut Option<u64>,
+        mut data: Bytes,
+    ) -> Result<()> {
+        if self.permit.is_none() && self.buf.len() + data.len() <= self.small {
+            // Possibly content that stays in redb: no part buffer taken for it.
+            self.buf.extend_from_slice(&data);
+            return Ok(());
+        }
         while !data.is_empty() {
             if self.permit.is_none() {
                 let permit = self.objects.parts.clone().acquire_owned().await.map_err(|_| Error::Closed)?;
                 self.permit = Some(permit);
-                self.buf.reserve(PART_SIZE);
+                self.buf.reserve(PART_SIZE - self.buf.len());
             }
             let take = (PART_SIZE - self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data.split_to(take));
@@ -387,22 +402,24 @@ impl ObjectUpload {
         Ok(())
     }
 
-    async fn stage(&mut self, store: &Store, blob: u64) -> Result<()> {
+    /// Commits the staging record (once), taking the upload's blob id; returns the id.
+    async fn stage(&mut self, store: &Store, blob: &mut Option<u64>) -> Result<u64> {
+        let id = *blob.get_or_insert_with(|| store.next_blob_id());
         if !self.staged {
             write_async(store, true, move |tx| {
-                tx.open_table(OBJECT_STAGING)?.insert(blob, b"".as_slice())?;
+                tx.open_table(OBJECT_STAGING)?.insert(id, b"".as_slice())?;
                 Ok(())
             })
             .await?;
             self.staged = true;
         }
-        Ok(())
+        Ok(id)
     }
 
-    async fn send_part(&mut self, store: &Store, blob: u64) -> Result<()> {
+    async fn send_part(&mut self, store: &Store, blob_id: &mut Option<u64>) -> Result<()> {
+        let blob = self.stage(store, blob_id).await?;
         let path = Objects::path(blob);
         if self.multipart.is_none() {
-            self.stage(store, blob).await?;
             let id = self.objects.call("starting an upload", self.objects.s3.create_multipart(&path)).await?;
             let recorded = id.clone();
             write_async(store, true, move |tx| {
@@ -424,16 +441,16 @@ impl ObjectUpload {
     }
 
     /// Completes the object: every byte is in the store when this returns.
-    pub(crate) async fn finish(&mut self, store: &Store, blob: u64) -> Result<()> {
+    pub(crate) async fn finish(&mut self, store: &Store, blob_id: &mut Option<u64>) -> Result<()> {
+        let blob = self.stage(store, blob_id).await?;
         let path = Objects::path(blob);
         if self.multipart.is_none() {
-            self.stage(store, blob).await?;
             let data = self.take_buffer();
             self.objects.call("storing an object", self.objects.s3.put(&path, data.into())).await?;
             return Ok(());
         }
         if !self.buf.is_empty() {
-            self.send_part(store, blob).await?;
+            self.send_part(store, blob_id).await?;
         }
         let (id, parts) = self.multipart.take().expect("checked above");
         self.objects
@@ -649,6 +666,9 @@ async fn sweep(store: &Store, objects: &Objects) -> Result<u64> {
         let tx = s.read()?;
         let (known, staging, outbox) =
             (tx.open_table(OBJECTS)?, tx.open_table(OBJECT_STAGING)?, tx.open_table(OBJECT_OUTBOX)?);
+        // A stray object of a blob still in the database is left alone: `blobs migrate` may
+        // be writing that very key (its staging record younger than this listing).
+        let blobs = tx.open_table(super::tables::BLOBS)?;
         let mut out = Vec::new();
         for meta in listed {
             let name = meta.location.filename().unwrap_or("");
@@ -656,7 +676,11 @@ async fn sweep(store: &Store, objects: &Objects) -> Result<u64> {
             if now.saturating_sub(meta.last_modified.timestamp()) < age {
                 continue;
             }
-            if known.get(id)?.is_none() && staging.get(id)?.is_none() && outbox.get(id)?.is_none() {
+            if known.get(id)?.is_none()
+                && staging.get(id)?.is_none()
+                && outbox.get(id)?.is_none()
+                && blobs.get(id)?.is_none()
+            {
                 out.push(id);
             }
         }

@@ -1,6 +1,11 @@
 //! Packages, versions and files: storing sealed uploads as files, opening files for
 //! reading, deleting files and versions, and the read-side listings of the management API.
 //!
+//! Each package record carries its summary (latest version, counts, size, last update) and
+//! each version record its file count and size, and every version and file is an item of
+//! the lists of `lists.rs`: all of it changes in the same transaction as the files, so a
+//! listing reads one page and a summary, never every version.
+//!
 //! The content of a file is a blob (`blobs.rs`): this module adopts sealed content as a file
 //! and releases a file's blob when the file goes, in the same transaction as the file
 //! records. The dependency runs one way: `blobs.rs` knows nothing of files.
@@ -9,13 +14,17 @@
 //! 1. A version exists iff it has at least one file; a package iff it has a version.
 //! 2. Names are unique per parent case-insensitively; records keep the first spelling.
 //! 3. A file points at exactly one blob and holds one of its references.
+//! 4. A package's summary and a version's tallies equal what its versions and files add up
+//!    to; every version is in its three lists and every file in its version's list, at the
+//!    sequence number its record holds.
 
 use bytes::Bytes;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::blobs::{self, BlobReader, Reaper, Sealed, Staged};
-use super::records::{FileRec, PackageRec, VersionRec};
-use super::tables::{FILES, OWNERS, PACKAGES, VERSIONS};
+use super::lists;
+use super::records::{Creator, FileRec, OwnerRec, PackageRec, Seqs, VersionRec};
+use super::tables::{FILES, OWNERS, OWNER_IDS, PACKAGES, VERSIONS};
 use super::{codec, get_rec, Error, Refusal, Result, Store, What};
 use crate::names::key;
 
@@ -84,24 +93,40 @@ pub(crate) fn name_key(kind: PackageType, name: &str) -> String {
     }
 }
 
-/// One package of an owner, for listings.
+/// A package and its summary, for listings.
 #[derive(Debug, Clone)]
 pub struct PackageSummary {
     pub kind: PackageType,
-    pub name: String,
-    pub created: u64,
-    pub versions: u64,
-    /// The most recently created version.
-    pub latest: Option<String>,
+    /// Its key in tables and lists.
+    pub key: String,
+    pub rec: PackageRec,
 }
 
-/// One version of a package, for listings.
+/// Who published a version, resolved for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Publisher {
+    /// Stored before creators were recorded.
+    Unrecorded,
+    /// The user, with their id.
+    User(u64, OwnerRec),
+    /// The user was deleted since.
+    Gone,
+}
+
+/// One version, for listings: its package's spelling, its record and its publisher.
 #[derive(Debug, Clone)]
 pub struct VersionSummary {
-    pub version: String,
-    pub created: u64,
-    pub files: u64,
-    pub size: u64,
+    pub kind: PackageType,
+    pub package: String,
+    pub rec: VersionRec,
+    pub creator: Publisher,
+}
+
+/// A page of a list and the number of items in the whole list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub total: u64,
+    pub items: Vec<T>,
 }
 
 /// The version a package's "latest" means: for a Go module what the go command's `@latest`
@@ -116,13 +141,6 @@ pub fn latest_version<'a>(
     } else {
         versions.into_iter().max_by_key(|(_, order)| *order).map(|(v, _)| v)
     }
-}
-
-/// Picks [`latest_version`] from `versions`, which [`Store::versions`] lists oldest first.
-pub fn latest_of(kind: PackageType, versions: Vec<VersionSummary>) -> Option<VersionSummary> {
-    let ordered = versions.iter().enumerate().map(|(i, v)| (v.version.as_str(), i as u64));
-    let best = latest_version(kind, ordered)?.to_string();
-    versions.into_iter().find(|v| v.version == best)
 }
 
 /// A file opened for reading: its record and its content, consistent whatever is deleted
@@ -201,8 +219,8 @@ impl<T> Added<T> {
 /// Adds the file described by `target` with the staged content, creating its package and
 /// version as needed. A refusal discards the staged chunks in the same transaction, so a
 /// refused upload leaves nothing behind.
-fn add_file(tx: &WriteTransaction, target: &FileTarget, staged: &Staged) -> Result<Added> {
-    let added = put_files(tx, target, &[(target.file.as_str(), staged)], What::File)?;
+fn add_file(tx: &WriteTransaction, target: &FileTarget, staged: &Staged, by: Option<&str>) -> Result<Added> {
+    let added = put_files(tx, target, &[(target.file.as_str(), staged)], What::File, by)?;
     Ok(added.map(|mut recs| recs.remove(0)))
 }
 
@@ -212,36 +230,43 @@ fn add_version(
     tx: &WriteTransaction,
     at: &FileTarget,
     files: &[(&str, &Staged)],
+    by: Option<&str>,
 ) -> Result<Added<Vec<FileRec>>> {
-    put_files(tx, at, files, What::Version)
+    put_files(tx, at, files, What::Version, by)
 }
 
 /// Adds `files` to the version of `at`, creating package and version as needed. Refused
 /// when the owner is missing, when `conflict` (the version, or a file) exists, or by quota.
+/// The package's summary, the version's tallies and the lists change with them.
 fn put_files(
     tx: &WriteTransaction,
     at: &FileTarget,
     files: &[(&str, &Staged)],
     conflict: What,
+    by: Option<&str>,
 ) -> Result<Added<Vec<FileRec>>> {
     let (o, p, v, _) = at.keys();
     let k = at.kind.as_str();
-    let mut table = tx.open_table(FILES)?;
-    let exists = |t: &redb::Table<_, _>, f: &str| -> Result<bool> {
-        Ok(t.get((o.as_str(), k, p.as_str(), v.as_str(), name_key(at.kind, f).as_str()))?.is_some())
+    let refusal = {
+        let table = tx.open_table(FILES)?;
+        let exists = |f: &str| -> Result<bool> {
+            Ok(table.get((o.as_str(), k, p.as_str(), v.as_str(), name_key(at.kind, f).as_str()))?.is_some())
+        };
+        if tx.open_table(OWNERS)?.get(o.as_str())?.is_none() {
+            Some(Refusal::NotFound(What::Owner))
+        } else if conflict == What::Version
+            && tx.open_table(VERSIONS)?.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_some()
+        {
+            Some(Refusal::Exists(What::Version))
+        } else if files.iter().try_fold(false, |any, (f, _)| Ok::<_, Error>(any || exists(f)?))? {
+            Some(Refusal::Exists(What::File))
+        } else {
+            None
+        }
     };
-    let refusal = if tx.open_table(OWNERS)?.get(o.as_str())?.is_none() {
-        Some(Refusal::NotFound(What::Owner))
-    } else if conflict == What::Version
-        && tx.open_table(VERSIONS)?.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_some()
-    {
-        Some(Refusal::Exists(What::Version))
-    } else if files.iter().try_fold(false, |any, (f, _)| Ok::<_, Error>(any || exists(&table, f)?))? {
-        Some(Refusal::Exists(What::File))
-    } else {
-        None
-    };
-    let new_version = tx.open_table(VERSIONS)?.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_none();
+    let vkey = (o.as_str(), k, p.as_str(), v.as_str());
+    let old_version: Option<VersionRec> = get_rec(&tx.open_table(VERSIONS)?, vkey)?;
+    let new_version = old_version.is_none();
     let bytes: u64 = files.iter().map(|(_, s)| s.size).sum();
     let refusal = match refusal {
         Some(r) => Some(r),
@@ -257,26 +282,132 @@ fn put_files(
     }
     super::quotas::account(tx, &o, bytes as i64, i64::from(new_version))?;
     let now = crate::clock::now();
-    let mut packages = tx.open_table(PACKAGES)?;
-    if packages.get((o.as_str(), k, p.as_str()))?.is_none() {
-        let rec = PackageRec { name: at.package.clone(), created: now };
-        packages.insert((o.as_str(), k, p.as_str()), codec::encode(&rec).as_slice())?;
-    }
-    let mut versions = tx.open_table(VERSIONS)?;
-    if versions.get((o.as_str(), k, p.as_str(), v.as_str()))?.is_none() {
-        let rec = VersionRec { version: at.version.clone(), created: now, order: crate::clock::ordinal() };
-        versions.insert((o.as_str(), k, p.as_str(), v.as_str()), codec::encode(&rec).as_slice())?;
-    }
+    let pkey = (o.as_str(), k, p.as_str());
+    let mut package: PackageRec = get_rec(&tx.open_table(PACKAGES)?, pkey)?.unwrap_or_else(|| PackageRec {
+        name: at.package.clone(),
+        created: now,
+        ..PackageRec::default()
+    });
+    let mut version = match old_version {
+        Some(rec) => rec,
+        None => {
+            let seqs = Seqs {
+                owner: lists::push(tx, lists::owner(&o), (k, &p, &v))?,
+                kind: lists::push(tx, lists::of_kind(&o, k), (k, &p, &v))?,
+                package: lists::push(tx, lists::package(&o, k, &p), (k, &p, &v))?,
+            };
+            package.versions += 1;
+            package.latest = with_new(at.kind, package.latest.take(), &at.version);
+            VersionRec {
+                version: at.version.clone(),
+                created: now,
+                order: crate::clock::ordinal(),
+                id: super::next_id(tx)?,
+                creator: creator(tx, by)?,
+                seqs,
+                ..VersionRec::default()
+            }
+        }
+    };
     let mut out = Vec::with_capacity(files.len());
     for (name, staged) in files {
         let blob = blobs::adopt(tx, staged)?;
-        let rec =
-            FileRec { name: name.to_string(), blob, sha256: staged.sha256, size: staged.size, created: now };
         let f = name_key(at.kind, name);
-        table.insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
+        let rec = FileRec {
+            name: name.to_string(),
+            blob,
+            sha256: staged.sha256,
+            size: staged.size,
+            created: now,
+            id: super::next_id(tx)?,
+            seq: lists::push(tx, lists::version(&o, k, &p, &v), (k, &p, &f))?,
+        };
+        tx.open_table(FILES)?
+            .insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
+        version.files += 1;
+        version.size += rec.size;
         out.push(rec);
     }
+    package.files += files.len() as u64;
+    package.size += bytes;
+    package.updated = now;
+    tx.open_table(VERSIONS)?.insert(vkey, codec::encode(&version).as_slice())?;
+    tx.open_table(PACKAGES)?.insert(pkey, codec::encode(&package).as_slice())?;
     Ok(Added::Stored(out))
+}
+
+/// The publisher named `by` as recorded in a version: `None` when no user of that name exists.
+fn creator(tx: &WriteTransaction, by: Option<&str>) -> Result<Option<Creator>> {
+    let Some(by) = by else { return Ok(None) };
+    let k = key(by);
+    let id = tx.open_table(OWNER_IDS)?.get(k.as_str())?.map(|v| v.value());
+    Ok(id.map(|id| Creator { id, key: k }))
+}
+
+/// A package's latest version once `new` is added to versions whose latest was `current`.
+fn with_new(kind: PackageType, current: Option<String>, new: &str) -> Option<String> {
+    let both = current.iter().map(|c| (c.as_str(), 0)).chain([(new, 1)]);
+    latest_version(kind, both).map(str::to_string)
+}
+
+/// A package's latest version from its version records (after one was removed). Generic:
+/// the newest of its list; Go: the rule over every version key (which is the version).
+fn latest_now(tx: &WriteTransaction, o: &str, kind: PackageType, p: &str) -> Result<Option<String>> {
+    let k = kind.as_str();
+    if kind == PackageType::Go {
+        let table = tx.open_table(VERSIONS)?;
+        let mut keys = Vec::new();
+        for entry in table.range((o, k, p, "")..)? {
+            let (key, _) = entry?;
+            let (ko, kk, kp, kv) = key.value();
+            if (ko, kk, kp) != (o, k, p) {
+                break;
+            }
+            keys.push(kv.to_string());
+        }
+        return Ok(latest_version(kind, keys.iter().map(|v| (v.as_str(), 0))).map(str::to_string));
+    }
+    let Some((_, _, v)) = lists::last(tx, lists::package(o, k, p))? else { return Ok(None) };
+    let rec: Option<VersionRec> = get_rec(&tx.open_table(VERSIONS)?, (o, k, p, v.as_str()))?;
+    Ok(rec.map(|r| r.version))
+}
+
+/// Takes `files` files of `size` bytes (and, with `version_gone`, the version `v` whose record
+/// was `gone`) off the package's summary; removes the package when it has no version left.
+fn unaccount(
+    tx: &WriteTransaction,
+    (o, kind, p): (&str, PackageType, &str),
+    files: u64,
+    size: u64,
+    gone: Option<&VersionRec>,
+) -> Result<()> {
+    let k = kind.as_str();
+    let mut package: PackageRec = get_rec(&tx.open_table(PACKAGES)?, (o, k, p))?
+        .ok_or_else(|| Error::corrupt(format!("version of {o}/{k}/{p} without a package record")))?;
+    package.files = package.files.saturating_sub(files);
+    package.size = package.size.saturating_sub(size);
+    package.updated = crate::clock::now();
+    if let Some(v) = gone {
+        package.versions = package.versions.saturating_sub(1);
+        if package.latest.as_deref() == Some(v.version.as_str()) {
+            package.latest = latest_now(tx, o, kind, p)?;
+        }
+    }
+    if package.versions == 0 {
+        tx.open_table(PACKAGES)?.remove((o, k, p))?;
+    } else {
+        tx.open_table(PACKAGES)?.insert((o, k, p), codec::encode(&package).as_slice())?;
+    }
+    Ok(())
+}
+
+/// Removes version `v` (whose files are gone already) from its lists and its record.
+fn drop_version(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str, rec: &VersionRec) -> Result<()> {
+    tx.open_table(VERSIONS)?.remove((o, k, p, v))?;
+    lists::remove(tx, lists::owner(o), rec.seqs.owner)?;
+    lists::remove(tx, lists::of_kind(o, k), rec.seqs.kind)?;
+    lists::remove(tx, lists::package(o, k, p), rec.seqs.package)?;
+    lists::clear(tx, lists::version(o, k, p, v))
 }
 
 /// Deletes one file; an emptied version and package go with it.
@@ -289,17 +420,37 @@ fn delete_file(tx: &WriteTransaction, t: &FileTarget, reaper: &Reaper) -> Result
             .ok_or(Error::NotFound(What::File))?
     };
     tx.open_table(FILES)?.remove((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?;
+    lists::remove(tx, lists::version(&o, k, &p, &v), rec.seq)?;
     blobs::release(tx, rec.blob, reaper)?;
-    let version_gone = prune(tx, &o, k, &p, &v)?;
+    let vkey = (o.as_str(), k, p.as_str(), v.as_str());
+    let mut version: VersionRec = get_rec(&tx.open_table(VERSIONS)?, vkey)?
+        .ok_or_else(|| Error::corrupt(format!("file of {o}/{k}/{p}/{v} without a version record")))?;
+    version.files = version.files.saturating_sub(1);
+    version.size = version.size.saturating_sub(rec.size);
+    let version_gone = !has_file(tx, &o, k, &p, &v)?;
+    if version_gone {
+        drop_version(tx, &o, k, &p, &v, &version)?;
+    } else {
+        tx.open_table(VERSIONS)?.insert(vkey, codec::encode(&version).as_slice())?;
+    }
+    unaccount(tx, (&o, t.kind, &p), 1, rec.size, version_gone.then_some(&version))?;
     super::quotas::account(tx, &o, -(rec.size as i64), -i64::from(version_gone))
 }
 
 /// Deletes a version and all its files; an emptied package goes with it.
-fn delete_version(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str, reaper: &Reaper) -> Result<()> {
-    if tx.open_table(VERSIONS)?.get((o, k, p, v))?.is_none() {
-        return Err(Error::NotFound(What::Version));
-    }
+fn delete_version(
+    tx: &WriteTransaction,
+    o: &str,
+    kind: PackageType,
+    p: &str,
+    v: &str,
+    reaper: &Reaper,
+) -> Result<()> {
+    let k = kind.as_str();
+    let version: VersionRec =
+        get_rec(&tx.open_table(VERSIONS)?, (o, k, p, v))?.ok_or(Error::NotFound(What::Version))?;
     let mut bytes = 0u64;
+    let mut count = 0u64;
     let removed: Vec<u64> = {
         let mut files = tx.open_table(FILES)?;
         let mut blobs = Vec::new();
@@ -314,6 +465,7 @@ fn delete_version(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str, rea
             let rec: FileRec = codec::decode(value.value())?;
             blobs.push(rec.blob);
             bytes += rec.size;
+            count += 1;
             keys.push(kf.to_string());
         }
         for kf in &keys {
@@ -324,88 +476,24 @@ fn delete_version(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str, rea
     for id in removed {
         blobs::release(tx, id, reaper)?;
     }
-    tx.open_table(VERSIONS)?.remove((o, k, p, v))?;
-    prune(tx, o, k, p, v)?;
+    drop_version(tx, o, k, p, v, &version)?;
+    unaccount(tx, (o, kind, p), count, bytes, Some(&version))?;
     super::quotas::account(tx, o, -(bytes as i64), -1)
 }
 
-/// Removes the version when it has no file left, and the package when it has no version.
-/// Returns whether the version was removed.
-fn prune(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<bool> {
-    let has_file = {
-        let files = tx.open_table(FILES)?;
-        let mut range = files.range((o, k, p, v, "")..)?;
-        let first = match range.next() {
-            Some(entry) => {
-                let (key, _) = entry?;
-                let (ko, kk, kp, kv, _) = key.value();
-                (ko, kk, kp, kv) == (o, k, p, v)
-            }
-            None => false,
-        };
-        first
-    };
-    if has_file {
-        return Ok(false);
-    }
-    let mut versions = tx.open_table(VERSIONS)?;
-    versions.remove((o, k, p, v))?;
-    let has_version = match versions.range((o, k, p, "")..)?.next() {
+/// Whether version `v` has a file.
+fn has_file(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<bool> {
+    let files = tx.open_table(FILES)?;
+    let mut range = files.range((o, k, p, v, "")..)?;
+    let first = match range.next() {
         Some(entry) => {
             let (key, _) = entry?;
-            let (ko, kk, kp, _) = key.value();
-            (ko, kk, kp) == (o, k, p)
+            let (ko, kk, kp, kv, _) = key.value();
+            (ko, kk, kp, kv) == (o, k, p, v)
         }
         None => false,
     };
-    if !has_version {
-        tx.open_table(PACKAGES)?.remove((o, k, p))?;
-    }
-    Ok(true)
-}
-
-fn versions_of(tx: &ReadTransaction, o: &str, k: &str, p: &str) -> Result<Vec<VersionRec>> {
-    let table = tx.open_table(VERSIONS)?;
-    let mut out = Vec::new();
-    for entry in table.range((o, k, p, "")..)? {
-        let (key, value) = entry?;
-        let (ko, kk, kp, _) = key.value();
-        if (ko, kk, kp) != (o, k, p) {
-            break;
-        }
-        out.push(codec::decode(value.value())?);
-    }
-    Ok(out)
-}
-
-fn files_of(tx: &ReadTransaction, o: &str, k: &str, p: &str, v: &str) -> Result<Vec<FileRec>> {
-    let table = tx.open_table(FILES)?;
-    let mut out = Vec::new();
-    for entry in table.range((o, k, p, v, "")..)? {
-        let (key, value) = entry?;
-        let (ko, kk, kp, kv, _) = key.value();
-        if (ko, kk, kp, kv) != (o, k, p, v) {
-            break;
-        }
-        out.push(codec::decode(value.value())?);
-    }
-    Ok(out)
-}
-
-fn summarize(
-    tx: &ReadTransaction,
-    o: &str,
-    kind: PackageType,
-    p: &str,
-    v: VersionRec,
-) -> Result<VersionSummary> {
-    let files = files_of(tx, o, kind.as_str(), p, &name_key(kind, &v.version))?;
-    Ok(VersionSummary {
-        version: v.version,
-        created: v.created,
-        files: files.len() as u64,
-        size: files.iter().map(|f| f.size).sum(),
-    })
+    Ok(first)
 }
 
 impl Store {
@@ -422,16 +510,30 @@ impl Store {
         target: FileTarget,
         expect: Option<[u8; 32]>,
     ) -> Result<Added> {
+        self.add_file_by(content, target, expect, None).await
+    }
+
+    /// [`Store::add_file`], recording user `by` as the publisher of a version it creates.
+    ///
+    /// # Errors
+    /// As [`Store::add_file`].
+    pub async fn add_file_by(
+        &self,
+        content: Sealed,
+        target: FileTarget,
+        expect: Option<[u8; 32]>,
+        by: Option<String>,
+    ) -> Result<Added> {
         if expect.is_some_and(|e| e != content.sha256()) {
             return Ok(Added::Refused(Refusal::ChecksumMismatch));
         }
-        content.commit(move |tx, staged| add_file(tx, &target, staged)).await
+        content.commit(move |tx, staged| add_file(tx, &target, staged, by.as_deref())).await
     }
 
     /// Publishes a Go module version: its zip (the sealed upload, as uploaded) and its
     /// go.mod, as the files `{version}.zip` and `{version}.mod` of version `version` of
     /// package `module`, in one durable commit. Refused ([`Refusal::Exists`]) when the module
-    /// version exists, when the owner is gone, or by quota.
+    /// version exists, when the owner is gone, or by quota. `by` is the publishing user.
     ///
     /// # Errors
     /// Storage errors. Refused or failed, nothing is stored.
@@ -442,6 +544,7 @@ impl Store {
         module: &str,
         version: &str,
         go_mod: Vec<u8>,
+        by: Option<String>,
     ) -> Result<Added<Vec<FileRec>>> {
         let at = FileTarget {
             owner: owner.to_string(),
@@ -454,7 +557,7 @@ impl Store {
         let (zip_name, mod_name) = (format!("{version}.zip"), format!("{version}.mod"));
         zip.commit(move |tx, staged| {
             let go_mod = blobs::stage_inline(tx, mod_blob, &go_mod)?;
-            add_version(tx, &at, &[(zip_name.as_str(), staged), (mod_name.as_str(), &go_mod)])
+            add_version(tx, &at, &[(zip_name.as_str(), staged), (mod_name.as_str(), &go_mod)], by.as_deref())
         })
         .await
     }
@@ -518,66 +621,131 @@ impl Store {
     /// [`Error::NotFound`] when the version does not exist.
     pub fn delete_version(&self, owner: &str, kind: PackageType, package: &str, version: &str) -> Result<()> {
         let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
-        self.write_reaping(move |tx, reaper| delete_version(tx, &o, kind.as_str(), &p, &v, reaper))
+        self.write_reaping(move |tx, reaper| delete_version(tx, &o, kind, &p, &v, reaper))
     }
 
-    /// The packages of `owner`, optionally of one type, sorted by type and name.
+    /// The stable id of the user or organization named `name`.
+    pub fn owner_id(&self, name: &str) -> Result<Option<u64>> {
+        let tx = self.read()?;
+        Ok(tx.open_table(OWNER_IDS)?.get(key(name).as_str())?.map(|v| v.value()))
+    }
+
+    /// A package with its summary; `None` when it does not exist.
+    pub fn package(&self, owner: &str, kind: PackageType, package: &str) -> Result<Option<PackageSummary>> {
+        let tx = self.read()?;
+        let (o, p) = (key(owner), name_key(kind, package));
+        let rec: Option<PackageRec> =
+            get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), kind.as_str(), p.as_str()))?;
+        Ok(rec.map(|rec| PackageSummary { kind, key: p, rec }))
+    }
+
+    /// The spelling a package was created with; `None` when it does not exist.
+    /// The packages of `owner` (optionally of one type) with their summaries, by type and
+    /// key: one record per package, never its versions (the web page's package lists).
     pub fn packages(&self, owner: &str, kind: Option<PackageType>) -> Result<Vec<PackageSummary>> {
         let tx = self.read()?;
         let o = key(owner);
         let table = tx.open_table(PACKAGES)?;
+        let start = kind.map_or("", PackageType::as_str);
         let mut out = Vec::new();
-        for entry in table.range((o.as_str(), "", "")..)? {
+        for entry in table.range((o.as_str(), start, "")..)? {
             let (k, value) = entry?;
             let (ko, kk, kp) = k.value();
-            if ko != o {
+            if ko != o || kind.is_some_and(|want| want.as_str() != kk) {
                 break;
             }
-            if kind.is_some_and(|want| want.as_str() != kk) {
-                continue;
-            }
-            let k = PackageType::of_key(kk)?;
-            let rec: PackageRec = codec::decode(value.value())?;
-            let versions = versions_of(&tx, &o, kk, kp)?;
-            let latest =
-                latest_version(k, versions.iter().map(|v| (v.version.as_str(), v.order))).map(str::to_string);
             out.push(PackageSummary {
-                kind: k,
-                name: rec.name,
-                created: rec.created,
-                versions: versions.len() as u64,
-                latest,
+                kind: PackageType::of_key(kk)?,
+                key: kp.to_string(),
+                rec: codec::decode(value.value())?,
             });
         }
         Ok(out)
     }
 
-    /// The spelling a package was created with; `None` when it does not exist.
     pub fn package_name(&self, owner: &str, kind: PackageType, package: &str) -> Result<Option<String>> {
-        let tx = self.read()?;
-        let (o, p) = (key(owner), name_key(kind, package));
-        let rec: Option<PackageRec> =
-            get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), kind.as_str(), p.as_str()))?;
-        Ok(rec.map(|r| r.name))
+        Ok(self.package(owner, kind, package)?.map(|p| p.rec.name))
     }
 
-    /// The versions of a package, oldest first; `None` when the package does not exist.
-    pub fn versions(
+    /// A page of the versions of `owner`, newest first, optionally of one type and of
+    /// packages whose name contains `q` (case-insensitively). Without `q` it reads the page
+    /// alone; with `q` it reads the keys of the owner's packages and walks the owner's list
+    /// of versions from the newest up to the end of the page.
+    pub fn owner_versions(
+        &self,
+        owner: &str,
+        kind: Option<PackageType>,
+        q: &str,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Page<VersionSummary>> {
+        let tx = self.read()?;
+        let o = key(owner);
+        let list = match kind {
+            Some(k) => lists::of_kind(&o, k.as_str()),
+            None => lists::owner(&o),
+        };
+        let mut names = Names::default();
+        if q.is_empty() {
+            let total = lists::count(&tx, list)?;
+            let items = lists::page(&tx, list, offset, limit, true)?;
+            let items = items.iter().map(|i| names.summary(&tx, &o, i)).collect::<Result<Vec<_>>>()?;
+            return Ok(Page { total, items: items.into_iter().flatten().collect() });
+        }
+        let needle = q.to_lowercase();
+        let mut matching = std::collections::HashSet::new();
+        let mut total = 0;
+        for entry in tx.open_table(PACKAGES)?.range((o.as_str(), "", "")..)? {
+            let (k, value) = entry?;
+            let (ko, kk, kp) = k.value();
+            if ko != o {
+                break;
+            }
+            if kind.is_some_and(|want| want.as_str() != kk) || !kp.to_lowercase().contains(&needle) {
+                continue;
+            }
+            let rec: PackageRec = codec::decode(value.value())?;
+            total += rec.versions;
+            matching.insert((kk.to_string(), kp.to_string()));
+        }
+        let mut picked = Vec::new();
+        let mut skip = offset;
+        if !matching.is_empty() && limit > 0 {
+            lists::newest_while(&tx, list, |(k, p, v)| {
+                if matching.contains(&(k.to_string(), p.to_string())) {
+                    if skip > 0 {
+                        skip -= 1;
+                    } else {
+                        picked.push((k.to_string(), p.to_string(), v.to_string()));
+                    }
+                }
+                picked.len() < limit
+            })?;
+        }
+        let items = picked.iter().map(|i| names.summary(&tx, &o, i)).collect::<Result<Vec<_>>>()?;
+        Ok(Page { total, items: items.into_iter().flatten().collect() })
+    }
+
+    /// A page of the versions of a package, newest first; `None` when the package does not
+    /// exist.
+    pub fn package_versions(
         &self,
         owner: &str,
         kind: PackageType,
         package: &str,
-    ) -> Result<Option<Vec<VersionSummary>>> {
+        offset: u64,
+        limit: usize,
+    ) -> Result<Option<Page<VersionSummary>>> {
         let tx = self.read()?;
         let (o, p) = (key(owner), name_key(kind, package));
-        let mut versions = versions_of(&tx, &o, kind.as_str(), &p)?;
-        if versions.is_empty() {
-            return Ok(None);
-        }
-        versions.sort_by_key(|v| v.order);
-        let out =
-            versions.into_iter().map(|v| summarize(&tx, &o, kind, &p, v)).collect::<Result<Vec<_>>>()?;
-        Ok(Some(out))
+        let k = kind.as_str();
+        let rec: Option<PackageRec> = get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), k, p.as_str()))?;
+        let Some(rec) = rec else { return Ok(None) };
+        let mut names = Names::default();
+        names.packages.insert((k.to_string(), p.clone()), rec.name);
+        let items = lists::page(&tx, lists::package(&o, k, &p), offset, limit, true)?;
+        let items = items.iter().map(|i| names.summary(&tx, &o, i)).collect::<Result<Vec<_>>>()?;
+        Ok(Some(Page { total: rec.versions, items: items.into_iter().flatten().collect() }))
     }
 
     /// One version; `None` when it does not exist.
@@ -590,23 +758,122 @@ impl Store {
     ) -> Result<Option<VersionSummary>> {
         let tx = self.read()?;
         let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
-        let rec: Option<VersionRec> =
-            get_rec(&tx.open_table(VERSIONS)?, (o.as_str(), kind.as_str(), p.as_str(), v.as_str()))?;
-        rec.map(|rec| summarize(&tx, &o, kind, &p, rec)).transpose()
+        Names::default().summary(&tx, &o, &(kind.as_str().to_string(), p, v))
     }
 
-    /// The files of a version, sorted by name key; `None` when the version does not exist.
-    pub fn files(
+    /// The version "latest" means ([`latest_version`]), from the package's summary; `None`
+    /// when the package does not exist.
+    pub fn latest(&self, owner: &str, kind: PackageType, package: &str) -> Result<Option<VersionSummary>> {
+        let tx = self.read()?;
+        let (o, p) = (key(owner), name_key(kind, package));
+        let k = kind.as_str();
+        let rec: Option<PackageRec> = get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), k, p.as_str()))?;
+        let Some(latest) = rec.and_then(|r| r.latest) else { return Ok(None) };
+        Names::default().summary(&tx, &o, &(k.to_string(), p, name_key(kind, &latest)))
+    }
+
+    /// Every version of a package as spelled (its keys, for Go modules); `None` when the
+    /// package does not exist. For the GOPROXY list, which is whole by protocol.
+    pub fn version_names(
+        &self,
+        owner: &str,
+        kind: PackageType,
+        package: &str,
+    ) -> Result<Option<Vec<String>>> {
+        let tx = self.read()?;
+        let (o, p) = (key(owner), name_key(kind, package));
+        let k = kind.as_str();
+        let table = tx.open_table(VERSIONS)?;
+        let mut out = Vec::new();
+        for entry in table.range((o.as_str(), k, p.as_str(), "")..)? {
+            let (key, value) = entry?;
+            let (ko, kk, kp, kv) = key.value();
+            if (ko, kk, kp) != (o.as_str(), k, p.as_str()) {
+                break;
+            }
+            // Go versions are case-sensitive: the key is the version. Generic ones need the record.
+            out.push(match kind {
+                PackageType::Go => kv.to_string(),
+                PackageType::Generic => codec::decode::<VersionRec>(value.value())?.version,
+            });
+        }
+        Ok(if out.is_empty() { None } else { Some(out) })
+    }
+
+    /// A page of the files of a version, in upload order; `None` when the version does not
+    /// exist.
+    pub fn files_page(
         &self,
         owner: &str,
         kind: PackageType,
         package: &str,
         version: &str,
-    ) -> Result<Option<Vec<FileRec>>> {
+        offset: u64,
+        limit: usize,
+    ) -> Result<Option<Page<FileRec>>> {
         let tx = self.read()?;
         let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
-        let files = files_of(&tx, &o, kind.as_str(), &p, &v)?;
-        Ok(if files.is_empty() { None } else { Some(files) })
+        let k = kind.as_str();
+        let rec: Option<VersionRec> =
+            get_rec(&tx.open_table(VERSIONS)?, (o.as_str(), k, p.as_str(), v.as_str()))?;
+        let Some(rec) = rec else { return Ok(None) };
+        let files = tx.open_table(FILES)?;
+        let mut items = Vec::new();
+        for (_, _, f) in lists::page(&tx, lists::version(&o, k, &p, &v), offset, limit, false)? {
+            let file: Option<FileRec> = get_rec(&files, (o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?;
+            items.extend(file);
+        }
+        Ok(Some(Page { total: rec.files, items }))
+    }
+}
+
+/// Package spellings and publishers met while building one page, read once each.
+#[derive(Default)]
+struct Names {
+    packages: std::collections::HashMap<(String, String), String>,
+    users: std::collections::HashMap<(u64, String), Publisher>,
+}
+
+impl Names {
+    /// The version at `(type, package key, version key)` of owner key `o`; `None` when it
+    /// is not there.
+    fn summary(
+        &mut self,
+        tx: &ReadTransaction,
+        o: &str,
+        item: &lists::Item,
+    ) -> Result<Option<VersionSummary>> {
+        let (k, p, v) = item;
+        let rec: Option<VersionRec> =
+            get_rec(&tx.open_table(VERSIONS)?, (o, k.as_str(), p.as_str(), v.as_str()))?;
+        let Some(rec) = rec else { return Ok(None) };
+        let kind = PackageType::of_key(k)?;
+        let package = match self.packages.get(&(k.clone(), p.clone())) {
+            Some(name) => name.clone(),
+            None => {
+                let pr: Option<PackageRec> = get_rec(&tx.open_table(PACKAGES)?, (o, k.as_str(), p.as_str()))?;
+                let name = pr.map(|r| r.name).unwrap_or_else(|| p.clone());
+                self.packages.insert((k.clone(), p.clone()), name.clone());
+                name
+            }
+        };
+        let creator = match &rec.creator {
+            None => Publisher::Unrecorded,
+            Some(c) => match self.users.get(&(c.id, c.key.clone())) {
+                Some(u) => u.clone(),
+                None => {
+                    let id = tx.open_table(OWNER_IDS)?.get(c.key.as_str())?.map(|v| v.value());
+                    let owner: Option<OwnerRec> = get_rec(&tx.open_table(OWNERS)?, c.key.as_str())?;
+                    let u = match owner {
+                        Some(rec) if id == Some(c.id) => Publisher::User(c.id, rec),
+                        _ => Publisher::Gone,
+                    };
+                    self.users.insert((c.id, c.key.clone()), u.clone());
+                    u
+                }
+            },
+        };
+        Ok(Some(VersionSummary { kind, package, rec, creator }))
     }
 }
 

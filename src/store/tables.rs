@@ -36,9 +36,46 @@ pub const USAGE: TableDefinition<&str, &[u8]> = TableDefinition::new("usage");
 /// owner key → `QuotaRec`: the limits an admin set for the owner (absent: none).
 pub const QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("quotas");
 
+/// owner key → the owner's stable id (the API's `User.id`), from the id counter.
+pub const OWNER_IDS: TableDefinition<&str, u64> = TableDefinition::new("owner_ids");
+/// (list, seq) → (type, package key, version or file key): the items of an ordered list,
+/// oldest first (`lists.rs`). A list is named by (owner key, type, package key, version key)
+/// with the parts it is not about empty: (o, "", "", "") the owner's versions, (o, t, "", "")
+/// those of one type, (o, t, p, "") a package's versions, (o, t, p, v) a version's files.
+pub const LISTS: TableDefinition<ListKey, (&str, &str, &str)> = TableDefinition::new("lists");
+/// (owner key, type, package key, version key, seq): an item of a list.
+type ListKey = (&'static str, &'static str, &'static str, &'static str, u64);
+/// (list, seq / `lists::BUCKET`) → items of the list in that bucket: how a page is found
+/// without walking the items before it.
+pub const LIST_BUCKETS: TableDefinition<(&str, &str, &str, &str, u64), u64> =
+    TableDefinition::new("list_buckets");
+/// list → (next seq, number of items).
+pub const LIST_HEADS: TableDefinition<(&str, &str, &str, &str), (u64, u64)> =
+    TableDefinition::new("list_heads");
+
+/// `META` key of the id counter: the next id for an owner, version or file (u64 LE).
+pub const NEXT_ID: &str = "next_id";
+
+/// sha256(session id) → `SessionRec`: signed-in web sessions (`sessions.rs`).
+pub const SESSIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("sessions");
+
+/// blob id → size: blobs whose content is the object `depot/blobs/{id:016x}` in the object
+/// store instead of chunks (`objects.rs`).
+pub const OBJECTS: TableDefinition<u64, u64> = TableDefinition::new("objects");
+/// blob id → multipart upload id (empty before the store gave one): objects being written.
+pub const OBJECT_STAGING: TableDefinition<u64, &[u8]> = TableDefinition::new("object_staging");
+/// blob id → multipart upload id to abort (or empty): objects to delete, after the commit
+/// that made them unreferenced.
+pub const OBJECT_OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("object_outbox");
+
 /// Layout version of this build; written on create, checked on open. Layout 1 lacked
-/// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2 (`mod.rs`).
-pub const LAYOUT: u32 = 2;
+/// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2. Layout 2 lacked the
+/// ids, summaries and lists, and wrote blob records of format 1 only (no inline content: they
+/// are read as they are); opening it computes the rest and moves it to 3 (`mod.rs`). Layout 3
+/// had no object tables: a blob record of layout 4 may have no chunks because its content is
+/// an object, which a depot of layout 3 would serve as a damaged blob, so it must refuse the
+/// file; opening a layout 3 file only creates the (empty) tables.
+pub const LAYOUT: u32 = 4;
 
 #[cfg(test)]
 mod tests {
@@ -99,10 +136,27 @@ mod tests {
             (layout(STAGED, &0x0102_0304_0506_0708), "staged u64 u64 0807060504030201".into()),
             (layout(USAGE, &"alice"), "usage &str &[u8] 616c696365".into()),
             (layout(QUOTAS, &"alice"), "quotas &str &[u8] 616c696365".into()),
+            (layout(OWNER_IDS, &"alice"), "owner_ids &str u64 616c696365".into()),
+            (
+                layout(LISTS, &("alice", "go", "m", "", 0x0102)),
+                "lists (&str,&str,&str,&str,u64) (&str,&str,&str) 05020100616c696365676f6d0201000000000000".into(),
+            ),
+            (
+                layout(LIST_BUCKETS, &("alice", "", "", "", 7)),
+                "list_buckets (&str,&str,&str,&str,u64) u64 05000000616c6963650700000000000000".into(),
+            ),
+            (
+                layout(LIST_HEADS, &("alice", "generic", "app", "1.0")),
+                "list_heads (&str,&str,&str,&str) (u64,u64) 050703616c69636567656e65726963617070312e30".into(),
+            ),
+            (layout(SESSIONS, &sha), format!("sessions [u8;32] &[u8] {sha_hex}")),
+            (layout(OBJECTS, &0x0102_0304_0506_0708), "objects u64 u64 0807060504030201".into()),
+            (layout(OBJECT_STAGING, &0x0102), "object_staging u64 &[u8] 0201000000000000".into()),
+            (layout(OBJECT_OUTBOX, &0x0102), "object_outbox u64 &[u8] 0201000000000000".into()),
         ];
         for (now, pinned) in pinned {
             assert_eq!(now, pinned);
         }
-        assert_eq!(hex(&LAYOUT.to_le_bytes()), "02000000");
+        assert_eq!(hex(&LAYOUT.to_le_bytes()), "04000000");
     }
 }

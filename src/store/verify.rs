@@ -24,7 +24,7 @@ pub struct Report {
     pub files: u64,
     pub blobs: u64,
     pub chunks: u64,
-    /// Content bytes re-read and hashed.
+    /// Content bytes re-read and hashed (chunks and inline bytes).
     pub bytes: u64,
     /// Uploads in progress (or left by a crash, reclaimed on the next start).
     pub staged: u64,
@@ -51,6 +51,7 @@ impl Store {
         check_chunks(&tx, &blobs, &mut r)?;
         check_accounts(&tx, &owners, &mut r)?;
         check_usage(&tx, &mut r)?;
+        check_summaries(&tx, &owners, &mut r)?;
         if let Some(objects) = self.objects() {
             super::objects::check_all(&tx, &objects, &mut r.problems)?;
         }
@@ -212,7 +213,7 @@ fn check_chunks(tx: &ReadTransaction, blobs: &BTreeMap<u64, BlobRec>, r: &mut Re
             h.next = index;
         }
         let start = u64::from(index) * u64::from(blob.chunk_size);
-        let expected = u64::from(blob.chunk_size).min(blob.size.saturating_sub(start));
+        let expected = u64::from(blob.chunk_size).min(blob.chunked_len().saturating_sub(start));
         if data.len() as u64 != expected {
             r.problems.push(format!("blob {id} chunk {index} has {} bytes, expected {expected}", data.len()));
         }
@@ -226,18 +227,28 @@ fn check_chunks(tx: &ReadTransaction, blobs: &BTreeMap<u64, BlobRec>, r: &mut Re
         r.problems.push(format!("chunks of blob {id} are orphaned: no blob record or staged upload"));
     }
     let in_store = tx.open_table(super::objects::OBJECTS)?;
-    for (id, b) in blobs {
-        // Content in the object store has no chunks; `verify_objects` checks it there.
-        if b.size > 0 && !seen.contains(id) && in_store.get(*id)?.is_none() {
+    for (&id, b) in blobs {
+        // Content in the object store has no chunks; `objects::check_all` checks it there.
+        if seen.contains(&id) || in_store.get(id)?.is_some() {
+            continue;
+        }
+        if b.chunked_len() > 0 {
             r.problems.push(format!("blob {id} has no chunks"));
+        } else {
+            // Content held in the record alone.
+            finish(Some(Hashing { id, next: 0, size: 0, hasher: Sha256::new() }), blobs, r);
         }
     }
     Ok(())
 }
 
+/// Checks a blob's content once its chunks were hashed: its inline bytes follow them.
 fn finish(h: Option<Hashing>, blobs: &BTreeMap<u64, BlobRec>, r: &mut Report) {
-    let Some(h) = h else { return };
+    let Some(mut h) = h else { return };
     let Some(blob) = blobs.get(&h.id) else { return };
+    h.hasher.update(&blob.inline);
+    h.size += blob.inline.len() as u64;
+    r.bytes += blob.inline.len() as u64;
     if h.size != blob.size {
         r.problems.push(format!("blob {} holds {} bytes, expected {}", h.id, h.size, blob.size));
     } else if <[u8; 32]>::from(h.hasher.finalize()) != blob.sha256 {
@@ -269,6 +280,21 @@ fn check_usage(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
                 h.bytes, h.versions, w.bytes, w.versions
             ));
         }
+    }
+    Ok(())
+}
+
+/// Package summaries, version tallies and lists must match the records they are about;
+/// every owner has an id.
+fn check_summaries(tx: &ReadTransaction, owners: &HashMap<String, OwnerRec>, r: &mut Report) -> Result<()> {
+    let ids = tx.open_table(OWNER_IDS)?;
+    let mut keys: Vec<&String> = owners.keys().collect();
+    keys.sort();
+    for o in keys {
+        if ids.get(o.as_str())?.is_none() {
+            r.problems.push(format!("owner {o} has no id"));
+        }
+        r.problems.extend(super::summaries::check_owner(tx, o)?);
     }
     Ok(())
 }
@@ -449,13 +475,19 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
     }
     for ((o, t, p, v), created) in &file_versions {
         if versions.get((o.as_str(), t.as_str(), p.as_str(), v.as_str()))?.is_none() {
-            let rec = VersionRec { version: v.clone(), created: *created, order: crate::clock::ordinal() };
+            let rec = VersionRec {
+                version: v.clone(),
+                created: *created,
+                order: crate::clock::ordinal(),
+                id: super::next_id(tx)?,
+                ..VersionRec::default()
+            };
             versions
                 .insert((o.as_str(), t.as_str(), p.as_str(), v.as_str()), codec::encode(&rec).as_slice())?;
             did.push(format!("restored the missing version record {o}/{t}/{p}/{v}"));
         }
         if packages.get((o.as_str(), t.as_str(), p.as_str()))?.is_none() {
-            let rec = PackageRec { name: p.clone(), created: *created };
+            let rec = PackageRec { name: p.clone(), created: *created, ..PackageRec::default() };
             packages.insert((o.as_str(), t.as_str(), p.as_str()), codec::encode(&rec).as_slice())?;
             did.push(format!("restored the missing package record {o}/{t}/{p}"));
         }
@@ -528,7 +560,42 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
     }
     drop(tokens);
     recount_usage(tx, &uncountable_owners, &mut did)?;
+    rederive_summaries(tx, &mut did)?;
     Ok(did)
+}
+
+/// Gives owners without an id one, and rewrites the summaries and lists of each owner whose
+/// derived listing data does not match its records (owners with an unreadable record are
+/// left alone: what they hold cannot be known).
+fn rederive_summaries(tx: &redb::WriteTransaction, did: &mut Vec<String>) -> Result<()> {
+    let mut owners = Vec::new();
+    for entry in tx.open_table(OWNERS)?.iter()? {
+        owners.push(entry?.0.value().to_string());
+    }
+    for o in owners {
+        if tx.open_table(OWNER_IDS)?.get(o.as_str())?.is_none() {
+            let id = super::next_id(tx)?;
+            tx.open_table(OWNER_IDS)?.insert(o.as_str(), id)?;
+            did.push(format!("gave owner {o} the id {id}"));
+        }
+    }
+    let mut wrong = BTreeSet::new();
+    {
+        // Check from a consistent view of this transaction's tables.
+        let (packages, versions) = (tx.open_table(PACKAGES)?, tx.open_table(VERSIONS)?);
+        for entry in packages.iter()? {
+            wrong.insert(entry?.0.value().0.to_string());
+        }
+        for entry in versions.iter()? {
+            wrong.insert(entry?.0.value().0.to_string());
+        }
+    }
+    for o in wrong {
+        if super::summaries::needs_rebuild(tx, &o)? && super::summaries::rebuild_owner(tx, &o)? {
+            did.push(format!("recomputed the package summaries and lists of {o}"));
+        }
+    }
+    Ok(())
 }
 
 /// Rewrites each owner's usage that differs from what its files and versions add up to,
