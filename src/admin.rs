@@ -61,6 +61,9 @@ pub enum Command {
     /// Check everything; with `repair`, first fix what can be fixed without losing a file.
     Verify {
         repair: bool,
+        /// Also re-read and hash every object in the object store.
+        #[serde(default)]
+        deep: bool,
     },
     /// Write a consistent copy of the database to `path` (absolute: it is opened by the
     /// process that runs the command, possibly the server).
@@ -83,6 +86,15 @@ pub enum Command {
     /// Usage and limits of one owner, or of all.
     Usage {
         owner: Option<String>,
+    },
+    /// Move file content to the object store or back into the database file.
+    BlobsMigrate {
+        to: store::MigrateTo,
+        /// The store, when named: (endpoint, bucket, region).
+        target: Option<(String, String, String)>,
+        /// Its key id and secret, for a store this process must attach.
+        access_key_id: Option<String>,
+        secret_access_key: Option<Secret>,
     },
 }
 
@@ -128,6 +140,7 @@ pub enum Output {
     BackedUp(store::BackedUp),
     Compacted(store::Compacted),
     Usage(Vec<store::OwnerUsage>),
+    Migrated(store::Migrated),
 }
 
 /// Why a command failed.
@@ -339,8 +352,8 @@ fn run(
             return Ok(Output::Tokens(store.tokens(&user)?.into_iter().map(token_info).collect()));
         }
         Command::TokenRevoke { user, label } => store.revoke_token(&user, &label)?,
-        Command::Verify { repair: false } => return Ok(Output::Verified(store.verify()?)),
-        Command::Verify { repair: true } => return Ok(Output::Repaired(store.repair()?)),
+        Command::Verify { repair: false, deep } => return Ok(Output::Verified(store.verify_deep(deep)?)),
+        Command::Verify { repair: true, .. } => return Ok(Output::Repaired(store.repair()?)),
         Command::Compact { max_pause } => {
             return Ok(Output::Compacted(store.compact(COMPACT_WAIT, max_pause)?))
         }
@@ -348,6 +361,46 @@ fn run(
             store.set_quota(&owner, store::QuotaRec { max_bytes, max_versions })?
         }
         Command::Usage { owner } => return Ok(Output::Usage(store.usage(owner.as_deref())?)),
+        Command::BlobsMigrate { to, target, access_key_id, secret_access_key } => {
+            let credentials = match (access_key_id, secret_access_key) {
+                (Some(id), Some(secret)) => Some((id, secret.expose().to_string())),
+                _ => None,
+            };
+            let target = match (target, &credentials) {
+                (Some((endpoint, bucket, region)), Some((id, secret))) => Some(store::S3Config {
+                    endpoint,
+                    bucket,
+                    region,
+                    access_key_id: id.clone(),
+                    secret_access_key: secret.clone(),
+                    ..store::S3Config::defaults()
+                }),
+                (Some((endpoint, bucket, region)), None) if store.object_stats().is_none() => {
+                    return Err(Error::Invalid(format!(
+                        "moving content to {endpoint} needs its credentials: DEPOT_S3_ACCESS_KEY_ID and DEPOT_S3_SECRET_ACCESS_KEY (bucket {bucket}, region {region})"
+                    )))
+                }
+                // A server with the store attached uses its own credentials.
+                (Some((endpoint, bucket, region)), None) => Some(store::S3Config {
+                    endpoint,
+                    bucket,
+                    region,
+                    ..store::S3Config::defaults()
+                }),
+                (None, _) => None,
+            };
+            let migrate = store.migrate_blobs(to, target, credentials, progress, cancel);
+            let migrated = match tokio::runtime::Handle::try_current() {
+                Ok(rt) => rt.block_on(migrate)?,
+                Err(_) => tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::Invalid(format!("starting a runtime: {e}")))?
+                    .block_on(migrate)?,
+            };
+            return Ok(Output::Migrated(migrated));
+        }
         Command::Backup { path } => {
             let mut last = std::time::Instant::now();
             let mut report = |done: u64, total: u64| {

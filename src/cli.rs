@@ -61,6 +61,11 @@ pub enum Command {
         /// records, memberships and tokens of deleted accounts), printing each fix; then verify.
         #[arg(long)]
         repair: bool,
+        /// Also re-read every object in the object store and check its sha256 (streamed; as
+        /// long as downloading all of it takes). Without it, objects are checked for
+        /// existence and size only.
+        #[arg(long, conflicts_with = "repair")]
+        deep: bool,
     },
     /// Write a consistent copy of the database to FILE.
     ///
@@ -95,6 +100,9 @@ pub enum Command {
     /// Per-owner limits (storage bytes, number of versions) and usage.
     #[command(subcommand)]
     Quota(QuotaCommand),
+    /// Where file content lives: the database file or an S3-compatible object store.
+    #[command(subcommand)]
+    Blobs(BlobsCommand),
     /// Write the man page or a shell completion script to standard output.
     ///
     /// For packagers, the way `rg --generate` works: `packaging/generate.sh` runs it to refresh
@@ -129,6 +137,49 @@ pub enum QuotaCommand {
     Show {
         /// The user or organization (all when omitted).
         owner: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlobsCommand {
+    /// Move file content to the object store (`--to s3`, content larger than the inline
+    /// limit, 64 KiB) or back into the database file (`--to local`).
+    ///
+    /// Through a running server, which keeps serving (downloads of a blob being moved read
+    /// whichever copy they started on), or on a stopped database. One blob at a time: copied,
+    /// read back and hashed, then switched in one transaction; the old copy is deleted only
+    /// after that. Interrupted (killed, the store down), run it again: it continues. From
+    /// then on the server puts new content where this moved it (until its next start, which
+    /// follows --blob-store). The store is the one the database records unless --s3-endpoint
+    /// and --s3-bucket name it; the credentials come from DEPOT_S3_ACCESS_KEY_ID and
+    /// DEPOT_S3_SECRET_ACCESS_KEY (a server that has the store attached uses its own).
+    /// Prints `MOVED<TAB>BYTES<TAB>LEFT`; exits non-zero when content did not match its
+    /// checksum.
+    Migrate {
+        /// Where the content goes.
+        #[arg(long, value_enum, value_name = "WHERE")]
+        to: BlobStore,
+        /// The object store's URL: scheme, host and port.
+        #[arg(long, value_name = "URL", env = "DEPOT_S3_ENDPOINT")]
+        s3_endpoint: Option<String>,
+        /// The bucket holding depot's objects.
+        #[arg(long, value_name = "NAME", env = "DEPOT_S3_BUCKET")]
+        s3_bucket: Option<String>,
+        /// The store's region.
+        #[arg(long, value_name = "R", env = "DEPOT_S3_REGION", default_value = "us-east-1")]
+        s3_region: String,
+        /// Environment only (the command line refuses it).
+        #[arg(long, value_name = "ID", env = "DEPOT_S3_ACCESS_KEY_ID", hide = true, hide_env_values = true)]
+        s3_access_key_id: Option<String>,
+        /// Environment only (the command line refuses it).
+        #[arg(
+            long,
+            value_name = "KEY",
+            env = "DEPOT_S3_SECRET_ACCESS_KEY",
+            hide = true,
+            hide_env_values = true
+        )]
+        s3_secret_access_key: Option<String>,
     },
 }
 

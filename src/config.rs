@@ -69,6 +69,9 @@ pub struct ServeConfig {
     pub conn: ConnLimits,
     /// The object store for file content (`--blob-store s3`), if any.
     pub objects: Option<crate::store::S3Config>,
+    /// Its credentials as given (environment or config file), for content a database holds
+    /// in the store it records while new content stays local.
+    pub object_credentials: Option<(String, String)>,
 }
 
 impl ServeConfig {
@@ -89,8 +92,15 @@ impl ServeConfig {
             crate::cli::BlobStore::Local => None,
             crate::cli::BlobStore::S3 => Some(s3_config(args)?),
         };
+        let object_credentials = match (&args.s3_access_key_id, &args.s3_secret_access_key) {
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                Some((id.clone(), secret.clone()))
+            }
+            _ => None,
+        };
         Ok(ServeConfig {
             objects,
+            object_credentials,
             db,
             config: args.config.clone(),
             listen: args.listen,
@@ -140,6 +150,12 @@ fn s3_config(args: &ServeArgs) -> Result<crate::store::S3Config, String> {
         timeout: Duration::from_secs(args.s3_timeout_secs),
         orphan_age: Duration::from_secs(args.s3_orphan_age_secs),
     };
+    if cfg.inline_max > crate::store::SMALL_MAX as u64 {
+        return Err(format!(
+            "--s3-inline-max is at most {} (64KiB): larger content is what the object store is for",
+            crate::store::SMALL_MAX
+        ));
+    }
     // A malformed endpoint is refused here, before the database is opened.
     crate::store::Objects::new(cfg.clone())?;
     Ok(cfg)

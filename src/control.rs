@@ -214,12 +214,14 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::TokenCreate { .. } => "token create",
         Command::TokenList { .. } => "token list",
         Command::TokenRevoke { .. } => "token revoke",
-        Command::Verify { repair: false } => "verify",
-        Command::Verify { repair: true } => "verify --repair",
+        Command::Verify { repair: false, deep: false } => "verify",
+        Command::Verify { repair: false, deep: true } => "verify --deep",
+        Command::Verify { repair: true, .. } => "verify --repair",
         Command::Backup { .. } => "backup",
         Command::Compact { .. } => "compact",
         Command::QuotaSet { .. } => "quota set",
         Command::Usage { .. } => "quota show",
+        Command::BlobsMigrate { .. } => "blobs migrate",
     }
 }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use depot::admin::{self, Output};
 use depot::cli::{
-    Cli, Command, GenerateKind, GoCommand, MemberCommand, OrgCommand, QuotaCommand, RoleArg, TokenCommand,
-    UserCommand,
+    BlobStore, BlobsCommand, Cli, Command, GenerateKind, GoCommand, MemberCommand, OrgCommand, QuotaCommand,
+    RoleArg, TokenCommand, UserCommand,
 };
 use depot::clock::rfc3339;
 use depot::config::{self, ServeConfig};
@@ -107,7 +107,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Token(TokenCommand::List { user }) => admin::Command::TokenList { user },
         Command::Token(TokenCommand::Revoke { user, label }) => admin::Command::TokenRevoke { user, label },
-        Command::Verify { repair } => admin::Command::Verify { repair },
+        Command::Verify { repair, deep } => admin::Command::Verify { repair, deep },
         Command::Backup { file } => admin::Command::Backup { path: absolute(&file)? },
         Command::Compact { allow_pause, max_pause } => {
             admin::Command::Compact { max_pause: (!allow_pause).then_some(max_pause) }
@@ -116,6 +116,29 @@ fn run(cli: Cli) -> Result<(), String> {
             admin::Command::QuotaSet { owner, max_bytes: max_bytes.map(|b| b.0), max_versions }
         }
         Command::Quota(QuotaCommand::Show { owner }) => admin::Command::Usage { owner },
+        Command::Blobs(BlobsCommand::Migrate {
+            to,
+            s3_endpoint,
+            s3_bucket,
+            s3_region,
+            s3_access_key_id,
+            s3_secret_access_key,
+        }) => {
+            let target = match (s3_endpoint, s3_bucket) {
+                (Some(endpoint), Some(bucket)) => Some((endpoint, bucket, s3_region)),
+                (None, None) => None,
+                _ => return Err("--s3-endpoint and --s3-bucket go together".into()),
+            };
+            admin::Command::BlobsMigrate {
+                to: match to {
+                    BlobStore::S3 => store::MigrateTo::S3,
+                    BlobStore::Local => store::MigrateTo::Local,
+                },
+                target,
+                access_key_id: s3_access_key_id,
+                secret_access_key: s3_secret_access_key.map(Into::into),
+            }
+        }
     };
     let summary = describe(&command);
     // Only `user add` may start a database (the first admin of a new install); a command
@@ -126,9 +149,14 @@ fn run(cli: Cli) -> Result<(), String> {
     let problems = match &output {
         Output::Verified(report) => report.problems.len(),
         Output::Repaired(r) => r.after.problems.len(),
+        Output::Migrated(m) => m.problems.len(),
         _ => 0,
     };
+    let migrated = matches!(output, Output::Migrated(_));
     print_output(output).map_err(|e| format!("writing the output: {e}"))?;
+    if problems > 0 && migrated {
+        return Err(format!("{problems} blob(s) did not match their checksum and were not moved"));
+    }
     if problems > 0 {
         return Err(format!("verify found {problems} problem(s)"));
     }
@@ -208,7 +236,7 @@ fn describe(cmd: &admin::Command) -> Option<String> {
         C::TokenRevoke { user, label } => format!("revoked token {label} of {user}"),
         C::UserList | C::TokenCreate { .. } | C::TokenList { .. } | C::Verify { .. } => return None,
         C::QuotaSet { owner, .. } => format!("set the limits of {owner}"),
-        C::Backup { .. } | C::Compact { .. } | C::Usage { .. } => return None,
+        C::Backup { .. } | C::Compact { .. } | C::Usage { .. } | C::BlobsMigrate { .. } => return None,
     })
 }
 
@@ -408,6 +436,15 @@ fn print_output(output: Output) -> std::io::Result<()> {
                 limit(u.quota.max_versions)
             )
         }),
+        Output::Migrated(m) => {
+            for p in &m.problems {
+                eprintln!("depot: {p}");
+            }
+            if m.left > 0 {
+                eprintln!("depot: {} blob(s) left where they were (still being downloaded, or stopped); run it again", m.left);
+            }
+            writeln!(out, "{}\t{}\t{}", m.moved, m.bytes, m.left)
+        }
         Output::Compacted(c) => {
             eprintln!("depot: compacted the database from {} to {} bytes", c.before, c.after);
             writeln!(out, "{}\t{}", c.before, c.after)
@@ -478,6 +515,13 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
             tracing::info!(endpoint = %s3.endpoint, bucket = %s3.bucket, "file content goes to the object store");
             if recovered > 0 {
                 tracing::info!(uploads = recovered, "objects of unfinished uploads queued for deletion");
+            }
+        } else {
+            match store.attach_recorded_objects_for_reads(cfg.object_credentials.clone()).await {
+                Ok(Some(s)) => tracing::info!(store = %s, "new content stays in the database file; content already in the object store is read there"),
+                Ok(None) => {}
+                // The rest keeps working; reads of that content answer 503 until it is fixed.
+                Err(e) => tracing::warn!("{e}"),
             }
         }
         let addr = listener.local_addr().map_err(|e| e.to_string())?;

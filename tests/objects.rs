@@ -468,3 +468,181 @@ fn credentials_are_refused_on_the_command_line_and_s3_needs_its_settings() {
     );
     assert!(out.stderr().contains("DEPOT_S3_ACCESS_KEY_ID"), "{out}");
 }
+
+/// `verify` checks each object's existence and size; `verify --deep` re-reads and hashes it,
+/// so an object overwritten in the store with other bytes of the same size is found only
+/// by the deep check, and one of another size by both.
+#[test]
+fn verify_deep_rehashes_objects_and_finds_content_changed_in_the_store() {
+    let Some(bin) = garage() else { return };
+    let g = Garage::start(bin);
+    let (srv, alice) = start_depot(&g, &[]);
+    let large = content_for("deep", 9 * MIB + 7);
+    put(&srv, &alice, "1", "large.bin", &large).expect(201);
+    put(&srv, &alice, "1", "small.txt", b"stays in redb").expect(201);
+    let keys = g.objects();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    srv.cli(&["verify"], None).expect_ok();
+    let deep = srv.cli(&["verify", "--deep"], None);
+    deep.expect_ok();
+    assert!(deep.stdout().contains(&(large.len() as u64 + 13).to_string()), "every byte re-read:\n{deep}");
+
+    // Same size, other bytes: only the deep check sees it.
+    let mut other = large.clone();
+    other[5 * MIB] ^= 0x55;
+    g.s3_send("PUT", &keys[0], &other);
+    srv.cli(&["verify"], None).expect_ok();
+    let deep = srv.cli(&["verify", "--deep"], None);
+    deep.expect_code(1);
+    assert!(deep.stdout().contains("does not match its sha256"), "{deep}");
+
+    // Another size: the plain check sees it too.
+    g.s3_send("PUT", &keys[0], &large[..1000]);
+    let plain = srv.cli(&["verify"], None);
+    plain.expect_code(1);
+    assert!(plain.stdout().contains("holds 1000 bytes"), "{plain}");
+}
+
+/// The environment of a CLI or server that reaches the cluster.
+fn with_keys(g: &Garage, mut cmd: Command) -> Command {
+    cmd.env("DEPOT_S3_ACCESS_KEY_ID", &g.key_id).env("DEPOT_S3_SECRET_ACCESS_KEY", &g.secret);
+    cmd
+}
+
+/// `depot blobs migrate --to WHERE` against `db` (through its server when one runs).
+fn migrate_command(g: &Garage, db: &Path, to: &str) -> Command {
+    let mut cmd = depot_command();
+    cmd.arg("--db").arg(db).args(["blobs", "migrate", "--to", to]);
+    if to == "s3" {
+        cmd.args(["--s3-bucket", BUCKET, "--s3-region", "garage", "--s3-endpoint"]).arg(g.endpoint());
+    }
+    with_keys(g, cmd)
+}
+
+/// Downloads every file again and again from another thread until stopped; returns how many
+/// downloads it made and the first wrong answer, if any.
+fn keep_downloading(
+    addr: std::net::SocketAddr,
+    files: Vec<(String, Vec<u8>)>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> thread::JoinHandle<(u64, Option<String>)> {
+    thread::spawn(move || {
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            for (name, body) in &files {
+                let resp = match send_to(addr, &Request::get(&file_path("alice", "app", "1", name))) {
+                    Ok(resp) => resp,
+                    Err(e) => return (n, Some(format!("{name}: {e}"))),
+                };
+                if resp.status != 200 || resp.body != *body {
+                    return (n, Some(format!("{name}: {} with {} bytes", resp.status, resp.body.len())));
+                }
+                n += 1;
+            }
+        }
+        (n, None)
+    })
+}
+
+/// Runs `cmd` until the store holds `objects(count)` true, then SIGKILLs the server under it:
+/// a migration cut short at an arbitrary blob.
+fn kill_mid_migration(srv: &mut TestServer, mut cmd: Command, mut cut: impl FnMut() -> bool) {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("run depot blobs migrate");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cut() {
+        assert!(Instant::now() < deadline, "the migration never got going\n{}", srv.log());
+        assert!(child.try_wait().unwrap().is_none(), "the migration ended before it could be cut short");
+        thread::sleep(Duration::from_millis(20));
+    }
+    srv.kill9();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the migration cannot have finished: its server was killed");
+}
+
+#[test]
+fn blobs_migrate_moves_content_both_ways_while_serving_and_resumes_after_kill_9() {
+    let Some(bin) = garage() else { return };
+    let g = Garage::start(bin);
+    // A server keeping new content in the database file; it has the store's keys, for the
+    // content a migration puts there.
+    let setup = ServeSetup::args(&[])
+        .env("DEPOT_S3_ACCESS_KEY_ID", &g.key_id)
+        .env("DEPOT_S3_SECRET_ACCESS_KEY", &g.secret);
+    let mut srv = TestServer::start_setup(TestDb::new(), setup);
+    srv.add_user("alice", "alice-password", false);
+    let alice = Cred::token(&srv.token("alice", "write"));
+    const N: usize = 24;
+    let mut files: Vec<(String, Vec<u8>)> =
+        (0..N).map(|i| (format!("f{i}.bin"), content_for(&format!("m{i}"), 4 * MIB + i))).collect();
+    files.push(("small.txt".into(), b"small content stays in the database file".to_vec()));
+    for (name, body) in &files {
+        put(&srv, &alice, "1", name, body).expect(201);
+    }
+    assert!(g.objects().is_empty());
+    let db = srv.db_path();
+    let all_served = |srv: &TestServer| {
+        for (name, body) in &files {
+            get(srv, "1", name).expect(200).expect_body(body);
+        }
+    };
+
+    // To the store, killed part way: every file is still served, from wherever it is.
+    kill_mid_migration(&mut srv, migrate_command(&g, &db, "s3"), || g.objects().len() >= 4);
+    srv.restart();
+    all_served(&srv);
+    // Run again while downloads go on: it finishes, and nothing is served wrong meanwhile.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let downloads = keep_downloading(srv.addr(), files.clone(), stop.clone());
+    let out = run_command(migrate_command(&g, &db, "s3"), None);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (n, wrong) = downloads.join().unwrap();
+    out.expect_ok();
+    assert_eq!(wrong, None, "a download during the migration went wrong\n{}", srv.log());
+    assert!(n > 0);
+    assert!(out.stdout().ends_with("\t0\n"), "nothing left: {out}");
+    eventually("one object per large file, the cut-short copy deleted", || g.objects().len() == N);
+    assert!(g.uploads().is_empty());
+    all_served(&srv);
+    srv.cli(&["verify", "--deep"], None).expect_ok();
+    // A second run has nothing to move.
+    let again = run_command(migrate_command(&g, &db, "s3"), None);
+    again.expect_ok();
+    assert_eq!(again.stdout(), "0\t0\t0\n", "{again}");
+    // New content now goes to the store too (until the next start, which follows --blob-store).
+    put(&srv, &alice, "2", "new.bin", &content_for("new", MIB)).expect(201);
+    assert_eq!(g.objects().len(), N + 1);
+    srv.send(Request::delete(&file_path("alice", "app", "2", "new.bin")).auth(&alice)).expect(204);
+    eventually("the new file's object is deleted with it", || g.objects().len() == N);
+
+    // Back into the database file, killed part way, then resumed while downloads go on.
+    kill_mid_migration(&mut srv, migrate_command(&g, &db, "local"), || g.objects().len() <= N - 4);
+    srv.restart();
+    all_served(&srv);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let downloads = keep_downloading(srv.addr(), files.clone(), stop.clone());
+    let out = run_command(migrate_command(&g, &db, "local"), None);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (n, wrong) = downloads.join().unwrap();
+    out.expect_ok();
+    assert_eq!(wrong, None, "a download during the migration went wrong\n{}", srv.log());
+    assert!(n > 0);
+    eventually("every object is deleted once its content is in the file", || g.objects().is_empty());
+    all_served(&srv);
+    srv.cli(&["verify"], None).expect_ok();
+
+    // Offline, on the stopped database: to the store and back again.
+    srv.terminate();
+    run_command(migrate_command(&g, &db, "s3"), None).expect_ok();
+    assert_eq!(g.objects().len(), N);
+    run_command(
+        with_keys(&g, {
+            let mut c = depot_command();
+            c.arg("--db").arg(&db).arg("verify").arg("--deep");
+            c
+        }),
+        None,
+    )
+    .expect_ok();
+    srv.restart();
+    all_served(&srv);
+}

@@ -124,8 +124,18 @@ impl Store {
         self.begin_upload_to(limit, true)
     }
 
+    /// Starts writing the content of the existing blob `id` as its chunks (`blobs migrate
+    /// --to local`, for a blob whose content is an object and so has no chunks): staged under
+    /// `id`, adopted with [`install`].
+    pub(crate) fn begin_upload_as(&self, id: u64) -> Upload {
+        let mut upload = self.begin_upload_to(u64::MAX, false);
+        upload.blob = Some(id);
+        upload
+    }
+
     fn begin_upload_to(&self, limit: u64, to_objects: bool) -> Upload {
-        let object = if to_objects { self.objects().map(ObjectUpload::new) } else { None };
+        let object =
+            if to_objects { self.objects().filter(|o| o.uploads()).map(ObjectUpload::new) } else { None };
         Upload {
             store: self.clone(),
             blob: None,
@@ -607,6 +617,26 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
     Ok(staged.blob)
 }
 
+/// Makes staged chunks the content of their (existing) blob, in place of its object: the
+/// record is rewritten for chunks with `refs` references, and the staging mark goes.
+pub(crate) fn install(tx: &WriteTransaction, staged: &Staged, refs: u64) -> Result<()> {
+    if staged.marked {
+        tx.open_table(STAGED)?.remove(staged.blob)?;
+    }
+    let rec = match &staged.small {
+        Some(data) => BlobRec { refs, ..write_small(tx, staged.blob, data, staged.sha256)? },
+        None => BlobRec {
+            sha256: staged.sha256,
+            size: staged.size,
+            chunk_size: CHUNK_SIZE as u32,
+            refs,
+            inline: Vec::new(),
+        },
+    };
+    tx.open_table(BLOBS)?.insert(staged.blob, codec::encode(&rec).as_slice())?;
+    Ok(())
+}
+
 /// Writes small content as blob `id`'s chunks of [`PIECE`] bytes and returns its record,
 /// with the remainder inline.
 fn write_small(tx: &WriteTransaction, id: u64, data: &[u8], sha256: [u8; 32]) -> Result<BlobRec> {
@@ -669,7 +699,7 @@ fn remove_staged(tx: &WriteTransaction, blob: u64, chunks: u32, marked: bool) ->
     remove_chunks(tx, blob, Some(chunks))
 }
 
-fn remove_chunks(tx: &WriteTransaction, blob: u64, count: Option<u32>) -> Result<()> {
+pub(crate) fn remove_chunks(tx: &WriteTransaction, blob: u64, count: Option<u32>) -> Result<()> {
     let mut table = tx.open_table(CHUNKS)?;
     match count {
         Some(n) => {
@@ -916,6 +946,12 @@ fn no_store() -> Error {
     Error::Unavailable("this content is in an object store, and none is configured here".into())
 }
 
+/// A lease on blob `id` for a copy of its content (`blobs migrate`): its object is not
+/// deleted, nor its chunks removed, while it is held. `None` while a transaction removes them.
+pub(crate) fn lease(store: &Store, id: u64) -> Option<Lease> {
+    Lease::take(store, id)
+}
+
 /// Whether a download holds a lease on blob `id` (its object must not be deleted yet).
 pub(crate) fn is_leased(store: &Store, id: u64) -> bool {
     store.inner.leases.state().held.contains_key(&id)
@@ -952,7 +988,7 @@ impl Leases {
 
 /// One download's hold on a blob's chunks; dropping it gives the hold back, and the last
 /// hold on a blob deleted meanwhile queues the removal of its chunks.
-struct Lease {
+pub(crate) struct Lease {
     store: Store,
     blob: u64,
 }
@@ -1034,6 +1070,19 @@ impl Reaper {
         state.dying.insert(blob);
         self.dying.lock().unwrap_or_else(|p| p.into_inner()).push(blob);
         Fate::Remove
+    }
+
+    /// Under the lease mutex: marks an unleased blob dying, so no download leases its chunks
+    /// while this job's transaction removes them though the blob lives on (its content moved
+    /// to the object store); false when a download holds it.
+    pub(crate) fn claim(&self, blob: u64) -> bool {
+        let mut state = self.leases.state();
+        if state.held.contains_key(&blob) {
+            return false;
+        }
+        state.dying.insert(blob);
+        self.dying.lock().unwrap_or_else(|p| p.into_inner()).push(blob);
+        true
     }
 
     /// Called once the transaction that ran the job has committed or been dropped.
@@ -1143,6 +1192,24 @@ impl Store {
         let outcome = rx.blocking_recv().map_err(|_| Error::Closed)?;
         if let Some(objects) = self.objects() {
             objects.wake(); // a release may have queued an object's deletion
+        }
+        outcome
+    }
+
+    /// [`Store::write_reaping`] from async code.
+    pub(crate) async fn write_reaping_async<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction, &Reaper) -> Result<T> + Send + 'static,
+    {
+        let reaper = Reaper::new(self);
+        let theirs = reaper.clone();
+        let (job, rx) = writer::Call::job(true, 0, move |tx| f(tx, &theirs));
+        let job = Box::new(Reaping { job: Some(job), reaper });
+        self.inner.queue.send(job).await.map_err(|_| Error::Closed)?;
+        let outcome = rx.await.map_err(|_| Error::Closed)?;
+        if let Some(objects) = self.objects() {
+            objects.wake();
         }
         outcome
     }

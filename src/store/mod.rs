@@ -16,6 +16,7 @@ mod cache;
 pub mod codec;
 mod lists;
 mod maintenance;
+mod migrate;
 mod objects;
 mod packages;
 mod quotas;
@@ -40,9 +41,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::names;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
-pub use blobs::{Sealed, StagedReader, Upload, CHUNK_SIZE};
+pub use blobs::{Sealed, StagedReader, Upload, CHUNK_SIZE, SMALL_MAX};
 pub use cache::{CacheStats, CachedFile};
 pub use maintenance::{BackedUp, Compacted, CompactionEstimate};
+pub use migrate::{MigrateTo, Migrated};
 pub use objects::{ObjectStats, ObjectStream, Objects, S3Config};
 pub use packages::{
     latest_version, Added, FileReader, FileTarget, PackageSummary, PackageType, Page, Publisher,
@@ -620,9 +622,42 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn attach_recorded_objects(&self) -> Result<bool> {
-        let Some(cfg) = objects::recorded_config(&self.read()?)? else { return Ok(false) };
+        let Some(cfg) = objects::recorded_config(&self.read()?, None)? else { return Ok(false) };
         let objects = Objects::new(cfg).map_err(|e| Error::Unavailable(e.into()))?;
+        objects.set_uploads(false);
         Ok(self.inner.objects.set(Arc::new(objects)).is_ok())
+    }
+
+    /// For a server keeping new content in the file (`--blob-store local`) on a database with
+    /// content in the object store (it was migrated, or is being migrated back): attaches the
+    /// recorded store for that content and the deletions it owes, with `credentials` or those
+    /// of the environment. Returns the store ("endpoint bucket region"), `None` when the
+    /// database has nothing there.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the credentials are not set; storage errors.
+    pub async fn attach_recorded_objects_for_reads(
+        &self,
+        credentials: Option<(String, String)>,
+    ) -> Result<Option<String>> {
+        let cfg = {
+            let tx = self.read()?;
+            if !objects::in_use(&tx)? {
+                return Ok(None);
+            }
+            let recorded = objects::recorded_store(&tx)?.unwrap_or_default();
+            objects::recorded_config(&tx, credentials)?.ok_or_else(|| {
+                Error::Refused(format!(
+                    "content of some files is in the object store \"{recorded}\" and cannot be read \
+                     without its credentials (DEPOT_S3_ACCESS_KEY_ID, DEPOT_S3_SECRET_ACCESS_KEY)"
+                ))
+            })?
+        };
+        let objects = Objects::new(cfg).map_err(Error::Refused)?;
+        objects.set_uploads(false);
+        let described = objects.describe();
+        self.attach_objects(objects).await?;
+        Ok(Some(described))
     }
 
     /// Calls to the object store so far, when one is attached (for metrics).

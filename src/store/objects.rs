@@ -79,6 +79,23 @@ pub struct S3Config {
     pub orphan_age: Duration,
 }
 
+impl S3Config {
+    /// The defaults of the settings, with no store named and no credentials.
+    pub fn defaults() -> S3Config {
+        S3Config {
+            endpoint: String::new(),
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            redirect: false,
+            inline_max: super::blobs::SMALL_MAX as u64,
+            timeout: Duration::from_secs(30),
+            orphan_age: Duration::from_secs(3600),
+        }
+    }
+}
+
 impl std::fmt::Debug for S3Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the credentials.
@@ -110,6 +127,12 @@ pub struct Objects {
     parts: Arc<Semaphore>,
     wake: Notify,
     pub stats: ObjectStats,
+    /// Whether new content goes here; false when the store is attached only for the content
+    /// it already holds (`serve --blob-store local` on a database with objects, or after
+    /// `blobs migrate --to local`).
+    uploads: std::sync::atomic::AtomicBool,
+    /// Set while a `blobs migrate` runs (one at a time).
+    pub(crate) migrating: std::sync::atomic::AtomicBool,
 }
 
 impl Objects {
@@ -154,11 +177,28 @@ impl Objects {
             parts: Arc::new(Semaphore::new(PART_BUFFERS)),
             wake: Notify::new(),
             stats: ObjectStats::default(),
+            uploads: true.into(),
+            migrating: false.into(),
         })
     }
 
     pub fn config(&self) -> &S3Config {
         &self.cfg
+    }
+
+    /// Whether new content goes to the store.
+    pub fn uploads(&self) -> bool {
+        self.uploads.load(Ordering::Relaxed)
+    }
+
+    /// Sends new content to the store (true) or keeps it in the database file (false).
+    pub fn set_uploads(&self, on: bool) {
+        self.uploads.store(on, Ordering::Relaxed);
+    }
+
+    /// "endpoint bucket region", as the database records the store.
+    pub fn describe(&self) -> String {
+        describe(&self.cfg)
     }
 
     fn path(id: u64) -> Path {
@@ -535,7 +575,7 @@ pub(crate) fn recover(tx: &WriteTransaction) -> Result<u64> {
 /// never looked for in the wrong bucket (moving it is `blobs migrate`).
 pub(crate) fn record_store(tx: &WriteTransaction, cfg: &S3Config) -> Result<()> {
     let mut meta = tx.open_table(super::tables::META)?;
-    let this = format!("{} {} {}", cfg.endpoint.trim_end_matches('/'), cfg.bucket, cfg.region);
+    let this = describe(cfg);
     let existing = meta.get(META_KEY)?.map(|v| String::from_utf8_lossy(v.value()).into_owned());
     match existing {
         Some(was) if was != this && !tx.open_table(OBJECTS)?.is_empty()? => Err(Error::Refused(format!(
@@ -550,31 +590,75 @@ pub(crate) fn record_store(tx: &WriteTransaction, cfg: &S3Config) -> Result<()> 
 
 use redb::ReadableTableMetadata;
 
+pub(crate) fn describe(cfg: &S3Config) -> String {
+    format!("{} {} {}", cfg.endpoint.trim_end_matches('/'), cfg.bucket, cfg.region)
+}
+
+/// Whether the database holds anything in the object store: content, uploads being written,
+/// or objects still to delete.
+pub(crate) fn in_use(tx: &ReadTransaction) -> Result<bool> {
+    Ok(!tx.open_table(OBJECTS)?.is_empty()?
+        || !tx.open_table(OBJECT_STAGING)?.is_empty()?
+        || !tx.open_table(OBJECT_OUTBOX)?.is_empty()?)
+}
+
 /// The object store the database records ("endpoint bucket region"), if any.
 pub(crate) fn recorded_store(tx: &ReadTransaction) -> Result<Option<String>> {
     let meta = tx.open_table(super::tables::META)?;
     Ok(meta.get(META_KEY)?.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
 }
 
-/// `verify`: every blob that is an object must exist in the store with its size. Blocks
-/// (from a blocking thread of the runtime, or with a runtime of its own).
-pub(crate) fn check_all(tx: &ReadTransaction, objects: &Objects, problems: &mut Vec<String>) -> Result<()> {
+/// `verify`: every blob that is an object must exist in the store with its size; `deep`
+/// also re-reads each one, streamed (memory stays one piece at a time), and checks its
+/// sha256 against the blob record. Returns the bytes re-read. Blocks (from a blocking thread
+/// of the runtime, or with a runtime of its own).
+pub(crate) fn check_all(
+    tx: &ReadTransaction,
+    objects: &Arc<Objects>,
+    deep: bool,
+    problems: &mut Vec<String>,
+) -> Result<u64> {
     let mut list = Vec::new();
+    let blobs = tx.open_table(super::tables::BLOBS)?;
     for entry in tx.open_table(OBJECTS)?.iter()? {
         let (k, v) = entry?;
-        list.push((k.value(), v.value()));
+        let id = k.value();
+        let rec: Option<super::records::BlobRec> = super::get_rec(&blobs, id)?;
+        match rec {
+            Some(rec) if rec.size == v.value() => list.push((id, rec.size, rec.sha256)),
+            Some(rec) => problems.push(format!(
+                "blob {id}: recorded as an object of {} bytes, but the blob has {}",
+                v.value(),
+                rec.size
+            )),
+            None => problems.push(format!("object of blob {id} is recorded, but the blob is not")),
+        }
     }
     let check = async {
-        for (id, size) in list {
+        let mut bytes = 0;
+        for (id, size, sha256) in list {
             match objects.object_size(id).await? {
                 None => problems.push(format!("blob {id}: its object is missing from the object store")),
                 Some(found) if found != size => {
                     problems.push(format!("blob {id}: its object holds {found} bytes, expected {size}"))
                 }
+                Some(_) if deep => {
+                    use sha2::{Digest, Sha256};
+                    let mut hasher = Sha256::new();
+                    let mut stream = objects.open_range(id, 0, size).await?;
+                    while let Some(piece) = stream.next().await {
+                        let piece = piece?;
+                        bytes += piece.len() as u64;
+                        hasher.update(&piece);
+                    }
+                    if <[u8; 32]>::from(hasher.finalize()) != sha256 {
+                        problems.push(format!("blob {id}: its object's content does not match its sha256"));
+                    }
+                }
                 Some(_) => {}
             }
         }
-        Ok(())
+        Ok(bytes)
     };
     match tokio::runtime::Handle::try_current() {
         Ok(rt) => rt.block_on(check),
@@ -586,17 +670,22 @@ pub(crate) fn check_all(tx: &ReadTransaction, objects: &Objects, problems: &mut 
     }
 }
 
-/// The settings of the store the database records, with credentials from the environment
-/// (for commands run on a stopped server: `verify`).
-pub(crate) fn recorded_config(tx: &ReadTransaction) -> Result<Option<S3Config>> {
+/// The settings of the store the database records, with `credentials` or else those of the
+/// environment (for commands run on a stopped server, and a server that keeps its content
+/// in the file but has some in the store).
+pub(crate) fn recorded_config(
+    tx: &ReadTransaction,
+    credentials: Option<(String, String)>,
+) -> Result<Option<S3Config>> {
     let Some(rec) = recorded_store(tx)? else { return Ok(None) };
     let mut parts = rec.split(' ');
     let (Some(endpoint), Some(bucket), Some(region)) = (parts.next(), parts.next(), parts.next()) else {
         return Ok(None);
     };
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let (Some(access_key_id), Some(secret_access_key)) =
-        (var("DEPOT_S3_ACCESS_KEY_ID"), var("DEPOT_S3_SECRET_ACCESS_KEY"))
+    let (Some(access_key_id), Some(secret_access_key)) = credentials
+        .map(|(id, secret)| (Some(id), Some(secret)))
+        .unwrap_or_else(|| (var("DEPOT_S3_ACCESS_KEY_ID"), var("DEPOT_S3_SECRET_ACCESS_KEY")))
     else {
         return Ok(None);
     };
@@ -607,7 +696,7 @@ pub(crate) fn recorded_config(tx: &ReadTransaction) -> Result<Option<S3Config>> 
         access_key_id,
         secret_access_key,
         redirect: false,
-        inline_max: 0,
+        inline_max: super::blobs::SMALL_MAX as u64,
         timeout: Duration::from_secs(30),
         orphan_age: Duration::from_secs(3600),
     }))
