@@ -12,7 +12,7 @@ use crate::util::*;
 
 /// The go command, or `None` outside CI when it is not installed (the tests then say so and
 /// do nothing). In CI (`CI` set) a missing go command fails the test: `.ci/run` installs it.
-fn go() -> Option<PathBuf> {
+pub(crate) fn go() -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("go")).find(|p| p.is_file()));
     if found.is_none() {
@@ -32,7 +32,7 @@ fn go() -> Option<PathBuf> {
 }
 
 /// A scratch Go environment: GOPATH, GOCACHE, HOME under one temporary directory.
-struct GoEnv {
+pub(crate) struct GoEnv {
     go: PathBuf,
     dir: tempfile::TempDir,
     proxy: String,
@@ -40,7 +40,7 @@ struct GoEnv {
 }
 
 impl GoEnv {
-    fn new(go: PathBuf, proxy: String) -> GoEnv {
+    pub(crate) fn new(go: PathBuf, proxy: String) -> GoEnv {
         let dir = tempfile::Builder::new().prefix("depot-go-").tempdir().unwrap();
         GoEnv { go, dir, proxy, extra: Vec::new() }
     }
@@ -51,7 +51,7 @@ impl GoEnv {
 
     /// Runs `go ARGS` in `cwd`; panics with its output unless it succeeds.
     #[track_caller]
-    fn run(&self, cwd: &Path, args: &[&str]) -> String {
+    pub(crate) fn run(&self, cwd: &Path, args: &[&str]) -> String {
         let out = self.try_run(cwd, args);
         if !out.status.success() {
             panic!(
@@ -89,7 +89,7 @@ impl GoEnv {
     }
 
     /// A consumer module importing `imports` (path, package name) and printing `expr`.
-    fn consumer(&self, imports: &[(&str, &str)], expr: &str) -> PathBuf {
+    pub(crate) fn consumer(&self, imports: &[(&str, &str)], expr: &str) -> PathBuf {
         let dir = self.home().join("consumer");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("go.mod"), "module example.com/consumer\n\ngo 1.19\n").unwrap();
@@ -103,7 +103,7 @@ impl GoEnv {
 }
 
 /// A module whose package `greet` returns "hello from VERSION".
-fn greet_module(module: &str, version: &str) -> Vec<u8> {
+pub(crate) fn greet_module(module: &str, version: &str) -> Vec<u8> {
     let go_mod = format!("module {module}\n\ngo 1.19\n");
     let code = format!(
         "package greet\n\n// Hello greets.\nfunc Hello() string {{ return \"hello from {version}\" }}\n"

@@ -646,3 +646,42 @@ fn blobs_migrate_moves_content_both_ways_while_serving_and_resumes_after_kill_9(
     srv.restart();
     all_served(&srv);
 }
+
+/// Module zips go to the store once checked, and with `--s3-redirect` the go command
+/// follows the 302 to the presigned URL: `go get`, `go mod download` and `go mod verify`
+/// (which checks the zip's hash against go.sum) work, and the bytes came from the store.
+#[test]
+fn the_go_command_fetches_module_zips_through_the_redirect_to_the_store() {
+    let Some(bin) = garage() else { return };
+    let Some(go) = crate::go_client::go() else { return };
+    let g = Garage::start(bin);
+    // Every zip to the store, however small (the go.mod files stay in the database file).
+    let (srv, alice) = start_depot(&g, &["--s3-redirect", "--s3-inline-max", "0"]);
+    let module = "example.com/Stored";
+    for v in ["v1.0.0", "v1.1.0"] {
+        let zip = crate::go_client::greet_module(module, v);
+        srv.send(Request::put(&crate::go::upload_path("alice"), &zip).auth(&alice)).expect(201);
+    }
+    assert_eq!(g.objects().len(), 2, "one object per zip: {:?}", g.objects());
+    let zip_path = "/api/packages/alice/go/example.com/!stored/@v/v1.1.0.zip";
+    let resp = srv.send(Request::get(zip_path));
+    resp.expect(302);
+    assert!(resp.header("Location").unwrap_or_default().starts_with(&g.endpoint()), "{resp:?}");
+
+    let env = crate::go_client::GoEnv::new(go, srv.url("/api/packages/alice/go"));
+    let app = env.consumer(&[(module, "greet")], "greet.Hello()");
+    env.run(&app, &["get", &format!("{module}@latest")]);
+    let dl = env.run(&app, &["mod", "download", "-json", &format!("{module}@v1.0.0")]);
+    assert!(dl.contains("\"Version\": \"v1.0.0\"") && dl.contains("\"Zip\""), "{dl}");
+    let run = env.run(&app, &["run", "."]);
+    assert_eq!(run, "hello from v1.1.0\n");
+    let verify = env.run(&app, &["mod", "verify"]);
+    assert!(verify.contains("all modules verified"), "{verify}");
+    // The go command's zip downloads were redirects (and the log line of each is written by
+    // a log thread, so it is awaited).
+    let zips = |status: &str| {
+        srv.log().lines().filter(|l| l.contains(".zip") && l.contains(&format!("status={status}"))).count()
+    };
+    eventually("the go command's zip downloads are logged as redirects", || zips("302") >= 3);
+    assert_eq!(zips("200"), 0, "no zip was streamed through depot\n{}", srv.log());
+}

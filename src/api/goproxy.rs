@@ -199,6 +199,8 @@ pub async fn upload(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Re
         Err(Ok(io)) => return Err(ApiError::internal(format!("reading a staged upload: {io}"))),
         Err(Err(invalid)) => return Err(invalid.into()),
     };
+    // Checked, the zip goes to the object store (when one takes new content), like any file.
+    let sealed = sealed.into_object_store().await?;
     let (sha256, size) = (sealed.sha256(), sealed.size());
     let by = who.as_ref().map(|p| p.name.clone());
     match app

@@ -319,6 +319,54 @@ impl Sealed {
         Ok(self)
     }
 
+    /// Copies flushed content (a checked Go module zip) to the object store, when one takes
+    /// new content and the content is larger than its inline limit; the chunks it was read
+    /// from go in the commit that adopts it. Otherwise returns it as it is.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the store fails; then nothing of it is kept.
+    pub async fn into_object_store(mut self) -> Result<Sealed> {
+        let Some(objects) = self.upload.store.objects().filter(|o| o.uploads()) else { return Ok(self) };
+        let mut o = ObjectUpload::new(objects);
+        if self.upload.object.is_some() || self.upload.size <= o.small_limit() || !self.tail.is_empty() {
+            return Ok(self);
+        }
+        // Staged from the start, so a failure below (Drop) sends any object to the outbox.
+        let mut blob = self.upload.blob;
+        o.stage(&self.upload.store, &mut blob).await?;
+        self.upload.object = Some(o);
+        let mut reader = Some(self.reader()?);
+        loop {
+            let mut r = reader.take().expect("given back by each read");
+            let (r, piece) = tokio::task::spawn_blocking(move || {
+                use std::io::Read;
+                let mut buf = vec![0; CHUNK_SIZE];
+                let mut n = 0;
+                while n < buf.len() {
+                    match r.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) => return Err(Error::corrupt(format!("reading staged content: {e}"))),
+                    }
+                }
+                buf.truncate(n);
+                Ok((r, Bytes::from(buf)))
+            })
+            .await
+            .map_err(|_| Error::Panicked)??;
+            reader = Some(r);
+            if piece.is_empty() {
+                break;
+            }
+            let store = self.upload.store.clone();
+            let o = self.upload.object.as_mut().expect("set above");
+            o.push(&store, &mut blob, piece).await?;
+        }
+        let store = self.upload.store.clone();
+        self.upload.object.as_mut().expect("set above").finish(&store, &mut blob).await?;
+        Ok(self)
+    }
+
     /// Reads the content from a snapshot (the last chunk from memory until it is written).
     /// Blocks.
     pub fn reader(&self) -> Result<StagedReader> {
@@ -360,13 +408,14 @@ impl Sealed {
             let blob = blob.unwrap_or_else(|| ids.fetch_add(1, Ordering::Relaxed));
             if let Some(e) = failed.get() {
                 let lost =
-                    Staged { blob, chunks: sent, marked: true, small: None, sha256, size, object: false };
+                    Staged { blob, chunks: sent, marked: true, small: None, sha256, size, object: in_store };
                 discard(tx, &lost)?;
                 return Ok(Committed::ChunksLost(e));
             }
             let staged = if in_store {
-                // Staged in `objects::OBJECT_STAGING` under this id, complete in the store.
-                Staged { blob, chunks: 0, marked: false, small: None, sha256, size, object: true }
+                // Staged in `objects::OBJECT_STAGING` under this id, complete in the store; any
+                // chunks are those it was copied from (flushed: no tail).
+                Staged { blob, chunks: sent, marked: sent > 0, small: None, sha256, size, object: true }
             } else if sent == 0 && tail.len() <= SMALL_MAX {
                 Staged { blob, chunks: 0, marked: false, small: Some(tail), sha256, size, object: false }
             } else {
@@ -476,30 +525,31 @@ impl Drop for Upload {
         if self.handed_over {
             return;
         }
-        if let (Some(o), Some(blob)) = (self.object.as_ref().filter(|o| o.staged), self.blob) {
-            // The object (or multipart upload) goes to the outbox; if this job is lost, the
-            // staging record is moved there on the next start.
-            let (job, rx) = writer::Call::job(false, 0, move |tx| objects::discard(tx, blob));
-            let (queue, objects) = (self.store.inner.queue.clone(), o.objects.clone());
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    if queue.send(job).await.is_ok() && matches!(rx.await, Ok(Ok(()))) {
-                        objects.wake();
-                    }
-                });
-            }
-            return;
-        }
-        let Some(blob) = self.blob.filter(|_| self.chunks > 0) else {
+        // The object (or multipart upload) goes to the outbox, and the chunks (content that
+        // was copied to an object after a check, or never was) go. If this job is lost, the
+        // next start does both (the staging record to the outbox, the staged chunks).
+        let object = self.object.as_ref().filter(|o| o.staged).map(|o| o.objects.clone());
+        let Some(blob) = self.blob.filter(|_| object.is_some() || self.chunks > 0) else {
             return;
         };
-        let chunks = self.chunks;
-        let (job, _) = writer::Call::job(false, 0, move |tx| remove_staged(tx, blob, chunks, true));
+        let (chunks, in_store) = (self.chunks, object.is_some());
+        let (job, rx) = writer::Call::job(false, 0, move |tx| {
+            if in_store {
+                objects::discard(tx, blob)?;
+            }
+            if chunks > 0 {
+                remove_staged(tx, blob, chunks, true)?;
+            }
+            Ok(())
+        });
         let queue = self.store.inner.queue.clone();
-        // Without a runtime (or with the writer gone) the next open reclaims the chunks.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                let _ = queue.send(job).await;
+                if queue.send(job).await.is_ok() && matches!(rx.await, Ok(Ok(()))) {
+                    if let Some(objects) = object {
+                        objects.wake();
+                    }
+                }
             });
         }
     }
@@ -597,10 +647,13 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
         drop((by_sha, blobs));
         if staged.object {
             objects::forget(tx, staged.blob)?;
-        } else {
-            remove_chunks(tx, staged.blob, Some(staged.chunks))?;
         }
+        remove_chunks(tx, staged.blob, Some(staged.chunks))?;
         return Ok(id);
+    }
+    if staged.object {
+        // Chunks the object was copied from (`Sealed::into_object_store`).
+        remove_chunks(tx, staged.blob, Some(staged.chunks))?;
     }
     let rec = match &staged.small {
         Some(data) => write_small(tx, staged.blob, data, staged.sha256)?,
@@ -686,7 +739,7 @@ pub(crate) fn release(tx: &WriteTransaction, id: u64, reaper: &Reaper) -> Result
 /// Removes staged content that will not become a blob (a refused upload).
 pub(crate) fn discard(tx: &WriteTransaction, staged: &Staged) -> Result<()> {
     if staged.object {
-        return objects::discard(tx, staged.blob);
+        objects::discard(tx, staged.blob)?;
     }
     remove_staged(tx, staged.blob, staged.chunks, staged.marked)
 }

@@ -443,7 +443,7 @@ impl ObjectUpload {
     }
 
     /// Commits the staging record (once), taking the upload's blob id; returns the id.
-    async fn stage(&mut self, store: &Store, blob: &mut Option<u64>) -> Result<u64> {
+    pub(crate) async fn stage(&mut self, store: &Store, blob: &mut Option<u64>) -> Result<u64> {
         let id = *blob.get_or_insert_with(|| store.next_blob_id());
         if !self.staged {
             write_async(store, true, move |tx| {
