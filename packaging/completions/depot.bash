@@ -19,6 +19,9 @@ _depot() {
             depot,backup)
                 cmd="depot__subcmd__backup"
                 ;;
+            depot,blobs)
+                cmd="depot__subcmd__blobs"
+                ;;
             depot,compact)
                 cmd="depot__subcmd__compact"
                 ;;
@@ -49,6 +52,18 @@ _depot() {
             depot,verify)
                 cmd="depot__subcmd__verify"
                 ;;
+            depot__subcmd__blobs,help)
+                cmd="depot__subcmd__blobs__subcmd__help"
+                ;;
+            depot__subcmd__blobs,migrate)
+                cmd="depot__subcmd__blobs__subcmd__migrate"
+                ;;
+            depot__subcmd__blobs__subcmd__help,help)
+                cmd="depot__subcmd__blobs__subcmd__help__subcmd__help"
+                ;;
+            depot__subcmd__blobs__subcmd__help,migrate)
+                cmd="depot__subcmd__blobs__subcmd__help__subcmd__migrate"
+                ;;
             depot__subcmd__go,help)
                 cmd="depot__subcmd__go__subcmd__help"
                 ;;
@@ -63,6 +78,9 @@ _depot() {
                 ;;
             depot__subcmd__help,backup)
                 cmd="depot__subcmd__help__subcmd__backup"
+                ;;
+            depot__subcmd__help,blobs)
+                cmd="depot__subcmd__help__subcmd__blobs"
                 ;;
             depot__subcmd__help,compact)
                 cmd="depot__subcmd__help__subcmd__compact"
@@ -93,6 +111,9 @@ _depot() {
                 ;;
             depot__subcmd__help,verify)
                 cmd="depot__subcmd__help__subcmd__verify"
+                ;;
+            depot__subcmd__help__subcmd__blobs,migrate)
+                cmd="depot__subcmd__help__subcmd__blobs__subcmd__migrate"
                 ;;
             depot__subcmd__help__subcmd__go,zip)
                 cmd="depot__subcmd__help__subcmd__go__subcmd__zip"
@@ -257,7 +278,7 @@ _depot() {
 
     case "${cmd}" in
         depot)
-            opts="-h -V --db --help --version serve user org token verify backup compact go quota generate help"
+            opts="-h -V --db --help --version serve user org token verify backup compact go quota blobs generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -281,6 +302,108 @@ _depot() {
                 return 0
             fi
             case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__blobs)
+            opts="-h -V --db --help --version migrate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__blobs__subcmd__help)
+            opts="migrate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__blobs__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__blobs__subcmd__help__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__blobs__subcmd__migrate)
+            opts="-h -V --to --s3-endpoint --s3-bucket --s3-region --s3-access-key-id --s3-secret-access-key --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -W "local s3" -- "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-bucket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-access-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-secret-access-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -427,7 +550,7 @@ _depot() {
             return 0
             ;;
         depot__subcmd__help)
-            opts="serve user org token verify backup compact go quota generate help"
+            opts="serve user org token verify backup compact go quota blobs generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -443,6 +566,34 @@ _depot() {
         depot__subcmd__help__subcmd__backup)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__blobs)
+            opts="migrate"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__blobs__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1581,7 +1732,7 @@ _depot() {
             return 0
             ;;
         depot__subcmd__verify)
-            opts="-h -V --repair --db --help --version"
+            opts="-h -V --repair --deep --db --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -36,6 +36,7 @@ complete -c depot -n "__fish_depot_needs_command" -f -a "backup" -d 'Write a con
 complete -c depot -n "__fish_depot_needs_command" -f -a "compact" -d 'Return the space freed by deletions to the file system'
 complete -c depot -n "__fish_depot_needs_command" -f -a "go" -d 'Go module tools'
 complete -c depot -n "__fish_depot_needs_command" -f -a "quota" -d 'Per-owner limits (storage bytes, number of versions) and usage'
+complete -c depot -n "__fish_depot_needs_command" -f -a "blobs" -d 'Where file content lives: the database file or an S3-compatible object store'
 complete -c depot -n "__fish_depot_needs_command" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
 complete -c depot -n "__fish_depot_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand serve" -l config -d 'A TOML file of settings; flags and DEPOT_* variables override it' -r -F
@@ -140,6 +141,7 @@ complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subco
 complete -c depot -n "__fish_depot_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand verify" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand verify" -l repair -d 'First fix what can be fixed without losing any file (orphaned blobs and chunks, wrong reference counts, index entries, empty or missing version and package records, memberships and tokens of deleted accounts), printing each fix; then verify'
+complete -c depot -n "__fish_depot_using_subcommand verify" -l deep -d 'Also re-read every object in the object store and check its sha256 (streamed; as long as downloading all of it takes). Without it, objects are checked for existence and size only'
 complete -c depot -n "__fish_depot_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c depot -n "__fish_depot_using_subcommand backup" -l db -d 'The database file' -r -F
@@ -179,20 +181,38 @@ complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subco
 complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set an owner\'s (user\'s or organization\'s) limits; an omitted limit is unlimited'
 complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print usage and limits: `OWNER<TAB>BYTES<TAB>MAX_BYTES<TAB>VERSIONS<TAB>MAX_VERSIONS`, a limit being a number or `unlimited`; one owner, or every owner'
 complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand blobs; and not __fish_seen_subcommand_from migrate help" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand blobs; and not __fish_seen_subcommand_from migrate help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand blobs; and not __fish_seen_subcommand_from migrate help" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand blobs; and not __fish_seen_subcommand_from migrate help" -f -a "migrate" -d 'Move file content to the object store (`--to s3`, content larger than the inline limit, 64 KiB) or back into the database file (`--to local`)'
+complete -c depot -n "__fish_depot_using_subcommand blobs; and not __fish_seen_subcommand_from migrate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from migrate" -l to -d 'Where the content goes' -r -f -a "local\t''
+s3\t''"
+complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from migrate" -l s3-endpoint -d 'The object store\'s URL: scheme, host and port' -r
+complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from migrate" -l s3-bucket -d 'The bucket holding depot\'s objects' -r
+complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from migrate" -l s3-region -d 'The store\'s region' -r
+complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from migrate" -l s3-access-key-id -d 'Environment only (the command line refuses it)' -r
+complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from migrate" -l s3-secret-access-key -d 'Environment only (the command line refuses it)' -r
+complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from migrate" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from migrate" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from help" -f -a "migrate" -d 'Move file content to the object store (`--to s3`, content larger than the inline limit, 64 KiB) or back into the database file (`--to local`)'
+complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand generate" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "serve" -d 'Run the registry server'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "user" -d 'Manage users'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "org" -d 'Manage organizations and their members'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "token" -d 'Manage access tokens'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "verify" -d 'Re-read every stored byte and check every hash, reference and count'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "backup" -d 'Write a consistent copy of the database to FILE'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "compact" -d 'Return the space freed by deletions to the file system'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "go" -d 'Go module tools'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "quota" -d 'Per-owner limits (storage bytes, number of versions) and usage'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "serve" -d 'Run the registry server'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "user" -d 'Manage users'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "org" -d 'Manage organizations and their members'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "token" -d 'Manage access tokens'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "verify" -d 'Re-read every stored byte and check every hash, reference and count'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "backup" -d 'Write a consistent copy of the database to FILE'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "compact" -d 'Return the space freed by deletions to the file system'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "go" -d 'Go module tools'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "quota" -d 'Per-owner limits (storage bytes, number of versions) and usage'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "blobs" -d 'Where file content lives: the database file or an S3-compatible object store'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user; the password is read from the first line of standard input'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List users: NAME, admin|user, public|private, BYTES, VERSIONS (tab-separated)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "delete" -d 'Delete a user and their tokens (refused while they own packages)'
@@ -205,3 +225,4 @@ complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcom
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from go" -f -a "zip" -d 'Build a module zip from a source directory, ready to upload'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from quota" -f -a "set" -d 'Set an owner\'s (user\'s or organization\'s) limits; an omitted limit is unlimited'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from quota" -f -a "show" -d 'Print usage and limits: `OWNER<TAB>BYTES<TAB>MAX_BYTES<TAB>VERSIONS<TAB>MAX_VERSIONS`, a limit being a number or `unlimited`; one owner, or every owner'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from blobs" -f -a "migrate" -d 'Move file content to the object store (`--to s3`, content larger than the inline limit, 64 KiB) or back into the database file (`--to local`)'
