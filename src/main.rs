@@ -155,7 +155,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let migrated = matches!(output, Output::Migrated(_));
     print_output(output).map_err(|e| format!("writing the output: {e}"))?;
     if problems > 0 && migrated {
-        return Err(format!("{problems} blob(s) did not match their checksum and were not moved"));
+        return Err(format!("{problems} blob(s) could not be moved (said above); the others were"));
     }
     if problems > 0 {
         return Err(format!("verify found {problems} problem(s)"));

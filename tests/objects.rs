@@ -495,6 +495,12 @@ fn verify_deep_rehashes_objects_and_finds_content_changed_in_the_store() {
     let deep = srv.cli(&["verify", "--deep"], None);
     deep.expect_code(1);
     assert!(deep.stdout().contains("does not match its sha256"), "{deep}");
+    // A migration copies nothing it cannot verify: the damaged blob stays where it is.
+    let out = run_command(migrate_command(&g, &srv.db_path(), "local"), None);
+    out.expect_code(1);
+    assert!(out.stderr().contains("does not match its sha256"), "{out}");
+    assert_eq!(out.stdout(), "0\t0\t0\n", "{out}");
+    assert_eq!(g.objects(), keys, "the damaged object stays where it was");
 
     // Another size: the plain check sees it too.
     g.s3_send("PUT", &keys[0], &large[..1000]);

@@ -308,14 +308,19 @@ impl Store {
             Err(other) => return Ok(other),
         };
         match self.copy_to_object(objects, id, &rec).await {
-            Ok(true) => {}
+            Ok(Some(true)) => {}
             outcome => {
                 objects::write_async(self, false, move |tx| objects::discard(tx, id)).await?;
                 objects.wake();
                 return match outcome {
-                    Ok(_) => Ok(Moved::Mismatch(format!(
+                    Ok(Some(_)) => Ok(Moved::Mismatch(format!(
                         "blob {id}: its object read back does not match its sha256; left in the database"
                     ))),
+                    Ok(None) => Ok(Moved::Gone),
+                    // Damaged chunks: that blob stays as it is, the others move.
+                    Err(e @ Error::Corrupt(_)) => {
+                        Ok(Moved::Mismatch(format!("blob {id}: {e}; left in the database")))
+                    }
                     Err(e) => Err(e),
                 };
             }
@@ -323,16 +328,16 @@ impl Store {
         self.switch_to_object(objects, id, rec.size).await
     }
 
-    /// Writes the object and reads it back: true when it holds the blob's content.
-    async fn copy_to_object(&self, objects: &Arc<Objects>, id: u64, rec: &BlobRec) -> Result<bool> {
+    /// Writes the object and reads it back: true when it holds the blob's content, `None`
+    /// when the blob was deleted before it could be read.
+    async fn copy_to_object(&self, objects: &Arc<Objects>, id: u64, rec: &BlobRec) -> Result<Option<bool>> {
         let s = self.clone();
         let reader = blocking(move || {
             let tx = s.read()?;
-            let reader = BlobReader::open(&s, tx, id)?
-                .ok_or_else(|| Error::corrupt(format!("blob {id} went while staged for the object store")))?;
-            Ok(reader.into_leased())
+            Ok(BlobReader::open(&s, tx, id)?.map(BlobReader::into_leased))
         })
         .await?;
+        let Some(reader) = reader else { return Ok(None) };
         // Moved into each blocking read and back (a reader is not shared between threads).
         let mut reader = Some(reader);
         let mut upload = ObjectUpload::new(objects.clone());
@@ -368,7 +373,7 @@ impl Store {
             read += piece.len() as u64;
             hasher.update(&piece);
         }
-        Ok(read == rec.size && <[u8; 32]>::from(hasher.finalize()) == rec.sha256)
+        Ok(Some(read == rec.size && <[u8; 32]>::from(hasher.finalize()) == rec.sha256))
     }
 
     /// Records the staged object as blob `id`'s content and removes its chunks, once no
@@ -428,7 +433,12 @@ impl Store {
         // Held while copying, so the object is not deleted under us if the file goes.
         let Some(lease) = blobs::lease(self, id) else { return Ok(Moved::Busy) };
         let mut upload = self.begin_upload_as(id);
-        let mut stream = objects.open_range(id, 0, rec.size).await?;
+        let mut stream = match objects.open_range(id, 0, rec.size).await {
+            Ok(stream) => stream,
+            // Its object missing: that blob stays as it is (verify reports it), the others move.
+            Err(e @ Error::Corrupt(_)) => return Ok(Moved::Mismatch(format!("{e}; left as it is"))),
+            Err(e) => return Err(e),
+        };
         while let Some(piece) = stream.next().await {
             upload.push(piece?).await?;
         }
