@@ -29,6 +29,8 @@ mod writer;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod hooks_tests;
+#[cfg(test)]
 mod lease_tests;
 #[cfg(test)]
 mod small_tests;
