@@ -63,6 +63,15 @@ struct Receiver {
 
 impl Receiver {
     fn start() -> Receiver {
+        Receiver::serving(None)
+    }
+
+    /// A receiver speaking HTTPS with `tls`.
+    fn start_tls(tls: rustls::ServerConfig) -> Receiver {
+        Receiver::serving(Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))))
+    }
+
+    fn serving(tls: Option<tokio_rustls::TlsAcceptor>) -> Receiver {
         let log = Arc::new(Log::default());
         let mode = Arc::new(Mutex::new(Mode::Status(200)));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -75,7 +84,7 @@ impl Receiver {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 loop {
                     let Ok((stream, _)) = listener.accept().await else { continue };
-                    let (log, mode) = (l2.clone(), m2.clone());
+                    let (log, mode, tls) = (l2.clone(), m2.clone(), tls.clone());
                     tokio::spawn(async move {
                         let service =
                             hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -109,9 +118,20 @@ impl Receiver {
                                     Ok::<_, std::convert::Infallible>(res)
                                 }
                             });
-                        let io = hyper_util::rt::TokioIo::new(stream);
-                        let _ =
-                            hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                        let http = hyper::server::conn::http1::Builder::new();
+                        match tls {
+                            None => {
+                                let _ = http
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                    .await;
+                            }
+                            Some(tls) => {
+                                if let Ok(stream) = tls.accept(stream).await {
+                                    let io = hyper_util::rt::TokioIo::new(stream);
+                                    let _ = http.serve_connection(io, service).await;
+                                }
+                            }
+                        }
                     });
                 }
             });
@@ -121,6 +141,10 @@ impl Receiver {
 
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    fn https_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
     }
 
     fn set(&self, mode: Mode) {
@@ -183,6 +207,21 @@ fn deliveries(srv: &TestServer, cred: &Cred, hook: u64) -> Vec<Value> {
     let resp = srv.send(Request::get(&format!("{HOOKS}/{hook}/deliveries")).auth(cred));
     resp.expect(200);
     json_of(&resp).as_array().unwrap().clone()
+}
+
+/// The delivery log once `done` holds of it (the receiver has a request a moment before
+/// depot has logged its answer).
+#[track_caller]
+fn log_when(srv: &TestServer, cred: &Cred, hook: u64, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = deliveries(srv, cred, hook);
+        if done(&log) {
+            return log;
+        }
+        assert!(Instant::now() < deadline, "the delivery log never got there: {log:#?}");
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The value of a metric line (first sample with that prefix).
@@ -302,7 +341,7 @@ fn a_failing_receiver_gets_the_event_once_it_recovers_and_the_log_shows_it() {
         "retries are the same delivery"
     );
 
-    let log = deliveries(&srv, &alice, hook);
+    let log = log_when(&srv, &alice, hook, |l| l.first().is_some_and(|d| d["ok"] == true));
     assert!(log.len() >= 3, "{log:#?}");
     assert_eq!(log[0]["status"], 204);
     assert_eq!(log[0]["ok"], true);
@@ -410,14 +449,7 @@ fn private_targets_are_refused_unless_the_operator_allows_them() {
     allowed_srv.terminate();
     let srv = TestServer::start_on(TestDb::copy_of(&allowed_srv.db_path()), &[]);
     srv.upload(&alice, "alice", "app", "1.0", "a.bin", b"x").expect(201);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let log = loop {
-        let log = deliveries(&srv, &alice, hook);
-        if !log.is_empty() || Instant::now() > deadline {
-            break log;
-        }
-        thread::sleep(Duration::from_millis(100));
-    };
+    let log = log_when(&srv, &alice, hook, |l| !l.is_empty());
     assert_eq!(log[0]["status"], Value::Null, "{log:#?}");
     assert!(log[0]["error"].as_str().unwrap().contains("loopback"), "{log:#?}");
     assert!(rx.all().is_empty(), "{:#?}", rx.all());
@@ -518,4 +550,46 @@ fn an_event_survives_kill_9_and_an_upload_that_never_finished_has_none() {
     assert_eq!(ok, ["1.0", "3.0"], "{:#?}", rx.all());
     assert!(rx.all()[..failed_before].iter().all(|g| g.what().2 == "1.0"));
     srv.send(Request::get("/api/v1/packages/alice/generic/app/2.0").auth(&alice)).expect(404);
+}
+
+/// An https receiver is checked against the CA bundle (`SSL_CERT_FILE` here): trusted, it gets
+/// the event; not trusted, the attempt fails on the certificate and nothing is posted.
+#[test]
+fn https_receivers_get_events_when_their_certificate_is_trusted() {
+    use rustls::pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = crate::tls::Ca::root("webhook test CA");
+    crate::tls::TlsFiles::write(dir.path(), &ca.issue());
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let chain = rustls::pki_types::CertificateDer::pem_file_iter(dir.path().join("cert.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.path().join("key.pem")).unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let rx = Receiver::start_tls(tls);
+
+    let setup = ServeSetup::args(&["--webhook-allow-private"]).env("SSL_CERT_FILE", &ca_file);
+    let srv = TestServer::start_setup(TestDb::new(), setup);
+    let alice = Cred::token(&srv.token_after_user("alice"));
+    add_hook(&srv, &alice, &rx.https_url("/secure"), "");
+    srv.upload(&alice, "alice", "app", "1.0", "a.bin", b"x").expect(201);
+    let got = rx.wait_delivered(1);
+    assert_eq!((got[0].path.as_str(), got[0].what().0.as_str()), ("/secure", "created"));
+    assert_eq!(got[0].header("x-gitea-signature"), hmac_hex("s3cret", &got[0].body));
+
+    // The system's bundle does not know this CA: the handshake fails, nothing is posted.
+    let untrusting = allowed();
+    let alice = Cred::token(&untrusting.token_after_user("alice"));
+    let hook = add_hook(&untrusting, &alice, &rx.https_url("/untrusted"), "");
+    untrusting.upload(&alice, "alice", "app", "1.0", "a.bin", b"x").expect(201);
+    let log = log_when(&untrusting, &alice, hook, |l| !l.is_empty());
+    assert!(log[0]["error"].as_str().unwrap().starts_with("TLS: "), "{log:#?}");
+    assert!(rx.all().iter().all(|g| g.path == "/secure"), "{:#?}", rx.all());
 }
