@@ -239,6 +239,48 @@ pub(super) fn publisher_in(
     })
 }
 
+/// `depot verify`'s check of invariant 4: every hook names an existing owner, every outbox
+/// and log entry an existing hook, and every record decodes.
+pub(super) fn check(
+    tx: &redb::ReadTransaction,
+    owner_exists: &dyn Fn(&str) -> bool,
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    let mut hooks = std::collections::HashMap::new();
+    for entry in tx.open_table(HOOKS)?.iter()? {
+        let (k, v) = entry?;
+        let (o, id) = k.value();
+        if let Err(e) = codec::decode::<HookRec>(v.value()) {
+            problems.push(format!("webhook {id} of {o}: {e}"));
+        }
+        if !owner_exists(o) {
+            problems.push(format!("webhook {id} belongs to missing owner {o}"));
+        }
+        hooks.insert(id, o.to_string());
+    }
+    for entry in tx.open_table(OUTBOX)?.iter()? {
+        let (k, v) = entry?;
+        match codec::decode::<OutboxRec>(v.value()) {
+            Ok(r) if hooks.get(&r.hook) != Some(&r.event.owner) => {
+                problems.push(format!("queued event {} is for missing webhook {}", k.value(), r.hook))
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("queued event {}: {e}", k.value())),
+        }
+    }
+    for entry in tx.open_table(DELIVERIES)?.iter()? {
+        let (k, v) = entry?;
+        let (hook, seq) = k.value();
+        if let Err(e) = codec::decode::<DeliveryRec>(v.value()) {
+            problems.push(format!("delivery log entry {seq} of webhook {hook}: {e}"));
+        }
+        if !hooks.contains_key(&hook) {
+            problems.push(format!("delivery log entry {seq} is for missing webhook {hook}"));
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Adds a hook to `owner` (its `id` is assigned here) and returns it.
     ///

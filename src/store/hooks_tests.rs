@@ -154,3 +154,39 @@ fn hook_record_bytes_are_pinned() {
     let no_url = HookRec { url: String::new(), ..h };
     assert!(matches!(codec::decode::<HookRec>(&codec::encode(&no_url)), Err(codec::Error::Impossible(_))));
 }
+
+/// A backup holds the hooks, their waiting events and their logs.
+#[test]
+fn a_backup_keeps_hooks_waiting_events_and_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let id = store.add_hook("alice", hook(true, true, true)).unwrap().id;
+    rt.block_on(upload(&store, "a", b"a")).unwrap();
+    rt.block_on(upload(&store, "b", b"b")).unwrap();
+    store.delete_file(target("a")).unwrap();
+    store.delete_file(target("b")).unwrap();
+    let (seq, rec) = store.outbox_after(0, 10).unwrap().remove(0);
+    let log = DeliveryRec {
+        delivery: rec.delivery.clone(),
+        time_ms: 5,
+        attempt: 1,
+        status: Some(200),
+        duration_ms: 1,
+        error: String::new(),
+        ok: true,
+        last: true,
+        event: rec.event.clone(),
+    };
+    store.finish_attempt(seq, log, None).unwrap();
+    let copy = dir.path().join("copy.redb");
+    store.backup(&copy, &mut |_, _| {}, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+    let restored = Store::open(&copy, &Options::default(), Create::Never).unwrap().store;
+    assert_eq!(restored.hooks("alice").unwrap(), store.hooks("alice").unwrap());
+    assert_eq!(restored.outbox_after(0, 10).unwrap(), store.outbox_after(0, 10).unwrap());
+    assert_eq!(restored.outbox_after(0, 10).unwrap().len(), 1);
+    assert_eq!(restored.deliveries("alice", id).unwrap(), store.deliveries("alice", id).unwrap());
+    assert_eq!(restored.deliveries("alice", id).unwrap().unwrap().len(), 1);
+    assert_eq!(restored.verify().unwrap().problems, Vec::<String>::new());
+    assert_eq!(store.verify().unwrap().problems, Vec::<String>::new());
+}
