@@ -593,3 +593,30 @@ fn https_receivers_get_events_when_their_certificate_is_trusted() {
     assert!(log[0]["error"].as_str().unwrap().starts_with("TLS: "), "{log:#?}");
     assert!(rx.all().iter().all(|g| g.path == "/secure"), "{:#?}", rx.all());
 }
+
+/// A Go module version's upload is a "created" event of a `go` package, its module path as
+/// the name; deleting it through the API is "deleted".
+#[test]
+fn go_module_versions_are_events_too() {
+    let rx = Receiver::start();
+    let srv = allowed();
+    let alice = Cred::token(&srv.token_after_user("alice"));
+    add_hook(&srv, &alice, &rx.url("/hook"), "");
+    let zip = crate::go::simple_module("example.com/hooked", "v1.2.3");
+    srv.send(Request::put(&crate::go::upload_path("alice"), &zip).auth(&alice)).expect(201);
+    let got = rx.wait_delivered(1);
+    let p = got[0].json();
+    assert_eq!((p["action"].as_str(), p["package"]["type"].as_str()), (Some("created"), Some("go")));
+    assert_eq!(
+        (p["package"]["name"].as_str(), p["package"]["version"].as_str()),
+        (Some("example.com/hooked"), Some("v1.2.3"))
+    );
+    assert_eq!(p["package"]["file_count"], 2);
+    srv.send(Request::delete("/api/v1/packages/alice/go/example.com%2Fhooked/v1.2.3").auth(&alice))
+        .expect(204);
+    let got = rx.wait_delivered(2);
+    assert_eq!(
+        got[1].what(),
+        ("deleted".to_string(), "example.com/hooked".to_string(), "v1.2.3".to_string())
+    );
+}
