@@ -235,6 +235,15 @@ pub struct ServeArgs {
     /// without touching the database (about 20,000 files of 4 KiB at the default).
     #[arg(long, value_name = "N", env = "DEPOT_FILE_CACHE_MIB", default_value_t = 96)]
     pub file_cache_mib: u64,
+    /// Let webhooks target loopback, private (RFC 1918, fc00::/7), link-local, CGNAT and
+    /// other non-public addresses.
+    ///
+    /// Off by default: a webhook makes the server send requests, and a hook on such an
+    /// address would reach into the server's own network. Turn it on when the receivers are
+    /// on a trusted private network.
+    #[arg(long, env = "DEPOT_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
 }
 
 /// A size in bytes, given as a plain number or with a unit: `K`, `M`, `G`, `T` and `KiB`,

@@ -67,6 +67,8 @@ pub struct ServeConfig {
     pub store: Options,
     pub limits: Limits,
     pub conn: ConnLimits,
+    /// Whether webhooks may target non-public addresses.
+    pub webhook_allow_private: bool,
 }
 
 impl ServeConfig {
@@ -107,6 +109,7 @@ impl ServeConfig {
                 grace: Duration::from_secs(args.grace_secs),
                 write_idle: body_idle,
             },
+            webhook_allow_private: args.webhook_allow_private,
         })
     }
 }
@@ -628,6 +631,7 @@ mod tests {
             "file_cache_mib",
             "login_burst",
             "login_refill_secs",
+            "webhook_allow_private",
             "db",
         ];
         let mut sorted = keys.clone();

@@ -14,6 +14,7 @@ mod accounts;
 mod blobs;
 mod cache;
 pub mod codec;
+mod hooks;
 mod lists;
 mod maintenance;
 mod packages;
@@ -28,6 +29,8 @@ mod writer;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod hooks_tests;
+#[cfg(test)]
 mod lease_tests;
 #[cfg(test)]
 mod small_tests;
@@ -41,6 +44,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Wri
 
 pub use blobs::{Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::{CacheStats, CachedFile};
+pub use hooks::{now_ms, Action, DeliveryRec, EventRec, HookRec, OutboxRec, LOG_KEEP, MAX_HOOKS_PER_OWNER};
 pub use maintenance::{BackedUp, Compacted, CompactionEstimate};
 pub use packages::{
     latest_version, Added, FileReader, FileTarget, PackageSummary, PackageType, Page, Publisher,
@@ -63,6 +67,8 @@ pub enum What {
     File,
     Token,
     Member,
+    Hook,
+    Delivery,
 }
 
 impl std::fmt::Display for What {
@@ -74,6 +80,8 @@ impl std::fmt::Display for What {
             What::File => "file",
             What::Token => "token",
             What::Member => "member",
+            What::Hook => "webhook",
+            What::Delivery => "delivery",
         })
     }
 }
@@ -384,6 +392,8 @@ struct Inner {
     leases: Arc<blobs::Leases>,
     /// The database file (none for a test backend), for its size and for backups.
     path: Option<std::path::PathBuf>,
+    /// Notified after commits that may have queued publish events (`hooks.rs`).
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 /// Whether [`Store::open`] may create a missing database file.
@@ -485,6 +495,7 @@ impl Store {
                 stopped,
                 cache,
                 path,
+                outbox: Arc::default(),
             }),
         };
         Ok(Opened { store, created: false, is_empty, reclaimed })
@@ -650,6 +661,9 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(LIST_BUCKETS)?;
         tx.open_table(LIST_HEADS)?;
         tx.open_table(tables::SESSIONS)?;
+        tx.open_table(HOOKS)?;
+        tx.open_table(OUTBOX)?;
+        tx.open_table(DELIVERIES)?;
         is_empty = tx.open_table(OWNERS)?.is_empty()?;
         reclaimed = blobs::reclaim_staged(&tx)?;
         let last_blob = tx.open_table(BLOBS)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);

@@ -59,6 +59,14 @@ pub const NEXT_ID: &str = "next_id";
 /// sha256(session id) → `SessionRec`: signed-in web sessions (`sessions.rs`).
 pub const SESSIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("sessions");
 
+/// (owner key, hook id) → `HookRec`: an owner's publish-event webhooks (`hooks.rs`).
+pub const HOOKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("hooks");
+/// seq → `OutboxRec`: an event for one hook not yet delivered, written in the transaction of
+/// the change it reports; removed when delivered or given up.
+pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// (hook id, seq) → `DeliveryRec`: a hook's delivery attempts, the last `hooks::LOG_KEEP`.
+pub const DELIVERIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("deliveries");
+
 /// Layout version of this build; written on create, checked on open. Layout 1 lacked
 /// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2. Layout 2 lacked the
 /// ids, summaries and lists, and wrote blob records of format 1 only (no inline content: they
@@ -139,6 +147,12 @@ mod tests {
             ),
 
             (layout(SESSIONS, &sha), format!("sessions [u8;32] &[u8] {sha_hex}")),
+            (layout(HOOKS, &("alice", 7)), "hooks (&str,u64) &[u8] 05616c6963650700000000000000".into()),
+            (layout(OUTBOX, &7), "outbox u64 &[u8] 0700000000000000".into()),
+            (
+                layout(DELIVERIES, &(7, 8)),
+                "deliveries (u64,u64) &[u8] 07000000000000000800000000000000".into(),
+            ),
         ];
         for (now, pinned) in pinned {
             assert_eq!(now, pinned);

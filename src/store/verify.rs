@@ -52,6 +52,7 @@ impl Store {
         check_accounts(&tx, &owners, &mut r)?;
         check_usage(&tx, &mut r)?;
         check_summaries(&tx, &owners, &mut r)?;
+        super::hooks::check(&tx, &|o| owners.contains_key(o), &mut r.problems)?;
         Ok(r)
     }
 }
