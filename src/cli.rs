@@ -329,6 +329,15 @@ pub struct ServeArgs {
     /// The object store's secret key; environment or config file only, as the key id.
     #[arg(long, value_name = "KEY", env = "DEPOT_S3_SECRET_ACCESS_KEY", hide = true, hide_env_values = true)]
     pub s3_secret_access_key: Option<String>,
+    /// Let webhooks target loopback, private (RFC 1918, fc00::/7), link-local, CGNAT and
+    /// other non-public addresses.
+    ///
+    /// Off by default: a webhook makes the server send requests, and a hook on such an
+    /// address would reach into the server's own network. Turn it on when the receivers are
+    /// on a trusted private network.
+    #[arg(long, env = "DEPOT_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
 }
 
 /// Where file content lives.

@@ -72,6 +72,8 @@ pub struct ServeConfig {
     /// Its credentials as given (environment or config file), for content a database holds
     /// in the store it records while new content stays local.
     pub object_credentials: Option<(String, String)>,
+    /// Whether webhooks may target non-public addresses.
+    pub webhook_allow_private: bool,
 }
 
 impl ServeConfig {
@@ -124,6 +126,7 @@ impl ServeConfig {
                 grace: Duration::from_secs(args.grace_secs),
                 write_idle: body_idle,
             },
+            webhook_allow_private: args.webhook_allow_private,
         })
     }
 }
@@ -720,6 +723,7 @@ mod tests {
             "s3_orphan_age_secs",
             "s3_access_key_id",
             "s3_secret_access_key",
+            "webhook_allow_private",
             "db",
         ];
         let mut sorted = keys.clone();

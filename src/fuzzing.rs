@@ -141,6 +141,23 @@ pub fn path_of(route: &Route) -> String {
         Route::Member { org, user } => p(&["api", "v1", "orgs", &seg(org), "members", &seg(user)]),
         Route::Tokens { user } => p(&["api", "v1", "users", &seg(user), "tokens"]),
         Route::Token { user, label } => p(&["api", "v1", "users", &seg(user), "tokens", &seg(label)]),
+        Route::Hooks { owner } => p(&["api", "v1", "packages", &seg(owner), "-", "hooks"]),
+        Route::Hook { owner, id } => p(&["api", "v1", "packages", &seg(owner), "-", "hooks", &seg(id)]),
+        Route::HookDeliveries { owner, id } => {
+            p(&["api", "v1", "packages", &seg(owner), "-", "hooks", &seg(id), "deliveries"])
+        }
+        Route::Redeliver { owner, id, delivery } => p(&[
+            "api",
+            "v1",
+            "packages",
+            &seg(owner),
+            "-",
+            "hooks",
+            &seg(id),
+            "deliveries",
+            &seg(delivery),
+            "redeliver",
+        ]),
         Route::Web(page) => {
             use crate::web::Page;
             match page {
@@ -178,7 +195,7 @@ fn route_from(f: &mut Fields) -> Route {
     } else {
         crate::store::PackageType::Go
     };
-    match f.byte() % 27 {
+    match f.byte() % 31 {
         0 => Route::Health,
         1 => Route::Metrics,
         2 => Route::GenericFile {
@@ -230,6 +247,10 @@ fn route_from(f: &mut Fields) -> Route {
             version: f.string(),
         }),
         26 => Route::Web(crate::web::Page::Explore),
+        27 => Route::Hooks { owner: f.string() },
+        28 => Route::Hook { owner: f.string(), id: f.string() },
+        29 => Route::HookDeliveries { owner: f.string(), id: f.string() },
+        30 => Route::Redeliver { owner: f.string(), id: f.string(), delivery: f.string() },
         // What the go command requests: module path and version case-encoded, slashes kept.
         _ => {
             let owner = f.string();

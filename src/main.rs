@@ -527,7 +527,9 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(db = %cfg.db.display(), "listening on {scheme}://{addr}");
-        let app = App::serving(store.clone(), cfg.limits.clone(), cfg.db.clone(), tls.is_some());
+        let webhooks = depot::webhook::Webhooks::new(cfg.webhook_allow_private);
+        let app = App::serving(store.clone(), cfg.limits.clone(), cfg.db.clone(), tls.is_some(), webhooks);
+        let deliverer = depot::webhook::spawn(app.clone());
         let control = control::spawn(control, store.clone());
         let acceptor = tls.as_ref().map(|tls| tls.acceptor());
         let stopping = async {
@@ -535,6 +537,8 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
             control.stop(grace);
         };
         server::run(listener, app, cfg.conn.clone(), acceptor, stopping).await;
+        // Deliveries cut short are still in the outbox: the next start sends them.
+        deliverer.abort();
         control.finished().await;
         if let Some(reloader) = reloader {
             reloader.abort();

@@ -49,3 +49,5 @@ mod objects;
 mod web;
 // Issue 13: the web page in a real browser (chromium via playwright-core) with axe-core.
 mod browser;
+// Issue 16: publish events (webhooks) to a real receiver: payload, signature, retries, crashes, SSRF.
+mod webhooks;

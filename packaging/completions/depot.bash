@@ -1294,7 +1294,7 @@ _depot() {
             return 0
             ;;
         depot__subcmd__serve)
-            opts="-h -V --config --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --login-burst --login-refill-secs --grace-secs --cache-mib --file-cache-mib --blob-store --s3-endpoint --s3-bucket --s3-region --s3-redirect --s3-inline-max --s3-timeout-secs --s3-orphan-age-secs --s3-access-key-id --s3-secret-access-key --db --help --version"
+            opts="-h -V --config --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --login-burst --login-refill-secs --grace-secs --cache-mib --file-cache-mib --blob-store --s3-endpoint --s3-bucket --s3-region --s3-redirect --s3-inline-max --s3-timeout-secs --s3-orphan-age-secs --s3-access-key-id --s3-secret-access-key --webhook-allow-private --db --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -65,6 +65,7 @@ complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-access-key-id -
 complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-secret-access-key -d 'The object store\'s secret key; environment or config file only, as the key id' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-redirect -d 'Answer downloads of content in the store with a 302 to a presigned URL valid for 5 minutes (the 302 carries ETag and X-Checksum-Sha256); HEAD is answered by depot'
+complete -c depot -n "__fish_depot_using_subcommand serve" -l webhook-allow-private -d 'Let webhooks target loopback, private (RFC 1918, fc00::/7), link-local, CGNAT and other non-public addresses'
 complete -c depot -n "__fish_depot_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -l db -d 'The database file' -r -F

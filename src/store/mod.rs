@@ -14,6 +14,7 @@ mod accounts;
 mod blobs;
 mod cache;
 pub mod codec;
+mod hooks;
 mod lists;
 mod maintenance;
 mod migrate;
@@ -30,6 +31,8 @@ mod writer;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod hooks_tests;
+#[cfg(test)]
 mod lease_tests;
 #[cfg(test)]
 mod small_tests;
@@ -43,6 +46,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Wri
 
 pub use blobs::{Sealed, StagedReader, Upload, CHUNK_SIZE, SMALL_MAX};
 pub use cache::{CacheStats, CachedFile};
+pub use hooks::{now_ms, Action, DeliveryRec, EventRec, HookRec, OutboxRec, LOG_KEEP, MAX_HOOKS_PER_OWNER};
 pub use maintenance::{BackedUp, Compacted, CompactionEstimate};
 pub use migrate::{MigrateTo, Migrated};
 pub use objects::{ObjectStats, ObjectStream, Objects, S3Config};
@@ -67,6 +71,8 @@ pub enum What {
     File,
     Token,
     Member,
+    Hook,
+    Delivery,
 }
 
 impl std::fmt::Display for What {
@@ -78,6 +84,8 @@ impl std::fmt::Display for What {
             What::File => "file",
             What::Token => "token",
             What::Member => "member",
+            What::Hook => "webhook",
+            What::Delivery => "delivery",
         })
     }
 }
@@ -394,6 +402,8 @@ struct Inner {
     path: Option<std::path::PathBuf>,
     /// The object store holding large file content, once attached (`serve --blob-store s3`).
     objects: std::sync::OnceLock<Arc<Objects>>,
+    /// Notified after commits that may have queued publish events (`hooks.rs`).
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 /// Whether [`Store::open`] may create a missing database file.
@@ -496,6 +506,7 @@ impl Store {
                 cache,
                 path,
                 objects: std::sync::OnceLock::new(),
+                outbox: Arc::default(),
             }),
         };
         Ok(Opened { store, created: false, is_empty, reclaimed })
@@ -747,6 +758,9 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(LIST_BUCKETS)?;
         tx.open_table(LIST_HEADS)?;
         tx.open_table(tables::SESSIONS)?;
+        tx.open_table(HOOKS)?;
+        tx.open_table(OUTBOX)?;
+        tx.open_table(DELIVERIES)?;
         is_empty = tx.open_table(OWNERS)?.is_empty()?;
         reclaimed = blobs::reclaim_staged(&tx)?;
         let last_blob = tx.open_table(BLOBS)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);

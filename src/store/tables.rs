@@ -67,6 +67,13 @@ pub const OBJECT_STAGING: TableDefinition<u64, &[u8]> = TableDefinition::new("ob
 /// blob id → multipart upload id to abort (or empty): objects to delete, after the commit
 /// that made them unreferenced.
 pub const OBJECT_OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("object_outbox");
+/// (owner key, hook id) → `HookRec`: an owner's publish-event webhooks (`hooks.rs`).
+pub const HOOKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("hooks");
+/// seq → `OutboxRec`: an event for one hook not yet delivered, written in the transaction of
+/// the change it reports; removed when delivered or given up.
+pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// (hook id, seq) → `DeliveryRec`: a hook's delivery attempts, the last `hooks::LOG_KEEP`.
+pub const DELIVERIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("deliveries");
 
 /// Layout version of this build; written on create, checked on open. Layout 1 lacked
 /// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2. Layout 2 lacked the
@@ -153,6 +160,12 @@ mod tests {
             (layout(OBJECTS, &0x0102_0304_0506_0708), "objects u64 u64 0807060504030201".into()),
             (layout(OBJECT_STAGING, &0x0102), "object_staging u64 &[u8] 0201000000000000".into()),
             (layout(OBJECT_OUTBOX, &0x0102), "object_outbox u64 &[u8] 0201000000000000".into()),
+            (layout(HOOKS, &("alice", 7)), "hooks (&str,u64) &[u8] 05616c6963650700000000000000".into()),
+            (layout(OUTBOX, &7), "outbox u64 &[u8] 0700000000000000".into()),
+            (
+                layout(DELIVERIES, &(7, 8)),
+                "deliveries (u64,u64) &[u8] 07000000000000000800000000000000".into(),
+            ),
         ];
         for (now, pinned) in pinned {
             assert_eq!(now, pinned);

@@ -61,6 +61,7 @@ impl Store {
         if let Some(objects) = self.objects() {
             r.bytes += super::objects::check_all(&tx, &objects, deep, &mut r.problems)?;
         }
+        super::hooks::check(&tx, &|o| owners.contains_key(o), &mut r.problems)?;
         Ok(r)
     }
 }
