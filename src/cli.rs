@@ -93,6 +93,17 @@ pub enum Command {
     /// Per-owner limits (storage bytes, number of versions) and usage.
     #[command(subcommand)]
     Quota(QuotaCommand),
+    /// Cleanup rules: which versions of an owner's packages are removed, and when.
+    ///
+    /// A rule applies to one package type of one owner (at most one rule per type). A
+    /// version is removed when it matches --remove-pattern (none: every version), is at
+    /// least --remove-days old (0: any age), is not among the --keep-count newest of its
+    /// package and does not match --keep-pattern. Patterns are regular expressions matched
+    /// against the whole version (or PACKAGE/VERSION with --full-name), ignoring case.
+    /// The server applies enabled rules every --cleanup-interval; `preview` and `apply`
+    /// print one `PACKAGE<TAB>VERSION` line per version.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Write the man page or a shell completion script to standard output.
     ///
     /// For packagers, the way `rg --generate` works: `packaging/generate.sh` runs it to refresh
@@ -128,6 +139,57 @@ pub enum QuotaCommand {
         /// The user or organization (all when omitted).
         owner: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Add a cleanup rule (enabled) and print its id.
+    Add {
+        /// The user or organization.
+        owner: String,
+        /// The package type it applies to.
+        #[arg(long = "type", value_enum, value_name = "TYPE")]
+        kind: KindArg,
+        /// Always keep this many newest versions of each package.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_count: u64,
+        /// Always keep versions matching this regular expression.
+        #[arg(long, value_name = "RE", default_value = "")]
+        keep_pattern: String,
+        /// Remove only versions at least N days old (0: any age).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        remove_days: u64,
+        /// Remove only versions matching this regular expression (none: every version).
+        #[arg(long, value_name = "RE", default_value = "")]
+        remove_pattern: String,
+        /// Match the patterns against PACKAGE/VERSION instead of the version alone.
+        #[arg(long)]
+        full_name: bool,
+    },
+    /// List rules: ID, TYPE, enabled|disabled, KEEP_COUNT, KEEP_PATTERN, REMOVE_DAYS,
+    /// REMOVE_PATTERN, full-name|version (tab-separated).
+    List { owner: String },
+    /// Delete a rule.
+    Delete { owner: String, id: u64 },
+    /// Print the versions a rule (or every enabled rule) would remove now; removes nothing.
+    Preview {
+        owner: String,
+        /// The rule (every enabled rule of the owner when omitted).
+        id: Option<u64>,
+    },
+    /// Remove now what `preview` prints, and print it.
+    Apply {
+        owner: String,
+        /// The rule (every enabled rule of the owner when omitted).
+        id: Option<u64>,
+    },
+}
+
+/// A package type on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Generic,
+    Go,
 }
 
 /// The outputs of `depot generate`.
@@ -235,6 +297,55 @@ pub struct ServeArgs {
     /// without touching the database (about 20,000 files of 4 KiB at the default).
     #[arg(long, value_name = "N", env = "DEPOT_FILE_CACHE_MIB", default_value_t = 96)]
     pub file_cache_mib: u64,
+    /// How often enabled cleanup rules are applied: seconds, or with a unit (30m, 24h, 7d).
+    ///
+    /// The first run is one interval after start.
+    #[arg(long, value_name = "DURATION", env = "DEPOT_CLEANUP_INTERVAL",
+          default_value_t = Interval(std::time::Duration::from_secs(86_400)))]
+    pub cleanup_interval: Interval,
+}
+
+/// A duration given as whole seconds or with a unit: `s`, `m`, `h`, `d` (`90`, `90s`, `30m`,
+/// `24h`, `7d`); at least one second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(pub std::time::Duration);
+
+impl FromStr for Interval {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (digits, unit) = s.split_at(split);
+        let n: u64 =
+            digits.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 3600, 30m, 24h, 7d)"))?;
+        let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            other => return Err(format!("unknown unit {other:?} (use s, m, h or d)")),
+        };
+        match n.checked_mul(scale) {
+            Some(0) => Err("must be at least 1 second".into()),
+            Some(secs) => Ok(Interval(std::time::Duration::from_secs(secs))),
+            None => Err(format!("{s:?} is too long")),
+        }
+    }
+}
+
+impl std::fmt::Display for Interval {
+    /// Hours, minutes or seconds, the largest that divides it exactly: the default reads `24h`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.as_secs();
+        if n % 3600 == 0 {
+            write!(f, "{}h", n / 3600)
+        } else if n % 60 == 0 {
+            write!(f, "{}m", n / 60)
+        } else {
+            write!(f, "{n}s")
+        }
+    }
 }
 
 /// A size in bytes, given as a plain number or with a unit: `K`, `M`, `G`, `T` and `KiB`,

@@ -220,6 +220,11 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::Compact { .. } => "compact",
         Command::QuotaSet { .. } => "quota set",
         Command::Usage { .. } => "quota show",
+        Command::RuleAdd { .. } => "rules add",
+        Command::RuleList { .. } => "rules list",
+        Command::RuleDelete { .. } => "rules delete",
+        Command::RulePreview { .. } => "rules preview",
+        Command::RuleApply { .. } => "rules apply",
     }
 }
 

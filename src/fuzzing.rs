@@ -107,6 +107,17 @@ pub fn path_of(route: &Route) -> String {
         Route::GenericVersion { owner, package, version } => {
             p(&["api", "packages", &seg(owner), "generic", &seg(package), &seg(version)])
         }
+        Route::GenericLatest { owner, package, file } => {
+            p(&["api", "packages", &seg(owner), "generic", &seg(package), "-", "latest", &seg(file)])
+        }
+        Route::Rules { owner } => p(&["api", "v1", "packages", &seg(owner), "-", "rules"]),
+        Route::Rule { owner, id } => p(&["api", "v1", "packages", &seg(owner), "-", "rules", &seg(id)]),
+        Route::RulePreview { owner, id } => {
+            p(&["api", "v1", "packages", &seg(owner), "-", "rules", &seg(id), "preview"])
+        }
+        Route::BySha256 { owner, hex } => {
+            p(&["api", "v1", "packages", &seg(owner), "-", "sha256", &seg(hex)])
+        }
         Route::GoUpload { owner } => p(&["api", "packages", &seg(owner), "go", "upload"]),
         Route::Go { owner, module, want } => {
             let file = |v: &str, ext: &str| seg(&format!("{v}.{ext}"));
@@ -178,7 +189,7 @@ fn route_from(f: &mut Fields) -> Route {
     } else {
         crate::store::PackageType::Go
     };
-    match f.byte() % 27 {
+    match f.byte() % 32 {
         0 => Route::Health,
         1 => Route::Metrics,
         2 => Route::GenericFile {
@@ -230,6 +241,11 @@ fn route_from(f: &mut Fields) -> Route {
             version: f.string(),
         }),
         26 => Route::Web(crate::web::Page::Explore),
+        27 => Route::GenericLatest { owner: f.string(), package: f.string(), file: f.string() },
+        28 => Route::Rules { owner: f.string() },
+        29 => Route::Rule { owner: f.string(), id: f.string() },
+        30 => Route::RulePreview { owner: f.string(), id: f.string() },
+        31 => Route::BySha256 { owner: f.string(), hex: f.string() },
         // What the go command requests: module path and version case-encoded, slashes kept.
         _ => {
             let owner = f.string();

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use depot::admin::{self, Output};
 use depot::cli::{
-    Cli, Command, GenerateKind, GoCommand, MemberCommand, OrgCommand, QuotaCommand, RoleArg, TokenCommand,
-    UserCommand,
+    Cli, Command, GenerateKind, GoCommand, KindArg, MemberCommand, OrgCommand, QuotaCommand, RoleArg,
+    RulesCommand, TokenCommand, UserCommand,
 };
 use depot::clock::rfc3339;
 use depot::config::{self, ServeConfig};
@@ -116,6 +116,34 @@ fn run(cli: Cli) -> Result<(), String> {
             admin::Command::QuotaSet { owner, max_bytes: max_bytes.map(|b| b.0), max_versions }
         }
         Command::Quota(QuotaCommand::Show { owner }) => admin::Command::Usage { owner },
+        Command::Rules(RulesCommand::Add {
+            owner,
+            kind,
+            keep_count,
+            keep_pattern,
+            remove_days,
+            remove_pattern,
+            full_name,
+        }) => admin::Command::RuleAdd {
+            owner,
+            rule: depot::cleanup::NewRule {
+                enabled: true,
+                kind: match kind {
+                    KindArg::Generic => "generic",
+                    KindArg::Go => "go",
+                }
+                .into(),
+                keep_count,
+                keep_pattern,
+                remove_days,
+                remove_pattern,
+                match_full_name: full_name,
+            },
+        },
+        Command::Rules(RulesCommand::List { owner }) => admin::Command::RuleList { owner },
+        Command::Rules(RulesCommand::Delete { owner, id }) => admin::Command::RuleDelete { owner, id },
+        Command::Rules(RulesCommand::Preview { owner, id }) => admin::Command::RulePreview { owner, id },
+        Command::Rules(RulesCommand::Apply { owner, id }) => admin::Command::RuleApply { owner, id },
     };
     let summary = describe(&command);
     // Only `user add` may start a database (the first admin of a new install); a command
@@ -209,6 +237,9 @@ fn describe(cmd: &admin::Command) -> Option<String> {
         C::UserList | C::TokenCreate { .. } | C::TokenList { .. } | C::Verify { .. } => return None,
         C::QuotaSet { owner, .. } => format!("set the limits of {owner}"),
         C::Backup { .. } | C::Compact { .. } | C::Usage { .. } => return None,
+        C::RuleAdd { owner, rule } => format!("added a cleanup rule for {owner}'s {} packages", rule.kind),
+        C::RuleDelete { owner, id } => format!("deleted cleanup rule {id} of {owner}"),
+        C::RuleList { .. } | C::RulePreview { .. } | C::RuleApply { .. } => return None,
     })
 }
 
@@ -393,6 +424,22 @@ fn print_output(output: Output) -> std::io::Result<()> {
             eprintln!("depot: compacted the database from {} to {} bytes", c.before, c.after);
             writeln!(out, "{}\t{}", c.before, c.after)
         }
+        Output::RuleAdded(r) => writeln!(out, "{}", r.id),
+        Output::Rules(list) => list.iter().try_for_each(|r| {
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                r.id,
+                r.kind,
+                if r.enabled { "enabled" } else { "disabled" },
+                r.keep_count,
+                r.keep_pattern,
+                r.remove_days,
+                r.remove_pattern,
+                if r.match_full_name { "full-name" } else { "version" }
+            )
+        }),
+        Output::Removals(list) => list.iter().try_for_each(|r| writeln!(out, "{}\t{}", r.package, r.version)),
     };
     match result {
         // A closed pipe (`depot user list | head -1`) is not a failure.
@@ -458,12 +505,18 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
         tracing::info!(db = %cfg.db.display(), "listening on {scheme}://{addr}");
         let app = App::serving(store.clone(), cfg.limits.clone(), cfg.db.clone(), tls.is_some());
         let control = control::spawn(control, store.clone());
+        let cleanup_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cleanup =
+            tokio::spawn(depot::cleanup::schedule(store.clone(), cfg.cleanup_interval, cleanup_stop.clone()));
         let acceptor = tls.as_ref().map(|tls| tls.acceptor());
         let stopping = async {
             shutdown::signal().await;
             control.stop(grace);
         };
         server::run(listener, app, cfg.conn.clone(), acceptor, stopping).await;
+        // A cleanup run stops between two removals; one waiting for its next turn ends now.
+        cleanup_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        cleanup.abort();
         control.finished().await;
         if let Some(reloader) = reloader {
             reloader.abort();

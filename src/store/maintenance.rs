@@ -153,6 +153,8 @@ impl Store {
         records += tx.open_table(LISTS)?.len()?;
         records += tx.open_table(LIST_BUCKETS)?.len()?;
         records += tx.open_table(LIST_HEADS)?.len()?;
+        records += tx.open_table(RULES)?.len()?;
+        records += tx.open_table(FILES_BY_SHA)?.len()?;
         drop(tx);
         let bytes = self.file_size();
         let per_records = PAUSE_PER_RECORD.saturating_mul(u32::try_from(records).unwrap_or(u32::MAX));
@@ -289,6 +291,8 @@ impl Store {
         copy(&src, &tx, LISTS)?;
         copy(&src, &tx, LIST_BUCKETS)?;
         copy(&src, &tx, LIST_HEADS)?;
+        copy(&src, &tx, RULES)?;
+        copy(&src, &tx, FILES_BY_SHA)?;
         tx.open_table(STAGED)?; // empty: uploads in progress are not copied
         tx.open_table(CHUNKS)?;
         tx.commit()?;

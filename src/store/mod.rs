@@ -19,6 +19,7 @@ mod maintenance;
 mod packages;
 mod quotas;
 pub mod records;
+mod rules;
 mod sessions;
 mod summaries;
 mod tables;
@@ -48,7 +49,8 @@ pub use packages::{
 };
 pub use quotas::OwnerUsage;
 pub use records::{
-    FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Role, SessionRec, TokenRec, UsageRec, VersionRec,
+    FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Role, RuleRec, SessionRec, TokenRec, UsageRec,
+    VersionRec,
 };
 pub use verify::{Repaired, Report};
 
@@ -63,6 +65,7 @@ pub enum What {
     File,
     Token,
     Member,
+    Rule,
 }
 
 impl std::fmt::Display for What {
@@ -74,6 +77,7 @@ impl std::fmt::Display for What {
             What::File => "file",
             What::Token => "token",
             What::Member => "member",
+            What::Rule => "cleanup rule",
         })
     }
 }
@@ -621,7 +625,7 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
                     .map_err(|_| Error::Format("unreadable layout version".into()))?;
                 match found {
                     LAYOUT => {}
-                    1 | 2 => {
+                    1..=3 => {
                         drop(meta);
                         upgrade(&tx, found)?;
                         meta = tx.open_table(META)?;
@@ -650,6 +654,8 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(LIST_BUCKETS)?;
         tx.open_table(LIST_HEADS)?;
         tx.open_table(tables::SESSIONS)?;
+        tx.open_table(RULES)?;
+        tx.open_table(FILES_BY_SHA)?;
         is_empty = tx.open_table(OWNERS)?.is_empty()?;
         reclaimed = blobs::reclaim_staged(&tx)?;
         let last_blob = tx.open_table(BLOBS)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);
@@ -669,6 +675,16 @@ fn upgrade(tx: &WriteTransaction, from: u32) -> Result<()> {
     if from < 3 {
         layout_2_to_3(tx)?;
     }
+    if from < 4 {
+        layout_3_to_4(tx)?;
+    }
+    Ok(())
+}
+
+/// Layout 3 had no index of files by content: fill it from the file records once.
+fn layout_3_to_4(tx: &WriteTransaction) -> Result<()> {
+    let files = packages::index_all_files(tx)?;
+    tracing::info!(files, "database layout 3 upgraded to 4 (files by checksum, cleanup rules)");
     Ok(())
 }
 

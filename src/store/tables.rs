@@ -59,11 +59,23 @@ pub const NEXT_ID: &str = "next_id";
 /// sha256(session id) → `SessionRec`: signed-in web sessions (`sessions.rs`).
 pub const SESSIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("sessions");
 
+/// (owner key, rule id) → `RuleRec`: the owner's cleanup rules (`rules.rs`).
+pub const RULES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("rules");
+
+/// (sha256, owner key, type, package key, version key, file key) → (): every file by its
+/// content, kept in the same transaction as `FILES`, so a lookup by checksum reads the files
+/// that have it and nothing else.
+pub const FILES_BY_SHA: TableDefinition<ShaKey, ()> = TableDefinition::new("files_by_sha");
+/// (sha256, owner key, type, package key, version key, file key).
+pub(crate) type ShaKey = ([u8; 32], &'static str, &'static str, &'static str, &'static str, &'static str);
+
 /// Layout version of this build; written on create, checked on open. Layout 1 lacked
 /// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2. Layout 2 lacked the
 /// ids, summaries and lists, and wrote blob records of format 1 only (no inline content: they
-/// are read as they are); opening it computes the rest and moves it to 3 (`mod.rs`).
-pub const LAYOUT: u32 = 3;
+/// are read as they are); opening it computes the rest and moves it to 3 (`mod.rs`). Layout 3
+/// lacked `FILES_BY_SHA`; opening it fills the index from `FILES` and moves it to 4 (`RULES`
+/// is new and simply starts empty).
+pub const LAYOUT: u32 = 4;
 
 #[cfg(test)]
 mod tests {
@@ -137,12 +149,19 @@ mod tests {
                 layout(LIST_HEADS, &("alice", "generic", "app", "1.0")),
                 "list_heads (&str,&str,&str,&str) (u64,u64) 050703616c69636567656e65726963617070312e30".into(),
             ),
-
             (layout(SESSIONS, &sha), format!("sessions [u8;32] &[u8] {sha_hex}")),
+            (layout(RULES, &("alice", 0x0102)), "rules (&str,u64) &[u8] 05616c6963650201000000000000".into()),
+            (
+                layout(FILES_BY_SHA, &(sha, "alice", "generic", "app", "1.0", "a.tgz")),
+                format!(
+                    "files_by_sha ([u8;32],&str,&str,&str,&str,&str) () 05070303{sha_hex}\
+                     616c69636567656e65726963617070312e30612e74677a"
+                ),
+            ),
         ];
         for (now, pinned) in pinned {
             assert_eq!(now, pinned);
         }
-        assert_eq!(hex(&LAYOUT.to_le_bytes()), "03000000");
+        assert_eq!(hex(&LAYOUT.to_le_bytes()), "04000000");
     }
 }
