@@ -190,7 +190,7 @@ pub async fn get_latest(
     let (parts, _) = req.into_parts();
     let cred = credential(&parts)?;
     let (o, p, f) = (owner.clone(), package.clone(), file.clone());
-    let version = app
+    let (package, version, file) = app
         .blocking(move |app| {
             authorize(app, cred.as_ref(), &o, Access::Read)?;
             match app.store.newest_with_file(&o, PackageType::Generic, &p, &f)? {

@@ -866,46 +866,59 @@ impl Store {
         Ok(out.into_iter().flatten().collect())
     }
 
-    /// The version of a package holding a file named `file` that is newest: the package's
-    /// latest when it has the file (one lookup), else the first found walking the versions
-    /// from the newest. `None` when no version has it.
+    /// The newest version of a package holding a file named `file`: the package's latest
+    /// when it has the file (one lookup), else the first found walking the versions from the
+    /// newest (for a Go module, the highest by the `@latest` rule). Answers the package,
+    /// version and file names as stored; `None` when no version has such a file.
     pub fn newest_with_file(
         &self,
         owner: &str,
         kind: PackageType,
         package: &str,
         file: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, String, String)>> {
         let tx = self.read()?;
         let (o, p, f) = (key(owner), name_key(kind, package), name_key(kind, file));
         let k = kind.as_str();
         let rec: Option<PackageRec> = get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), k, p.as_str()))?;
         let Some(rec) = rec else { return Ok(None) };
         let files = tx.open_table(FILES)?;
-        let has = |v: &str| -> Result<bool> {
-            Ok(files.get((o.as_str(), k, p.as_str(), v, f.as_str()))?.is_some())
+        let versions = tx.open_table(VERSIONS)?;
+        // (version as stored, file as stored) of version key `v`, when it has the file.
+        let found = |v: &str| -> Result<Option<(String, String)>> {
+            let Some(file) = get_rec::<_, FileRec>(&files, (o.as_str(), k, p.as_str(), v, f.as_str()))?
+            else {
+                return Ok(None);
+            };
+            let version: Option<VersionRec> = get_rec(&versions, (o.as_str(), k, p.as_str(), v))?;
+            Ok(version.map(|ver| (ver.version, file.name)))
         };
+        let named = |(v, f): (String, String)| (rec.name.clone(), v, f);
         if let Some(latest) = rec.latest.as_deref() {
-            if has(&name_key(kind, latest))? {
-                return Ok(Some(latest.to_string()));
+            if let Some(hit) = found(&name_key(kind, latest))? {
+                return Ok(Some(named(hit)));
             }
         }
         if kind == PackageType::Go {
-            // "Newest" of a Go module is semantic-version order, not the list's.
-            let names = self.version_names(owner, kind, package)?.unwrap_or_default();
-            let with: Vec<&String> = names.iter().filter(|v| has(v).unwrap_or(false)).collect();
-            return Ok(latest_version(kind, with.iter().map(|v| (v.as_str(), 0))).map(str::to_string));
+            // A Go module's "newest" is the `@latest` rule over the versions, not creation order.
+            let mut with = Vec::new();
+            for v in self.version_names(owner, kind, package)?.unwrap_or_default() {
+                if found(&v)?.is_some() {
+                    with.push(v);
+                }
+            }
+            let Some(best) = latest_version(kind, with.iter().map(|v| (v.as_str(), 0))) else {
+                return Ok(None);
+            };
+            return Ok(found(best)?.map(named));
         }
-        let versions = tx.open_table(VERSIONS)?;
         let list = tx.open_table(super::tables::LISTS)?;
         for entry in
             list.range((o.as_str(), k, p.as_str(), "", 0)..=(o.as_str(), k, p.as_str(), "", u64::MAX))?.rev()
         {
             let (_, item) = entry?;
-            let (_, _, v) = item.value();
-            if has(v)? {
-                let rec: Option<VersionRec> = get_rec(&versions, (o.as_str(), k, p.as_str(), v))?;
-                return Ok(rec.map(|r| r.version));
+            if let Some(hit) = found(item.value().2)? {
+                return Ok(Some(named(hit)));
             }
         }
         Ok(None)
