@@ -338,9 +338,9 @@ impl std::fmt::Display for Interval {
     /// Hours, minutes or seconds, the largest that divides it exactly: the default reads `24h`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.0.as_secs();
-        if n % 3600 == 0 {
+        if n.is_multiple_of(3600) {
             write!(f, "{}h", n / 3600)
-        } else if n % 60 == 0 {
+        } else if n.is_multiple_of(60) {
             write!(f, "{}m", n / 60)
         } else {
             write!(f, "{n}s")

@@ -173,6 +173,13 @@ pub fn path_of(route: &Route) -> String {
                     "-",
                     "delete",
                 ]),
+                Page::Rules { owner } => p(&[&seg(owner), "-", "settings", "packages", "rules"]),
+                Page::RuleDelete { owner, id } => {
+                    p(&[&seg(owner), "-", "settings", "packages", "rules", &seg(id), "delete"])
+                }
+                Page::RulePreview { owner, id } => {
+                    p(&[&seg(owner), "-", "settings", "packages", "rules", &seg(id), "preview"])
+                }
                 Page::Login => "/user/login".into(),
                 Page::Logout => "/user/logout".into(),
                 Page::Tokens => "/user/settings/applications".into(),
