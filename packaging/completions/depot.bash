@@ -37,6 +37,9 @@ _depot() {
             depot,quota)
                 cmd="depot__subcmd__quota"
                 ;;
+            depot,rules)
+                cmd="depot__subcmd__rules"
+                ;;
             depot,serve)
                 cmd="depot__subcmd__serve"
                 ;;
@@ -82,6 +85,9 @@ _depot() {
             depot__subcmd__help,quota)
                 cmd="depot__subcmd__help__subcmd__quota"
                 ;;
+            depot__subcmd__help,rules)
+                cmd="depot__subcmd__help__subcmd__rules"
+                ;;
             depot__subcmd__help,serve)
                 cmd="depot__subcmd__help__subcmd__serve"
                 ;;
@@ -114,6 +120,21 @@ _depot() {
                 ;;
             depot__subcmd__help__subcmd__quota,show)
                 cmd="depot__subcmd__help__subcmd__quota__subcmd__show"
+                ;;
+            depot__subcmd__help__subcmd__rules,add)
+                cmd="depot__subcmd__help__subcmd__rules__subcmd__add"
+                ;;
+            depot__subcmd__help__subcmd__rules,apply)
+                cmd="depot__subcmd__help__subcmd__rules__subcmd__apply"
+                ;;
+            depot__subcmd__help__subcmd__rules,delete)
+                cmd="depot__subcmd__help__subcmd__rules__subcmd__delete"
+                ;;
+            depot__subcmd__help__subcmd__rules,list)
+                cmd="depot__subcmd__help__subcmd__rules__subcmd__list"
+                ;;
+            depot__subcmd__help__subcmd__rules,preview)
+                cmd="depot__subcmd__help__subcmd__rules__subcmd__preview"
                 ;;
             depot__subcmd__help__subcmd__token,create)
                 cmd="depot__subcmd__help__subcmd__token__subcmd__create"
@@ -196,6 +217,42 @@ _depot() {
             depot__subcmd__quota__subcmd__help,show)
                 cmd="depot__subcmd__quota__subcmd__help__subcmd__show"
                 ;;
+            depot__subcmd__rules,add)
+                cmd="depot__subcmd__rules__subcmd__add"
+                ;;
+            depot__subcmd__rules,apply)
+                cmd="depot__subcmd__rules__subcmd__apply"
+                ;;
+            depot__subcmd__rules,delete)
+                cmd="depot__subcmd__rules__subcmd__delete"
+                ;;
+            depot__subcmd__rules,help)
+                cmd="depot__subcmd__rules__subcmd__help"
+                ;;
+            depot__subcmd__rules,list)
+                cmd="depot__subcmd__rules__subcmd__list"
+                ;;
+            depot__subcmd__rules,preview)
+                cmd="depot__subcmd__rules__subcmd__preview"
+                ;;
+            depot__subcmd__rules__subcmd__help,add)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__add"
+                ;;
+            depot__subcmd__rules__subcmd__help,apply)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__apply"
+                ;;
+            depot__subcmd__rules__subcmd__help,delete)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__delete"
+                ;;
+            depot__subcmd__rules__subcmd__help,help)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__help"
+                ;;
+            depot__subcmd__rules__subcmd__help,list)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__list"
+                ;;
+            depot__subcmd__rules__subcmd__help,preview)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__preview"
+                ;;
             depot__subcmd__token,create)
                 cmd="depot__subcmd__token__subcmd__create"
                 ;;
@@ -257,7 +314,7 @@ _depot() {
 
     case "${cmd}" in
         depot)
-            opts="-h -V --db --help --version serve user org token verify backup compact go quota generate help"
+            opts="-h -V --db --help --version serve user org token verify backup compact go quota rules generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -427,7 +484,7 @@ _depot() {
             return 0
             ;;
         depot__subcmd__help)
-            opts="serve user org token verify backup compact go quota generate help"
+            opts="serve user org token verify backup compact go quota rules generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -623,6 +680,90 @@ _depot() {
             return 0
             ;;
         depot__subcmd__help__subcmd__quota__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules)
+            opts="add list delete preview apply"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules__subcmd__preview)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1142,8 +1283,234 @@ _depot() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        depot__subcmd__rules)
+            opts="-h -V --db --help --version add list delete preview apply help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__add)
+            opts="-h -V --type --keep-count --keep-pattern --remove-days --remove-pattern --full-name --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --type)
+                    COMPREPLY=($(compgen -W "generic go" -- "${cur}"))
+                    return 0
+                    ;;
+                --keep-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep-pattern)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remove-days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remove-pattern)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__apply)
+            opts="-h -V --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__delete)
+            opts="-h -V --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help)
+            opts="add list delete preview apply help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__preview)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__list)
+            opts="-h -V --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__preview)
+            opts="-h -V --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         depot__subcmd__serve)
-            opts="-h -V --config --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --login-burst --login-refill-secs --grace-secs --cache-mib --file-cache-mib --db --help --version"
+            opts="-h -V --config --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --login-burst --login-refill-secs --grace-secs --cache-mib --file-cache-mib --cleanup-interval --db --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1202,6 +1569,10 @@ _depot() {
                     return 0
                     ;;
                 --file-cache-mib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cleanup-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -36,6 +36,7 @@ complete -c depot -n "__fish_depot_needs_command" -f -a "backup" -d 'Write a con
 complete -c depot -n "__fish_depot_needs_command" -f -a "compact" -d 'Return the space freed by deletions to the file system'
 complete -c depot -n "__fish_depot_needs_command" -f -a "go" -d 'Go module tools'
 complete -c depot -n "__fish_depot_needs_command" -f -a "quota" -d 'Per-owner limits (storage bytes, number of versions) and usage'
+complete -c depot -n "__fish_depot_needs_command" -f -a "rules" -d 'Cleanup rules: which versions of an owner\'s packages are removed, and when'
 complete -c depot -n "__fish_depot_needs_command" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
 complete -c depot -n "__fish_depot_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand serve" -l config -d 'A TOML file of settings; flags and DEPOT_* variables override it' -r -F
@@ -52,6 +53,7 @@ complete -c depot -n "__fish_depot_using_subcommand serve" -l login-refill-secs 
 complete -c depot -n "__fish_depot_using_subcommand serve" -l grace-secs -d 'Seconds in-flight requests and admin commands may run on after SIGTERM/SIGINT' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l cache-mib -d 'Database page cache, in MiB. Bounds the memory used for reads' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l file-cache-mib -d 'Small-file cache, in MiB: whole files of at most 64 KiB kept in memory and served without touching the database (about 20,000 files of 4 KiB at the default)' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l cleanup-interval -d 'How often enabled cleanup rules are applied: seconds, or with a unit (30m, 24h, 7d)' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand serve" -s V -l version -d 'Print version'
@@ -168,20 +170,58 @@ complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subco
 complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set an owner\'s (user\'s or organization\'s) limits; an omitted limit is unlimited'
 complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print usage and limits: `OWNER<TAB>BYTES<TAB>MAX_BYTES<TAB>VERSIONS<TAB>MAX_VERSIONS`, a limit being a number or `unlimited`; one owner, or every owner'
 complete -c depot -n "__fish_depot_using_subcommand quota; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "add" -d 'Add a cleanup rule (enabled) and print its id'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "list" -d 'List rules: ID, TYPE, enabled|disabled, KEEP_COUNT, KEEP_PATTERN, REMOVE_DAYS, REMOVE_PATTERN, full-name|version (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "delete" -d 'Delete a rule'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "preview" -d 'Print the versions a rule (or every enabled rule) would remove now; removes nothing'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "apply" -d 'Remove now what `preview` prints, and print it'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l type -d 'The package type it applies to' -r -f -a "generic\t''
+go\t''"
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l keep-count -d 'Always keep this many newest versions of each package' -r
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l keep-pattern -d 'Always keep versions matching this regular expression' -r
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l remove-days -d 'Remove only versions at least N days old (0: any age)' -r
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l remove-pattern -d 'Remove only versions matching this regular expression (none: every version)' -r
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l full-name -d 'Match the patterns against PACKAGE/VERSION instead of the version alone'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from list" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from delete" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from preview" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from preview" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from preview" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from apply" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from apply" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from apply" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a cleanup rule (enabled) and print its id'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "list" -d 'List rules: ID, TYPE, enabled|disabled, KEEP_COUNT, KEEP_PATTERN, REMOVE_DAYS, REMOVE_PATTERN, full-name|version (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a rule'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "preview" -d 'Print the versions a rule (or every enabled rule) would remove now; removes nothing'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "apply" -d 'Remove now what `preview` prints, and print it'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand generate" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "serve" -d 'Run the registry server'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "user" -d 'Manage users'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "org" -d 'Manage organizations and their members'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "token" -d 'Manage access tokens'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "verify" -d 'Re-read every stored byte and check every hash, reference and count'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "backup" -d 'Write a consistent copy of the database to FILE'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "compact" -d 'Return the space freed by deletions to the file system'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "go" -d 'Go module tools'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "quota" -d 'Per-owner limits (storage bytes, number of versions) and usage'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "serve" -d 'Run the registry server'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "user" -d 'Manage users'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "org" -d 'Manage organizations and their members'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "token" -d 'Manage access tokens'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "verify" -d 'Re-read every stored byte and check every hash, reference and count'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "backup" -d 'Write a consistent copy of the database to FILE'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "compact" -d 'Return the space freed by deletions to the file system'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "go" -d 'Go module tools'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "quota" -d 'Per-owner limits (storage bytes, number of versions) and usage'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "rules" -d 'Cleanup rules: which versions of an owner\'s packages are removed, and when'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota rules generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user; the password is read from the first line of standard input'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List users: NAME, admin|user, public|private, BYTES, VERSIONS (tab-separated)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "delete" -d 'Delete a user and their tokens (refused while they own packages)'
@@ -194,3 +234,8 @@ complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcom
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from go" -f -a "zip" -d 'Build a module zip from a source directory, ready to upload'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from quota" -f -a "set" -d 'Set an owner\'s (user\'s or organization\'s) limits; an omitted limit is unlimited'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from quota" -f -a "show" -d 'Print usage and limits: `OWNER<TAB>BYTES<TAB>MAX_BYTES<TAB>VERSIONS<TAB>MAX_VERSIONS`, a limit being a number or `unlimited`; one owner, or every owner'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from rules" -f -a "add" -d 'Add a cleanup rule (enabled) and print its id'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from rules" -f -a "list" -d 'List rules: ID, TYPE, enabled|disabled, KEEP_COUNT, KEEP_PATTERN, REMOVE_DAYS, REMOVE_PATTERN, full-name|version (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from rules" -f -a "delete" -d 'Delete a rule'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from rules" -f -a "preview" -d 'Print the versions a rule (or every enabled rule) would remove now; removes nothing'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from rules" -f -a "apply" -d 'Remove now what `preview` prints, and print it'
