@@ -306,7 +306,7 @@ pub struct ServeArgs {
 }
 
 /// A duration given as whole seconds or with a unit: `s`, `m`, `h`, `d` (`90`, `90s`, `30m`,
-/// `24h`, `7d`); at least one second.
+/// `24h`, `7d`); at least one second, at most 3650 days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interval(pub std::time::Duration);
 
@@ -326,10 +326,12 @@ impl FromStr for Interval {
             "d" => 86_400,
             other => return Err(format!("unknown unit {other:?} (use s, m, h or d)")),
         };
+        // A bound well inside what a timer can count from now.
+        const MAX_SECS: u64 = 3650 * 86_400;
         match n.checked_mul(scale) {
             Some(0) => Err("must be at least 1 second".into()),
-            Some(secs) => Ok(Interval(std::time::Duration::from_secs(secs))),
-            None => Err(format!("{s:?} is too long")),
+            Some(secs) if secs <= MAX_SECS => Ok(Interval(std::time::Duration::from_secs(secs))),
+            _ => Err(format!("{s:?} is longer than 3650d")),
         }
     }
 }
@@ -542,6 +544,26 @@ mod tests {
         assert_eq!(ByteSize(16 << 10).to_string(), "16KiB");
         assert_eq!(ByteSize(1000).to_string(), "1000");
         assert_eq!(ByteSize(0).to_string(), "0");
+    }
+
+    #[test]
+    fn intervals_take_units_and_show_the_largest() {
+        let secs = |s: &str| s.parse::<Interval>().map(|i| i.0.as_secs());
+        assert_eq!(secs("90"), Ok(90));
+        assert_eq!(secs("90s"), Ok(90));
+        assert_eq!(secs("30m"), Ok(1800));
+        assert_eq!(secs("24H"), Ok(86_400));
+        assert_eq!(secs("7d"), Ok(7 * 86_400));
+        assert_eq!(secs("3650d"), Ok(3650 * 86_400));
+        assert!(secs("0").unwrap_err().contains("at least 1 second"));
+        assert!(secs("0h").unwrap_err().contains("at least 1 second"));
+        assert!(secs("3651d").unwrap_err().contains("longer than 3650d"));
+        assert!(secs("99999999999999999d").unwrap_err().contains("longer than 3650d"));
+        assert!(secs("1w").unwrap_err().contains("unknown unit"));
+        assert!(secs("h").unwrap_err().contains("not a duration"));
+        assert!(secs("-1").is_err());
+        let shown = |n: u64| Interval(std::time::Duration::from_secs(n)).to_string();
+        assert_eq!((shown(86_400), shown(1800), shown(90)), ("24h".into(), "30m".into(), "90s".into()));
     }
 
     use super::*;
