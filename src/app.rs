@@ -38,17 +38,27 @@ pub struct App {
     pub zip_checks: tokio::sync::Semaphore,
     /// Whether depot serves HTTPS itself: the scheme of the absolute links it answers.
     pub https: bool,
+    /// Publish-event delivery: its settings and counters.
+    pub webhooks: crate::webhook::Webhooks,
 }
 
 impl App {
     pub fn new(store: Store, limits: Limits, db_path: PathBuf) -> Arc<App> {
-        App::serving(store, limits, db_path, false)
+        App::serving(store, limits, db_path, false, crate::webhook::Webhooks::default())
     }
 
-    /// [`App::new`] for a server that speaks HTTPS itself when `https`.
-    pub fn serving(store: Store, limits: Limits, db_path: PathBuf, https: bool) -> Arc<App> {
+    /// [`App::new`] for a server that speaks HTTPS itself when `https`, with the webhook
+    /// settings `webhooks`.
+    pub fn serving(
+        store: Store,
+        limits: Limits,
+        db_path: PathBuf,
+        https: bool,
+        webhooks: crate::webhook::Webhooks,
+    ) -> Arc<App> {
         Arc::new(App {
             https,
+            webhooks,
             auth: Authenticator::new(store.clone(), limits.login),
             store,
             metrics: Metrics::default(),

@@ -303,6 +303,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", env = "DEPOT_CLEANUP_INTERVAL",
           default_value_t = Interval(std::time::Duration::from_secs(86_400)))]
     pub cleanup_interval: Interval,
+    /// Let webhooks target loopback, private (RFC 1918, fc00::/7), link-local, CGNAT and
+    /// other non-public addresses.
+    ///
+    /// Off by default: a webhook makes the server send requests, and a hook on such an
+    /// address would reach into the server's own network. Turn it on when the receivers are
+    /// on a trusted private network.
+    #[arg(long, env = "DEPOT_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
 }
 
 /// A duration given as whole seconds or with a unit: `s`, `m`, `h`, `d` (`90`, `90s`, `30m`,

@@ -69,6 +69,8 @@ pub struct ServeConfig {
     pub conn: ConnLimits,
     /// How often the server applies enabled cleanup rules.
     pub cleanup_interval: Duration,
+    /// Whether webhooks may target non-public addresses.
+    pub webhook_allow_private: bool,
 }
 
 impl ServeConfig {
@@ -110,6 +112,7 @@ impl ServeConfig {
                 write_idle: body_idle,
             },
             cleanup_interval: args.cleanup_interval.0,
+            webhook_allow_private: args.webhook_allow_private,
         })
     }
 }
@@ -640,6 +643,7 @@ mod tests {
             "login_burst",
             "login_refill_secs",
             "cleanup_interval",
+            "webhook_allow_private",
             "db",
         ];
         let mut sorted = keys.clone();

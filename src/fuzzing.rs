@@ -152,6 +152,23 @@ pub fn path_of(route: &Route) -> String {
         Route::Member { org, user } => p(&["api", "v1", "orgs", &seg(org), "members", &seg(user)]),
         Route::Tokens { user } => p(&["api", "v1", "users", &seg(user), "tokens"]),
         Route::Token { user, label } => p(&["api", "v1", "users", &seg(user), "tokens", &seg(label)]),
+        Route::Hooks { owner } => p(&["api", "v1", "packages", &seg(owner), "-", "hooks"]),
+        Route::Hook { owner, id } => p(&["api", "v1", "packages", &seg(owner), "-", "hooks", &seg(id)]),
+        Route::HookDeliveries { owner, id } => {
+            p(&["api", "v1", "packages", &seg(owner), "-", "hooks", &seg(id), "deliveries"])
+        }
+        Route::Redeliver { owner, id, delivery } => p(&[
+            "api",
+            "v1",
+            "packages",
+            &seg(owner),
+            "-",
+            "hooks",
+            &seg(id),
+            "deliveries",
+            &seg(delivery),
+            "redeliver",
+        ]),
         Route::Web(page) => {
             use crate::web::Page;
             match page {
@@ -196,7 +213,7 @@ fn route_from(f: &mut Fields) -> Route {
     } else {
         crate::store::PackageType::Go
     };
-    match f.byte() % 32 {
+    match f.byte() % 36 {
         0 => Route::Health,
         1 => Route::Metrics,
         2 => Route::GenericFile {
@@ -248,11 +265,15 @@ fn route_from(f: &mut Fields) -> Route {
             version: f.string(),
         }),
         26 => Route::Web(crate::web::Page::Explore),
-        27 => Route::GenericLatest { owner: f.string(), package: f.string(), file: f.string() },
-        28 => Route::Rules { owner: f.string() },
-        29 => Route::Rule { owner: f.string(), id: f.string() },
-        30 => Route::RulePreview { owner: f.string(), id: f.string() },
-        31 => Route::BySha256 { owner: f.string(), hex: f.string() },
+        27 => Route::Hooks { owner: f.string() },
+        28 => Route::Hook { owner: f.string(), id: f.string() },
+        29 => Route::HookDeliveries { owner: f.string(), id: f.string() },
+        30 => Route::Redeliver { owner: f.string(), id: f.string(), delivery: f.string() },
+        31 => Route::GenericLatest { owner: f.string(), package: f.string(), file: f.string() },
+        32 => Route::Rules { owner: f.string() },
+        33 => Route::Rule { owner: f.string(), id: f.string() },
+        34 => Route::RulePreview { owner: f.string(), id: f.string() },
+        35 => Route::BySha256 { owner: f.string(), hex: f.string() },
         // What the go command requests: module path and version case-encoded, slashes kept.
         _ => {
             let owner = f.string();

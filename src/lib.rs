@@ -50,3 +50,4 @@ pub mod store;
 pub(crate) mod throttle;
 pub mod tls;
 pub(crate) mod web;
+pub mod webhook;

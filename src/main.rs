@@ -503,7 +503,9 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(db = %cfg.db.display(), "listening on {scheme}://{addr}");
-        let app = App::serving(store.clone(), cfg.limits.clone(), cfg.db.clone(), tls.is_some());
+        let webhooks = depot::webhook::Webhooks::new(cfg.webhook_allow_private);
+        let app = App::serving(store.clone(), cfg.limits.clone(), cfg.db.clone(), tls.is_some(), webhooks);
+        let deliverer = depot::webhook::spawn(app.clone());
         let control = control::spawn(control, store.clone());
         let cleanup_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let cleanup =
@@ -517,6 +519,8 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
         // A cleanup run stops between two removals; one waiting for its next turn ends now.
         cleanup_stop.store(true, std::sync::atomic::Ordering::Relaxed);
         cleanup.abort();
+        // Deliveries cut short are still in the outbox: the next start sends them.
+        deliverer.abort();
         control.finished().await;
         if let Some(reloader) = reloader {
             reloader.abort();

@@ -459,15 +459,10 @@ fn the_database_file_holds_no_token_or_password() {
 // small-file cache only answers after access was decided there), then changes one thing
 // through the CLI or the API and checks that the very next request sees the change.
 
-/// `depot_cache_file_hits_total` from `/metrics`.
+/// File downloads answered from memory so far.
 #[track_caller]
 fn memory_hits(srv: &TestServer) -> u64 {
-    let metrics = srv.send(Request::get("/metrics"));
-    metrics.expect(200);
-    let text = metrics.text();
-    let line =
-        text.lines().find(|l| l.starts_with("depot_cache_file_hits_total ")).expect("the hits counter");
-    line.rsplit(' ').next().and_then(|n| n.parse().ok()).expect("a number")
+    srv.metric("depot_cache_file_hits_total")
 }
 
 /// Downloads a file twice and checks that the second time it was answered from memory.
@@ -477,6 +472,32 @@ fn download_from_memory(srv: &TestServer, cred: &Cred, owner: &str, file: &str, 
     let before = memory_hits(srv);
     srv.download(cred, owner, "hot", "1", file).expect(200).expect_body(body);
     assert_eq!(memory_hits(srv), before + 1, "the second download of {owner}/{file} must come from memory");
+}
+
+/// A stream of uploads must not send every client back to the database: new files change
+/// nothing memory holds, so a token and a hot file stay answered from memory across them,
+/// while a delete (which does change it) is seen on the very next request.
+#[test]
+fn uploads_keep_what_memory_holds_and_a_delete_is_seen_at_once() {
+    let srv = TestServer::start();
+    srv.add_private_user("alice", "alice-password");
+    let alice = Cred::token(&srv.token("alice", "write"));
+    srv.upload(&alice, "alice", "hot", "1", "f.txt", b"private").expect(201);
+    download_from_memory(&srv, &alice, "alice", "f.txt", b"private");
+    for i in 0..3 {
+        srv.upload(&alice, "alice", "hot", "1", &format!("new-{i}.txt"), b"more").expect(201);
+        srv.upload(&alice, "alice", "other", &format!("{i}"), "g.txt", b"more").expect(201);
+        let before = memory_hits(&srv);
+        srv.download(&alice, "alice", "hot", "1", "f.txt").expect(200).expect_body(b"private");
+        assert_eq!(
+            memory_hits(&srv),
+            before + 1,
+            "after upload {i} the hot file must still come from memory"
+        );
+    }
+    srv.download(&alice, "alice", "hot", "1", "new-0.txt").expect(200).expect_body(b"more");
+    srv.send(Request::delete(&file_path("alice", "hot", "1", "f.txt")).auth(&alice)).expect(204);
+    srv.download(&alice, "alice", "hot", "1", "f.txt").expect(404);
 }
 
 #[test]

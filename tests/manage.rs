@@ -634,18 +634,6 @@ fn metrics_are_prometheus_text_counting_requests() {
     panic!("depot_http_requests_total does not count the earlier requests\n{}", last.expect("one response"));
 }
 
-/// `depot_cache_file_hits_total` from `/metrics`.
-fn cache_hits(srv: &TestServer) -> u64 {
-    let resp = srv.send(Request::get("/metrics"));
-    resp.expect(200);
-    let text = resp.text();
-    let value = text.lines().find_map(|l| l.strip_prefix("depot_cache_file_hits_total "));
-    match value.and_then(|v| v.trim().parse().ok()) {
-        Some(n) => n,
-        None => panic!("no depot_cache_file_hits_total sample\n{resp}"),
-    }
-}
-
 /// Issue 11: the small-file cache filled once and then took nothing new until a write cleared
 /// it, so a file that became hot after that was read from the database on every request.
 #[test]
@@ -666,12 +654,12 @@ fn a_file_that_becomes_hot_after_the_cache_filled_up_is_cached() {
             .expect_body(&content_for(f, 64 * KIB));
     }
     // Then one file becomes hot: after its first read, the cache answers it.
-    let before = cache_hits(&srv);
+    let before = srv.metric("depot_cache_file_hits_total");
     for _ in 0..10 {
         srv.send(Request::get(&file_path("alice", "p", "1", hot)))
             .expect(200)
             .expect_body(&content_for(hot, 64 * KIB));
     }
-    let hits = cache_hits(&srv) - before;
+    let hits = srv.metric("depot_cache_file_hits_total") - before;
     assert!(hits >= 9, "only {hits} of 10 downloads of a hot file came from the cache");
 }

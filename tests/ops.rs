@@ -242,13 +242,7 @@ fn compact_reports_disk_space_in_use_so_a_second_compaction_claims_nothing() {
     eqnice!(blocks_used(&srv.db_path()), after1, "after is the space the file takes now");
     // The next write grows the file by a sparse region that takes no space.
     srv.upload(&cred, "alice", "small", "1", "s.bin", b"one small write").expect(201);
-    let gauge = srv.send(Request::get("/metrics")).expect(200).text();
-    let gauge: u64 = gauge
-        .lines()
-        .find_map(|l| l.strip_prefix("depot_store_bytes "))
-        .expect("the gauge is there")
-        .parse()
-        .unwrap();
+    let gauge = srv.metric("depot_store_bytes");
     eqnice!(blocks_used(&srv.db_path()), gauge, "/metrics reports the space taken, not the length");
     let (before2, after2) = compacted(&srv.cli(&["compact"], None));
     // One small write takes a few pages; a sparse region would count megabytes.

@@ -50,3 +50,5 @@ mod browser;
 // Issue 16: cleanup rules (semantics, thousands of versions, preview = apply, the schedule,
 // permissions), the stable latest-file link and the lookup by sha256, with private owners.
 mod lifecycle;
+// Issue 16: publish events (webhooks) to a real receiver: payload, signature, retries, crashes, SSRF.
+mod webhooks;

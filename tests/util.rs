@@ -595,6 +595,19 @@ impl TestServer {
 
     // ---- HTTP ----
 
+    /// The sample of the unlabelled metric `name` on `/metrics`.
+    #[track_caller]
+    pub fn metric(&self, name: &str) -> u64 {
+        let resp = self.send(Request::get("/metrics"));
+        resp.expect(200);
+        let text = resp.text();
+        let value = text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
+        match value.and_then(|v| v.trim().parse().ok()) {
+            Some(n) => n,
+            None => panic!("no {name} sample\n{resp}"),
+        }
+    }
+
     /// Sends one request on its own connection and reads the whole response.
     #[track_caller]
     pub fn send(&self, req: Request) -> Response {

@@ -1510,7 +1510,7 @@ _depot() {
             return 0
             ;;
         depot__subcmd__serve)
-            opts="-h -V --config --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --login-burst --login-refill-secs --grace-secs --cache-mib --file-cache-mib --cleanup-interval --db --help --version"
+            opts="-h -V --config --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --login-burst --login-refill-secs --grace-secs --cache-mib --file-cache-mib --cleanup-interval --webhook-allow-private --db --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -55,6 +55,7 @@ complete -c depot -n "__fish_depot_using_subcommand serve" -l cache-mib -d 'Data
 complete -c depot -n "__fish_depot_using_subcommand serve" -l file-cache-mib -d 'Small-file cache, in MiB: whole files of at most 64 KiB kept in memory and served without touching the database (about 20,000 files of 4 KiB at the default)' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l cleanup-interval -d 'How often enabled cleanup rules are applied: seconds, or with a unit (30m, 24h, 7d)' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand serve" -l webhook-allow-private -d 'Let webhooks target loopback, private (RFC 1918, fc00::/7), link-local, CGNAT and other non-public addresses'
 complete -c depot -n "__fish_depot_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c depot -n "__fish_depot_using_subcommand user; and not __fish_seen_subcommand_from add list delete passwd help" -l db -d 'The database file' -r -F

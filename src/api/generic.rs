@@ -429,7 +429,8 @@ pub async fn delete_file(
     let who = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &target.owner, Access::Write)?;
-            app.store.delete_file(target.clone()).map_err(|e| super::or_missing(app, &target, e))?;
+            let by = who.as_ref().map(|p| p.name.clone());
+            app.store.delete_file_by(target.clone(), by).map_err(|e| super::or_missing(app, &target, e))?;
             Ok::<_, ApiError>(who)
         })
         .await??;

@@ -382,6 +382,41 @@ impl Packages {
     }
 }
 
+/// Gitea's package event payload (`PackagePayload`): what a webhook delivery posts.
+#[derive(Serialize)]
+struct PackageEvent {
+    action: &'static str,
+    package: PackageOut,
+    sender: UserOut,
+}
+
+/// The body of a delivery of `event`, with links under `base`: the `Package` of the version
+/// as recorded at the change (it may be gone since), the owner and the sender as they are
+/// now. The sender of a change no user made (a cleanup rule) is Gitea's ghost user.
+///
+/// # Errors
+/// Why it cannot be rendered (the owner is gone, or a read failed).
+pub(crate) fn package_event(
+    app: &App,
+    base: &str,
+    event: &crate::store::EventRec,
+) -> Result<Vec<u8>, String> {
+    let kind =
+        PackageType::parse(&event.kind).ok_or_else(|| format!("unknown package type {:?}", event.kind))?;
+    let mut out = Packages::new(app, base.to_string(), &event.owner)
+        .map_err(|e| e.message)?
+        .ok_or_else(|| format!("owner {} is gone", event.owner))?;
+    let creator = app.store.publisher(event.version.creator.as_ref()).map_err(|e| e.to_string())?;
+    let sender = match app.store.publisher(event.sender.as_ref()).map_err(|e| e.to_string())? {
+        Publisher::User(id, rec) => UserOut::owner(base, id, &rec),
+        Publisher::Unrecorded | Publisher::Gone => out.ghost.clone(),
+    };
+    let package =
+        out.out(VersionSummary { kind, package: event.package.clone(), rec: event.version.clone(), creator });
+    let payload = PackageEvent { action: event.action.as_str(), package, sender };
+    Ok(serde_json::to_vec(&payload).expect("our payload types always serialize"))
+}
+
 /// A JSON answer, with the paging headers of a list when `total` is set.
 pub(super) struct Answer<T> {
     pub(super) value: T,
@@ -545,7 +580,8 @@ pub async fn delete_version(
     let who = app
         .blocking(move |app| {
             let who = authorize(app, cred.as_ref(), &owner, Access::Write)?;
-            app.store.delete_version(&owner, kind, &name, &version).map_err(|e| match e {
+            let by = who.as_ref().map(|p| p.name.clone());
+            app.store.delete_version_by(&owner, kind, &name, &version, by).map_err(|e| match e {
                 crate::store::Error::NotFound(_) => missing_in(app, &owner, kind, &name, &version),
                 e => e.into(),
             })?;

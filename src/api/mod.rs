@@ -6,6 +6,7 @@
 
 pub mod generic;
 pub mod goproxy;
+pub mod hooks;
 pub mod lifecycle;
 pub mod manage;
 

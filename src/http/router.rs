@@ -14,7 +14,7 @@ use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Request, StatusCode};
 
 use super::{ApiError, Response};
-use crate::api::{self, generic, goproxy, lifecycle, manage, User};
+use crate::api::{self, generic, goproxy, hooks, lifecycle, manage, User};
 use crate::app::App;
 use crate::store::PackageType;
 
@@ -116,6 +116,23 @@ pub enum Route {
         user: String,
         label: String,
     },
+    /// `/api/v1/packages/{owner}/-/hooks`.
+    Hooks {
+        owner: String,
+    },
+    Hook {
+        owner: String,
+        id: String,
+    },
+    HookDeliveries {
+        owner: String,
+        id: String,
+    },
+    Redeliver {
+        owner: String,
+        id: String,
+        delivery: String,
+    },
     /// A page of the web interface.
     Web(crate::web::Page),
 }
@@ -144,6 +161,8 @@ impl Route {
             Route::Quotas | Route::Quota { .. } => "v1_admin_quotas",
             Route::Orgs | Route::Member { .. } => "v1_orgs",
             Route::Tokens { .. } | Route::Token { .. } => "v1_tokens",
+            Route::Hooks { .. } | Route::Hook { .. } => "v1_hooks",
+            Route::HookDeliveries { .. } | Route::Redeliver { .. } => "v1_hook_deliveries",
             Route::Web(page) => page.name(),
         }
     }
@@ -169,6 +188,10 @@ impl Route {
             Route::Orgs => &[Method::POST],
             Route::Member { .. } => &[Method::PUT, Method::DELETE],
             Route::Token { .. } => &[Method::DELETE],
+            Route::Hooks { .. } => &[Method::GET, Method::POST],
+            Route::Hook { .. } => &[Method::GET, Method::DELETE],
+            Route::HookDeliveries { .. } => &[Method::GET],
+            Route::Redeliver { .. } => &[Method::POST],
             Route::Web(page) => page.methods(),
         }
     }
@@ -231,6 +254,14 @@ pub fn parse(path: &str) -> Result<Route, NoRoute> {
             Route::RulePreview { owner: o(3), id: o(6) }
         }
         ["api", "v1", "packages", _, "-", "sha256", _] => Route::BySha256 { owner: o(3), hex: o(6) },
+        ["api", "v1", "packages", _, "-", "hooks"] => Route::Hooks { owner: o(3) },
+        ["api", "v1", "packages", _, "-", "hooks", _] => Route::Hook { owner: o(3), id: o(6) },
+        ["api", "v1", "packages", _, "-", "hooks", _, "deliveries"] => {
+            Route::HookDeliveries { owner: o(3), id: o(6) }
+        }
+        ["api", "v1", "packages", _, "-", "hooks", _, "deliveries", _, "redeliver"] => {
+            Route::Redeliver { owner: o(3), id: o(6), delivery: o(8) }
+        }
         ["api", "v1", "packages", _, k, _] => Route::Package { owner: o(3), kind: kind(k)?, name: o(5) },
         ["api", "v1", "packages", _, k, _, "-", "latest"] => {
             Route::Latest { owner: o(3), kind: kind(k)?, name: o(5) }
@@ -414,7 +445,11 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
         }),
         Route::Metrics => {
             let bytes = app.store.file_bytes(&app.db_path);
-            Ok(api::text(StatusCode::OK, app.metrics.render(bytes, app.store.cache_stats())))
+            let mut text = app.metrics.render(bytes, app.store.cache_stats());
+            // One read of the outbox's length: a metadata lookup, not a scan.
+            let depth = app.blocking(|app| app.store.outbox_depth().ok()).await?;
+            text.push_str(&app.webhooks.render(depth));
+            Ok(api::text(StatusCode::OK, text))
         }
         Route::GenericFile { owner, package, version, file } => {
             let target =
@@ -444,6 +479,13 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
             Err(ApiError::new(StatusCode::NOT_FOUND, "this registry does not proxy a checksum database"))
         }
         Route::Packages { owner } => manage::packages(app, req, owner).await,
+        Route::Hooks { owner } => match method {
+            Method::POST => hooks::create(app, req, owner).await,
+            _ => hooks::list(app, req, owner).await,
+        },
+        Route::Hook { owner, id } => hooks::one(app, req, owner, id).await,
+        Route::HookDeliveries { owner, id } => hooks::deliveries(app, req, owner, id).await,
+        Route::Redeliver { owner, id, delivery } => hooks::redeliver(app, req, owner, id, delivery).await,
         Route::Package { owner, kind, name } => manage::versions(app, req, owner, kind, name).await,
         Route::Latest { owner, kind, name } => manage::latest(app, req, owner, kind, name).await,
         Route::Version { owner, kind, name, version } => match method {

@@ -180,6 +180,7 @@ impl Store {
             tx.open_table(super::tables::QUOTAS)?.remove(k.as_str())?;
             tx.open_table(super::tables::USAGE)?.remove(k.as_str())?;
             super::rules::clear_owner(tx, &k)?;
+            super::hooks::remove_owner_hooks(tx, &k)?;
             super::sessions::end_sessions_of(tx, &k)
         })
     }

@@ -289,7 +289,8 @@ impl Sealed {
     /// it or, refusing, [`discard`] it and say so in its outcome `T` (the transaction commits
     /// either way; an `Err` from `apply` is a storage error that fails the batch). When an
     /// earlier chunk write failed, the chunks are discarded, `apply` does not run and its
-    /// error is returned. In every error case nothing of the content is left.
+    /// error is returned. In every error case nothing of the content is left. `apply` only
+    /// adds (a new file or version): its commit keeps the read cache ([`writer::Call::adding`]).
     pub(crate) async fn commit<T, F>(mut self, apply: F) -> Result<T>
     where
         T: Send + 'static,
@@ -301,7 +302,9 @@ impl Sealed {
         let (sent, blob, sha256, size) = (u.chunks, u.blob, self.sha256, u.size);
         let ids = u.store.inner.next_blob.clone();
         let failed = u.failed.clone();
-        let (job, rx) = writer::Call::job(true, tail.len(), move |tx| {
+        // Adding only: `apply` creates a file (or refuses and discards), it never replaces
+        // or removes one, so the commit keeps the read cache.
+        let (job, rx) = writer::Call::adding(tail.len(), move |tx| {
             // Taken here, in commit order, so blob records and small content are appended
             // at the end of their tables (packed pages) rather than between older ids.
             let blob = blob.unwrap_or_else(|| ids.fetch_add(1, Ordering::Relaxed));

@@ -3,7 +3,9 @@
 //! or a read transaction.
 //!
 //! Correctness rests on one generation counter. The writer bumps it after every commit that
-//! can change what readers see, before it replies to any job of that commit; a reader notes
+//! can change what the cache holds, before it replies to any job of that commit (a commit of
+//! new files alone cannot: only files that exist are cached, and an upload changes no owner,
+//! token or membership); a reader notes
 //! the generation before it opens its read transaction and may insert what it read only if
 //! the generation is still the same. A lookup that finds the cache at an older generation
 //! clears it. So once a client has its 201 or 204, no later request is answered from data

@@ -155,6 +155,9 @@ impl Store {
         records += tx.open_table(LIST_HEADS)?.len()?;
         records += tx.open_table(RULES)?.len()?;
         records += tx.open_table(FILES_BY_SHA)?.len()?;
+        records += tx.open_table(HOOKS)?.len()?;
+        records += tx.open_table(OUTBOX)?.len()?;
+        records += tx.open_table(DELIVERIES)?.len()?;
         drop(tx);
         let bytes = self.file_size();
         let per_records = PAUSE_PER_RECORD.saturating_mul(u32::try_from(records).unwrap_or(u32::MAX));
@@ -293,6 +296,11 @@ impl Store {
         copy(&src, &tx, LIST_HEADS)?;
         copy(&src, &tx, RULES)?;
         copy(&src, &tx, FILES_BY_SHA)?;
+        // Hooks, the events they have yet to receive (a restored copy sends them: at least
+        // once) and their logs.
+        copy(&src, &tx, HOOKS)?;
+        copy(&src, &tx, OUTBOX)?;
+        copy(&src, &tx, DELIVERIES)?;
         tx.open_table(STAGED)?; // empty: uploads in progress are not copied
         tx.open_table(CHUNKS)?;
         tx.commit()?;

@@ -14,6 +14,7 @@ mod accounts;
 mod blobs;
 mod cache;
 pub mod codec;
+mod hooks;
 mod lists;
 mod maintenance;
 mod packages;
@@ -29,6 +30,8 @@ mod writer;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod hooks_tests;
+#[cfg(test)]
 mod lease_tests;
 #[cfg(test)]
 mod small_tests;
@@ -42,6 +45,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Wri
 
 pub use blobs::{Sealed, StagedReader, Upload, CHUNK_SIZE};
 pub use cache::{CacheStats, CachedFile};
+pub use hooks::{now_ms, Action, DeliveryRec, EventRec, HookRec, OutboxRec, LOG_KEEP, MAX_HOOKS_PER_OWNER};
 pub use maintenance::{BackedUp, Compacted, CompactionEstimate};
 pub use packages::{
     latest_version, Added, FileReader, FileTarget, PackageSummary, PackageType, Page, Publisher,
@@ -66,6 +70,8 @@ pub enum What {
     Token,
     Member,
     Rule,
+    Hook,
+    Delivery,
 }
 
 impl std::fmt::Display for What {
@@ -78,6 +84,8 @@ impl std::fmt::Display for What {
             What::Token => "token",
             What::Member => "member",
             What::Rule => "cleanup rule",
+            What::Hook => "webhook",
+            What::Delivery => "delivery",
         })
     }
 }
@@ -388,6 +396,8 @@ struct Inner {
     leases: Arc<blobs::Leases>,
     /// The database file (none for a test backend), for its size and for backups.
     path: Option<std::path::PathBuf>,
+    /// Notified after commits that may have queued publish events (`hooks.rs`).
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 /// Whether [`Store::open`] may create a missing database file.
@@ -489,6 +499,7 @@ impl Store {
                 stopped,
                 cache,
                 path,
+                outbox: Arc::default(),
             }),
         };
         Ok(Opened { store, created: false, is_empty, reclaimed })
@@ -656,6 +667,9 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(tables::SESSIONS)?;
         tx.open_table(RULES)?;
         tx.open_table(FILES_BY_SHA)?;
+        tx.open_table(HOOKS)?;
+        tx.open_table(OUTBOX)?;
+        tx.open_table(DELIVERIES)?;
         is_empty = tx.open_table(OWNERS)?.is_empty()?;
         reclaimed = blobs::reclaim_staged(&tx)?;
         let last_blob = tx.open_table(BLOBS)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);

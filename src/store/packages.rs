@@ -22,6 +22,7 @@ use bytes::Bytes;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::blobs::{self, BlobReader, Reaper, Sealed, Staged};
+use super::hooks::{Action, EventRec};
 use super::lists;
 use super::records::{Creator, FileRec, OwnerRec, PackageRec, Seqs, VersionRec};
 use super::tables::{FILES, FILES_BY_SHA, OWNERS, OWNER_IDS, PACKAGES, VERSIONS};
@@ -315,7 +316,38 @@ fn put_files(
     package.updated = now;
     tx.open_table(VERSIONS)?.insert(vkey, codec::encode(&version).as_slice())?;
     tx.open_table(PACKAGES)?.insert(pkey, codec::encode(&package).as_slice())?;
+    if new_version {
+        let sender = version.creator.clone();
+        event(tx, Action::Created, (&o, at.kind, &package.name), version, sender)?;
+    }
     Ok(Added::Stored(out))
+}
+
+/// Records the publish event of `version` of package `name` (owner key `o`) in this
+/// transaction (`hooks.rs`, invariant 1).
+fn event(
+    tx: &WriteTransaction,
+    action: Action,
+    (o, kind, name): (&str, PackageType, &str),
+    version: VersionRec,
+    sender: Option<Creator>,
+) -> Result<()> {
+    let event = EventRec {
+        action,
+        owner: o.to_string(),
+        kind: kind.as_str().to_string(),
+        package: name.to_string(),
+        version,
+        sender,
+        time: crate::clock::now(),
+    };
+    super::hooks::record_event(tx, event)
+}
+
+/// The spelling of package `p` (owner key `o`), for an event about it.
+fn spelling(tx: &WriteTransaction, o: &str, k: &str, p: &str) -> Result<String> {
+    let rec: Option<PackageRec> = get_rec(&tx.open_table(PACKAGES)?, (o, k, p))?;
+    Ok(rec.map_or_else(|| p.to_string(), |r| r.name))
 }
 
 /// The publisher named `by` as recorded in a version: `None` when no user of that name exists.
@@ -392,8 +424,9 @@ fn drop_version(tx: &WriteTransaction, o: &str, k: &str, p: &str, v: &str, rec: 
     lists::clear(tx, lists::version(o, k, p, v))
 }
 
-/// Deletes one file; an emptied version and package go with it.
-fn delete_file(tx: &WriteTransaction, t: &FileTarget, reaper: &Reaper) -> Result<()> {
+/// Deletes one file; an emptied version and package go with it. Removing a version's last
+/// file reports the version deleted, by `by`.
+fn delete_file(tx: &WriteTransaction, t: &FileTarget, reaper: &Reaper, by: Option<&str>) -> Result<()> {
     let (o, p, v, f) = t.keys();
     let k = t.kind.as_str();
     let rec: FileRec = {
@@ -408,10 +441,13 @@ fn delete_file(tx: &WriteTransaction, t: &FileTarget, reaper: &Reaper) -> Result
     let vkey = (o.as_str(), k, p.as_str(), v.as_str());
     let mut version: VersionRec = get_rec(&tx.open_table(VERSIONS)?, vkey)?
         .ok_or_else(|| Error::corrupt(format!("file of {o}/{k}/{p}/{v} without a version record")))?;
+    let as_it_was = version.clone();
     version.files = version.files.saturating_sub(1);
     version.size = version.size.saturating_sub(rec.size);
     let version_gone = !has_file(tx, &o, k, &p, &v)?;
     if version_gone {
+        let name = spelling(tx, &o, k, &p)?;
+        event(tx, Action::Deleted, (&o, t.kind, &name), as_it_was, creator(tx, by)?)?;
         drop_version(tx, &o, k, &p, &v, &version)?;
     } else {
         tx.open_table(VERSIONS)?.insert(vkey, codec::encode(&version).as_slice())?;
@@ -428,10 +464,13 @@ fn delete_version(
     p: &str,
     v: &str,
     reaper: &Reaper,
+    by: Option<&str>,
 ) -> Result<()> {
     let k = kind.as_str();
     let version: VersionRec =
         get_rec(&tx.open_table(VERSIONS)?, (o, k, p, v))?.ok_or(Error::NotFound(What::Version))?;
+    let name = spelling(tx, o, k, p)?;
+    event(tx, Action::Deleted, (o, kind, &name), version.clone(), creator(tx, by)?)?;
     let mut bytes = 0u64;
     let mut count = 0u64;
     let removed: Vec<u64> = {
@@ -528,7 +567,9 @@ impl Store {
         if expect.is_some_and(|e| e != content.sha256()) {
             return Ok(Added::Refused(Refusal::ChecksumMismatch));
         }
-        content.commit(move |tx, staged| add_file(tx, &target, staged, by.as_deref())).await
+        let added = content.commit(move |tx, staged| add_file(tx, &target, staged, by.as_deref())).await;
+        self.events_queued();
+        added
     }
 
     /// Publishes a Go module version: its zip (the sealed upload, as uploaded) and its
@@ -556,11 +597,19 @@ impl Store {
         };
         let mod_blob = self.next_blob_id();
         let (zip_name, mod_name) = (format!("{version}.zip"), format!("{version}.mod"));
-        zip.commit(move |tx, staged| {
-            let go_mod = blobs::stage_inline(tx, mod_blob, &go_mod)?;
-            add_version(tx, &at, &[(zip_name.as_str(), staged), (mod_name.as_str(), &go_mod)], by.as_deref())
-        })
-        .await
+        let added = zip
+            .commit(move |tx, staged| {
+                let go_mod = blobs::stage_inline(tx, mod_blob, &go_mod)?;
+                add_version(
+                    tx,
+                    &at,
+                    &[(zip_name.as_str(), staged), (mod_name.as_str(), &go_mod)],
+                    by.as_deref(),
+                )
+            })
+            .await;
+        self.events_queued();
+        added
     }
 
     /// Opens a file for reading from a snapshot; `None` when any part of its path is absent.
@@ -613,7 +662,17 @@ impl Store {
     /// # Errors
     /// [`Error::NotFound`] when the file does not exist.
     pub fn delete_file(&self, t: FileTarget) -> Result<()> {
-        self.write_reaping(move |tx, reaper| delete_file(tx, &t, reaper))
+        self.delete_file_by(t, None)
+    }
+
+    /// [`Store::delete_file`] by user `by`, the sender of the event it may cause.
+    ///
+    /// # Errors
+    /// As [`Store::delete_file`].
+    pub fn delete_file_by(&self, t: FileTarget, by: Option<String>) -> Result<()> {
+        self.write_reaping(move |tx, reaper| delete_file(tx, &t, reaper, by.as_deref()))?;
+        self.events_queued();
+        Ok(())
     }
 
     /// Deletes a version with all of its files.
@@ -621,8 +680,25 @@ impl Store {
     /// # Errors
     /// [`Error::NotFound`] when the version does not exist.
     pub fn delete_version(&self, owner: &str, kind: PackageType, package: &str, version: &str) -> Result<()> {
+        self.delete_version_by(owner, kind, package, version, None)
+    }
+
+    /// [`Store::delete_version`] by user `by`, the sender of its event.
+    ///
+    /// # Errors
+    /// As [`Store::delete_version`].
+    pub fn delete_version_by(
+        &self,
+        owner: &str,
+        kind: PackageType,
+        package: &str,
+        version: &str,
+        by: Option<String>,
+    ) -> Result<()> {
         let (o, p, v) = (key(owner), name_key(kind, package), name_key(kind, version));
-        self.write_reaping(move |tx, reaper| delete_version(tx, &o, kind, &p, &v, reaper))
+        self.write_reaping(move |tx, reaper| delete_version(tx, &o, kind, &p, &v, reaper, by.as_deref()))?;
+        self.events_queued();
+        Ok(())
     }
 
     /// The stable id of the user or organization named `name`.
@@ -1004,12 +1080,8 @@ impl Names {
             Some(c) => match self.users.get(&(c.id, c.key.clone())) {
                 Some(u) => u.clone(),
                 None => {
-                    let id = tx.open_table(OWNER_IDS)?.get(c.key.as_str())?.map(|v| v.value());
-                    let owner: Option<OwnerRec> = get_rec(&tx.open_table(OWNERS)?, c.key.as_str())?;
-                    let u = match owner {
-                        Some(rec) if id == Some(c.id) => Publisher::User(c.id, rec),
-                        _ => Publisher::Gone,
-                    };
+                    let owners = tx.open_table(OWNERS)?;
+                    let u = super::hooks::publisher_in(&owners, &tx.open_table(OWNER_IDS)?, Some(c))?;
                     self.users.insert((c.id, c.key.clone()), u.clone());
                     u
                 }

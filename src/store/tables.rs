@@ -68,6 +68,13 @@ pub const RULES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("rul
 pub const FILES_BY_SHA: TableDefinition<ShaKey, ()> = TableDefinition::new("files_by_sha");
 /// (sha256, owner key, type, package key, version key, file key).
 pub(crate) type ShaKey = ([u8; 32], &'static str, &'static str, &'static str, &'static str, &'static str);
+/// (owner key, hook id) → `HookRec`: an owner's publish-event webhooks (`hooks.rs`).
+pub const HOOKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("hooks");
+/// seq → `OutboxRec`: an event for one hook not yet delivered, written in the transaction of
+/// the change it reports; removed when delivered or given up.
+pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// (hook id, seq) → `DeliveryRec`: a hook's delivery attempts, the last `hooks::LOG_KEEP`.
+pub const DELIVERIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("deliveries");
 
 /// Layout version of this build; written on create, checked on open. Layout 1 lacked
 /// `USAGE` and `QUOTAS`; opening it computes the usage and moves it to 2. Layout 2 lacked the
@@ -157,6 +164,12 @@ mod tests {
                     "files_by_sha ([u8;32],&str,&str,&str,&str,&str) () 05070303{sha_hex}\
                      616c69636567656e65726963617070312e30612e74677a"
                 ),
+            ),
+            (layout(HOOKS, &("alice", 7)), "hooks (&str,u64) &[u8] 05616c6963650700000000000000".into()),
+            (layout(OUTBOX, &7), "outbox u64 &[u8] 0700000000000000".into()),
+            (
+                layout(DELIVERIES, &(7, 8)),
+                "deliveries (u64,u64) &[u8] 07000000000000000800000000000000".into(),
             ),
         ];
         for (now, pinned) in pinned {

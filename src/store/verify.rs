@@ -53,6 +53,7 @@ impl Store {
         check_usage(&tx, &mut r)?;
         check_summaries(&tx, &owners, &mut r)?;
         r.problems.extend(sha_index_problems(&tx.open_table(FILES)?, &tx.open_table(FILES_BY_SHA)?)?);
+        super::hooks::check(&tx, &|o| owners.contains_key(o), &mut r.problems)?;
         Ok(r)
     }
 }

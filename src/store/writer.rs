@@ -14,8 +14,9 @@
 //! 2. A job that fails with a storage error fails the whole batch; the transaction is dropped
 //!    uncommitted and every job in it is told so.
 //! 3. A job's reply is sent only after the commit that holds it has returned.
-//! 4. The read cache's generation is bumped after a durable commit and before its replies
-//!    (only durable jobs change what readers see; chunk jobs touch staged data only).
+//! 4. The read cache's generation is bumped after a commit that may change what the cache
+//!    holds and before its replies ([`Job::changes_cached`]: chunk jobs touch staged data
+//!    only, and a new file adds records no reader can have cached).
 //! 5. A job that needs the database to itself ([`Job::alone`], compaction) runs between
 //!    batches with no transaction open, taking the database's lock exclusively.
 //!
@@ -51,6 +52,13 @@ pub trait Job: Send {
     fn run(&mut self, tx: &WriteTransaction) -> Result<(), Error>;
     /// Whether the commit holding this job must be durable before `complete` is called.
     fn durable(&self) -> bool;
+    /// Whether committing this job may change what the read cache holds (owners, tokens,
+    /// memberships, existing files: see `cache.rs`); then the cache is emptied before any
+    /// reply of its commit. Only a job that adds records no reader can have cached may say
+    /// no: the cache holds no file that is absent, so a new file changes nothing in it.
+    fn changes_cached(&self) -> bool {
+        self.durable()
+    }
     /// Bytes of data carried, for batch sizing.
     fn weight(&self) -> usize {
         0
@@ -186,8 +194,10 @@ fn run(
         }
         let result = commit(&db.read().unwrap_or_else(|p| p.into_inner()), &mut batch);
         let durable = batch.iter().any(|j| j.durable());
-        if result.is_ok() && durable {
+        if result.is_ok() && batch.iter().any(|j| j.changes_cached()) {
             // Before any reply: a client that got its 201/204 must not be served older data.
+            // A batch of new files alone keeps the cache, so a stream of uploads does not
+            // send every client's next request (its token, its downloads) to the database.
             cache.bump();
         }
         unsynced = if durable { 0 } else { unsynced + bytes };
@@ -310,6 +320,7 @@ pub struct Call<T, F> {
     out: Option<Result<T, Error>>,
     reply: oneshot::Sender<Result<T, Error>>,
     durable: bool,
+    changes_cached: bool,
     weight: usize,
 }
 
@@ -321,7 +332,15 @@ where
     /// A job running `f`; `weight` is the bytes of data `f` carries (for batch sizing).
     pub fn job(durable: bool, weight: usize, f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, Error>>) {
         let (reply, rx) = oneshot::channel();
-        (Box::new(Call { f: Some(f), out: None, reply, durable, weight }), rx)
+        (Box::new(Call { f: Some(f), out: None, reply, durable, changes_cached: durable, weight }), rx)
+    }
+
+    /// A durable job running `f` that only adds records no reader can have cached (a new
+    /// file and what lists and counts it): its commit keeps the read cache
+    /// ([`Job::changes_cached`]). Anything that replaces or removes must use [`Call::job`].
+    pub fn adding(weight: usize, f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, Error>>) {
+        let (reply, rx) = oneshot::channel();
+        (Box::new(Call { f: Some(f), out: None, reply, durable: true, changes_cached: false, weight }), rx)
     }
 }
 
@@ -343,6 +362,10 @@ where
 
     fn durable(&self) -> bool {
         self.durable
+    }
+
+    fn changes_cached(&self) -> bool {
+        self.changes_cached
     }
 
     fn weight(&self) -> usize {

@@ -893,12 +893,18 @@ async fn delete(
                 Some(f) => {
                     let target = FileTarget { file: f.clone(), ..at.clone() };
                     app.store
-                        .delete_file(target.clone())
+                        .delete_file_by(target.clone(), Some(viewer.who.name.clone()))
                         .map_err(|e| crate::api::or_missing(app, &target, e))?;
                 }
                 None => app
                     .store
-                    .delete_version(&at.owner, kind, &at.package, &at.version)
+                    .delete_version_by(
+                        &at.owner,
+                        kind,
+                        &at.package,
+                        &at.version,
+                        Some(viewer.who.name.clone()),
+                    )
                     .map_err(|e| crate::api::or_missing(app, &at, e))?,
             }
             let version_left = app.store.version(&at.owner, kind, &at.package, &at.version)?;
