@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicBool;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Secret};
+use crate::cleanup;
 use crate::clock;
 use crate::names;
 use crate::store::{self, OwnerKind, OwnerRec, Role, Store, TokenRec};
@@ -96,6 +97,28 @@ pub enum Command {
         access_key_id: Option<String>,
         secret_access_key: Option<Secret>,
     },
+    /// Add a cleanup rule for an owner; answers the stored rule.
+    RuleAdd {
+        owner: String,
+        rule: cleanup::NewRule,
+    },
+    RuleList {
+        owner: String,
+    },
+    RuleDelete {
+        owner: String,
+        id: u64,
+    },
+    /// The versions rule `id` (or every enabled rule) would remove now; removes nothing.
+    RulePreview {
+        owner: String,
+        id: Option<u64>,
+    },
+    /// Remove what `RulePreview` lists.
+    RuleApply {
+        owner: String,
+        id: Option<u64>,
+    },
 }
 
 /// How long a compaction waits for reads in flight (downloads, a verify) before giving up.
@@ -141,6 +164,11 @@ pub enum Output {
     Compacted(store::Compacted),
     Usage(Vec<store::OwnerUsage>),
     Migrated(store::Migrated),
+    /// A new cleanup rule, as stored.
+    RuleAdded(store::RuleRec),
+    Rules(Vec<store::RuleRec>),
+    /// Versions a rule removes (preview) or removed (apply).
+    Removals(Vec<cleanup::Removal>),
 }
 
 /// Why a command failed.
@@ -204,6 +232,26 @@ fn explain(store: &Store, cmd: &Command, e: Error) -> Error {
         (store::Error::NotFound(What::Token), C::TokenRevoke { user, label }) => Error::NotFound(format!(
             "{user} has no token labelled {label:?} (`depot token list {user}` shows them)"
         )),
+        (
+            store::Error::NotFound(What::Owner),
+            C::RuleAdd { owner, .. }
+            | C::RuleList { owner }
+            | C::RuleDelete { owner, .. }
+            | C::RulePreview { owner, .. }
+            | C::RuleApply { owner, .. },
+        ) => Error::NotFound(format!("no user or organization named {owner:?}")),
+        (store::Error::Exists(What::Rule), C::RuleAdd { owner, rule }) => {
+            let id = store.rules(owner).ok().and_then(|r| r.into_iter().find(|r| r.kind == rule.kind)).map(|r| r.id);
+            Error::Exists(format!(
+                "{owner} already has a cleanup rule for {} packages (id {}); delete it first",
+                rule.kind,
+                id.map_or("?".into(), |i| i.to_string())
+            ))
+        }
+        (
+            store::Error::NotFound(What::Rule),
+            C::RuleDelete { owner, id } | C::RulePreview { owner, id: Some(id) } | C::RuleApply { owner, id: Some(id) },
+        ) => Error::NotFound(format!("{owner} has no cleanup rule {id} (`depot rules list {owner}` shows them)")),
         (store::Error::Exists(What::Token), C::TokenCreate { user, label, .. }) => Error::Exists(format!(
             "{user} already has a token labelled {:?}: choose another --name, or revoke that one first",
             label.as_deref().unwrap_or_default()
@@ -236,6 +284,14 @@ fn check_password(password: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// [`store::Error::NotFound`] of the owner when there is no owner named `owner`.
+fn require_owner(store: &Store, owner: &str) -> Result<(), Error> {
+    match store.owner(owner)? {
+        Some(_) => Ok(()),
+        None => Err(Error::Store(store::Error::NotFound(store::What::Owner))),
+    }
+}
+
 fn token_info(t: TokenRec) -> TokenInfo {
     TokenInfo { label: t.label, write: t.write, created: t.created, expires: t.expires }
 }
@@ -262,7 +318,7 @@ pub fn execute_with_progress(
 }
 
 /// [`execute_with_progress`] that gives up once `cancel` is set, where a command can stop
-/// without leaving anything half done: a backup deletes its partial copy. Other commands run
+/// without leaving anything half done: a backup deletes its partial copy, a rule apply stops between two removals. Other commands run
 /// to their end.
 ///
 /// # Errors
@@ -400,6 +456,26 @@ fn run(
                     .block_on(migrate)?,
             };
             return Ok(Output::Migrated(migrated));
+        }
+        Command::RuleAdd { owner, rule } => {
+            let rec = cleanup::check(rule).map_err(Error::Invalid)?;
+            return Ok(Output::RuleAdded(store.add_rule(&owner, rec)?));
+        }
+        Command::RuleList { owner } => {
+            require_owner(store, &owner)?;
+            return Ok(Output::Rules(store.rules(&owner)?));
+        }
+        Command::RuleDelete { owner, id } => {
+            require_owner(store, &owner)?;
+            store.delete_rule(&owner, id)?;
+        }
+        Command::RulePreview { owner, id } => {
+            require_owner(store, &owner)?;
+            return Ok(Output::Removals(cleanup::removals(cleanup::preview(store, &owner, id)?)));
+        }
+        Command::RuleApply { owner, id } => {
+            require_owner(store, &owner)?;
+            return Ok(Output::Removals(cleanup::removals(cleanup::apply(store, &owner, id, cancel)?)));
         }
         Command::Backup { path } => {
             let mut last = std::time::Instant::now();

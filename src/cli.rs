@@ -103,6 +103,17 @@ pub enum Command {
     /// Where file content lives: the database file or an S3-compatible object store.
     #[command(subcommand)]
     Blobs(BlobsCommand),
+    /// Cleanup rules: which versions of an owner's packages are removed, and when.
+    ///
+    /// A rule applies to one package type of one owner (at most one rule per type). A
+    /// version is removed when it matches --remove-pattern (none: every version), is at
+    /// least --remove-days old (0: any age), is not among the --keep-count newest of its
+    /// package and does not match --keep-pattern. Patterns are regular expressions matched
+    /// against the whole version (or PACKAGE/VERSION with --full-name), ignoring case.
+    /// The server applies enabled rules every --cleanup-interval; `preview` and `apply`
+    /// print one `PACKAGE<TAB>VERSION` line per version.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Write the man page or a shell completion script to standard output.
     ///
     /// For packagers, the way `rg --generate` works: `packaging/generate.sh` runs it to refresh
@@ -181,6 +192,57 @@ pub enum BlobsCommand {
         )]
         s3_secret_access_key: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Add a cleanup rule (enabled) and print its id.
+    Add {
+        /// The user or organization.
+        owner: String,
+        /// The package type it applies to.
+        #[arg(long = "type", value_enum, value_name = "TYPE")]
+        kind: KindArg,
+        /// Always keep this many newest versions of each package.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_count: u64,
+        /// Always keep versions matching this regular expression.
+        #[arg(long, value_name = "RE", default_value = "")]
+        keep_pattern: String,
+        /// Remove only versions at least N days old (0: any age).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        remove_days: u64,
+        /// Remove only versions matching this regular expression (none: every version).
+        #[arg(long, value_name = "RE", default_value = "")]
+        remove_pattern: String,
+        /// Match the patterns against PACKAGE/VERSION instead of the version alone.
+        #[arg(long)]
+        full_name: bool,
+    },
+    /// List rules: ID, TYPE, enabled|disabled, KEEP_COUNT, KEEP_PATTERN, REMOVE_DAYS,
+    /// REMOVE_PATTERN, full-name|version (tab-separated).
+    List { owner: String },
+    /// Delete a rule.
+    Delete { owner: String, id: u64 },
+    /// Print the versions a rule (or every enabled rule) would remove now; removes nothing.
+    Preview {
+        owner: String,
+        /// The rule (every enabled rule of the owner when omitted).
+        id: Option<u64>,
+    },
+    /// Remove now what `preview` prints, and print it.
+    Apply {
+        owner: String,
+        /// The rule (every enabled rule of the owner when omitted).
+        id: Option<u64>,
+    },
+}
+
+/// A package type on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Generic,
+    Go,
 }
 
 /// The outputs of `depot generate`.
@@ -329,6 +391,12 @@ pub struct ServeArgs {
     /// The object store's secret key; environment or config file only, as the key id.
     #[arg(long, value_name = "KEY", env = "DEPOT_S3_SECRET_ACCESS_KEY", hide = true, hide_env_values = true)]
     pub s3_secret_access_key: Option<String>,
+    /// How often enabled cleanup rules are applied: seconds, or with a unit (30m, 24h, 7d).
+    ///
+    /// The first run is one interval after start.
+    #[arg(long, value_name = "DURATION", env = "DEPOT_CLEANUP_INTERVAL",
+          default_value_t = Interval(std::time::Duration::from_secs(86_400)))]
+    pub cleanup_interval: Interval,
     /// Let webhooks target loopback, private (RFC 1918, fc00::/7), link-local, CGNAT and
     /// other non-public addresses.
     ///
@@ -349,6 +417,51 @@ pub enum BlobStore {
 
 /// Flags that carry credentials, which the command line refuses (`config.rs`).
 pub const SECRET_FLAGS: [&str; 2] = ["--s3-access-key-id", "--s3-secret-access-key"];
+
+/// A duration given as whole seconds or with a unit: `s`, `m`, `h`, `d` (`90`, `90s`, `30m`,
+/// `24h`, `7d`); at least one second, at most 3650 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(pub std::time::Duration);
+
+impl FromStr for Interval {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (digits, unit) = s.split_at(split);
+        let n: u64 =
+            digits.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 3600, 30m, 24h, 7d)"))?;
+        let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            other => return Err(format!("unknown unit {other:?} (use s, m, h or d)")),
+        };
+        // A bound well inside what a timer can count from now.
+        const MAX_SECS: u64 = 3650 * 86_400;
+        match n.checked_mul(scale) {
+            Some(0) => Err("must be at least 1 second".into()),
+            Some(secs) if secs <= MAX_SECS => Ok(Interval(std::time::Duration::from_secs(secs))),
+            _ => Err(format!("{s:?} is longer than 3650d")),
+        }
+    }
+}
+
+impl std::fmt::Display for Interval {
+    /// Hours, minutes or seconds, the largest that divides it exactly: the default reads `24h`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.as_secs();
+        if n.is_multiple_of(3600) {
+            write!(f, "{}h", n / 3600)
+        } else if n.is_multiple_of(60) {
+            write!(f, "{}m", n / 60)
+        } else {
+            write!(f, "{n}s")
+        }
+    }
+}
 
 /// A size in bytes, given as a plain number or with a unit: `K`, `M`, `G`, `T` and `KiB`,
 /// `MiB`, `GiB`, `TiB` are powers of 1024 (`1G` = `1GiB` = 1073741824), `KB`, `MB`, `GB`, `TB`
@@ -544,6 +657,26 @@ mod tests {
         assert_eq!(ByteSize(16 << 10).to_string(), "16KiB");
         assert_eq!(ByteSize(1000).to_string(), "1000");
         assert_eq!(ByteSize(0).to_string(), "0");
+    }
+
+    #[test]
+    fn intervals_take_units_and_show_the_largest() {
+        let secs = |s: &str| s.parse::<Interval>().map(|i| i.0.as_secs());
+        assert_eq!(secs("90"), Ok(90));
+        assert_eq!(secs("90s"), Ok(90));
+        assert_eq!(secs("30m"), Ok(1800));
+        assert_eq!(secs("24H"), Ok(86_400));
+        assert_eq!(secs("7d"), Ok(7 * 86_400));
+        assert_eq!(secs("3650d"), Ok(3650 * 86_400));
+        assert!(secs("0").unwrap_err().contains("at least 1 second"));
+        assert!(secs("0h").unwrap_err().contains("at least 1 second"));
+        assert!(secs("3651d").unwrap_err().contains("longer than 3650d"));
+        assert!(secs("99999999999999999d").unwrap_err().contains("longer than 3650d"));
+        assert!(secs("1w").unwrap_err().contains("unknown unit"));
+        assert!(secs("h").unwrap_err().contains("not a duration"));
+        assert!(secs("-1").is_err());
+        let shown = |n: u64| Interval(std::time::Duration::from_secs(n)).to_string();
+        assert_eq!((shown(86_400), shown(1800), shown(90)), ("24h".into(), "30m".into(), "90s".into()));
     }
 
     use super::*;

@@ -6,8 +6,20 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, now. A clock before 1970 reads as 0.
+///
+/// `DEPOT_TEST_CLOCK_OFFSET` (signed seconds, read once) shifts it, so the integration
+/// tests can publish versions "days ago" against the real binary (cleanup rules by age).
+/// It is not a setting: nothing documents it for operators.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    secs.saturating_add_signed(offset())
+}
+
+fn offset() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        std::env::var("DEPOT_TEST_CLOCK_OFFSET").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    })
 }
 
 /// Nanoseconds since the epoch, strictly increasing within this process: orders records

@@ -72,6 +72,8 @@ pub struct ServeConfig {
     /// Its credentials as given (environment or config file), for content a database holds
     /// in the store it records while new content stays local.
     pub object_credentials: Option<(String, String)>,
+    /// How often the server applies enabled cleanup rules.
+    pub cleanup_interval: Duration,
     /// Whether webhooks may target non-public addresses.
     pub webhook_allow_private: bool,
 }
@@ -126,6 +128,7 @@ impl ServeConfig {
                 grace: Duration::from_secs(args.grace_secs),
                 write_idle: body_idle,
             },
+            cleanup_interval: args.cleanup_interval.0,
             webhook_allow_private: args.webhook_allow_private,
         })
     }
@@ -379,6 +382,8 @@ enum Expected {
     Integer,
     /// A byte count: an integer, or a string with a unit (`"1G"`).
     Size,
+    /// A duration: an integer (seconds), or a string with a unit (`"24h"`).
+    Duration,
     Float,
     Boolean,
     Text,
@@ -403,6 +408,8 @@ impl Expected {
             Expected::Integer
         } else if id == TypeId::of::<crate::cli::ByteSize>() {
             Expected::Size
+        } else if id == TypeId::of::<crate::cli::Interval>() {
+            Expected::Duration
         } else if id == TypeId::of::<f64>() || id == TypeId::of::<f32>() {
             Expected::Float
         } else if id == TypeId::of::<bool>() {
@@ -416,6 +423,7 @@ impl Expected {
         match self {
             Expected::Integer => "an integer",
             Expected::Size => "an integer or a string like \"1G\"",
+            Expected::Duration => "an integer (seconds) or a string like \"24h\"",
             Expected::Float => "a number",
             Expected::Boolean => "true or false",
             Expected::Text => "a string",
@@ -435,12 +443,15 @@ fn file_value(arg: &clap::Arg, key: &str, value: &toml::Value) -> Result<FileVal
     }
     let parser = arg.get_value_parser();
     let (text, shown) = match (Expected::of(parser), value) {
-        (Expected::Integer | Expected::Float | Expected::Size, toml::Value::Integer(n)) => {
-            (n.to_string(), n.to_string())
-        }
+        (
+            Expected::Integer | Expected::Float | Expected::Size | Expected::Duration,
+            toml::Value::Integer(n),
+        ) => (n.to_string(), n.to_string()),
         (Expected::Float, toml::Value::Float(x)) => (x.to_string(), x.to_string()),
         (Expected::Boolean, toml::Value::Boolean(b)) => (b.to_string(), b.to_string()),
-        (Expected::Text | Expected::Size, toml::Value::String(s)) => (s.clone(), format!("{s:?}")),
+        (Expected::Text | Expected::Size | Expected::Duration, toml::Value::String(s)) => {
+            (s.clone(), format!("{s:?}"))
+        }
         (expected, _) => return Err(wrong(expected)),
     };
     check_value(parser, &text).map_err(|reason| FileCause::BadValue {
@@ -723,6 +734,7 @@ mod tests {
             "s3_orphan_age_secs",
             "s3_access_key_id",
             "s3_secret_access_key",
+            "cleanup_interval",
             "webhook_allow_private",
             "db",
         ];
@@ -737,6 +749,12 @@ mod tests {
                     max_connections = 6\ngrace_secs = 7\ncache_mib = 8\ndb = \"d.redb\"";
         let (_, sized) = serve("depot serve --config depot.toml", "max_file_size = \"1G\"");
         assert_eq!(sized.max_file_size.0, 1 << 30);
+        let (_, timed) = serve("depot serve --config depot.toml", "cleanup_interval = \"30m\"");
+        assert_eq!(timed.cleanup_interval.0, Duration::from_secs(1800));
+        let (_, timed) = serve("depot serve --config depot.toml", "cleanup_interval = 90");
+        assert_eq!(timed.cleanup_interval.0, Duration::from_secs(90));
+        let (_, default) = serve("depot serve", "");
+        assert_eq!(default.cleanup_interval.0, Duration::from_secs(86_400));
         let (db, a) = serve("depot serve --config depot.toml", file);
         assert_eq!(
             (a.max_file_size.0, a.body_idle_timeout_secs, a.header_timeout_secs, a.max_header_bytes.0),

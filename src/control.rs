@@ -222,6 +222,11 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::QuotaSet { .. } => "quota set",
         Command::Usage { .. } => "quota show",
         Command::BlobsMigrate { .. } => "blobs migrate",
+        Command::RuleAdd { .. } => "rules add",
+        Command::RuleList { .. } => "rules list",
+        Command::RuleDelete { .. } => "rules delete",
+        Command::RulePreview { .. } => "rules preview",
+        Command::RuleApply { .. } => "rules apply",
     }
 }
 

@@ -107,6 +107,17 @@ pub fn path_of(route: &Route) -> String {
         Route::GenericVersion { owner, package, version } => {
             p(&["api", "packages", &seg(owner), "generic", &seg(package), &seg(version)])
         }
+        Route::GenericLatest { owner, package, file } => {
+            p(&["api", "packages", &seg(owner), "generic", &seg(package), "-", "latest", &seg(file)])
+        }
+        Route::Rules { owner } => p(&["api", "v1", "packages", &seg(owner), "-", "rules"]),
+        Route::Rule { owner, id } => p(&["api", "v1", "packages", &seg(owner), "-", "rules", &seg(id)]),
+        Route::RulePreview { owner, id } => {
+            p(&["api", "v1", "packages", &seg(owner), "-", "rules", &seg(id), "preview"])
+        }
+        Route::BySha256 { owner, hex } => {
+            p(&["api", "v1", "packages", &seg(owner), "-", "sha256", &seg(hex)])
+        }
         Route::GoUpload { owner } => p(&["api", "packages", &seg(owner), "go", "upload"]),
         Route::Go { owner, module, want } => {
             let file = |v: &str, ext: &str| seg(&format!("{v}.{ext}"));
@@ -179,6 +190,13 @@ pub fn path_of(route: &Route) -> String {
                     "-",
                     "delete",
                 ]),
+                Page::Rules { owner } => p(&[&seg(owner), "-", "settings", "packages", "rules"]),
+                Page::RuleDelete { owner, id } => {
+                    p(&[&seg(owner), "-", "settings", "packages", "rules", &seg(id), "delete"])
+                }
+                Page::RulePreview { owner, id } => {
+                    p(&[&seg(owner), "-", "settings", "packages", "rules", &seg(id), "preview"])
+                }
                 Page::Login => "/user/login".into(),
                 Page::Logout => "/user/logout".into(),
                 Page::Tokens => "/user/settings/applications".into(),
@@ -195,7 +213,7 @@ fn route_from(f: &mut Fields) -> Route {
     } else {
         crate::store::PackageType::Go
     };
-    match f.byte() % 31 {
+    match f.byte() % 36 {
         0 => Route::Health,
         1 => Route::Metrics,
         2 => Route::GenericFile {
@@ -251,6 +269,11 @@ fn route_from(f: &mut Fields) -> Route {
         28 => Route::Hook { owner: f.string(), id: f.string() },
         29 => Route::HookDeliveries { owner: f.string(), id: f.string() },
         30 => Route::Redeliver { owner: f.string(), id: f.string(), delivery: f.string() },
+        31 => Route::GenericLatest { owner: f.string(), package: f.string(), file: f.string() },
+        32 => Route::Rules { owner: f.string() },
+        33 => Route::Rule { owner: f.string(), id: f.string() },
+        34 => Route::RulePreview { owner: f.string(), id: f.string() },
+        35 => Route::BySha256 { owner: f.string(), hex: f.string() },
         // What the go command requests: module path and version case-encoded, slashes kept.
         _ => {
             let owner = f.string();

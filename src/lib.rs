@@ -20,6 +20,7 @@
 //! - [`store`]: the redb database: typed operations, one transaction each; knows nothing of HTTP.
 //! - [`metrics`]: counters and the Prometheus text.
 //! - [`clock`]: wall-clock seconds and their RFC 3339 / HTTP-date forms.
+//! - [`cleanup`]: cleanup rules: their meaning, preview and apply, and the server's schedule.
 //! - `fuzzing`: the fuzz targets' bodies and properties, shared by `fuzz/` and `cargo test`;
 //!   compiled only for tests and with the `fuzzing` feature (which `fuzz/` turns on), so it is
 //!   in no build of the server.
@@ -31,6 +32,7 @@ pub mod admin;
 pub(crate) mod api;
 pub mod app;
 pub(crate) mod auth;
+pub mod cleanup;
 pub mod cli;
 pub mod clock;
 pub mod config;

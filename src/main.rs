@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use depot::admin::{self, Output};
 use depot::cli::{
-    BlobStore, BlobsCommand, Cli, Command, GenerateKind, GoCommand, MemberCommand, OrgCommand, QuotaCommand,
-    RoleArg, TokenCommand, UserCommand,
+    BlobStore, BlobsCommand, Cli, Command, GenerateKind, GoCommand, KindArg, MemberCommand, OrgCommand,
+    QuotaCommand, RoleArg, RulesCommand, TokenCommand, UserCommand,
 };
 use depot::clock::rfc3339;
 use depot::config::{self, ServeConfig};
@@ -139,6 +139,34 @@ fn run(cli: Cli) -> Result<(), String> {
                 secret_access_key: s3_secret_access_key.map(Into::into),
             }
         }
+        Command::Rules(RulesCommand::Add {
+            owner,
+            kind,
+            keep_count,
+            keep_pattern,
+            remove_days,
+            remove_pattern,
+            full_name,
+        }) => admin::Command::RuleAdd {
+            owner,
+            rule: depot::cleanup::NewRule {
+                enabled: true,
+                kind: match kind {
+                    KindArg::Generic => "generic",
+                    KindArg::Go => "go",
+                }
+                .into(),
+                keep_count,
+                keep_pattern,
+                remove_days,
+                remove_pattern,
+                match_full_name: full_name,
+            },
+        },
+        Command::Rules(RulesCommand::List { owner }) => admin::Command::RuleList { owner },
+        Command::Rules(RulesCommand::Delete { owner, id }) => admin::Command::RuleDelete { owner, id },
+        Command::Rules(RulesCommand::Preview { owner, id }) => admin::Command::RulePreview { owner, id },
+        Command::Rules(RulesCommand::Apply { owner, id }) => admin::Command::RuleApply { owner, id },
     };
     let summary = describe(&command);
     // Only `user add` may start a database (the first admin of a new install); a command
@@ -237,6 +265,9 @@ fn describe(cmd: &admin::Command) -> Option<String> {
         C::UserList | C::TokenCreate { .. } | C::TokenList { .. } | C::Verify { .. } => return None,
         C::QuotaSet { owner, .. } => format!("set the limits of {owner}"),
         C::Backup { .. } | C::Compact { .. } | C::Usage { .. } | C::BlobsMigrate { .. } => return None,
+        C::RuleAdd { owner, rule } => format!("added a cleanup rule for {owner}'s {} packages", rule.kind),
+        C::RuleDelete { owner, id } => format!("deleted cleanup rule {id} of {owner}"),
+        C::RuleList { .. } | C::RulePreview { .. } | C::RuleApply { .. } => return None,
     })
 }
 
@@ -449,6 +480,22 @@ fn print_output(output: Output) -> std::io::Result<()> {
             eprintln!("depot: compacted the database from {} to {} bytes", c.before, c.after);
             writeln!(out, "{}\t{}", c.before, c.after)
         }
+        Output::RuleAdded(r) => writeln!(out, "{}", r.id),
+        Output::Rules(list) => list.iter().try_for_each(|r| {
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                r.id,
+                r.kind,
+                if r.enabled { "enabled" } else { "disabled" },
+                r.keep_count,
+                r.keep_pattern,
+                r.remove_days,
+                r.remove_pattern,
+                if r.match_full_name { "full-name" } else { "version" }
+            )
+        }),
+        Output::Removals(list) => list.iter().try_for_each(|r| writeln!(out, "{}\t{}", r.package, r.version)),
     };
     match result {
         // A closed pipe (`depot user list | head -1`) is not a failure.
@@ -531,12 +578,18 @@ fn serve(cfg: ServeConfig) -> Result<(), String> {
         let app = App::serving(store.clone(), cfg.limits.clone(), cfg.db.clone(), tls.is_some(), webhooks);
         let deliverer = depot::webhook::spawn(app.clone());
         let control = control::spawn(control, store.clone());
+        let cleanup_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cleanup =
+            tokio::spawn(depot::cleanup::schedule(store.clone(), cfg.cleanup_interval, cleanup_stop.clone()));
         let acceptor = tls.as_ref().map(|tls| tls.acceptor());
         let stopping = async {
             shutdown::signal().await;
             control.stop(grace);
         };
         server::run(listener, app, cfg.conn.clone(), acceptor, stopping).await;
+        // A cleanup run stops between two removals; one waiting for its next turn ends now.
+        cleanup_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        cleanup.abort();
         // Deliveries cut short are still in the outbox: the next start sends them.
         deliverer.abort();
         control.finished().await;

@@ -49,5 +49,8 @@ mod objects;
 mod web;
 // Issue 13: the web page in a real browser (chromium via playwright-core) with axe-core.
 mod browser;
+// Issue 16: cleanup rules (semantics, thousands of versions, preview = apply, the schedule,
+// permissions), the stable latest-file link and the lookup by sha256, with private owners.
+mod lifecycle;
 // Issue 16: publish events (webhooks) to a real receiver: payload, signature, retries, crashes, SSRF.
 mod webhooks;

@@ -541,6 +541,13 @@ impl TestServer {
         exit
     }
 
+    /// Sets (or replaces) an environment variable of the server process for the next
+    /// [`TestServer::restart`].
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.setup.env.retain(|(k, _)| k != name);
+        self.setup.env.push((name.to_owned(), value.to_owned()));
+    }
+
     /// Starts the server again on the same database file (and the same extra flags). A server
     /// that is still running is SIGKILLed first. The new run has a new address.
     pub fn restart(&mut self) {

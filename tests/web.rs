@@ -550,3 +550,88 @@ fn cookies_are_secure_under_tls_and_snippets_name_https() {
     let set = resp.header("set-cookie").unwrap_or("");
     assert!(set.starts_with("depot_login=") && !set.contains("Secure"), "{set}");
 }
+
+/// Issue 16: the owner's page has a cleanup rules section for those who may write (list,
+/// create, delete, preview), through forms with the session's `_csrf`; nobody else sees it
+/// or reaches its pages.
+#[test]
+fn the_owner_page_has_a_rules_section_for_writers_only() {
+    let (srv, _) = populated();
+    let rules = "/alice/-/settings/packages/rules";
+    let mut alice = Visitor::new(&srv);
+    alice.sign_in("alice", "alice-password");
+    let page = alice.get("/alice/-/packages");
+    page.expect(200);
+    assert!(page.text().contains("id=\"rules\"") && page.text().contains("No cleanup rules."), "{page}");
+    let token = field(&page.text(), "_csrf").expect("csrf");
+    // Without the token, or from another origin: 403, nothing stored.
+    alice.post(rules, &[("type", "generic"), ("keep_count", "1")]).expect(403);
+    alice
+        .post_with(rules, &[("_csrf", &token), ("type", "generic")], &[("Origin", "http://evil.example")])
+        .expect(403);
+    let api = |who: &Cred| srv.send(Request::get("/api/v1/packages/alice/-/rules").auth(who));
+    let owner = Cred::basic("alice", "alice-password");
+    api(&owner).expect(200).expect_body(b"[]\n");
+    // A bad pattern: 400 with the reason.
+    let bad = alice.post(rules, &[("_csrf", &token), ("type", "generic"), ("remove_pattern", "(")]);
+    bad.expect(400);
+    assert!(bad.text().contains("is not a valid regular expression"), "{bad}");
+    let made = alice.post(
+        rules,
+        &[
+            ("_csrf", &token),
+            ("type", "generic"),
+            ("keep_count", "1"),
+            ("remove_pattern", "1.*"),
+            ("enabled", "on"),
+        ],
+    );
+    made.expect(303);
+    eqnice!(Some("/alice/-/packages#rules"), made.header("location"), made);
+    let listed = api(&owner);
+    let listed = listed.json();
+    let id = listed[0]["id"].as_u64().expect("a rule");
+    eqnice!(Some(1), listed[0]["keep_count"].as_u64(), "");
+    eqnice!(Some("1.*"), listed[0]["remove_pattern"].as_str(), "");
+    eqnice!(Some(true), listed[0]["enabled"].as_bool(), "");
+    let page = alice.get("/alice/-/packages");
+    let preview_href = format!("{rules}/{id}/preview");
+    assert!(page.text().contains(&preview_href), "{page}");
+    // The preview page lists what the API's preview does (tool 1.0: not the newest, matches).
+    let preview = alice.get(&preview_href);
+    preview.expect(200);
+    assert_page_headers(&preview);
+    assert!(preview.text().contains("Nothing has been removed"), "{preview}");
+    assert!(preview.text().contains("/alice/-/packages/generic/tool/1.0"), "{preview}");
+    assert!(!preview.text().contains("/alice/-/packages/generic/tool/2.0\""), "{preview}");
+    srv.download(&Cred::Anon, "alice", "tool", "1.0", "tool-linux.tar.gz").expect(200);
+    // Others: no section, no preview, no changes.
+    let mut mallory = Visitor::new(&srv);
+    mallory.sign_in("mallory", "mallory-password");
+    let page = mallory.get("/alice/-/packages");
+    page.expect(200);
+    assert!(!page.text().contains("id=\"rules\""), "{page}");
+    mallory.get(&preview_href).expect(403);
+    let mt = field(&page.text(), "_csrf").expect("csrf of the sign-out form");
+    mallory.post(rules, &[("_csrf", &mt), ("type", "go")]).expect(403);
+    mallory.post(&format!("{rules}/{id}/delete"), &[("_csrf", &mt)]).expect(403);
+    let mut anon = Visitor::new(&srv);
+    assert!(!anon.get("/alice/-/packages").text().contains("id=\"rules\""));
+    let to_login = anon.get(&preview_href);
+    to_login.expect(303);
+    assert!(to_login.header("location").is_some_and(|l| l.starts_with("/user/login")), "{to_login}");
+    // A private organization: its reader sees the page but not the rules; its writer does.
+    let mut reader = Visitor::new(&srv);
+    reader.sign_in("reader", "reader-password");
+    let page = reader.get("/acme/-/packages");
+    page.expect(200);
+    assert!(!page.text().contains("id=\"rules\""), "{page}");
+    let mut writer = Visitor::new(&srv);
+    writer.sign_in("writer", "writer-password");
+    assert!(writer.get("/acme/-/packages").text().contains("id=\"rules\""));
+    mallory.get("/acme/-/settings/packages/rules/1/preview").expect(404);
+    // Delete.
+    let gone = alice.post(&format!("{rules}/{id}/delete"), &[("_csrf", &token)]);
+    gone.expect(303);
+    api(&owner).expect(200).expect_body(b"[]\n");
+}

@@ -620,3 +620,29 @@ fn go_module_versions_are_events_too() {
         ("deleted".to_string(), "example.com/hooked".to_string(), "v1.2.3".to_string())
     );
 }
+
+/// A cleanup rule removes through the delete path of `DELETE`, so each version it removes is
+/// a "deleted" event, and nothing else is.
+#[test]
+fn versions_removed_by_a_cleanup_rule_are_deleted_events() {
+    let rx = Receiver::start();
+    let srv = allowed();
+    let alice = Cred::token(&srv.token_after_user("alice"));
+    for v in ["1", "2", "3"] {
+        srv.upload(&alice, "alice", "app", v, "a.bin", v.as_bytes()).expect(201);
+    }
+    add_hook(&srv, &alice, &rx.url("/hook"), "");
+    let rule = srv.send(
+        Request::json("POST", "/api/v1/packages/alice/-/rules", r#"{"type":"generic","keep_count":1}"#)
+            .auth(&alice),
+    );
+    rule.expect(201);
+    let id = json_of(&rule)["id"].as_u64().unwrap().to_string();
+    srv.cli(&["rules", "apply", "alice", &id], None).expect_ok();
+    let mut what: Vec<_> = rx.wait_delivered(2).iter().map(Got::what).collect();
+    what.sort();
+    let want = |v: &str| ("deleted".to_string(), "app".to_string(), v.to_string());
+    assert_eq!(what, [want("1"), want("2")]);
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(rx.all().len(), 2, "only the removals: {:?}", rx.all());
+}

@@ -40,6 +40,9 @@ _depot() {
             depot,quota)
                 cmd="depot__subcmd__quota"
                 ;;
+            depot,rules)
+                cmd="depot__subcmd__rules"
+                ;;
             depot,serve)
                 cmd="depot__subcmd__serve"
                 ;;
@@ -100,6 +103,9 @@ _depot() {
             depot__subcmd__help,quota)
                 cmd="depot__subcmd__help__subcmd__quota"
                 ;;
+            depot__subcmd__help,rules)
+                cmd="depot__subcmd__help__subcmd__rules"
+                ;;
             depot__subcmd__help,serve)
                 cmd="depot__subcmd__help__subcmd__serve"
                 ;;
@@ -135,6 +141,21 @@ _depot() {
                 ;;
             depot__subcmd__help__subcmd__quota,show)
                 cmd="depot__subcmd__help__subcmd__quota__subcmd__show"
+                ;;
+            depot__subcmd__help__subcmd__rules,add)
+                cmd="depot__subcmd__help__subcmd__rules__subcmd__add"
+                ;;
+            depot__subcmd__help__subcmd__rules,apply)
+                cmd="depot__subcmd__help__subcmd__rules__subcmd__apply"
+                ;;
+            depot__subcmd__help__subcmd__rules,delete)
+                cmd="depot__subcmd__help__subcmd__rules__subcmd__delete"
+                ;;
+            depot__subcmd__help__subcmd__rules,list)
+                cmd="depot__subcmd__help__subcmd__rules__subcmd__list"
+                ;;
+            depot__subcmd__help__subcmd__rules,preview)
+                cmd="depot__subcmd__help__subcmd__rules__subcmd__preview"
                 ;;
             depot__subcmd__help__subcmd__token,create)
                 cmd="depot__subcmd__help__subcmd__token__subcmd__create"
@@ -217,6 +238,42 @@ _depot() {
             depot__subcmd__quota__subcmd__help,show)
                 cmd="depot__subcmd__quota__subcmd__help__subcmd__show"
                 ;;
+            depot__subcmd__rules,add)
+                cmd="depot__subcmd__rules__subcmd__add"
+                ;;
+            depot__subcmd__rules,apply)
+                cmd="depot__subcmd__rules__subcmd__apply"
+                ;;
+            depot__subcmd__rules,delete)
+                cmd="depot__subcmd__rules__subcmd__delete"
+                ;;
+            depot__subcmd__rules,help)
+                cmd="depot__subcmd__rules__subcmd__help"
+                ;;
+            depot__subcmd__rules,list)
+                cmd="depot__subcmd__rules__subcmd__list"
+                ;;
+            depot__subcmd__rules,preview)
+                cmd="depot__subcmd__rules__subcmd__preview"
+                ;;
+            depot__subcmd__rules__subcmd__help,add)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__add"
+                ;;
+            depot__subcmd__rules__subcmd__help,apply)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__apply"
+                ;;
+            depot__subcmd__rules__subcmd__help,delete)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__delete"
+                ;;
+            depot__subcmd__rules__subcmd__help,help)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__help"
+                ;;
+            depot__subcmd__rules__subcmd__help,list)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__list"
+                ;;
+            depot__subcmd__rules__subcmd__help,preview)
+                cmd="depot__subcmd__rules__subcmd__help__subcmd__preview"
+                ;;
             depot__subcmd__token,create)
                 cmd="depot__subcmd__token__subcmd__create"
                 ;;
@@ -278,7 +335,7 @@ _depot() {
 
     case "${cmd}" in
         depot)
-            opts="-h -V --db --help --version serve user org token verify backup compact go quota blobs generate help"
+            opts="-h -V --db --help --version serve user org token verify backup compact go quota blobs rules generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -550,7 +607,7 @@ _depot() {
             return 0
             ;;
         depot__subcmd__help)
-            opts="serve user org token verify backup compact go quota blobs generate help"
+            opts="serve user org token verify backup compact go quota blobs rules generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -774,6 +831,90 @@ _depot() {
             return 0
             ;;
         depot__subcmd__help__subcmd__quota__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules)
+            opts="add list delete preview apply"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__help__subcmd__rules__subcmd__preview)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1293,8 +1434,234 @@ _depot() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        depot__subcmd__rules)
+            opts="-h -V --db --help --version add list delete preview apply help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__add)
+            opts="-h -V --type --keep-count --keep-pattern --remove-days --remove-pattern --full-name --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --type)
+                    COMPREPLY=($(compgen -W "generic go" -- "${cur}"))
+                    return 0
+                    ;;
+                --keep-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep-pattern)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remove-days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remove-pattern)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__apply)
+            opts="-h -V --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__delete)
+            opts="-h -V --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help)
+            opts="add list delete preview apply help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__help__subcmd__preview)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__list)
+            opts="-h -V --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        depot__subcmd__rules__subcmd__preview)
+            opts="-h -V --db --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         depot__subcmd__serve)
-            opts="-h -V --config --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --login-burst --login-refill-secs --grace-secs --cache-mib --file-cache-mib --blob-store --s3-endpoint --s3-bucket --s3-region --s3-redirect --s3-inline-max --s3-timeout-secs --s3-orphan-age-secs --s3-access-key-id --s3-secret-access-key --webhook-allow-private --db --help --version"
+            opts="-h -V --config --listen --tls-cert --tls-key --max-file-size --body-idle-timeout-secs --header-timeout-secs --max-header-bytes --max-connections --login-burst --login-refill-secs --grace-secs --cache-mib --file-cache-mib --blob-store --s3-endpoint --s3-bucket --s3-region --s3-redirect --s3-inline-max --s3-timeout-secs --s3-orphan-age-secs --s3-access-key-id --s3-secret-access-key --cleanup-interval --webhook-allow-private --db --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1389,6 +1756,10 @@ _depot() {
                     return 0
                     ;;
                 --s3-secret-access-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cleanup-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

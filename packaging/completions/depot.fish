@@ -37,6 +37,7 @@ complete -c depot -n "__fish_depot_needs_command" -f -a "compact" -d 'Return the
 complete -c depot -n "__fish_depot_needs_command" -f -a "go" -d 'Go module tools'
 complete -c depot -n "__fish_depot_needs_command" -f -a "quota" -d 'Per-owner limits (storage bytes, number of versions) and usage'
 complete -c depot -n "__fish_depot_needs_command" -f -a "blobs" -d 'Where file content lives: the database file or an S3-compatible object store'
+complete -c depot -n "__fish_depot_needs_command" -f -a "rules" -d 'Cleanup rules: which versions of an owner\'s packages are removed, and when'
 complete -c depot -n "__fish_depot_needs_command" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
 complete -c depot -n "__fish_depot_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand serve" -l config -d 'A TOML file of settings; flags and DEPOT_* variables override it' -r -F
@@ -63,6 +64,7 @@ complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-timeout-secs -d
 complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-orphan-age-secs -d 'Objects under depot/blobs/ that the database does not know are deleted once older than this many seconds (checked at start and every 10 minutes)' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-access-key-id -d 'The object store\'s access key id. Environment or config file only: the command line refuses it (`ps` shows every process\'s arguments)' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-secret-access-key -d 'The object store\'s secret key; environment or config file only, as the key id' -r
+complete -c depot -n "__fish_depot_using_subcommand serve" -l cleanup-interval -d 'How often enabled cleanup rules are applied: seconds, or with a unit (30m, 24h, 7d)' -r
 complete -c depot -n "__fish_depot_using_subcommand serve" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand serve" -l s3-redirect -d 'Answer downloads of content in the store with a 302 to a presigned URL valid for 5 minutes (the 302 carries ETag and X-Checksum-Sha256); HEAD is answered by depot'
 complete -c depot -n "__fish_depot_using_subcommand serve" -l webhook-allow-private -d 'Let webhooks target loopback, private (RFC 1918, fc00::/7), link-local, CGNAT and other non-public addresses'
@@ -199,21 +201,59 @@ complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subco
 complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from migrate" -s V -l version -d 'Print version'
 complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from help" -f -a "migrate" -d 'Move file content to the object store (`--to s3`, content larger than the inline limit, 64 KiB) or back into the database file (`--to local`)'
 complete -c depot -n "__fish_depot_using_subcommand blobs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "add" -d 'Add a cleanup rule (enabled) and print its id'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "list" -d 'List rules: ID, TYPE, enabled|disabled, KEEP_COUNT, KEEP_PATTERN, REMOVE_DAYS, REMOVE_PATTERN, full-name|version (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "delete" -d 'Delete a rule'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "preview" -d 'Print the versions a rule (or every enabled rule) would remove now; removes nothing'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "apply" -d 'Remove now what `preview` prints, and print it'
+complete -c depot -n "__fish_depot_using_subcommand rules; and not __fish_seen_subcommand_from add list delete preview apply help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l type -d 'The package type it applies to' -r -f -a "generic\t''
+go\t''"
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l keep-count -d 'Always keep this many newest versions of each package' -r
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l keep-pattern -d 'Always keep versions matching this regular expression' -r
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l remove-days -d 'Remove only versions at least N days old (0: any age)' -r
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l remove-pattern -d 'Remove only versions matching this regular expression (none: every version)' -r
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -l full-name -d 'Match the patterns against PACKAGE/VERSION instead of the version alone'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from list" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from delete" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from preview" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from preview" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from preview" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from apply" -l db -d 'The database file' -r -F
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from apply" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from apply" -s V -l version -d 'Print version'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a cleanup rule (enabled) and print its id'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "list" -d 'List rules: ID, TYPE, enabled|disabled, KEEP_COUNT, KEEP_PATTERN, REMOVE_DAYS, REMOVE_PATTERN, full-name|version (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a rule'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "preview" -d 'Print the versions a rule (or every enabled rule) would remove now; removes nothing'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "apply" -d 'Remove now what `preview` prints, and print it'
+complete -c depot -n "__fish_depot_using_subcommand rules; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand generate" -l db -d 'The database file' -r -F
 complete -c depot -n "__fish_depot_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c depot -n "__fish_depot_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "serve" -d 'Run the registry server'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "user" -d 'Manage users'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "org" -d 'Manage organizations and their members'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "token" -d 'Manage access tokens'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "verify" -d 'Re-read every stored byte and check every hash, reference and count'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "backup" -d 'Write a consistent copy of the database to FILE'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "compact" -d 'Return the space freed by deletions to the file system'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "go" -d 'Go module tools'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "quota" -d 'Per-owner limits (storage bytes, number of versions) and usage'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "blobs" -d 'Where file content lives: the database file or an S3-compatible object store'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
-complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "serve" -d 'Run the registry server'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "user" -d 'Manage users'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "org" -d 'Manage organizations and their members'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "token" -d 'Manage access tokens'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "verify" -d 'Re-read every stored byte and check every hash, reference and count'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "backup" -d 'Write a consistent copy of the database to FILE'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "compact" -d 'Return the space freed by deletions to the file system'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "go" -d 'Go module tools'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "quota" -d 'Per-owner limits (storage bytes, number of versions) and usage'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "blobs" -d 'Where file content lives: the database file or an S3-compatible object store'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "rules" -d 'Cleanup rules: which versions of an owner\'s packages are removed, and when'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "generate" -d 'Write the man page or a shell completion script to standard output'
+complete -c depot -n "__fish_depot_using_subcommand help; and not __fish_seen_subcommand_from serve user org token verify backup compact go quota blobs rules generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user; the password is read from the first line of standard input'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List users: NAME, admin|user, public|private, BYTES, VERSIONS (tab-separated)'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "delete" -d 'Delete a user and their tokens (refused while they own packages)'
@@ -227,3 +267,8 @@ complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcom
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from quota" -f -a "set" -d 'Set an owner\'s (user\'s or organization\'s) limits; an omitted limit is unlimited'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from quota" -f -a "show" -d 'Print usage and limits: `OWNER<TAB>BYTES<TAB>MAX_BYTES<TAB>VERSIONS<TAB>MAX_VERSIONS`, a limit being a number or `unlimited`; one owner, or every owner'
 complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from blobs" -f -a "migrate" -d 'Move file content to the object store (`--to s3`, content larger than the inline limit, 64 KiB) or back into the database file (`--to local`)'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from rules" -f -a "add" -d 'Add a cleanup rule (enabled) and print its id'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from rules" -f -a "list" -d 'List rules: ID, TYPE, enabled|disabled, KEEP_COUNT, KEEP_PATTERN, REMOVE_DAYS, REMOVE_PATTERN, full-name|version (tab-separated)'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from rules" -f -a "delete" -d 'Delete a rule'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from rules" -f -a "preview" -d 'Print the versions a rule (or every enabled rule) would remove now; removes nothing'
+complete -c depot -n "__fish_depot_using_subcommand help; and __fish_seen_subcommand_from rules" -f -a "apply" -d 'Remove now what `preview` prints, and print it'

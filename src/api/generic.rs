@@ -16,9 +16,10 @@ use crate::app::App;
 use crate::auth::Access;
 use crate::http::body::{empty, full, ChannelBody};
 use crate::http::headers::{self, Range};
+use crate::http::query::encode;
 use crate::http::{ApiError, Response};
 use crate::names;
-use crate::store::{Added, FileReader, FileTarget, Refusal, CHUNK_SIZE};
+use crate::store::{Added, FileReader, FileTarget, PackageType, Refusal, What, CHUNK_SIZE};
 
 /// Uploads up to this size (by Content-Length) skip the blocking pre-check when their
 /// credentials are decided from memory: reading such a body before a 409 costs little.
@@ -176,8 +177,66 @@ enum Content {
 /// decided from memory (no credential, or one seen recently: see `authorize_cached`); every
 /// other request checks access and reads on the blocking pool.
 pub async fn get(app: &Arc<App>, req: Request<Incoming>, target: FileTarget) -> Result<Response, ApiError> {
-    let started = Instant::now();
+    download(app, req.into_parts().0, target).await
+}
+
+/// `GET`/`HEAD /api/packages/{owner}/generic/{name}/-/latest/{file}`: the file of that name
+/// of the newest version that has one (the newest of `-/latest` when it has it, found with
+/// one lookup; else walking the versions from the newest), answered as the versioned
+/// download is, with `Content-Location` naming the versioned URL.
+pub async fn get_latest(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    owner: String,
+    package: String,
+    file: String,
+) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
+    let cred = credential(&parts)?;
+    let (o, p, f) = (owner.clone(), package.clone(), file.clone());
+    let (package, version, file) = app
+        .blocking(move |app| {
+            authorize(app, cred.as_ref(), &o, Access::Read)?;
+            match app.store.newest_with_file(&o, PackageType::Generic, &p, &f)? {
+                Some(v) => Ok(v),
+                None => {
+                    let t = FileTarget {
+                        owner: o,
+                        kind: PackageType::Generic,
+                        package: p,
+                        version: String::new(),
+                        file: f,
+                    };
+                    Err(match app.store.first_missing(&t)? {
+                        Some(What::Owner | What::Package) => super::missing(app, &t),
+                        _ => ApiError::not_found(format!(
+                            "no version of generic package {}/{} has a file {:?}",
+                            t.owner, t.package, t.file
+                        )),
+                    })
+                }
+            }
+        })
+        .await??;
+    let location = format!(
+        "/api/packages/{}/generic/{}/{}/{}",
+        encode(&owner),
+        encode(&package),
+        encode(&version),
+        encode(&file)
+    );
+    let target = FileTarget { owner, kind: PackageType::Generic, package, version, file };
+    let mut res = download(app, parts, target).await?;
+    res.headers_mut().insert(header::CONTENT_LOCATION, hv(&location));
+    Ok(res)
+}
+
+async fn download(
+    app: &Arc<App>,
+    parts: hyper::http::request::Parts,
+    target: FileTarget,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let cred = credential(&parts)?;
     let head = parts.method == Method::HEAD;
     // Access decided from memory (a recently seen credential, or none) is not decided again.

@@ -132,7 +132,7 @@ fn token_json(t: TokenInfo, secret: Option<String>) -> TokenJson {
 }
 
 /// Query parameters as (name, decoded value) pairs; `+` is a space.
-fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
+pub(super) fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
     crate::http::query::pairs(req.uri().query().unwrap_or(""))
 }
 
@@ -143,13 +143,13 @@ const PAGE_MAX: u64 = 1000;
 /// Gitea's `page` (1-based; 0 is 1) and `limit` (0 is the default; above the largest, the
 /// largest) of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Paging {
+pub(super) struct Paging {
     page: u64,
     limit: u64,
 }
 
 impl Paging {
-    fn of(q: &[(String, String)]) -> Result<Paging, ApiError> {
+    pub(super) fn of(q: &[(String, String)]) -> Result<Paging, ApiError> {
         let number = |name: &str| -> Result<Option<u64>, ApiError> {
             match q.iter().find(|(k, _)| k == name) {
                 None => Ok(None),
@@ -168,11 +168,11 @@ impl Paging {
         Ok(Paging { page, limit })
     }
 
-    fn offset(self) -> u64 {
+    pub(super) fn offset(self) -> u64 {
         (self.page - 1).saturating_mul(self.limit)
     }
 
-    fn limit(self) -> usize {
+    pub(super) fn limit(self) -> usize {
         usize::try_from(self.limit).unwrap_or(usize::MAX)
     }
 
@@ -280,7 +280,7 @@ impl UserOut {
 
 /// Gitea's `Package`: one version. `file_count` and `size` are depot's own.
 #[derive(Serialize)]
-struct PackageOut {
+pub(super) struct PackageOut {
     id: u64,
     owner: UserOut,
     repository: Option<()>,
@@ -298,7 +298,7 @@ struct PackageOut {
 /// Gitea's `PackageFile`; depot keeps only sha256 (the other hashes are empty strings).
 /// `created_at` is depot's own.
 #[derive(Serialize)]
-struct FileOut {
+pub(super) struct FileOut {
     id: u64,
     size: u64,
     name: String,
@@ -309,8 +309,23 @@ struct FileOut {
     created_at: String,
 }
 
+impl FileOut {
+    pub(super) fn of(f: crate::store::FileRec) -> FileOut {
+        FileOut {
+            id: f.id,
+            size: f.size,
+            name: f.name,
+            md5: "",
+            sha1: "",
+            sha256: crate::http::headers::hex(&f.sha256),
+            sha512: "",
+            created_at: rfc3339(f.created),
+        }
+    }
+}
+
 /// Builds `Package`s of one owner.
-struct Packages {
+pub(super) struct Packages {
     base: String,
     owner: UserOut,
     owner_name: String,
@@ -320,7 +335,7 @@ struct Packages {
 
 impl Packages {
     /// `None` when the owner does not exist (it went between the check and the read).
-    fn new(app: &App, base: String, owner: &str) -> Result<Option<Packages>, ApiError> {
+    pub(super) fn new(app: &App, base: String, owner: &str) -> Result<Option<Packages>, ApiError> {
         let (Some(rec), Some(id)) = (app.store.owner(owner)?, app.store.owner_id(owner)?) else {
             return Ok(None);
         };
@@ -335,7 +350,7 @@ impl Packages {
 
     /// A version as Gitea's `Package`. A version stored before creators were recorded was
     /// created, as far as anyone can tell, by its owner (the organization itself for one).
-    fn out(&mut self, v: VersionSummary) -> PackageOut {
+    pub(super) fn out(&mut self, v: VersionSummary) -> PackageOut {
         let creator = match v.creator {
             Publisher::Unrecorded => self.owner.clone(),
             Publisher::Gone => self.ghost.clone(),
@@ -403,9 +418,9 @@ pub(crate) fn package_event(
 }
 
 /// A JSON answer, with the paging headers of a list when `total` is set.
-struct Answer<T> {
-    value: T,
-    total: Option<u64>,
+pub(super) struct Answer<T> {
+    pub(super) value: T,
+    pub(super) total: Option<u64>,
 }
 
 impl<T> Answer<T> {
@@ -509,20 +524,7 @@ pub async fn files(
             .store
             .files_page(&owner, kind, &name, &version, paging.offset(), paging.limit())?
             .ok_or_else(|| missing_in(app, &owner, kind, &name, &version))?;
-        let value: Vec<FileOut> = page
-            .items
-            .into_iter()
-            .map(|f| FileOut {
-                id: f.id,
-                size: f.size,
-                name: f.name,
-                md5: "",
-                sha1: "",
-                sha256: crate::http::headers::hex(&f.sha256),
-                sha512: "",
-                created_at: rfc3339(f.created),
-            })
-            .collect();
+        let value: Vec<FileOut> = page.items.into_iter().map(FileOut::of).collect();
         Ok(Answer { value, total: Some(page.total) })
     })
     .await
@@ -531,7 +533,7 @@ pub async fn files(
 /// Checks read access to `owner`, then runs `f` on the blocking pool (with the base URL of
 /// links) and answers its value as JSON, with `X-Total-Count` and `Link` for a list: the
 /// shape of every listing endpoint.
-async fn read_json<T, F>(
+pub(super) async fn read_json<T, F>(
     app: &Arc<App>,
     req: Request<Incoming>,
     owner: String,
@@ -589,7 +591,7 @@ pub async fn delete_version(
     Ok(with_user(no_content(), &who))
 }
 
-fn no_content() -> Response {
+pub(super) fn no_content() -> Response {
     let mut res = Response::new(empty());
     *res.status_mut() = StatusCode::NO_CONTENT;
     res

@@ -7,6 +7,7 @@
 pub mod generic;
 pub mod goproxy;
 pub mod hooks;
+pub mod lifecycle;
 pub mod manage;
 
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};

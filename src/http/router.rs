@@ -14,7 +14,7 @@ use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Request, StatusCode};
 
 use super::{ApiError, Response};
-use crate::api::{self, generic, goproxy, hooks, manage, User};
+use crate::api::{self, generic, goproxy, hooks, lifecycle, manage, User};
 use crate::app::App;
 use crate::store::PackageType;
 
@@ -33,6 +33,31 @@ pub enum Route {
         owner: String,
         package: String,
         version: String,
+    },
+    /// `/api/packages/{owner}/generic/{name}/-/latest/{file}`.
+    GenericLatest {
+        owner: String,
+        package: String,
+        file: String,
+    },
+    /// `/api/v1/packages/{owner}/-/rules`.
+    Rules {
+        owner: String,
+    },
+    /// `/api/v1/packages/{owner}/-/rules/{id}`.
+    Rule {
+        owner: String,
+        id: String,
+    },
+    /// `/api/v1/packages/{owner}/-/rules/{id}/preview`.
+    RulePreview {
+        owner: String,
+        id: String,
+    },
+    /// `/api/v1/packages/{owner}/-/sha256/{hex}`.
+    BySha256 {
+        owner: String,
+        hex: String,
     },
     /// `PUT /api/packages/{owner}/go/upload`.
     GoUpload {
@@ -120,6 +145,10 @@ impl Route {
             Route::Metrics => "metrics",
             Route::GenericFile { .. } => "generic_file",
             Route::GenericVersion { .. } => "generic_version",
+            Route::GenericLatest { .. } => "generic_latest",
+            Route::Rules { .. } | Route::Rule { .. } => "v1_rules",
+            Route::RulePreview { .. } => "v1_rule_preview",
+            Route::BySha256 { .. } => "v1_sha256",
             Route::GoUpload { .. } => "go_upload",
             Route::Go { .. } => "go_proxy",
             Route::GoSumdb => "go_sumdb",
@@ -145,6 +174,10 @@ impl Route {
             Route::Latest { .. } | Route::Files { .. } => &[Method::GET],
             Route::GenericFile { .. } => &[Method::GET, Method::HEAD, Method::PUT, Method::DELETE],
             Route::GenericVersion { .. } => &[Method::DELETE],
+            Route::GenericLatest { .. } => &[Method::GET, Method::HEAD],
+            Route::Rules { .. } => &[Method::GET, Method::POST],
+            Route::Rule { .. } => &[Method::DELETE],
+            Route::RulePreview { .. } | Route::BySha256 { .. } => &[Method::GET],
             Route::GoUpload { .. } => &[Method::PUT],
             Route::Go { .. } | Route::GoSumdb => &[Method::GET, Method::HEAD],
             Route::Version { .. } => &[Method::GET, Method::DELETE],
@@ -194,6 +227,9 @@ pub fn parse(path: &str) -> Result<Route, NoRoute> {
     Ok(match s.as_slice() {
         ["healthz"] => Route::Health,
         ["metrics"] => Route::Metrics,
+        ["api", "packages", _, "generic", _, "-", "latest", _] => {
+            Route::GenericLatest { owner: o(2), package: o(4), file: o(7) }
+        }
         ["api", "packages", _, "generic", _, _, _] => {
             Route::GenericFile { owner: o(2), package: o(4), version: o(5), file: o(6) }
         }
@@ -212,6 +248,12 @@ pub fn parse(path: &str) -> Result<Route, NoRoute> {
             Route::Go { owner: o(2), module: rest[..at].join("/"), want }
         }
         ["api", "v1", "packages", _] => Route::Packages { owner: o(3) },
+        ["api", "v1", "packages", _, "-", "rules"] => Route::Rules { owner: o(3) },
+        ["api", "v1", "packages", _, "-", "rules", _] => Route::Rule { owner: o(3), id: o(6) },
+        ["api", "v1", "packages", _, "-", "rules", _, "preview"] => {
+            Route::RulePreview { owner: o(3), id: o(6) }
+        }
+        ["api", "v1", "packages", _, "-", "sha256", _] => Route::BySha256 { owner: o(3), hex: o(6) },
         ["api", "v1", "packages", _, "-", "hooks"] => Route::Hooks { owner: o(3) },
         ["api", "v1", "packages", _, "-", "hooks", _] => Route::Hook { owner: o(3), id: o(6) },
         ["api", "v1", "packages", _, "-", "hooks", _, "deliveries"] => {
@@ -424,6 +466,16 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
         Route::GenericVersion { owner, package, version } => {
             manage::delete_version(app, req, owner, PackageType::Generic, package, version).await
         }
+        Route::GenericLatest { owner, package, file } => {
+            generic::get_latest(app, req, owner, package, file).await
+        }
+        Route::Rules { owner } => match method {
+            Method::POST => lifecycle::create(app, req, owner).await,
+            _ => lifecycle::list(app, req, owner).await,
+        },
+        Route::Rule { owner, id } => lifecycle::delete(app, req, owner, id).await,
+        Route::RulePreview { owner, id } => lifecycle::preview(app, req, owner, id).await,
+        Route::BySha256 { owner, hex } => lifecycle::by_sha256(app, req, owner, hex).await,
         Route::GoUpload { owner } => goproxy::upload(app, req, owner).await,
         Route::Go { owner, module, want } => goproxy::get(app, req, owner, module, want).await,
         Route::GoSumdb => {
@@ -516,6 +568,23 @@ mod tests {
         assert_eq!(parse("/api/packages/bob/go/example.com/m/@v/v1.0.0.tar"), Err(NoRoute::Unknown));
         assert_eq!(parse("/api/v1/packages/a/npm/x"), Err(NoRoute::Unknown));
         assert_eq!(parse("/nope"), Err(NoRoute::Unknown));
+        assert_eq!(
+            parse("/api/packages/a/generic/p/-/latest/f%20x"),
+            Ok(Route::GenericLatest { owner: "a".into(), package: "p".into(), file: "f x".into() })
+        );
+        assert_eq!(parse("/api/v1/packages/a/-/rules"), Ok(Route::Rules { owner: "a".into() }));
+        assert_eq!(
+            parse("/api/v1/packages/a/-/rules/7"),
+            Ok(Route::Rule { owner: "a".into(), id: "7".into() })
+        );
+        assert_eq!(
+            parse("/api/v1/packages/a/-/rules/7/preview"),
+            Ok(Route::RulePreview { owner: "a".into(), id: "7".into() })
+        );
+        assert_eq!(
+            parse("/api/v1/packages/a/-/sha256/ab"),
+            Ok(Route::BySha256 { owner: "a".into(), hex: "ab".into() })
+        );
         assert_eq!(parse("/api/packages/a/generic/p/%ff/f"), Err(NoRoute::BadEncoding));
     }
 

@@ -179,6 +179,7 @@ impl Store {
             // A later owner of the same name starts with no limits and no usage.
             tx.open_table(super::tables::QUOTAS)?.remove(k.as_str())?;
             tx.open_table(super::tables::USAGE)?.remove(k.as_str())?;
+            super::rules::clear_owner(tx, &k)?;
             super::hooks::remove_owner_hooks(tx, &k)?;
             super::sessions::end_sessions_of(tx, &k)
         })

@@ -251,6 +251,22 @@ mod tests {
         pinned(UsageRec { bytes: 17, versions: 18 }, &[f2, &u64(17), &u64(18)]);
         pinned(QuotaRec { max_bytes: Some(19), max_versions: None }, &[f2, &[1], &u64(19), &[0]]);
         pinned(QuotaRec { max_bytes: None, max_versions: Some(20) }, &[f2, &[0], &[1], &u64(20)]);
+        pinned(
+            crate::store::records::RuleRec {
+                id: 21,
+                enabled: true,
+                kind: "go".into(),
+                keep_count: 22,
+                keep_pattern: "v1.*".into(),
+                remove_days: 23,
+                remove_pattern: "".into(),
+                match_full_name: false,
+                created: 24,
+            },
+            &[f2, &u64(21), &[1], &str("go"), &u64(22), &str("v1.*"), &u64(23), &str(""), &[0], &u64(24)],
+        );
+        let bad = crate::store::records::RuleRec { kind: "npm".into(), ..Default::default() };
+        assert!(matches!(decode::<crate::store::records::RuleRec>(&encode(&bad)), Err(Error::Impossible(_))));
     }
 
     /// Format 1 bytes of the records whose shape changed in format 2 decode forever, with

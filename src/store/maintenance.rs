@@ -157,6 +157,8 @@ impl Store {
         records += tx.open_table(LISTS)?.len()?;
         records += tx.open_table(LIST_BUCKETS)?.len()?;
         records += tx.open_table(LIST_HEADS)?.len()?;
+        records += tx.open_table(RULES)?.len()?;
+        records += tx.open_table(FILES_BY_SHA)?.len()?;
         records += tx.open_table(HOOKS)?.len()?;
         records += tx.open_table(OUTBOX)?.len()?;
         records += tx.open_table(DELIVERIES)?.len()?;
@@ -298,6 +300,8 @@ impl Store {
         copy(&src, &tx, LISTS)?;
         copy(&src, &tx, LIST_BUCKETS)?;
         copy(&src, &tx, LIST_HEADS)?;
+        copy(&src, &tx, RULES)?;
+        copy(&src, &tx, FILES_BY_SHA)?;
         // Hooks, the events they have yet to receive (a restored copy sends them: at least
         // once) and their logs.
         copy(&src, &tx, HOOKS)?;

@@ -22,6 +22,7 @@ mod objects;
 mod packages;
 mod quotas;
 pub mod records;
+mod rules;
 mod sessions;
 mod summaries;
 mod tables;
@@ -56,7 +57,8 @@ pub use packages::{
 };
 pub use quotas::OwnerUsage;
 pub use records::{
-    FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Role, SessionRec, TokenRec, UsageRec, VersionRec,
+    FileRec, OwnerKind, OwnerRec, PackageRec, QuotaRec, Role, RuleRec, SessionRec, TokenRec, UsageRec,
+    VersionRec,
 };
 pub use verify::{Repaired, Report};
 
@@ -71,6 +73,7 @@ pub enum What {
     File,
     Token,
     Member,
+    Rule,
     Hook,
     Delivery,
 }
@@ -84,6 +87,7 @@ impl std::fmt::Display for What {
             What::File => "file",
             What::Token => "token",
             What::Member => "member",
+            What::Rule => "cleanup rule",
             What::Hook => "webhook",
             What::Delivery => "delivery",
         })
@@ -758,6 +762,8 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(LIST_BUCKETS)?;
         tx.open_table(LIST_HEADS)?;
         tx.open_table(tables::SESSIONS)?;
+        tx.open_table(RULES)?;
+        tx.open_table(FILES_BY_SHA)?;
         tx.open_table(HOOKS)?;
         tx.open_table(OUTBOX)?;
         tx.open_table(DELIVERIES)?;
@@ -783,9 +789,16 @@ fn upgrade(tx: &WriteTransaction, from: u32) -> Result<()> {
         layout_2_to_3(tx)?;
     }
     if from < 4 {
-        // The object tables are created with the others below; nothing to convert.
-        tracing::info!("database layout {from} upgraded to 4 (blob content may be in an object store)");
+        layout_3_to_4(tx)?;
     }
+    Ok(())
+}
+
+/// Layout 3 had no index of files by content: fill it from the file records once. The
+/// object tables and the rules are new and simply start empty (created with the others).
+fn layout_3_to_4(tx: &WriteTransaction) -> Result<()> {
+    let files = packages::index_all_files(tx)?;
+    tracing::info!(files, "database layout 3 upgraded to 4 (object store, files by checksum, cleanup rules)");
     Ok(())
 }
 

@@ -25,7 +25,7 @@ use super::blobs::{self, BlobReader, Reaper, Sealed, Staged};
 use super::hooks::{Action, EventRec};
 use super::lists;
 use super::records::{Creator, FileRec, OwnerRec, PackageRec, Seqs, VersionRec};
-use super::tables::{FILES, OWNERS, OWNER_IDS, PACKAGES, VERSIONS};
+use super::tables::{FILES, FILES_BY_SHA, OWNERS, OWNER_IDS, PACKAGES, VERSIONS};
 use super::{codec, get_rec, Error, Refusal, Result, Store, What};
 use crate::names::key;
 
@@ -325,6 +325,8 @@ fn put_files(
         };
         tx.open_table(FILES)?
             .insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
+        tx.open_table(FILES_BY_SHA)?
+            .insert((rec.sha256, o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), ())?;
         version.files += 1;
         version.size += rec.size;
         out.push(rec);
@@ -453,6 +455,7 @@ fn delete_file(tx: &WriteTransaction, t: &FileTarget, reaper: &Reaper, by: Optio
             .ok_or(Error::NotFound(What::File))?
     };
     tx.open_table(FILES)?.remove((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?;
+    tx.open_table(FILES_BY_SHA)?.remove((rec.sha256, o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?;
     lists::remove(tx, lists::version(&o, k, &p, &v), rec.seq)?;
     blobs::release(tx, rec.blob, reaper)?;
     let vkey = (o.as_str(), k, p.as_str(), v.as_str());
@@ -505,10 +508,12 @@ fn delete_version(
             blobs.push(rec.blob);
             bytes += rec.size;
             count += 1;
-            keys.push(kf.to_string());
+            keys.push((kf.to_string(), rec.sha256));
         }
-        for kf in &keys {
+        let mut by_sha = tx.open_table(FILES_BY_SHA)?;
+        for (kf, sha) in &keys {
             files.remove((o, k, p, v, kf.as_str()))?;
+            by_sha.remove((*sha, o, k, p, v, kf.as_str()))?;
         }
         blobs
     };
@@ -518,6 +523,22 @@ fn delete_version(
     drop_version(tx, o, k, p, v, &version)?;
     unaccount(tx, (o, kind, p), count, bytes, Some(&version))?;
     super::quotas::account(tx, o, -(bytes as i64), -1)
+}
+
+/// Rebuilds the index of files by content from the file records (opening a layout 3
+/// database, `verify --repair`); returns the number of files indexed.
+pub(crate) fn index_all_files(tx: &WriteTransaction) -> Result<u64> {
+    let mut index = tx.open_table(FILES_BY_SHA)?;
+    index.retain(|_, _| false)?;
+    let mut n = 0;
+    for entry in tx.open_table(FILES)?.iter()? {
+        let (key, value) = entry?;
+        let (o, k, p, v, f) = key.value();
+        let rec: FileRec = codec::decode(value.value())?;
+        index.insert((rec.sha256, o, k, p, v, f), ())?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Whether version `v` has a file.
@@ -901,6 +922,147 @@ impl Store {
         }
         Ok(Some(Page { total: rec.files, items }))
     }
+}
+
+impl Store {
+    /// Up to `limit` versions of a package, newest first, created before the version whose
+    /// place in the package's list is `before` (`VersionRec::seqs.package`; `None`: from the
+    /// newest). A walk by this cursor sees every version once even while versions it passed
+    /// are deleted, and never one added after it began. Empty when the package is gone.
+    pub fn versions_before(
+        &self,
+        owner: &str,
+        kind: PackageType,
+        package: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<VersionSummary>> {
+        if before == Some(0) {
+            return Ok(Vec::new());
+        }
+        let tx = self.read()?;
+        let (o, p) = (key(owner), name_key(kind, package));
+        let k = kind.as_str();
+        let end = before.map_or(u64::MAX, |b| b - 1);
+        let mut items = Vec::new();
+        {
+            let table = tx.open_table(super::tables::LISTS)?;
+            for entry in
+                table.range((o.as_str(), k, p.as_str(), "", 0)..=(o.as_str(), k, p.as_str(), "", end))?.rev()
+            {
+                let (_, item) = entry?;
+                items.push(lists_owned(item.value()));
+                if items.len() >= limit {
+                    break;
+                }
+            }
+        }
+        let mut names = Names::default();
+        let out = items.iter().map(|i| names.summary(&tx, &o, i)).collect::<Result<Vec<_>>>()?;
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// The newest version of a package holding a file named `file`: the package's latest
+    /// when it has the file (one lookup), else the first found walking the versions from the
+    /// newest (for a Go module, the highest by the `@latest` rule). Answers the package,
+    /// version and file names as stored; `None` when no version has such a file.
+    pub fn newest_with_file(
+        &self,
+        owner: &str,
+        kind: PackageType,
+        package: &str,
+        file: &str,
+    ) -> Result<Option<(String, String, String)>> {
+        let tx = self.read()?;
+        let (o, p, f) = (key(owner), name_key(kind, package), name_key(kind, file));
+        let k = kind.as_str();
+        let rec: Option<PackageRec> = get_rec(&tx.open_table(PACKAGES)?, (o.as_str(), k, p.as_str()))?;
+        let Some(rec) = rec else { return Ok(None) };
+        let files = tx.open_table(FILES)?;
+        let versions = tx.open_table(VERSIONS)?;
+        // (version as stored, file as stored) of version key `v`, when it has the file.
+        let found = |v: &str| -> Result<Option<(String, String)>> {
+            let Some(file) = get_rec::<_, FileRec>(&files, (o.as_str(), k, p.as_str(), v, f.as_str()))?
+            else {
+                return Ok(None);
+            };
+            let version: Option<VersionRec> = get_rec(&versions, (o.as_str(), k, p.as_str(), v))?;
+            Ok(version.map(|ver| (ver.version, file.name)))
+        };
+        let named = |(v, f): (String, String)| (rec.name.clone(), v, f);
+        if let Some(latest) = rec.latest.as_deref() {
+            if let Some(hit) = found(&name_key(kind, latest))? {
+                return Ok(Some(named(hit)));
+            }
+        }
+        if kind == PackageType::Go {
+            // A Go module's "newest" is the `@latest` rule over the versions, not creation order.
+            let mut with = Vec::new();
+            for v in self.version_names(owner, kind, package)?.unwrap_or_default() {
+                if found(&v)?.is_some() {
+                    with.push(v);
+                }
+            }
+            let Some(best) = latest_version(kind, with.iter().map(|v| (v.as_str(), 0))) else {
+                return Ok(None);
+            };
+            return Ok(found(best)?.map(named));
+        }
+        let list = tx.open_table(super::tables::LISTS)?;
+        for entry in
+            list.range((o.as_str(), k, p.as_str(), "", 0)..=(o.as_str(), k, p.as_str(), "", u64::MAX))?.rev()
+        {
+            let (_, item) = entry?;
+            if let Some(hit) = found(item.value().2)? {
+                return Ok(Some(named(hit)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A page of the files of `owner` whose content has sha256 `sha`, by package and version
+    /// key, each with its version.
+    pub fn files_with_sha(
+        &self,
+        owner: &str,
+        sha: [u8; 32],
+        offset: u64,
+        limit: usize,
+    ) -> Result<Page<(VersionSummary, FileRec)>> {
+        let tx = self.read()?;
+        let o = key(owner);
+        let index = tx.open_table(FILES_BY_SHA)?;
+        let range = index.range((sha, o.as_str(), "", "", "", "")..)?;
+        let mut total = 0u64;
+        let mut keys = Vec::new();
+        for entry in range {
+            let (k, _) = entry?;
+            let (s, ko, kk, kp, kv, kf) = k.value();
+            if s != sha || ko != o {
+                break;
+            }
+            if total >= offset && keys.len() < limit {
+                keys.push((kk.to_string(), kp.to_string(), kv.to_string(), kf.to_string()));
+            }
+            total += 1;
+        }
+        let files = tx.open_table(FILES)?;
+        let mut names = Names::default();
+        let mut items = Vec::with_capacity(keys.len());
+        for (k, p, v, f) in keys {
+            let file: Option<FileRec> =
+                get_rec(&files, (o.as_str(), k.as_str(), p.as_str(), v.as_str(), f.as_str()))?;
+            let version = names.summary(&tx, &o, &(k, p, v))?;
+            if let (Some(version), Some(file)) = (version, file) {
+                items.push((version, file));
+            }
+        }
+        Ok(Page { total, items })
+    }
+}
+
+fn lists_owned((k, p, v): (&str, &str, &str)) -> lists::Item {
+    (k.to_string(), p.to_string(), v.to_string())
 }
 
 /// Package spellings and publishers met while building one page, read once each.

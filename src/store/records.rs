@@ -100,6 +100,15 @@ impl Record for SessionRec {
     }
 }
 
+impl Record for RuleRec {
+    fn invalid(&self) -> Option<&'static str> {
+        match self.kind.as_str() {
+            "generic" | "go" => None,
+            _ => Some("cleanup rule of an unknown package type"),
+        }
+    }
+}
+
 /// Any counts are possible.
 impl Record for UsageRec {
     fn invalid(&self) -> Option<&'static str> {
@@ -344,4 +353,26 @@ pub struct SessionRec {
     pub created: u64,
     /// The session ends at this time (seconds), whatever happens before.
     pub expires: u64,
+}
+
+/// A cleanup rule of an owner (Gitea's fields and meaning; `cleanup.rs` applies it). The
+/// patterns were checked to compile when the rule was made; empty means "not set".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRec {
+    /// Stable id, from the store's id counter.
+    pub id: u64,
+    pub enabled: bool,
+    /// The package type it applies to (`PackageType::as_str`).
+    pub kind: String,
+    /// The newest versions of each package that are always kept.
+    pub keep_count: u64,
+    /// Versions matching it are always kept.
+    pub keep_pattern: String,
+    /// Only versions at least this many days old are removed (0: any age).
+    pub remove_days: u64,
+    /// Only versions matching it are removed (empty: every version).
+    pub remove_pattern: String,
+    /// Patterns match `package/version` instead of the version alone.
+    pub match_full_name: bool,
+    pub created: u64,
 }

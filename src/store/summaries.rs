@@ -554,6 +554,48 @@ mod tests {
         store.close();
     }
 
+    /// A layout 3 database (no index of files by checksum) opens as layout 4 with the index
+    /// filled from the file records; an index entry lost later is reported by verify and put
+    /// back by repair.
+    #[test]
+    fn a_layout_3_database_gets_its_checksum_index_and_repair_keeps_it_whole() {
+        use super::super::tables::FILES_BY_SHA;
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.redb");
+        seeded(&path).close();
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(FILES_BY_SHA).unwrap().retain(|_, _| false).unwrap();
+            tx.open_table(META).unwrap().insert("format", 3u32.to_le_bytes().as_slice()).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = open(&path);
+        assert!(store.verify().unwrap().problems.is_empty());
+        let sha: [u8; 32] = sha2::Sha256::digest(b"aaaa").into();
+        let found = store.files_with_sha("Alice", sha, 0, 10).unwrap();
+        assert_eq!(found.total, 1);
+        let (v, f) = &found.items[0];
+        assert_eq!((v.package.as_str(), v.rec.version.as_str(), f.name.as_str()), ("App", "1.0", "a.bin"));
+        assert_eq!(store.files_with_sha("bob", sha, 0, 10).unwrap().total, 0, "within the owner only");
+        store.close();
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(FILES_BY_SHA).unwrap().retain(|(s, ..), _| s != sha).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = open(&path);
+        let problems = store.verify().unwrap().problems;
+        assert_eq!(problems, ["file alice/generic/app/1.0/a.bin is missing from the checksum index"]);
+        let repaired = store.repair().unwrap();
+        assert!(repaired.actions.iter().any(|a| a.contains("index of files by checksum")), "{repaired:?}");
+        assert!(repaired.after.problems.is_empty(), "{:?}", repaired.after.problems);
+        assert_eq!(store.files_with_sha("alice", sha, 0, 10).unwrap().total, 1);
+        store.close();
+    }
+
     /// A summary off by a bug is reported by verify and rewritten by repair.
     #[test]
     fn verify_reports_a_wrong_summary_and_repair_rewrites_it() {

@@ -67,6 +67,15 @@ pub const OBJECT_STAGING: TableDefinition<u64, &[u8]> = TableDefinition::new("ob
 /// blob id → multipart upload id to abort (or empty): objects to delete, after the commit
 /// that made them unreferenced.
 pub const OBJECT_OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("object_outbox");
+/// (owner key, rule id) → `RuleRec`: the owner's cleanup rules (`rules.rs`).
+pub const RULES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("rules");
+
+/// (sha256, owner key, type, package key, version key, file key) → (): every file by its
+/// content, kept in the same transaction as `FILES`, so a lookup by checksum reads the files
+/// that have it and nothing else.
+pub const FILES_BY_SHA: TableDefinition<ShaKey, ()> = TableDefinition::new("files_by_sha");
+/// (sha256, owner key, type, package key, version key, file key).
+pub(crate) type ShaKey = ([u8; 32], &'static str, &'static str, &'static str, &'static str, &'static str);
 /// (owner key, hook id) → `HookRec`: an owner's publish-event webhooks (`hooks.rs`).
 pub const HOOKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("hooks");
 /// seq → `OutboxRec`: an event for one hook not yet delivered, written in the transaction of
@@ -81,7 +90,8 @@ pub const DELIVERIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new(
 /// are read as they are); opening it computes the rest and moves it to 3 (`mod.rs`). Layout 3
 /// had no object tables: a blob record of layout 4 may have no chunks because its content is
 /// an object, which a depot of layout 3 would serve as a damaged blob, so it must refuse the
-/// file; opening a layout 3 file only creates the (empty) tables.
+/// file. Layout 3 also lacked `FILES_BY_SHA`; opening it fills the index from `FILES` and
+/// moves it to 4 (the object tables and `RULES` start empty).
 pub const LAYOUT: u32 = 4;
 
 #[cfg(test)]
@@ -160,6 +170,14 @@ mod tests {
             (layout(OBJECTS, &0x0102_0304_0506_0708), "objects u64 u64 0807060504030201".into()),
             (layout(OBJECT_STAGING, &0x0102), "object_staging u64 &[u8] 0201000000000000".into()),
             (layout(OBJECT_OUTBOX, &0x0102), "object_outbox u64 &[u8] 0201000000000000".into()),
+            (layout(RULES, &("alice", 0x0102)), "rules (&str,u64) &[u8] 05616c6963650201000000000000".into()),
+            (
+                layout(FILES_BY_SHA, &(sha, "alice", "generic", "app", "1.0", "a.tgz")),
+                format!(
+                    "files_by_sha ([u8;32],&str,&str,&str,&str,&str) () 05070303{sha_hex}\
+                     616c69636567656e65726963617070312e30612e74677a"
+                ),
+            ),
             (layout(HOOKS, &("alice", 7)), "hooks (&str,u64) &[u8] 05616c6963650700000000000000".into()),
             (layout(OUTBOX, &7), "outbox u64 &[u8] 0700000000000000".into()),
             (

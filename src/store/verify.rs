@@ -61,6 +61,7 @@ impl Store {
         if let Some(objects) = self.objects() {
             r.bytes += super::objects::check_all(&tx, &objects, deep, &mut r.problems)?;
         }
+        r.problems.extend(sha_index_problems(&tx.open_table(FILES)?, &tx.open_table(FILES_BY_SHA)?)?);
         super::hooks::check(&tx, &|o| owners.contains_key(o), &mut r.problems)?;
         Ok(r)
     }
@@ -575,7 +576,55 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
     drop(tokens);
     recount_usage(tx, &uncountable_owners, &mut did)?;
     rederive_summaries(tx, &mut did)?;
+    // Rebuilt from the file records only when every one of them reads.
+    if all_files_readable
+        && !sha_index_problems(&tx.open_table(FILES)?, &tx.open_table(FILES_BY_SHA)?)?.is_empty()
+    {
+        let n = super::packages::index_all_files(tx)?;
+        did.push(format!("rebuilt the index of files by checksum ({n} files)"));
+    }
     Ok(did)
+}
+
+type FileKey = (&'static str, &'static str, &'static str, &'static str, &'static str);
+
+/// Differences between the index of files by checksum and the file records (a file record
+/// that does not decode is reported elsewhere and left out here).
+fn sha_index_problems(
+    files: &impl ReadableTable<FileKey, &'static [u8]>,
+    index: &impl ReadableTable<ShaKey, ()>,
+) -> Result<Vec<String>> {
+    let mut want = BTreeSet::new();
+    for entry in files.iter()? {
+        let (k, v) = entry?;
+        let (o, t, p, ver, f) = k.value();
+        if let Ok(rec) = codec::decode::<FileRec>(v.value()) {
+            want.insert((
+                rec.sha256,
+                o.to_string(),
+                t.to_string(),
+                p.to_string(),
+                ver.to_string(),
+                f.to_string(),
+            ));
+        }
+    }
+    let mut problems = Vec::new();
+    for entry in index.iter()? {
+        let (k, _) = entry?;
+        let (sha, o, t, p, ver, f) = k.value();
+        let key = (sha, o.to_string(), t.to_string(), p.to_string(), ver.to_string(), f.to_string());
+        if !want.remove(&key) {
+            problems.push(format!(
+                "the checksum index lists {o}/{t}/{p}/{ver}/{f} with content {} it does not have",
+                sha.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ));
+        }
+    }
+    for (_, o, t, p, ver, f) in want {
+        problems.push(format!("file {o}/{t}/{p}/{ver}/{f} is missing from the checksum index"));
+    }
+    Ok(problems)
 }
 
 /// Gives owners without an id one, and rewrites the summaries and lists of each owner whose

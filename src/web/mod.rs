@@ -37,6 +37,12 @@ pub enum Page {
     Version { owner: String, kind: PackageType, name: String, version: String },
     /// `/{owner}/-/packages/{type}/{name}/{version}/-/delete[?file=…]`: confirm, then delete.
     Delete { owner: String, kind: PackageType, name: String, version: String },
+    /// `/{owner}/-/settings/packages/rules` (POST): create a cleanup rule (Gitea's path).
+    Rules { owner: String },
+    /// `/{owner}/-/settings/packages/rules/{id}/delete` (POST).
+    RuleDelete { owner: String, id: String },
+    /// `/{owner}/-/settings/packages/rules/{id}/preview`: what the rule would remove now.
+    RulePreview { owner: String, id: String },
     /// `/user/login`.
     Login,
     /// `/user/logout`.
@@ -59,6 +65,13 @@ impl Page {
             ["user", "settings", "applications"] => Page::Tokens,
             ["assets", hash, file] => Page::Asset { path: format!("/assets/{hash}/{file}") },
             [_, "-", "packages"] => Page::Owner { owner: own(0) },
+            [_, "-", "settings", "packages", "rules"] => Page::Rules { owner: own(0) },
+            [_, "-", "settings", "packages", "rules", _, "delete"] => {
+                Page::RuleDelete { owner: own(0), id: own(5) }
+            }
+            [_, "-", "settings", "packages", "rules", _, "preview"] => {
+                Page::RulePreview { owner: own(0), id: own(5) }
+            }
             [_, "-", "packages", k, _] => Page::Package { owner: own(0), kind: kind(k)?, name: own(4) },
             [_, "-", "packages", k, _, _] => {
                 Page::Version { owner: own(0), kind: kind(k)?, name: own(4), version: own(5) }
@@ -78,6 +91,8 @@ impl Page {
             Page::Package { .. } => "web_package",
             Page::Version { .. } => "web_version",
             Page::Delete { .. } => "web_delete",
+            Page::Rules { .. } | Page::RuleDelete { .. } => "web_rules",
+            Page::RulePreview { .. } => "web_rule_preview",
             Page::Login | Page::Logout => "web_login",
             Page::Tokens => "web_tokens",
             Page::Asset { .. } => "web_asset",
@@ -87,7 +102,7 @@ impl Page {
     /// The methods this page answers, for 405 and `Allow`.
     pub fn methods(&self) -> &'static [Method] {
         match self {
-            Page::Logout => &[Method::POST],
+            Page::Logout | Page::Rules { .. } | Page::RuleDelete { .. } => &[Method::POST],
             Page::Delete { .. } | Page::Login | Page::Tokens => &[Method::GET, Method::HEAD, Method::POST],
             _ => &[Method::GET, Method::HEAD],
         }
@@ -223,6 +238,18 @@ mod tests {
             })
         );
         assert_eq!(Page::parse(&["alice", "-", "packages", "npm", "x"]), None);
+        assert_eq!(
+            Page::parse(&["acme", "-", "settings", "packages", "rules"]),
+            Some(Page::Rules { owner: "acme".into() })
+        );
+        assert_eq!(
+            Page::parse(&["acme", "-", "settings", "packages", "rules", "7", "preview"]),
+            Some(Page::RulePreview { owner: "acme".into(), id: "7".into() })
+        );
+        assert_eq!(
+            Page::parse(&["acme", "-", "settings", "packages", "rules", "7", "delete"]),
+            Some(Page::RuleDelete { owner: "acme".into(), id: "7".into() })
+        );
         assert_eq!(Page::parse(&["alice", "packages"]), None);
     }
 }

@@ -104,10 +104,33 @@ pub struct PackageRow {
     pub updated_short: String,
 }
 
+/// A cleanup rule as the owner's page lists it.
+pub struct RuleRow {
+    pub id: u64,
+    pub kind: String,
+    pub enabled: bool,
+    pub keep_count: u64,
+    pub keep_pattern: String,
+    pub remove_days: u64,
+    pub remove_pattern: String,
+    pub full_name: bool,
+    pub preview: String,
+    pub delete: String,
+}
+
+/// The rules section of an owner's page, for those who may write.
+pub struct RulesSection {
+    pub rows: Vec<RuleRow>,
+    /// Where the create form posts.
+    pub action: String,
+}
+
 #[derive(Template)]
 #[template(path = "packages.html")]
 struct PackagesPage {
     chrome: Chrome,
+    /// `Some` on an owner's page for a viewer who may write there.
+    rules: Option<RulesSection>,
     owner: Option<String>,
     action: String,
     q: String,
@@ -240,6 +263,15 @@ pub async fn handle(app: &Arc<App>, page: Page, req: Request<Incoming>) -> Resul
                 confirm_delete(app, parts, at).await
             }
         }
+        Page::Rules { owner } => {
+            let form = form(app, body).await?;
+            change_rule(app, parts, owner, None, form).await
+        }
+        Page::RuleDelete { owner, id } => {
+            let form = form(app, body).await?;
+            change_rule(app, parts, owner, Some(id), form).await
+        }
+        Page::RulePreview { owner, id } => rule_preview(app, parts, owner, id).await,
         Page::Login if post => {
             let form = form(app, body).await?;
             login(app, parts, form).await
@@ -335,10 +367,14 @@ async fn packages(app: &Arc<App>, parts: Parts, owner: Option<String>) -> Result
     let page = page_number(&q);
     let here = here(&parts);
     let lower = needle.to_ascii_lowercase();
-    let (viewer, owner_name, mut all) = app
+    let (viewer, owner_name, mut all, rules) = app
         .blocking(move |app| {
             let viewer = session::viewer(app, &parts.headers)?;
             let who = viewer.as_ref().map(|v| &v.who);
+            let rules = match &owner {
+                Some(o) if writable(app, who, o) => Some(app.store.rules(o)?),
+                _ => None,
+            };
             let owners = match &owner {
                 Some(o) => {
                     readable(app, who, o)?;
@@ -361,7 +397,12 @@ async fn packages(app: &Arc<App>, parts: Parts, owner: Option<String>) -> Result
                     rows.push((p.rec.updated, o.clone(), p));
                 }
             }
-            Ok::<_, PageError>((viewer, owner.map(|_| owners.into_iter().next().unwrap_or_default()), rows))
+            Ok::<_, PageError>((
+                viewer,
+                owner.map(|_| owners.into_iter().next().unwrap_or_default()),
+                rows,
+                rules,
+            ))
         })
         .await??;
     match sort {
@@ -394,13 +435,175 @@ async fn packages(app: &Arc<App>, parts: Parts, owner: Option<String>) -> Result
     let link = |n: usize| format!("{action}?q={}&type={kind_text}&sort={sort}&page={n}", encode(&needle));
     let pager = Pager::new(page, total, link);
     let title = owner_name.clone().unwrap_or_else(|| "Explore".to_string());
+    let rules = match (rules, &owner_name) {
+        (Some(list), Some(o)) => Some(rules_section(o, list)),
+        _ => None,
+    };
     Ok(html(&PackagesPage {
         chrome: Chrome::new(title, viewer.as_ref(), &here),
+        rules,
         owner: owner_name,
         action,
         q: needle,
         kind: kind_text,
         sort: sort.to_string(),
+        rows,
+        total,
+        pager,
+    }))
+}
+
+/// `/{owner}/-/settings/packages/rules`, the base of the rule forms and pages.
+fn rules_href(owner: &str) -> String {
+    format!("/{}/-/settings/packages/rules", encode(owner))
+}
+
+fn rules_section(owner: &str, list: Vec<crate::store::RuleRec>) -> RulesSection {
+    let base = rules_href(owner);
+    RulesSection {
+        rows: list
+            .into_iter()
+            .map(|r| RuleRow {
+                preview: format!("{base}/{}/preview", r.id),
+                delete: format!("{base}/{}/delete", r.id),
+                id: r.id,
+                kind: r.kind,
+                enabled: r.enabled,
+                keep_count: r.keep_count,
+                keep_pattern: r.keep_pattern,
+                remove_days: r.remove_days,
+                remove_pattern: r.remove_pattern,
+                full_name: r.match_full_name,
+            })
+            .collect(),
+        action: base,
+    }
+}
+
+/// A whole number from a form field; empty is 0.
+fn form_number(form: &[(String, String)], name: &str) -> Result<u64, PageError> {
+    match query::get(form, name).map(str::trim) {
+        None | Some("") => Ok(0),
+        Some(n) => n.parse().map_err(|_| {
+            PageError::Show(StatusCode::BAD_REQUEST, format!("{name} must be a whole number, not {n:?}"))
+        }),
+    }
+}
+
+/// POST `/{owner}/-/settings/packages/rules` (create) and `…/rules/{id}/delete`: through the
+/// admin commands the CLI and the API run, for those who may write; then back to the
+/// owner's page. A refused rule is a 400 page with the reason.
+async fn change_rule(
+    app: &Arc<App>,
+    parts: Parts,
+    owner: String,
+    delete: Option<String>,
+    form: Vec<(String, String)>,
+) -> Result<Response, PageError> {
+    let here = here(&parts);
+    let to = app
+        .blocking(move |app| {
+            let viewer = signed_in(app, &parts.headers, &here)?;
+            check_form(&parts.headers, &form, &viewer.csrf())?;
+            permit(app, Some(&viewer.who), &owner, Access::Write)?;
+            let cmd = match delete {
+                Some(id) => {
+                    let id = id
+                        .parse()
+                        .map_err(|_| PageError::not_found(format!("{owner} has no cleanup rule {id:?}")))?;
+                    Command::RuleDelete { owner: owner.clone(), id }
+                }
+                None => Command::RuleAdd {
+                    owner: owner.clone(),
+                    rule: crate::cleanup::NewRule {
+                        enabled: query::get(&form, "enabled").is_some(),
+                        kind: query::get(&form, "type").unwrap_or("").to_string(),
+                        keep_count: form_number(&form, "keep_count")?,
+                        keep_pattern: query::get(&form, "keep_pattern").unwrap_or("").to_string(),
+                        remove_days: form_number(&form, "remove_days")?,
+                        remove_pattern: query::get(&form, "remove_pattern").unwrap_or("").to_string(),
+                        match_full_name: query::get(&form, "match_full_name").is_some(),
+                    },
+                },
+            };
+            admin::execute(&app.store, cmd).map_err(crate::http::ApiError::from)?;
+            let name = app.store.owner(&owner)?.map_or(owner.clone(), |o| o.name);
+            Ok::<_, PageError>(format!("/{}/-/packages#rules", encode(&name)))
+        })
+        .await??;
+    Ok(see_other(&to))
+}
+
+/// A version a rule would remove.
+pub struct PreviewRow {
+    pub kind: &'static str,
+    pub package: String,
+    pub package_href: String,
+    pub version: String,
+    pub href: String,
+    pub created: String,
+    pub created_short: String,
+}
+
+#[derive(Template)]
+#[template(path = "rule_preview.html")]
+struct RulePreviewPage {
+    chrome: Chrome,
+    owner: String,
+    id: u64,
+    rows: Vec<PreviewRow>,
+    total: usize,
+    pager: Pager,
+}
+
+/// GET `/{owner}/-/settings/packages/rules/{id}/preview`: the versions the rule would remove
+/// now (the same walk as an apply), paged; removes nothing. For those who may write.
+async fn rule_preview(
+    app: &Arc<App>,
+    parts: Parts,
+    owner: String,
+    id: String,
+) -> Result<Response, PageError> {
+    let here = here(&parts);
+    let page = page_number(&params(&parts));
+    let (viewer, owner, id, versions) = app
+        .blocking(move |app| {
+            let viewer = signed_in(app, &parts.headers, &here)?;
+            permit(app, Some(&viewer.who), &owner, Access::Write)?;
+            let no_rule = || PageError::not_found(format!("{owner} has no cleanup rule {id:?}"));
+            let id: u64 = id.parse().map_err(|_| no_rule())?;
+            let versions = crate::cleanup::preview(&app.store, &owner, Some(id)).map_err(|e| match e {
+                crate::store::Error::NotFound(_) => no_rule(),
+                e => e.into(),
+            })?;
+            let name = app.store.owner(&owner)?.map_or(owner.clone(), |o| o.name);
+            Ok::<_, PageError>((viewer, name, id, versions))
+        })
+        .await??;
+    let total = versions.len();
+    let rows = versions
+        .into_iter()
+        .skip((page - 1) * PAGE_ROWS)
+        .take(PAGE_ROWS)
+        .map(|v| {
+            let (created, created_short) = time(v.rec.created);
+            PreviewRow {
+                kind: v.kind.as_str(),
+                package_href: package_href(&owner, v.kind, &v.package),
+                href: version_href(&owner, v.kind, &v.package, &v.rec.version),
+                package: v.package,
+                version: v.rec.version,
+                created,
+                created_short,
+            }
+        })
+        .collect();
+    let base = format!("{}/{id}/preview", rules_href(&owner));
+    let pager = Pager::new(page, total, |n| format!("{base}?page={n}"));
+    Ok(html(&RulePreviewPage {
+        chrome: Chrome::new(format!("Preview of cleanup rule {id}"), Some(&viewer), ""),
+        owner,
+        id,
         rows,
         total,
         pager,
