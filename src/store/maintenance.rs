@@ -158,7 +158,7 @@ impl Store {
         records += tx.open_table(LIST_BUCKETS)?.len()?;
         records += tx.open_table(LIST_HEADS)?.len()?;
         records += tx.open_table(RULES)?.len()?;
-        records += tx.open_table(FILES_BY_SHA)?.len()?;
+        records += tx.open_table(FILES_BY_BLOB)?.len()?;
         records += tx.open_table(HOOKS)?.len()?;
         records += tx.open_table(OUTBOX)?.len()?;
         records += tx.open_table(DELIVERIES)?.len()?;
@@ -301,7 +301,7 @@ impl Store {
         copy(&src, &tx, LIST_BUCKETS)?;
         copy(&src, &tx, LIST_HEADS)?;
         copy(&src, &tx, RULES)?;
-        copy(&src, &tx, FILES_BY_SHA)?;
+        copy(&src, &tx, FILES_BY_BLOB)?;
         // Hooks, the events they have yet to receive (a restored copy sends them: at least
         // once) and their logs.
         copy(&src, &tx, HOOKS)?;

@@ -763,7 +763,7 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
         tx.open_table(LIST_HEADS)?;
         tx.open_table(tables::SESSIONS)?;
         tx.open_table(RULES)?;
-        tx.open_table(FILES_BY_SHA)?;
+        tx.open_table(FILES_BY_BLOB)?;
         tx.open_table(HOOKS)?;
         tx.open_table(OUTBOX)?;
         tx.open_table(DELIVERIES)?;

@@ -25,7 +25,7 @@ use super::blobs::{self, BlobReader, Reaper, Sealed, Staged};
 use super::hooks::{Action, EventRec};
 use super::lists;
 use super::records::{Creator, FileRec, OwnerRec, PackageRec, Seqs, VersionRec};
-use super::tables::{FILES, FILES_BY_SHA, OWNERS, OWNER_IDS, PACKAGES, VERSIONS};
+use super::tables::{BLOB_BY_SHA, FILES, FILES_BY_BLOB, OWNERS, OWNER_IDS, PACKAGES, VERSIONS};
 use super::{codec, get_rec, Error, Refusal, Result, Store, What};
 use crate::names::key;
 
@@ -325,8 +325,8 @@ fn put_files(
         };
         tx.open_table(FILES)?
             .insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
-        tx.open_table(FILES_BY_SHA)?
-            .insert((rec.sha256, o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), ())?;
+        tx.open_table(FILES_BY_BLOB)?
+            .insert((rec.blob, o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), ())?;
         version.files += 1;
         version.size += rec.size;
         out.push(rec);
@@ -455,7 +455,7 @@ fn delete_file(tx: &WriteTransaction, t: &FileTarget, reaper: &Reaper, by: Optio
             .ok_or(Error::NotFound(What::File))?
     };
     tx.open_table(FILES)?.remove((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?;
-    tx.open_table(FILES_BY_SHA)?.remove((rec.sha256, o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?;
+    tx.open_table(FILES_BY_BLOB)?.remove((rec.blob, o.as_str(), k, p.as_str(), v.as_str(), f.as_str()))?;
     lists::remove(tx, lists::version(&o, k, &p, &v), rec.seq)?;
     blobs::release(tx, rec.blob, reaper)?;
     let vkey = (o.as_str(), k, p.as_str(), v.as_str());
@@ -508,12 +508,12 @@ fn delete_version(
             blobs.push(rec.blob);
             bytes += rec.size;
             count += 1;
-            keys.push((kf.to_string(), rec.sha256));
+            keys.push((kf.to_string(), rec.blob));
         }
-        let mut by_sha = tx.open_table(FILES_BY_SHA)?;
-        for (kf, sha) in &keys {
+        let mut by_blob = tx.open_table(FILES_BY_BLOB)?;
+        for (kf, blob) in &keys {
             files.remove((o, k, p, v, kf.as_str()))?;
-            by_sha.remove((*sha, o, k, p, v, kf.as_str()))?;
+            by_blob.remove((*blob, o, k, p, v, kf.as_str()))?;
         }
         blobs
     };
@@ -528,14 +528,14 @@ fn delete_version(
 /// Rebuilds the index of files by content from the file records (opening a layout 3
 /// database, `verify --repair`); returns the number of files indexed.
 pub(crate) fn index_all_files(tx: &WriteTransaction) -> Result<u64> {
-    let mut index = tx.open_table(FILES_BY_SHA)?;
+    let mut index = tx.open_table(FILES_BY_BLOB)?;
     index.retain(|_, _| false)?;
     let mut n = 0;
     for entry in tx.open_table(FILES)?.iter()? {
         let (key, value) = entry?;
         let (o, k, p, v, f) = key.value();
         let rec: FileRec = codec::decode(value.value())?;
-        index.insert((rec.sha256, o, k, p, v, f), ())?;
+        index.insert((rec.blob, o, k, p, v, f), ())?;
         n += 1;
     }
     Ok(n)
@@ -1031,14 +1031,18 @@ impl Store {
     ) -> Result<Page<(VersionSummary, FileRec)>> {
         let tx = self.read()?;
         let o = key(owner);
-        let index = tx.open_table(FILES_BY_SHA)?;
-        let range = index.range((sha, o.as_str(), "", "", "", "")..)?;
+        // One blob per content (deduplication), so its id names every file with that content.
+        let Some(blob) = tx.open_table(BLOB_BY_SHA)?.get(sha)?.map(|b| b.value()) else {
+            return Ok(Page { total: 0, items: Vec::new() });
+        };
+        let index = tx.open_table(FILES_BY_BLOB)?;
+        let range = index.range((blob, o.as_str(), "", "", "", "")..)?;
         let mut total = 0u64;
         let mut keys = Vec::new();
         for entry in range {
             let (k, _) = entry?;
-            let (s, ko, kk, kp, kv, kf) = k.value();
-            if s != sha || ko != o {
+            let (b, ko, kk, kp, kv, kf) = k.value();
+            if b != blob || ko != o {
                 break;
             }
             if total >= offset && keys.len() < limit {

@@ -559,7 +559,7 @@ mod tests {
     /// back by repair.
     #[test]
     fn a_layout_3_database_gets_its_checksum_index_and_repair_keeps_it_whole() {
-        use super::super::tables::FILES_BY_SHA;
+        use super::super::tables::{BLOB_BY_SHA, FILES_BY_BLOB};
         use sha2::Digest;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.redb");
@@ -567,7 +567,7 @@ mod tests {
         {
             let db = redb::Database::create(&path).unwrap();
             let tx = db.begin_write().unwrap();
-            tx.open_table(FILES_BY_SHA).unwrap().retain(|_, _| false).unwrap();
+            tx.open_table(FILES_BY_BLOB).unwrap().retain(|_, _| false).unwrap();
             tx.open_table(META).unwrap().insert("format", 3u32.to_le_bytes().as_slice()).unwrap();
             tx.commit().unwrap();
         }
@@ -583,7 +583,8 @@ mod tests {
         {
             let db = redb::Database::create(&path).unwrap();
             let tx = db.begin_write().unwrap();
-            tx.open_table(FILES_BY_SHA).unwrap().retain(|(s, ..), _| s != sha).unwrap();
+            let blob = tx.open_table(BLOB_BY_SHA).unwrap().get(sha).unwrap().unwrap().value();
+            tx.open_table(FILES_BY_BLOB).unwrap().retain(|(b, ..), _| b != blob).unwrap();
             tx.commit().unwrap();
         }
         let store = open(&path);

@@ -70,12 +70,14 @@ pub const OBJECT_OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("obj
 /// (owner key, rule id) → `RuleRec`: the owner's cleanup rules (`rules.rs`).
 pub const RULES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("rules");
 
-/// (sha256, owner key, type, package key, version key, file key) → (): every file by its
-/// content, kept in the same transaction as `FILES`, so a lookup by checksum reads the files
-/// that have it and nothing else.
-pub const FILES_BY_SHA: TableDefinition<ShaKey, ()> = TableDefinition::new("files_by_sha");
-/// (sha256, owner key, type, package key, version key, file key).
-pub(crate) type ShaKey = ([u8; 32], &'static str, &'static str, &'static str, &'static str, &'static str);
+/// (blob id, owner key, type, package key, version key, file key) → (): every file by its
+/// content, kept in the same transaction as `FILES`, so a lookup by checksum (through
+/// `BLOB_BY_SHA`) reads the files that have it and nothing else. Keyed by blob id rather than
+/// sha256 because ids grow: a file of new content is appended at the end of the table, where
+/// a sha256 key would rewrite a random leaf on every upload.
+pub const FILES_BY_BLOB: TableDefinition<BlobFileKey, ()> = TableDefinition::new("files_by_blob");
+/// (blob id, owner key, type, package key, version key, file key).
+pub(crate) type BlobFileKey = (u64, &'static str, &'static str, &'static str, &'static str, &'static str);
 /// (owner key, hook id) → `HookRec`: an owner's publish-event webhooks (`hooks.rs`).
 pub const HOOKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("hooks");
 /// seq → `OutboxRec`: an event for one hook not yet delivered, written in the transaction of
@@ -90,7 +92,7 @@ pub const DELIVERIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new(
 /// are read as they are); opening it computes the rest and moves it to 3 (`mod.rs`). Layout 3
 /// had no object tables: a blob record of layout 4 may have no chunks because its content is
 /// an object, which a depot of layout 3 would serve as a damaged blob, so it must refuse the
-/// file. Layout 3 also lacked `FILES_BY_SHA`; opening it fills the index from `FILES` and
+/// file. Layout 3 also lacked `FILES_BY_BLOB`; opening it fills the index from `FILES` and
 /// moves it to 4 (the object tables and `RULES` start empty).
 pub const LAYOUT: u32 = 4;
 
@@ -172,11 +174,10 @@ mod tests {
             (layout(OBJECT_OUTBOX, &0x0102), "object_outbox u64 &[u8] 0201000000000000".into()),
             (layout(RULES, &("alice", 0x0102)), "rules (&str,u64) &[u8] 05616c6963650201000000000000".into()),
             (
-                layout(FILES_BY_SHA, &(sha, "alice", "generic", "app", "1.0", "a.tgz")),
-                format!(
-                    "files_by_sha ([u8;32],&str,&str,&str,&str,&str) () 05070303{sha_hex}\
-                     616c69636567656e65726963617070312e30612e74677a"
-                ),
+                layout(FILES_BY_BLOB, &(0x0102, "alice", "generic", "app", "1.0", "a.tgz")),
+                "files_by_blob (u64,&str,&str,&str,&str,&str) () 050703030201000000000000\
+                 616c69636567656e65726963617070312e30612e74677a"
+                    .into(),
             ),
             (layout(HOOKS, &("alice", 7)), "hooks (&str,u64) &[u8] 05616c6963650700000000000000".into()),
             (layout(OUTBOX, &7), "outbox u64 &[u8] 0700000000000000".into()),

@@ -61,7 +61,7 @@ impl Store {
         if let Some(objects) = self.objects() {
             r.bytes += super::objects::check_all(&tx, &objects, deep, &mut r.problems)?;
         }
-        r.problems.extend(sha_index_problems(&tx.open_table(FILES)?, &tx.open_table(FILES_BY_SHA)?)?);
+        r.problems.extend(content_index_problems(&tx.open_table(FILES)?, &tx.open_table(FILES_BY_BLOB)?)?);
         super::hooks::check(&tx, &|o| owners.contains_key(o), &mut r.problems)?;
         Ok(r)
     }
@@ -578,7 +578,7 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
     rederive_summaries(tx, &mut did)?;
     // Rebuilt from the file records only when every one of them reads.
     if all_files_readable
-        && !sha_index_problems(&tx.open_table(FILES)?, &tx.open_table(FILES_BY_SHA)?)?.is_empty()
+        && !content_index_problems(&tx.open_table(FILES)?, &tx.open_table(FILES_BY_BLOB)?)?.is_empty()
     {
         let n = super::packages::index_all_files(tx)?;
         did.push(format!("rebuilt the index of files by checksum ({n} files)"));
@@ -590,9 +590,9 @@ type FileKey = (&'static str, &'static str, &'static str, &'static str, &'static
 
 /// Differences between the index of files by checksum and the file records (a file record
 /// that does not decode is reported elsewhere and left out here).
-fn sha_index_problems(
+fn content_index_problems(
     files: &impl ReadableTable<FileKey, &'static [u8]>,
-    index: &impl ReadableTable<ShaKey, ()>,
+    index: &impl ReadableTable<BlobFileKey, ()>,
 ) -> Result<Vec<String>> {
     let mut want = BTreeSet::new();
     for entry in files.iter()? {
@@ -600,7 +600,7 @@ fn sha_index_problems(
         let (o, t, p, ver, f) = k.value();
         if let Ok(rec) = codec::decode::<FileRec>(v.value()) {
             want.insert((
-                rec.sha256,
+                rec.blob,
                 o.to_string(),
                 t.to_string(),
                 p.to_string(),
@@ -612,12 +612,11 @@ fn sha_index_problems(
     let mut problems = Vec::new();
     for entry in index.iter()? {
         let (k, _) = entry?;
-        let (sha, o, t, p, ver, f) = k.value();
-        let key = (sha, o.to_string(), t.to_string(), p.to_string(), ver.to_string(), f.to_string());
+        let (blob, o, t, p, ver, f) = k.value();
+        let key = (blob, o.to_string(), t.to_string(), p.to_string(), ver.to_string(), f.to_string());
         if !want.remove(&key) {
             problems.push(format!(
-                "the checksum index lists {o}/{t}/{p}/{ver}/{f} with content {} it does not have",
-                sha.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                "the checksum index lists {o}/{t}/{p}/{ver}/{f} with blob {blob} it does not have"
             ));
         }
     }
