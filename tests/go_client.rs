@@ -16,17 +16,7 @@ pub(crate) fn go() -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("go")).find(|p| p.is_file()));
     if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the go command is not installed (apt-get install -y golang-go)"
-        );
-        // Straight to the process's stderr: `eprintln!` is captured by the test harness and
-        // shown only for failing tests, and a skip must be seen in a passing run.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: the go command is not installed; Go client tests not run (apt-get install -y golang-go)"
-        );
+        skipped("the Go client tests", "the go command", "apt-get install -y golang-go");
     }
     found
 }

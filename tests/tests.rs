@@ -7,6 +7,8 @@
 // TestServer, TestDb, the raw HTTP client, and the pure helpers (sha256, base64, JSON, content).
 #[macro_use]
 mod util;
+// Where the run notes what it skipped (printed by the `skipped` target at the end).
+mod skiplog;
 // docs/api.md, Generic packages: upload, download, names, integrity, ranges, deletes, concurrency.
 mod generic;
 // docs/api.md, Credentials and permissions: credential forms, 401/403/404, tokens, organizations, admins.

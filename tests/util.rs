@@ -25,6 +25,19 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_depot");
 /// a hang into a failure with context; no test asserts how long something took.
 pub const WATCHDOG: Duration = Duration::from_secs(180);
 
+/// Records that tests were skipped because `tool` is missing: under CI (the `CI` variable set)
+/// that is a failure; elsewhere one `SKIPPED:` line goes straight to stderr (the harness shows
+/// a passing test's own output only with --nocapture) and to the run's skip log, which the
+/// `skipped` target prints at the end of the run.
+#[track_caller]
+pub fn skipped(what: &str, tool: &str, install: &str) {
+    assert!(std::env::var_os("CI").is_none(), "{tool} is missing under CI, so {what} cannot run ({install})");
+    let line = format!("SKIPPED: {what} not run, {tool} missing ({install})\n");
+    let _ = io::stderr().write_all(line.as_bytes());
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(crate::skiplog::skip_log());
+    let _ = log.and_then(|mut f| f.write_all(line.as_bytes()));
+}
+
 pub const KIB: usize = 1024;
 pub const MIB: usize = 1024 * 1024;
 
