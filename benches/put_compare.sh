@@ -18,26 +18,7 @@ KEEP_TMP=0
 log() { echo "[put_compare] $*" >&2; }
 source benches/server.sh
 
-lua=$(mktemp); trap 'rm -f "$lua"' EXIT
-cat > "$lua" <<'LUA'
-local n = 0
-function setup(thread) n = n + 1; thread:set("tid", n) end
-function init(args)
-  prefix = args[1]
-  headers = { ["Content-Type"] = "application/octet-stream", ["Authorization"] = args[2] }
-  counter = 0
-  local t = {}
-  math.randomseed(os.time() + tid * 7919)
-  for i = 1, 4096 do t[i] = string.char(math.random(97, 122)) end
-  filler = table.concat(t)
-end
-function request()
-  counter = counter + 1
-  local name = tid .. "-" .. counter
-  local head = name .. "\n"
-  return wrk.format("PUT", prefix .. name, headers, head .. filler:sub(#head + 1))
-end
-LUA
+lua=benches/put.lua
 
 # one_run BINARY: the PUT rate of BINARY on a fresh database, in req/s.
 one_run() (

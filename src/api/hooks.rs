@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{credential, json, permit, with_user};
+use super::{credential, json, with_user};
 use crate::app::App;
 use crate::auth::{Access, Principal};
 use crate::clock::rfc3339;
@@ -108,9 +108,7 @@ fn writer(
     cred: Option<&crate::auth::Presented>,
     owner: &str,
 ) -> Result<Option<Principal>, ApiError> {
-    let who = super::authenticate(app, cred)?;
-    permit(app, who.as_ref(), owner, Access::Write)?;
-    Ok(who)
+    super::authorize(app, cred, owner, Access::Write)
 }
 
 fn hook_id(id: &str) -> Result<u64, ApiError> {
