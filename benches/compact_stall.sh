@@ -56,17 +56,6 @@ echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) a
 "$PROBE" "http://$ADDR" bench "$TOKEN" "$DEPOT" "$DB"
 status=$?
 
-log "stopping depot (SIGTERM)"
-kill -TERM "$PID"
-wait "$PID"
-code=$?
-PID=""
-((code == 0)) || { log "depot exited with status $code after SIGTERM"; status=1; }
-if grep -aqi 'panick' "$T/server.log"; then
-    log "depot logged a panic: $(grep -ai -m 1 'panick' "$T/server.log" | cut -c1-300)"
-    status=1
-fi
-verify=$("$DEPOT" --db "$DB" verify 2>&1) || { log "verify failed: $verify"; status=1; }
-echo "verify: $(tail -n 1 <<< "$verify")"
+stop_and_verify_depot || status=1
 echo "# machine: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 exit "$status"

@@ -36,3 +36,23 @@ _fresh_depot_cleanup() {
     [[ -n "$PID" ]] && kill -KILL "$PID" 2>/dev/null
     if [[ "$KEEP_TMP" == 1 ]]; then log "kept $T"; else rm -rf "$T"; fi
 }
+
+# stop_and_verify_depot: stops the server started by start_fresh_depot with SIGTERM, then
+# runs `depot verify` on its database and prints its last line. Fails (status 1, with a log
+# line) when the server exited badly, logged a panic, or verify found a problem.
+stop_and_verify_depot() {
+    local ok=0 code verify
+    log "stopping depot (SIGTERM)"
+    kill -TERM "$PID"
+    wait "$PID"
+    code=$?
+    PID=""
+    ((code == 0)) || { log "depot exited with status $code after SIGTERM"; ok=1; }
+    if grep -aqi 'panick' "$T/server.log"; then
+        log "depot logged a panic: $(grep -ai -m 1 'panick' "$T/server.log" | cut -c1-300)"
+        ok=1
+    fi
+    verify=$("$DEPOT" --db "$DB" verify 2>&1) || { log "verify failed: $verify"; ok=1; }
+    echo "verify: $(tail -n 1 <<< "$verify")"
+    return "$ok"
+}
