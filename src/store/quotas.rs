@@ -21,9 +21,10 @@ pub struct OwnerUsage {
     pub quota: QuotaRec,
 }
 
-/// The quota of owner key `o` (spelled `name` in the message) that adding `bytes` and
-/// `versions` would exceed, as a message naming the limit; `None` when it stays within.
-pub(crate) fn exceeded(
+/// Adds `bytes` and `versions` to owner key `o`'s usage, unless that would exceed its quota:
+/// then nothing changes and the answer is a message naming the limit (`o` spelled `name`).
+/// One read and one write of the usage record, for the upload path.
+pub(crate) fn charge(
     tx: &WriteTransaction,
     o: &str,
     name: &str,
@@ -31,7 +32,8 @@ pub(crate) fn exceeded(
     versions: u64,
 ) -> Result<Option<String>> {
     let quota: QuotaRec = get_rec(&tx.open_table(QUOTAS)?, o)?.unwrap_or_default();
-    let usage: UsageRec = get_rec(&tx.open_table(USAGE)?, o)?.unwrap_or_default();
+    let mut table = tx.open_table(USAGE)?;
+    let mut usage: UsageRec = get_rec(&table, o)?.unwrap_or_default();
     if let Some(max) = quota.max_bytes {
         if usage.bytes.saturating_add(bytes) > max {
             return Ok(Some(format!(
@@ -48,6 +50,9 @@ pub(crate) fn exceeded(
             )));
         }
     }
+    usage.bytes = usage.bytes.saturating_add(bytes);
+    usage.versions = usage.versions.saturating_add(versions);
+    table.insert(o, codec::encode(&usage).as_slice())?;
     Ok(None)
 }
 
