@@ -6,8 +6,10 @@
 #
 # Usage:   bash benches/put_compare.sh REFERENCE_BINARY OTHER_BINARY...
 #          ROUNDS=5 DURATION=10 bash benches/put_compare.sh old/depot target/release/depot
-# Prints each round's rate per binary, then per binary the median, the spread and the
-# median's ratio to the first (the reference). Needs wrk. Run it on a quiet machine.
+# Prints each round's rate per binary, with what each commit and file cost (uploads per
+# durable commit from /metrics, the writer thread's page writes per commit and bytes written
+# per file from /proc; "-" where a build lacks the metric), then per binary the median rate,
+# the spread and the median's ratio to the first (the reference). Needs wrk. Run it on a quiet machine.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -20,21 +22,55 @@ source benches/server.sh
 
 lua=benches/put.lua
 
-# one_run BINARY: the PUT rate of BINARY on a fresh database, in req/s.
+# writer_io: "<write syscalls> <bytes written>" of the server's writer thread so far.
+writer_io() {
+    local t
+    for t in /proc/"$PID"/task/*; do
+        [[ $(cat "$t/comm" 2>/dev/null) == depot-writer ]] || continue
+        awk '/^syscw:/ { n = $2 } /^wchar:/ { b = $2 } END { print n, b }' "$t/io"
+        return
+    done
+    echo "- -"
+}
+
+# commit_counts: "<durable commits> <jobs they carried>" from /metrics ("- -" for a build
+# without those counters).
+commit_counts() {
+    curl -s "http://$ADDR/metrics" | awk '
+        /^depot_store_commits_total\{durable="true"\} / { c = $2 }
+        /^depot_store_commit_jobs_total / { j = $2 }
+        END { if (c == "") print "- -"; else print c, j }'
+}
+
+# one_run BINARY: "<req/s> <files per commit> <writes per commit> <KiB written per file>" for
+# BINARY on a fresh database: how many uploads shared an fsync, and what each cost the disk
+# (the writer thread's write syscalls, a database page each, and bytes, from /proc).
 one_run() (
     DEPOT=$1
     start_fresh_depot bench depot-put
     sync
-    wrk -t2 -c32 -d"${DURATION}s" -s "$lua" "http://$ADDR/" -- "/api/packages/bench/generic/p/1/put-" "token $TOKEN" \
-        | awk '/^Requests\/sec:/ { print $2 }'
+    read -r w0 b0 < <(writer_io)
+    read -r c0 j0 < <(commit_counts)
+    out=$(wrk -t2 -c32 -d"${DURATION}s" -s "$lua" "http://$ADDR/" -- "/api/packages/bench/generic/p/1/put-" "token $TOKEN")
+    read -r w1 b1 < <(writer_io)
+    read -r c1 j1 < <(commit_counts)
+    awk -v w0="$w0" -v w1="$w1" -v b0="$b0" -v b1="$b1" -v c0="$c0" -v c1="$c1" -v j0="$j0" -v j1="$j1" '
+        /^Requests\/sec:/ { rate = $2 }
+        / requests in / { n = $1 }
+        END {
+            per = (c0 == "-" || c1 == c0) ? "-" : sprintf("%.1f", (j1 - j0) / (c1 - c0))
+            wpc = (c0 == "-" || w0 == "-" || c1 == c0) ? "-" : sprintf("%.1f", (w1 - w0) / (c1 - c0))
+            kib = (w0 == "-" || n == 0) ? "-" : sprintf("%.1f", (b1 - b0) / n / 1024)
+            print rate, per, wpc, kib
+        }' <<< "$out"
 )
 
 declare -A rates
 for ((r = 1; r <= ROUNDS; r++)); do
     for bin in "$@"; do
-        rate=$(one_run "$bin")
-        [[ -n $rate ]] || { echo "no rate from $bin" >&2; exit 1; }
-        echo "round $r  $bin  $rate req/s"
+        read -r rate per wpc kib < <(one_run "$bin")
+        [[ -n ${rate:-} ]] || { echo "no rate from $bin" >&2; exit 1; }
+        echo "round $r  $bin  $rate req/s, $per files per durable commit, $wpc page writes per commit, $kib KiB written per file"
         rates[$bin]="${rates[$bin]:-} $rate"
     done
 done

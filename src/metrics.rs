@@ -124,6 +124,27 @@ impl Metrics {
     }
 }
 
+/// The writer's counters: commits (durable or not), the jobs they carried, time spent.
+pub fn render_writer(out: &mut String, s: &crate::store::WriterStats) {
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP depot_store_commits_total Write transactions committed, with fsync (durable=\"true\") or without.\n# TYPE depot_store_commits_total counter\ndepot_store_commits_total{{durable=\"true\"}} {}\ndepot_store_commits_total{{durable=\"false\"}} {}",
+        n(&s.durable_commits),
+        n(&s.other_commits)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP depot_store_commit_jobs_total Writes (an upload, a delete, a chunk...) carried by those commits: over the commits, how many share one fsync.\n# TYPE depot_store_commit_jobs_total counter\ndepot_store_commit_jobs_total {}",
+        n(&s.jobs)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP depot_store_commit_seconds_total Time the writer spent running and committing those transactions.\n# TYPE depot_store_commit_seconds_total counter\ndepot_store_commit_seconds_total {}",
+        n(&s.micros) as f64 / 1e6
+    );
+}
+
 /// The object store's counters (`--blob-store s3`): calls, failed calls, time spent.
 pub fn render_objects(out: &mut String, s: &crate::store::ObjectStats) {
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);

@@ -634,6 +634,32 @@ fn metrics_are_prometheus_text_counting_requests() {
     panic!("depot_http_requests_total does not count the earlier requests\n{}", last.expect("one response"));
 }
 
+/// Issue 12: `/metrics` shows how the writer groups commits, so an operator (and
+/// `benches/put_compare.sh`) can see how many uploads share one fsync.
+#[test]
+fn metrics_count_commits_and_the_writes_they_carry() {
+    let srv = TestServer::start();
+    let alice = srv.add_user("alice", "alice-password", false);
+    let durable = "depot_store_commits_total{durable=\"true\"}";
+    let (commits, jobs) = (srv.metric(durable), srv.metric("depot_store_commit_jobs_total"));
+    std::thread::scope(|s| {
+        for t in 0..16 {
+            let (srv, alice) = (&srv, &alice);
+            s.spawn(move || {
+                let f = format!("f{t}.bin");
+                srv.upload(alice, "alice", "p", "1", &f, &content_for(&f, 4 * KIB)).expect(201);
+            });
+        }
+    });
+    // Every 201 was answered after the durable commit that carried it was counted.
+    let (commits, jobs) = (srv.metric(durable) - commits, srv.metric("depot_store_commit_jobs_total") - jobs);
+    assert!(jobs >= 16, "16 uploads, {jobs} jobs counted");
+    assert!((1..=jobs).contains(&commits), "{commits} durable commits for {jobs} jobs");
+    let text = srv.send(Request::get("/metrics")).expect(200).text();
+    let seconds = text.lines().find_map(|l| l.strip_prefix("depot_store_commit_seconds_total "));
+    assert!(seconds.and_then(|v| v.parse::<f64>().ok()).is_some_and(|v| v > 0.0), "{text}");
+}
+
 /// Issue 11: the small-file cache filled once and then took nothing new until a write cleared
 /// it, so a file that became hot after that was read from the database on every request.
 #[test]

@@ -446,6 +446,7 @@ async fn handle(app: &Arc<App>, route: Route, req: Request<Incoming>) -> Result<
         Route::Metrics => {
             let bytes = app.store.file_bytes(&app.db_path);
             let mut text = app.metrics.render(bytes, app.store.cache_stats());
+            crate::metrics::render_writer(&mut text, app.store.writer_stats());
             if let Some(s) = app.store.object_stats() {
                 crate::metrics::render_objects(&mut text, s);
             }

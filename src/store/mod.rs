@@ -61,6 +61,7 @@ pub use records::{
     VersionRec,
 };
 pub use verify::{Repaired, Report};
+pub use writer::Stats as WriterStats;
 
 use tables::*;
 
@@ -397,6 +398,8 @@ struct Inner {
     stopped: Arc<writer::Stopped>,
     /// Owners and small files, invalidated by the writer after every durable commit.
     cache: Arc<cache::Cache>,
+    /// Commits, jobs and time of the writer, for metrics.
+    writer_stats: Arc<writer::Stats>,
     /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
     next_blob: Arc<AtomicU64>,
     /// The blobs downloads are reading (`blobs.rs`, invariants 4-7). In memory only: a
@@ -495,8 +498,15 @@ impl Store {
         let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = Arc::new(writer::Stopped::default());
         let cache = Arc::new(cache::Cache::new(options.file_cache_bytes));
-        let (queue, handle) =
-            writer::spawn(db.clone(), broken.clone(), stopped.clone(), cache.clone(), early);
+        let writer_stats = Arc::new(writer::Stats::default());
+        let (queue, handle) = writer::spawn(
+            db.clone(),
+            broken.clone(),
+            stopped.clone(),
+            cache.clone(),
+            writer_stats.clone(),
+            early,
+        );
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -508,6 +518,7 @@ impl Store {
                 broken,
                 stopped,
                 cache,
+                writer_stats,
                 path,
                 objects: std::sync::OnceLock::new(),
                 outbox: Arc::default(),
@@ -562,10 +573,9 @@ impl Store {
         self.inner.cache.file(&cache_key(t))
     }
 
-    /// Durable commits (and compactions) so far in this process: the cache generation,
-    /// which the writer bumps once per such commit. For measurements of commit batching.
-    pub fn durable_commits(&self) -> u64 {
-        self.inner.cache.generation()
+    /// The writer's commits so far in this process (for metrics).
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.inner.writer_stats
     }
 
     /// How often the small-file cache answered, for metrics.

@@ -318,7 +318,8 @@ fn put_files(
             id: super::next_id(tx)?,
             seq: lists::push(tx, lists::version(&o, k, &p, &v), (k, &p, &f))?,
         };
-        file_table.insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
+        file_table
+            .insert((o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), codec::encode(&rec).as_slice())?;
         by_blob.insert((rec.blob, o.as_str(), k, p.as_str(), v.as_str(), f.as_str()), ())?;
         version.files += 1;
         version.size += rec.size;

@@ -28,7 +28,7 @@
 //! waiting forever or vanishing.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use redb::{Database, Durability, WriteTransaction};
@@ -84,6 +84,21 @@ pub type Queue = mpsc::Sender<Box<dyn Job>>;
 const STOPPED: &str = "the database writer stopped after an internal error (a panic, logged by the \
                        server); writes fail until depot is restarted";
 
+/// What the writer did since the store opened, for `/metrics`: how many jobs each commit
+/// carried (group commit at work) and how long the writer was busy with them.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Batches committed with fsync.
+    pub durable_commits: AtomicU64,
+    /// Batches committed without (the chunks of large uploads between their durable ends).
+    pub other_commits: AtomicU64,
+    /// Jobs in committed batches.
+    pub jobs: AtomicU64,
+    /// Time from opening each committed batch's transaction to the end of its commit, in
+    /// microseconds.
+    pub micros: AtomicU64,
+}
+
 /// Why the writer stopped taking jobs, once it has (set once, never cleared: only a restart
 /// brings writes back).
 #[derive(Debug, Default)]
@@ -116,6 +131,7 @@ pub fn spawn(
     broken: Arc<AtomicBool>,
     stopped: Arc<Stopped>,
     cache: Arc<Cache>,
+    stats: Arc<Stats>,
     early: Option<std::fs::File>,
 ) -> (Queue, std::thread::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel(QUEUE_JOBS);
@@ -130,7 +146,7 @@ pub fn spawn(
                 // The last boundary: `rx` outlives a panic of the loop, so the jobs that
                 // follow are refused with the reason instead of being dropped unanswered.
                 let ran = panic::catch_unwind(AssertUnwindSafe(|| {
-                    run(&db, &mut rx, &broken, &stopped, &cache, writeback.as_ref())
+                    run(&db, &mut rx, &broken, &stopped, &cache, &stats, writeback.as_ref())
                 }));
                 if let Err(payload) = ran {
                     refuse(&mut rx, &stopped.stop(&*payload));
@@ -166,6 +182,7 @@ fn run(
     broken: &AtomicBool,
     stopped: &Stopped,
     cache: &Cache,
+    stats: &Stats,
     writeback: Option<&Writeback>,
 ) {
     let mut unsynced = 0usize;
@@ -192,8 +209,16 @@ fn run(
                 Err(_) => break,
             }
         }
+        let began = std::time::Instant::now();
         let result = commit(&db.read().unwrap_or_else(|p| p.into_inner()), &mut batch);
         let durable = batch.iter().any(|j| j.durable());
+        if result.is_ok() {
+            let commits = if durable { &stats.durable_commits } else { &stats.other_commits };
+            commits.fetch_add(1, Ordering::Relaxed);
+            stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let micros = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
+            stats.micros.fetch_add(micros, Ordering::Relaxed);
+        }
         if result.is_ok() && batch.iter().any(|j| j.changes_cached()) {
             // Before any reply: a client that got its 201/204 must not be served older data.
             // A batch of new files alone keeps the cache, so a stream of uploads does not
