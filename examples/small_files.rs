@@ -8,7 +8,7 @@
 //! pages do not count. Pages written are the bytes the process handed to `write`/`pwrite`
 //! while uploading (`wchar` of `/proc/self/io`; redb writes whole pages at each commit) divided
 //! by 4096; commits are the durable commits the writer made meanwhile
-//! (`Store::durable_commits`).
+//! (`Store::writer_stats`, the counters `/metrics` shows).
 //!
 //! Run: `cargo run --release --example small_files [-- N]` (N defaults to 4000 per case).
 
@@ -26,6 +26,10 @@ fn wchar() -> u64 {
         .find_map(|l| l.strip_prefix("wchar: "))
         .and_then(|v| v.trim().parse().ok())
         .expect("wchar in /proc/self/io")
+}
+
+fn durable_commits(store: &Store) -> u64 {
+    store.writer_stats().durable_commits.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// splitmix64: distinct, incompressible content per file without a dependency.
@@ -90,7 +94,7 @@ fn run(name: &str, sizes: &[usize], clients: usize) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let bodies: Arc<Vec<Vec<u8>>> =
         Arc::new(sizes.iter().enumerate().map(|(i, &n)| content(i as u64 + 1, n)).collect());
-    let (w0, c0) = (wchar(), store.durable_commits());
+    let (w0, c0) = (wchar(), durable_commits(&store));
     let started = std::time::Instant::now();
     rt.block_on(async {
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -116,7 +120,7 @@ fn run(name: &str, sizes: &[usize], clients: usize) {
         }
     });
     let secs = started.elapsed().as_secs_f64();
-    let (written, commits) = (wchar() - w0, store.durable_commits() - c0);
+    let (written, commits) = (wchar() - w0, durable_commits(&store) - c0);
     drop(rt);
     store.close();
     let after = db_stats(&path);

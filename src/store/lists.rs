@@ -4,18 +4,26 @@
 //!
 //! An item gets the list's next sequence number when it is added and keeps it (the record
 //! it lists stores it, to be removed by it). Items are counted per bucket of [`BUCKET`]
-//! sequence numbers, so the item at a position is found by adding up bucket counts (a few
-//! per thousand items) and then walking one bucket, never the items before it. Sequence
-//! numbers only grow, so buckets never split. Every change happens in the caller's write
-//! transaction, with the records the list is about.
+//! sequence numbers, and buckets per span of [`BUCKET`] buckets ([`SPAN`] sequence numbers),
+//! so the item at a position is found by adding up span counts (one per 16,384 items), then
+//! the bucket counts of one span, then walking one bucket: at most a few hundred steps
+//! whatever the list's length, never the items before it. Sequence numbers only grow, so
+//! buckets and spans never split. Span counts live in the bucket table under indices with
+//! [`SPAN_FLAG`] set, after every bucket of their list. Every change happens in the caller's
+//! write transaction, with the records the list is about.
 
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::tables::{LISTS, LIST_BUCKETS, LIST_HEADS};
 use super::Result;
 
-/// Sequence numbers per bucket.
+/// Sequence numbers per bucket, and buckets per span.
 pub(crate) const BUCKET: u64 = 128;
+/// Sequence numbers per span.
+pub(crate) const SPAN: u64 = BUCKET * BUCKET;
+/// Set in the bucket-table index of a span's count (`SPAN_FLAG | seq / SPAN`); a bucket's
+/// index (`seq / BUCKET`) never reaches it.
+pub(crate) const SPAN_FLAG: u64 = 1 << 63;
 
 /// A list's name: (owner key, type, package key, version key), parts it is not about empty.
 pub(crate) type List<'a> = (&'a str, &'a str, &'a str, &'a str);
@@ -51,9 +59,10 @@ pub(crate) fn push(tx: &WriteTransaction, list: List, item: (&str, &str, &str)) 
     heads.insert(list, (seq + 1, count + 1))?;
     tx.open_table(LISTS)?.insert((o, k, p, v, seq), item)?;
     let mut buckets = tx.open_table(LIST_BUCKETS)?;
-    let b = (o, k, p, v, seq / BUCKET);
-    let n = buckets.get(b)?.map(|c| c.value()).unwrap_or(0);
-    buckets.insert(b, n + 1)?;
+    for b in [seq / BUCKET, SPAN_FLAG | seq / SPAN] {
+        let n = buckets.get((o, k, p, v, b))?.map(|c| c.value()).unwrap_or(0);
+        buckets.insert((o, k, p, v, b), n + 1)?;
+    }
     Ok(seq)
 }
 
@@ -64,12 +73,13 @@ pub(crate) fn remove(tx: &WriteTransaction, list: List, seq: u64) -> Result<()> 
         return Ok(());
     }
     let mut buckets = tx.open_table(LIST_BUCKETS)?;
-    let b = (o, k, p, v, seq / BUCKET);
-    let n = buckets.get(b)?.map(|c| c.value()).unwrap_or(0);
-    match n {
-        0 | 1 => buckets.remove(b)?,
-        n => buckets.insert(b, n - 1)?,
-    };
+    for b in [seq / BUCKET, SPAN_FLAG | seq / SPAN] {
+        let n = buckets.get((o, k, p, v, b))?.map(|c| c.value()).unwrap_or(0);
+        match n {
+            0 | 1 => buckets.remove((o, k, p, v, b))?,
+            n => buckets.insert((o, k, p, v, b), n - 1)?,
+        };
+    }
     let mut heads = tx.open_table(LIST_HEADS)?;
     let head = heads.get(list)?.map(|h| h.value());
     match head {
@@ -136,33 +146,17 @@ pub(crate) fn page(
 ) -> Result<Vec<Item>> {
     let (o, k, p, v) = list;
     let buckets = tx.open_table(LIST_BUCKETS)?;
-    let all = buckets.range((o, k, p, v, 0)..=(o, k, p, v, u64::MAX))?;
     let mut skip = offset;
-    let mut start = None;
-    let mut step = |b: u64, n: u64| {
-        if skip < n {
-            start = Some(b);
-            return true;
-        }
-        skip -= n;
-        false
+    // The span holding the position, then its bucket: `skip` counts down what lies before.
+    let spans = buckets.range((o, k, p, v, SPAN_FLAG)..=(o, k, p, v, u64::MAX))?;
+    let Some(span) = find(spans, newest_first, &mut skip)? else { return Ok(Vec::new()) };
+    let first = (span & !SPAN_FLAG) * BUCKET;
+    let in_span = buckets.range((o, k, p, v, first)..=(o, k, p, v, first + BUCKET - 1))?;
+    let Some(b) = find(in_span, newest_first, &mut skip)? else {
+        return Err(super::Error::corrupt(format!(
+            "list {o}/{k}/{p}/{v}: a span counts items its buckets lack"
+        )));
     };
-    if newest_first {
-        for entry in all.rev() {
-            let (key, n) = entry?;
-            if step(key.value().4, n.value()) {
-                break;
-            }
-        }
-    } else {
-        for entry in all {
-            let (key, n) = entry?;
-            if step(key.value().4, n.value()) {
-                break;
-            }
-        }
-    }
-    let Some(b) = start else { return Ok(Vec::new()) };
     let items = tx.open_table(LISTS)?;
     let mut out = Vec::with_capacity(limit.min(1024));
     let skip = usize::try_from(skip).unwrap_or(usize::MAX);
@@ -180,6 +174,77 @@ pub(crate) fn page(
     Ok(out)
 }
 
+/// Walks counts (of buckets or spans) from the oldest, or the newest when `newest_first`,
+/// taking each count off `skip` until one holds the position `skip`: its index, with `skip`
+/// left as the position within it. `None` when the counts end first.
+fn find(
+    counts: redb::Range<'_, (&'static str, &'static str, &'static str, &'static str, u64), u64>,
+    newest_first: bool,
+    skip: &mut u64,
+) -> Result<Option<u64>> {
+    let counts: Box<dyn Iterator<Item = _>> =
+        if newest_first { Box::new(counts.rev()) } else { Box::new(counts) };
+    for entry in counts {
+        let (key, n) = entry?;
+        let n = n.value();
+        if *skip < n {
+            return Ok(Some(key.value().4));
+        }
+        *skip -= n;
+    }
+    Ok(None)
+}
+
+/// What is wrong with the counts of `list`, which holds `n` items: its buckets must add up
+/// to `n`, and each span's count to its buckets'. `None` when they do.
+pub(crate) fn check_counts(
+    buckets: &impl ReadableTable<(&'static str, &'static str, &'static str, &'static str, u64), u64>,
+    list: List,
+    n: u64,
+) -> Result<Option<String>> {
+    let (o, k, p, v) = list;
+    let mut in_buckets = std::collections::BTreeMap::<u64, u64>::new();
+    let mut in_spans = std::collections::BTreeMap::<u64, u64>::new();
+    for entry in buckets.range((o, k, p, v, 0)..=(o, k, p, v, u64::MAX))? {
+        let (key, count) = entry?;
+        let b = key.value().4;
+        if b & SPAN_FLAG == 0 {
+            *in_buckets.entry(b / BUCKET).or_default() += count.value();
+        } else {
+            in_spans.insert(b & !SPAN_FLAG, count.value());
+        }
+    }
+    let total: u64 = in_buckets.values().sum();
+    Ok(if total != n {
+        Some(format!("list {o}/{k}/{p}/{v} counts {total} items in its buckets; {n} are there"))
+    } else if in_spans != in_buckets {
+        Some(format!("list {o}/{k}/{p}/{v} counts its spans of buckets wrong"))
+    } else {
+        None
+    })
+}
+
+/// Counts every list's spans anew from its bucket counts (the layout 5 step: lists of
+/// layout 4 had buckets only). Returns how many spans it wrote.
+pub(crate) fn count_spans(tx: &WriteTransaction) -> Result<u64> {
+    let mut buckets = tx.open_table(LIST_BUCKETS)?;
+    let mut spans: std::collections::BTreeMap<(String, String, String, String, u64), u64> =
+        Default::default();
+    for entry in buckets.iter()? {
+        let (key, n) = entry?;
+        let (o, k, p, v, b) = key.value();
+        if b & SPAN_FLAG == 0 {
+            let span = (o.to_string(), k.to_string(), p.to_string(), v.to_string(), SPAN_FLAG | b / BUCKET);
+            *spans.entry(span).or_default() += n.value();
+        }
+    }
+    buckets.retain(|(_, _, _, _, b), _| b & SPAN_FLAG == 0)?;
+    for ((o, k, p, v, b), n) in &spans {
+        buckets.insert((o.as_str(), k.as_str(), p.as_str(), v.as_str(), *b), n)?;
+    }
+    Ok(spans.len() as u64)
+}
+
 /// Every item of `list` from the newest, while `keep` says so (for filtered pages).
 pub(crate) fn newest_while(
     tx: &ReadTransaction,
@@ -195,4 +260,65 @@ pub(crate) fn newest_while(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::backends::InMemoryBackend;
+    use redb::{Database, ReadableDatabase};
+
+    use super::*;
+
+    /// Pages of a list longer than two spans, with items removed (a whole bucket, and a
+    /// span's first and last), are exactly the slices of the list, from either end.
+    #[test]
+    fn pages_are_slices_of_a_list_across_spans() {
+        let db = Database::builder().create_with_backend(InMemoryBackend::new()).unwrap();
+        let list = version("alice", "generic", "p", "1");
+        let n = 2 * SPAN + 300;
+        let gone =
+            |seq: u64| (BUCKET..2 * BUCKET).contains(&seq) || [SPAN - 1, SPAN, 2 * SPAN].contains(&seq);
+        let tx = db.begin_write().unwrap();
+        for seq in 0..n {
+            assert_eq!(push(&tx, list, ("generic", "p", &seq.to_string())).unwrap(), seq);
+        }
+        for seq in (0..n).filter(|&s| gone(s)) {
+            remove(&tx, list, seq).unwrap();
+        }
+        tx.commit().unwrap();
+        let all: Vec<String> = (0..n).filter(|&s| !gone(s)).map(|s| s.to_string()).collect();
+        let tx = db.begin_read().unwrap();
+        assert_eq!(count(&tx, list).unwrap(), all.len() as u64);
+        let len = all.len();
+        for offset in [
+            0,
+            1,
+            127,
+            128,
+            200,
+            SPAN as usize - 200,
+            SPAN as usize - 130,
+            SPAN as usize,
+            2 * SPAN as usize - 131,
+            len - 10,
+            len - 1,
+            len,
+            len + 5,
+        ] {
+            for limit in [1, 50, 300] {
+                let want = |items: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+                    items.skip(offset).take(limit).cloned().collect()
+                };
+                let got = |newest_first| -> Vec<String> {
+                    page(&tx, list, offset as u64, limit, newest_first)
+                        .unwrap()
+                        .into_iter()
+                        .map(|i| i.2)
+                        .collect()
+                };
+                assert_eq!(got(false), want(&mut all.iter()), "oldest first from {offset}, {limit}");
+                assert_eq!(got(true), want(&mut all.iter().rev()), "newest first from {offset}, {limit}");
+            }
+        }
+    }
 }

@@ -743,7 +743,7 @@ fn prepare(db: &Database) -> Result<(u64, u64, bool)> {
                     .map_err(|_| Error::Format("unreadable layout version".into()))?;
                 match found {
                     LAYOUT => {}
-                    1..=3 => {
+                    1..LAYOUT => {
                         drop(meta);
                         upgrade(&tx, found)?;
                         meta = tx.open_table(META)?;
@@ -801,6 +801,17 @@ fn upgrade(tx: &WriteTransaction, from: u32) -> Result<()> {
     if from < 4 {
         layout_3_to_4(tx)?;
     }
+    if from < 5 {
+        layout_4_to_5(tx)?;
+    }
+    Ok(())
+}
+
+/// Layout 4's lists counted items per bucket only, so finding a page far into a long list
+/// added up every bucket before it: count the spans of buckets once (`lists.rs`).
+fn layout_4_to_5(tx: &WriteTransaction) -> Result<()> {
+    let spans = lists::count_spans(tx)?;
+    tracing::info!(spans, "database layout 4 upgraded to 5 (list pages found in constant steps)");
     Ok(())
 }
 

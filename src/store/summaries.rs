@@ -10,7 +10,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use super::lists;
 use super::packages::{latest_version, PackageType};
 use super::records::{FileRec, OwnerRec, PackageRec, VersionRec};
-use super::tables::{FILES, LISTS, LIST_HEADS, OWNERS, OWNER_IDS, PACKAGES, VERSIONS};
+use super::tables::{FILES, LISTS, LIST_BUCKETS, LIST_HEADS, OWNERS, OWNER_IDS, PACKAGES, VERSIONS};
 use super::{codec, Error, Result};
 
 /// One owner's packages, versions and files as stored, decoded.
@@ -198,13 +198,15 @@ type Heads = (&'static str, &'static str, &'static str, &'static str);
 /// What is wrong with owner key `o`'s derived listing data, one line per problem.
 pub(crate) fn check_owner(tx: &ReadTransaction, o: &str) -> Result<Vec<String>> {
     let (p, v, f) = (tx.open_table(PACKAGES)?, tx.open_table(VERSIONS)?, tx.open_table(FILES)?);
-    check_in(&p, &v, &f, &tx.open_table(LISTS)?, &tx.open_table(LIST_HEADS)?, o)
+    let lists = (tx.open_table(LISTS)?, tx.open_table(LIST_HEADS)?, tx.open_table(LIST_BUCKETS)?);
+    check_in(&p, &v, &f, &lists.0, &lists.1, &lists.2, o)
 }
 
 /// Whether owner key `o`'s derived listing data is wrong (in a write transaction).
 pub(crate) fn needs_rebuild(tx: &WriteTransaction, o: &str) -> Result<bool> {
     let (p, v, f) = (tx.open_table(PACKAGES)?, tx.open_table(VERSIONS)?, tx.open_table(FILES)?);
-    Ok(!check_in(&p, &v, &f, &tx.open_table(LISTS)?, &tx.open_table(LIST_HEADS)?, o)?.is_empty())
+    let lists = (tx.open_table(LISTS)?, tx.open_table(LIST_HEADS)?, tx.open_table(LIST_BUCKETS)?);
+    Ok(!check_in(&p, &v, &f, &lists.0, &lists.1, &lists.2, o)?.is_empty())
 }
 
 fn check_in(
@@ -216,6 +218,7 @@ fn check_in(
     >,
     items: &impl ReadableTable<Items, (&'static str, &'static str, &'static str)>,
     heads: &impl ReadableTable<Heads, (u64, u64)>,
+    buckets: &impl ReadableTable<Items, u64>,
     o: &str,
 ) -> Result<Vec<String>> {
     // An unreadable record is reported where it is read; nothing derived can be checked.
@@ -277,6 +280,7 @@ fn check_in(
             let (lo, lk, lp, lv) = list;
             problems.push(format!("list {lo}/{lk}/{lp}/{lv} counts {have} items; {n} are there"));
         }
+        problems.extend(lists::check_counts(buckets, list, n)?);
     }
     Ok(problems)
 }
@@ -595,6 +599,63 @@ mod tests {
         assert!(repaired.after.problems.is_empty(), "{:?}", repaired.after.problems);
         assert_eq!(store.files_with_sha("alice", sha, 0, 10).unwrap().total, 1);
         store.close();
+    }
+
+    /// A layout 4 database (bucket counts only) opens as layout 5 with its spans counted; a
+    /// span count gone wrong later is reported by verify and put right by repair.
+    #[test]
+    fn a_layout_4_database_gets_its_span_counts_and_repair_keeps_them_right() {
+        use super::lists::SPAN_FLAG;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.redb");
+        seeded(&path).close();
+        let spans = |path: &std::path::Path| -> Vec<((String, String, String, String, u64), u64)> {
+            let db = redb::Database::create(path).unwrap();
+            let tx = redb::ReadableDatabase::begin_read(&db).unwrap();
+            let table = tx.open_table(LIST_BUCKETS).unwrap();
+            let mut out = Vec::new();
+            for entry in table.iter().unwrap() {
+                let (k, n) = entry.unwrap();
+                let (o, kk, p, v, b) = k.value();
+                if b & SPAN_FLAG != 0 {
+                    out.push(((o.into(), kk.into(), p.into(), v.into(), b), n.value()));
+                }
+            }
+            out
+        };
+        let written = spans(&path);
+        // owner, 2 types, 2 packages, 6 versions: one span each, as many as their items.
+        assert_eq!(written.len(), 1 + 2 + 2 + 5, "{written:?}");
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(LIST_BUCKETS).unwrap().retain(|(.., b), _| b & SPAN_FLAG == 0).unwrap();
+            tx.open_table(META).unwrap().insert("format", 4u32.to_le_bytes().as_slice()).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = open(&path);
+        assert!(store.verify().unwrap().problems.is_empty());
+        let page = store.owner_versions("alice", None, "", 1, 2).unwrap();
+        assert_eq!(page.total, 5);
+        assert_eq!(
+            page.items.iter().map(|v| v.rec.version.as_str()).collect::<Vec<_>>(),
+            ["v1.2.0-pre", "v1.1.0"]
+        );
+        store.close();
+        assert_eq!(spans(&path), written, "the upgrade counts what pushes count");
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(LIST_BUCKETS).unwrap().insert(("alice", "", "", "", SPAN_FLAG), 9).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = open(&path);
+        let problems = store.verify().unwrap().problems;
+        assert_eq!(problems, ["list alice/// counts its spans of buckets wrong"]);
+        let repaired = store.repair().unwrap();
+        assert!(repaired.after.problems.is_empty(), "{:?}", repaired.after.problems);
+        store.close();
+        assert_eq!(spans(&path), written);
     }
 
     /// A summary off by a bug is reported by verify and rewritten by repair.

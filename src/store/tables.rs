@@ -93,8 +93,10 @@ pub const DELIVERIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new(
 /// had no object tables: a blob record of layout 4 may have no chunks because its content is
 /// an object, which a depot of layout 3 would serve as a damaged blob, so it must refuse the
 /// file. Layout 3 also lacked `FILES_BY_BLOB`; opening it fills the index from `FILES` and
-/// moves it to 4 (the object tables and `RULES` start empty).
-pub const LAYOUT: u32 = 4;
+/// moves it to 4 (the object tables and `RULES` start empty). Layout 4 counted list items per
+/// bucket only; opening it adds the span counts (`lists.rs`) and moves it to 5: a depot of
+/// layout 4 would not keep them up to date, so it must refuse the file.
+pub const LAYOUT: u32 = 5;
 
 #[cfg(test)]
 mod tests {
@@ -189,6 +191,6 @@ mod tests {
         for (now, pinned) in pinned {
             assert_eq!(now, pinned);
         }
-        assert_eq!(hex(&LAYOUT.to_le_bytes()), "04000000");
+        assert_eq!(hex(&LAYOUT.to_le_bytes()), "05000000");
     }
 }
