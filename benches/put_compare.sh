@@ -27,7 +27,8 @@ writer_io() {
     local t
     for t in /proc/"$PID"/task/*; do
         [[ $(cat "$t/comm" 2>/dev/null) == depot-writer ]] || continue
-        awk '/^syscw:/ { n = $2 } /^wchar:/ { b = $2 } END { print n, b }' "$t/io"
+        awk '/^syscw:/ { n = $2 } /^wchar:/ { b = $2 } END { if (n == "") print "- -"; else print n, b }' "$t/io" 2>/dev/null \
+            || echo "- -"
         return
     done
     echo "- -"
@@ -58,9 +59,10 @@ one_run() (
         /^Requests\/sec:/ { rate = $2 }
         / requests in / { n = $1 }
         END {
-            per = (c0 == "-" || c1 == c0) ? "-" : sprintf("%.1f", (j1 - j0) / (c1 - c0))
-            wpc = (c0 == "-" || w0 == "-" || c1 == c0) ? "-" : sprintf("%.1f", (w1 - w0) / (c1 - c0))
-            kib = (w0 == "-" || n == 0) ? "-" : sprintf("%.1f", (b1 - b0) / n / 1024)
+            counted = c0 != "-" && c1 != "-" && c1 != c0
+            per = counted ? sprintf("%.1f", (j1 - j0) / (c1 - c0)) : "-"
+            wpc = (counted && w0 != "-" && w1 != "-") ? sprintf("%.1f", (w1 - w0) / (c1 - c0)) : "-"
+            kib = (w0 != "-" && w1 != "-" && n > 0) ? sprintf("%.1f", (b1 - b0) / n / 1024) : "-"
             print rate, per, wpc, kib
         }' <<< "$out"
 )
@@ -70,7 +72,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for bin in "$@"; do
         read -r rate per wpc kib < <(one_run "$bin")
         [[ -n ${rate:-} ]] || { echo "no rate from $bin" >&2; exit 1; }
-        echo "round $r  $bin  $rate req/s, $per files per durable commit, $wpc page writes per commit, $kib KiB written per file"
+        echo "round $r  $bin  $rate req/s, $per files per durable commit, $wpc page writes per durable commit, $kib KiB written per file"
         rates[$bin]="${rates[$bin]:-} $rate"
     done
 done

@@ -19,7 +19,8 @@ use depot::{app::App, control, server, shutdown, tls};
 /// mimalloc instead of glibc's malloc: per-thread heaps without the arena lock the writer
 /// thread and the request workers contended on. Measured with `benches/put_compare.sh`, glibc
 /// build against this one: durable 4 KiB PUT 7.6k -> 9.4k req/s (1.24x), and random 4 KiB GETs
-/// 42.7k -> 51.4k (`benches/bench.sh`), the big-file rates unchanged. Transparent huge pages
+/// 42.7k -> 51.4k (one `benches/bench.sh` run of each build, back to back; the rates move
+/// with the VM's state from hour to hour, the ratio is the figure), big-file rates unchanged. Transparent huge pages
 /// off (`no_thp`): with them, memory freed by the 1 MiB chunk buffers came back in 2 MiB
 /// pages and the benchmark's peak RSS rose from 189 to 237 MiB; without, it is 189 MiB, as
 /// with glibc (which needed two arenas and a pinned mmap threshold to get there).

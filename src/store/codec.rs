@@ -49,8 +49,8 @@ fn options(limit: usize) -> impl Options {
 /// Encodes `value` with the current format byte in front.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Writing into a Vec cannot fail, and our records contain no types (maps with non-string
-    // keys, unsized sequences) that bincode refuses to serialize. Sized first: grown as it
-    // goes, a record with bytes in it was reallocated byte by byte.
+    // keys, unsized sequences) that bincode refuses to serialize. Sized first, so the buffer
+    // is allocated once rather than grown (and copied) as bincode writes it.
     let size = options(usize::MAX).serialized_size(value).expect("records always serialize");
     let mut out = Vec::with_capacity(1 + usize::try_from(size).unwrap_or(0));
     out.push(FORMAT);

@@ -6,8 +6,8 @@
 //! it lists stores it, to be removed by it). Items are counted per bucket of [`BUCKET`]
 //! sequence numbers, and buckets per span of [`BUCKET`] buckets ([`SPAN`] sequence numbers),
 //! so the item at a position is found by adding up span counts (one per 16,384 items), then
-//! the bucket counts of one span, then walking one bucket: at most a few hundred steps
-//! whatever the list's length, never the items before it. Sequence numbers only grow, so
+//! the bucket counts of one span, then walking one bucket: a step per 16,384 items before
+//! it and at most 256 more, never the items themselves. Sequence numbers only grow, so
 //! buckets and spans never split. Span counts live in the bucket table under indices with
 //! [`SPAN_FLAG`] set, after every bucket of their list. Every change happens in the caller's
 //! write transaction, with the records the list is about.
@@ -296,6 +296,8 @@ mod tests {
             127,
             128,
             200,
+            299,   // newest first: the first item of the span before the last
+            16255, // oldest first: the first item of the second span
             SPAN as usize - 200,
             SPAN as usize - 130,
             SPAN as usize,

@@ -811,7 +811,7 @@ fn upgrade(tx: &WriteTransaction, from: u32) -> Result<()> {
 /// added up every bucket before it: count the spans of buckets once (`lists.rs`).
 fn layout_4_to_5(tx: &WriteTransaction) -> Result<()> {
     let spans = lists::count_spans(tx)?;
-    tracing::info!(spans, "database layout 4 upgraded to 5 (list pages found in constant steps)");
+    tracing::info!(spans, "database layout 4 upgraded to 5 (list pages found through spans of buckets)");
     Ok(())
 }
 

@@ -624,7 +624,7 @@ mod tests {
             out
         };
         let written = spans(&path);
-        // owner, 2 types, 2 packages, 6 versions: one span each, as many as their items.
+        // owner, 2 types, 2 packages, 5 versions: one span each, as many as their items.
         assert_eq!(written.len(), 1 + 2 + 2 + 5, "{written:?}");
         {
             let db = redb::Database::create(&path).unwrap();

@@ -45,8 +45,9 @@ pub const OWNER_IDS: TableDefinition<&str, u64> = TableDefinition::new("owner_id
 pub const LISTS: TableDefinition<ListKey, (&str, &str, &str)> = TableDefinition::new("lists");
 /// (owner key, type, package key, version key, seq): an item of a list.
 type ListKey = (&'static str, &'static str, &'static str, &'static str, u64);
-/// (list, seq / `lists::BUCKET`) → items of the list in that bucket: how a page is found
-/// without walking the items before it.
+/// (list, seq / `lists::BUCKET`) → items of the list in that bucket, and (list,
+/// `lists::SPAN_FLAG | seq / lists::SPAN`) → items in that span of buckets: how a page is
+/// found without walking the items before it (`lists.rs`).
 pub const LIST_BUCKETS: TableDefinition<(&str, &str, &str, &str, u64), u64> =
     TableDefinition::new("list_buckets");
 /// list → (next seq, number of items).
