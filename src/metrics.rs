@@ -90,11 +90,7 @@ impl Metrics {
             ("depot_bytes_received_total", "File bytes received in uploads.", &self.bytes_in),
             ("depot_bytes_sent_total", "Body bytes sent in responses.", &self.bytes_out),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
+            family(&mut out, name, "counter", help, &[("", v.load(Ordering::Relaxed).to_string())]);
         }
         self.uploads.render(&mut out, "depot_upload_duration_seconds", "Duration of successful uploads.");
         self.downloads.render(
@@ -114,53 +110,50 @@ impl Metrics {
                 cache.file_misses,
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            family(&mut out, name, "counter", help, &[("", v.to_string())]);
         }
-        let _ = writeln!(
-            out,
-            "# HELP depot_store_bytes Disk space the database file takes (blocks in use).\n# TYPE depot_store_bytes gauge\ndepot_store_bytes {store_bytes}"
-        );
+        let help = "Disk space the database file takes (blocks in use).";
+        family(&mut out, "depot_store_bytes", "gauge", help, &[("", store_bytes.to_string())]);
         out
     }
 }
 
+/// Writes one metric family: its help and type lines, then each sample as (labels, value),
+/// the labels in braces or empty.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, String)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+/// The value of a counter, and of one counting microseconds in seconds.
+fn count(a: &std::sync::atomic::AtomicU64) -> String {
+    a.load(Ordering::Relaxed).to_string()
+}
+
+fn seconds(micros: &std::sync::atomic::AtomicU64) -> String {
+    (micros.load(Ordering::Relaxed) as f64 / 1e6).to_string()
+}
+
 /// The writer's counters: commits (durable or not), the jobs they carried, time spent.
 pub fn render_writer(out: &mut String, s: &crate::store::WriterStats) {
-    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let _ = writeln!(
-        out,
-        "# HELP depot_store_commits_total Write transactions committed, with fsync (durable=\"true\") or without.\n# TYPE depot_store_commits_total counter\ndepot_store_commits_total{{durable=\"true\"}} {}\ndepot_store_commits_total{{durable=\"false\"}} {}",
-        n(&s.durable_commits),
-        n(&s.other_commits)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP depot_store_commit_jobs_total Writes (an upload, a delete, a chunk...) carried by those commits: over the commits, how many share one fsync.\n# TYPE depot_store_commit_jobs_total counter\ndepot_store_commit_jobs_total {}",
-        n(&s.jobs)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP depot_store_commit_seconds_total Time the writer spent running and committing those transactions.\n# TYPE depot_store_commit_seconds_total counter\ndepot_store_commit_seconds_total {}",
-        n(&s.micros) as f64 / 1e6
-    );
+    let commits =
+        [("{durable=\"true\"}", count(&s.durable_commits)), ("{durable=\"false\"}", count(&s.other_commits))];
+    let help = "Write transactions committed, with fsync (durable=\"true\") or without.";
+    family(out, "depot_store_commits_total", "counter", help, &commits);
+    let help = "Writes (an upload, a delete, a chunk...) carried by those commits: over the commits, how many share one fsync.";
+    family(out, "depot_store_commit_jobs_total", "counter", help, &[("", count(&s.jobs))]);
+    let help = "Time the writer spent running and committing those transactions.";
+    family(out, "depot_store_commit_seconds_total", "counter", help, &[("", seconds(&s.micros))]);
 }
 
 /// The object store's counters (`--blob-store s3`): calls, failed calls, time spent.
 pub fn render_objects(out: &mut String, s: &crate::store::ObjectStats) {
-    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let _ = writeln!(
-        out,
-        "# HELP depot_object_store_requests_total Calls to the object store.\n# TYPE depot_object_store_requests_total counter\ndepot_object_store_requests_total {}",
-        n(&s.requests)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP depot_object_store_errors_total Calls to the object store that failed or timed out.\n# TYPE depot_object_store_errors_total counter\ndepot_object_store_errors_total {}",
-        n(&s.errors)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP depot_object_store_seconds_total Time spent in calls to the object store.\n# TYPE depot_object_store_seconds_total counter\ndepot_object_store_seconds_total {}",
-        n(&s.micros) as f64 / 1e6
-    );
+    let help = "Calls to the object store.";
+    family(out, "depot_object_store_requests_total", "counter", help, &[("", count(&s.requests))]);
+    let help = "Calls to the object store that failed or timed out.";
+    family(out, "depot_object_store_errors_total", "counter", help, &[("", count(&s.errors))]);
+    let help = "Time spent in calls to the object store.";
+    family(out, "depot_object_store_seconds_total", "counter", help, &[("", seconds(&s.micros))]);
 }
