@@ -1239,15 +1239,10 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction, &Reaper) -> Result<T> + Send + 'static,
     {
-        let reaper = Reaper::new(self);
-        let theirs = reaper.clone();
-        let (job, rx) = writer::Call::job(true, 0, move |tx| f(tx, &theirs));
-        let job = Box::new(Reaping { job: Some(job), reaper });
+        let (job, rx) = self.reaping_job(f);
         self.inner.queue.blocking_send(job).map_err(|_| Error::Closed)?;
         let outcome = rx.blocking_recv().map_err(|_| Error::Closed)?;
-        if let Some(objects) = self.objects() {
-            objects.wake(); // a release may have queued an object's deletion
-        }
+        self.reaped();
         outcome
     }
 
@@ -1257,15 +1252,30 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction, &Reaper) -> Result<T> + Send + 'static,
     {
+        let (job, rx) = self.reaping_job(f);
+        self.inner.queue.send(job).await.map_err(|_| Error::Closed)?;
+        let outcome = rx.await.map_err(|_| Error::Closed)?;
+        self.reaped();
+        outcome
+    }
+
+    /// The durable job running `f` with a reaper that is settled when its transaction is
+    /// over, and the receiver of its outcome.
+    fn reaping_job<T, F>(&self, f: F) -> (Box<dyn Job>, tokio::sync::oneshot::Receiver<Result<T>>)
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction, &Reaper) -> Result<T> + Send + 'static,
+    {
         let reaper = Reaper::new(self);
         let theirs = reaper.clone();
         let (job, rx) = writer::Call::job(true, 0, move |tx| f(tx, &theirs));
-        let job = Box::new(Reaping { job: Some(job), reaper });
-        self.inner.queue.send(job).await.map_err(|_| Error::Closed)?;
-        let outcome = rx.await.map_err(|_| Error::Closed)?;
+        (Box::new(Reaping { job: Some(job), reaper }), rx)
+    }
+
+    /// After a job that may have released blobs: one may have left an object to delete.
+    fn reaped(&self) {
         if let Some(objects) = self.objects() {
             objects.wake();
         }
-        outcome
     }
 }
