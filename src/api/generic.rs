@@ -495,7 +495,5 @@ pub async fn delete_file(
             Ok::<_, ApiError>(who)
         })
         .await??;
-    let mut res = Response::new(empty());
-    *res.status_mut() = StatusCode::NO_CONTENT;
-    Ok(with_user(res, &who))
+    Ok(with_user(super::no_content(), &who))
 }

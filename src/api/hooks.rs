@@ -12,9 +12,9 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{credential, json, with_user};
+use super::{authorize, credential, json, no_content, with_user};
 use crate::app::App;
-use crate::auth::{Access, Principal};
+use crate::auth::Access;
 use crate::clock::rfc3339;
 use crate::http::body;
 use crate::http::{ApiError, Response};
@@ -102,15 +102,6 @@ fn delivery_out(d: DeliveryRec) -> DeliveryOut {
     }
 }
 
-/// The caller, checked for write access to `owner`'s packages. Blocks.
-fn writer(
-    app: &App,
-    cred: Option<&crate::auth::Presented>,
-    owner: &str,
-) -> Result<Option<Principal>, ApiError> {
-    super::authorize(app, cred, owner, Access::Write)
-}
-
 fn hook_id(id: &str) -> Result<u64, ApiError> {
     id.parse().map_err(|_| ApiError::not_found(format!("no webhook {id:?}")))
 }
@@ -140,7 +131,7 @@ pub async fn create(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Re
     let cred = credential(&parts)?;
     let base = crate::http::base_url(app.https, &parts);
     let o = owner.clone();
-    let who = app.blocking(move |app| writer(app, cred.as_ref(), &o)).await??;
+    let who = app.blocking(move |app| authorize(app, cred.as_ref(), &o, Access::Write)).await??;
     let value: serde_json::Value = body::json(body, app.limits.body_idle).await?;
     let new: NewHook = serde_json::from_value(value)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
@@ -212,7 +203,7 @@ pub async fn list(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Resu
     let cred = credential(&parts)?;
     let (who, hooks) = app
         .blocking(move |app| {
-            let who = writer(app, cred.as_ref(), &owner)?;
+            let who = authorize(app, cred.as_ref(), &owner, Access::Write)?;
             Ok::<_, ApiError>((who, app.store.hooks(&owner)?))
         })
         .await??;
@@ -232,7 +223,7 @@ pub async fn one(
     let delete = parts.method == hyper::Method::DELETE;
     let (who, hook) = app
         .blocking(move |app| {
-            let who = writer(app, cred.as_ref(), &owner)?;
+            let who = authorize(app, cred.as_ref(), &owner, Access::Write)?;
             let id = hook_id(&id)?;
             let missing = || ApiError::not_found(format!("{owner} has no webhook {id}"));
             if delete {
@@ -247,11 +238,7 @@ pub async fn one(
         .await??;
     let res = match hook {
         Some(h) => json(StatusCode::OK, &hook_out(&h, None)),
-        None => {
-            let mut res = Response::new(body::empty());
-            *res.status_mut() = StatusCode::NO_CONTENT;
-            res
-        }
+        None => no_content(),
     };
     Ok(with_user(res, &who))
 }
@@ -267,7 +254,7 @@ pub async fn deliveries(
     let cred = credential(&parts)?;
     let (who, log) = app
         .blocking(move |app| {
-            let who = writer(app, cred.as_ref(), &owner)?;
+            let who = authorize(app, cred.as_ref(), &owner, Access::Write)?;
             let id = hook_id(&id)?;
             let log = app
                 .store
@@ -293,7 +280,7 @@ pub async fn redeliver(
     let cred = credential(&parts)?;
     let (who, new) = app
         .blocking(move |app| {
-            let who = writer(app, cred.as_ref(), &owner)?;
+            let who = authorize(app, cred.as_ref(), &owner, Access::Write)?;
             let id = hook_id(&id)?;
             let new = app.store.redeliver(&owner, id, &delivery).map_err(|e| match e {
                 crate::store::Error::NotFound(crate::store::What::Hook) => {

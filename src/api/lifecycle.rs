@@ -12,11 +12,11 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::manage::{no_content, query, read_json, Answer, FileOut, PackageOut, Packages, Paging};
-use super::{authorize, credential, json, with_user};
+use super::manage::{query, read_json, Answer, FileOut, PackageOut, Packages, Paging};
+use super::{authorize, credential, json, no_content, with_user};
 use crate::admin::{self, Command, Output};
 use crate::app::App;
-use crate::auth::{Access, Principal};
+use crate::auth::Access;
 use crate::clock::rfc3339;
 use crate::http::{body, ApiError, Response};
 use crate::store::RuleRec;
@@ -84,22 +84,13 @@ fn yes() -> bool {
     true
 }
 
-/// Checks write access to `owner`'s packages (everything about rules needs it). Blocks.
-fn writer(
-    app: &App,
-    parts: &hyper::http::request::Parts,
-    owner: &str,
-) -> Result<Option<Principal>, ApiError> {
-    let cred = credential(parts)?;
-    authorize(app, cred.as_ref(), owner, Access::Write)
-}
-
 /// `GET /api/v1/packages/{owner}/-/rules`.
 pub async fn list(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
+    let cred = credential(&parts)?;
     let (who, out) = app
         .blocking(move |app| {
-            let who = writer(app, &parts, &owner)?;
+            let who = authorize(app, cred.as_ref(), &owner, Access::Write)?;
             Ok::<_, ApiError>((who, admin::execute(&app.store, Command::RuleList { owner })?))
         })
         .await??;
@@ -111,9 +102,10 @@ pub async fn list(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Resu
 /// `POST /api/v1/packages/{owner}/-/rules`: 201 with the stored rule.
 pub async fn create(app: &Arc<App>, req: Request<Incoming>, owner: String) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    let cred = credential(&parts)?;
     let o = owner.clone();
     // The caller is checked before a body they may not send is read.
-    let who = app.blocking(move |app| writer(app, &parts, &o)).await??;
+    let who = app.blocking(move |app| authorize(app, cred.as_ref(), &o, Access::Write)).await??;
     let b: RuleBody = body::json(body, app.limits.body_idle).await?;
     let rule = crate::cleanup::NewRule {
         enabled: b.enabled,
@@ -144,9 +136,10 @@ pub async fn delete(
     id: String,
 ) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
+    let cred = credential(&parts)?;
     let who = app
         .blocking(move |app| {
-            let who = writer(app, &parts, &owner)?;
+            let who = authorize(app, cred.as_ref(), &owner, Access::Write)?;
             let id = rule_id(&owner, &id)?;
             admin::execute(&app.store, Command::RuleDelete { owner, id })?;
             Ok::<_, ApiError>(who)
@@ -164,10 +157,11 @@ pub async fn preview(
     id: String,
 ) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
+    let cred = credential(&parts)?;
     let base = crate::http::base_url(app.https, &parts);
     let (who, list) = app
         .blocking(move |app| {
-            let who = writer(app, &parts, &owner)?;
+            let who = authorize(app, cred.as_ref(), &owner, Access::Write)?;
             let id = rule_id(&owner, &id)?;
             let versions = crate::cleanup::preview(&app.store, &owner, Some(id)).map_err(|e| match e {
                 crate::store::Error::NotFound(_) => {

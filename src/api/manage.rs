@@ -10,12 +10,12 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{authenticate, authorize, credential, json, missing_in, with_user};
+use super::{authenticate, authorize, credential, json, missing_in, no_content, with_user};
 use crate::admin::{self, Command, Output, TokenInfo, UserInfo};
 use crate::app::App;
 use crate::auth::{Access, Principal};
 use crate::clock::rfc3339;
-use crate::http::body::{self, empty};
+use crate::http::body;
 use crate::http::{ApiError, Response};
 use crate::store::{OwnerRec, PackageType, Publisher, Role, VersionSummary};
 
@@ -589,12 +589,6 @@ pub async fn delete_version(
         })
         .await??;
     Ok(with_user(no_content(), &who))
-}
-
-pub(super) fn no_content() -> Response {
-    let mut res = Response::new(empty());
-    *res.status_mut() = StatusCode::NO_CONTENT;
-    res
 }
 
 /// Authenticates and requires an admin; a change (`writes`) also needs a password or a write

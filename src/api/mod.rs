@@ -50,6 +50,13 @@ pub fn with_user(mut res: Response, who: &Option<Principal>) -> Response {
     res
 }
 
+/// An empty 204 answer.
+pub(super) fn no_content() -> Response {
+    let mut res = Response::new(crate::http::body::empty());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    res
+}
+
 /// The request's credential, parsed but not yet checked (checking blocks).
 ///
 /// # Errors
