@@ -25,7 +25,8 @@
 //! 2. A blob of size `s`, chunk size `c` and `t` inline bytes has exactly the chunks
 //!    `0..ceil((s - t) / c)`, each `c` bytes but the last; its content is those chunks
 //!    followed by the inline bytes.
-//! 3. `BLOB_BY_SHA[sha] = id` iff `BLOBS[id].sha256 = sha`: one blob per distinct content.
+//! 3. One blob per distinct content, found by its sha256: in `BLOB_BY_SHA`, or for the
+//!    newest blobs in the writer's map beside it (`recent.rs`).
 //!
 //! Downloads and deletes (the "download leases" of docs/design.md). A long download must not
 //! hold one read snapshot for its whole transfer: space freed under a snapshot cannot be
@@ -63,6 +64,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::objects::{self, ObjectUpload};
+use super::recent::Recent;
 use super::records::BlobRec;
 use super::tables::{BLOBS, BLOB_BY_SHA, CHUNKS, STAGED};
 use super::writer::{self, Job};
@@ -399,6 +401,7 @@ impl Sealed {
         let tail_permit = self.tail_permit.take();
         let (sent, blob, sha256, size) = (u.chunks, u.blob, self.sha256, u.size);
         let ids = u.store.inner.next_blob.clone();
+        let recent = u.store.inner.recent.clone();
         let object = u.object.as_ref().map(|o| o.objects.clone());
         let in_store = object.is_some();
         let failed = u.failed.clone();
@@ -409,24 +412,50 @@ impl Sealed {
             // at the end of their tables (packed pages) rather than between older ids.
             let blob = blob.unwrap_or_else(|| ids.fetch_add(1, Ordering::Relaxed));
             if let Some(e) = failed.get() {
-                let lost =
-                    Staged { blob, chunks: sent, marked: true, small: None, sha256, size, object: in_store };
+                let lost = Staged {
+                    blob,
+                    chunks: sent,
+                    marked: true,
+                    small: None,
+                    sha256,
+                    size,
+                    object: in_store,
+                    recent,
+                };
                 discard(tx, &lost)?;
                 return Ok(Committed::ChunksLost(e));
             }
             let staged = if in_store {
                 // Staged in `objects::OBJECT_STAGING` under this id, complete in the store; any
                 // chunks are those it was copied from (flushed: no tail).
-                Staged { blob, chunks: sent, marked: sent > 0, small: None, sha256, size, object: true }
+                Staged {
+                    blob,
+                    chunks: sent,
+                    marked: sent > 0,
+                    small: None,
+                    sha256,
+                    size,
+                    object: true,
+                    recent,
+                }
             } else if sent == 0 && tail.len() <= SMALL_MAX {
-                Staged { blob, chunks: 0, marked: false, small: Some(tail), sha256, size, object: false }
+                Staged {
+                    blob,
+                    chunks: 0,
+                    marked: false,
+                    small: Some(tail),
+                    sha256,
+                    size,
+                    object: false,
+                    recent,
+                }
             } else {
                 if !tail.is_empty() {
                     // No staging mark: this transaction also adopts or discards the chunk.
                     tx.open_table(CHUNKS)?.insert((blob, sent), tail.as_ref())?;
                 }
                 let chunks = sent + u32::from(!tail.is_empty());
-                Staged { blob, chunks, marked: sent > 0, small: None, sha256, size, object: false }
+                Staged { blob, chunks, marked: sent > 0, small: None, sha256, size, object: false, recent }
             };
             drop(tail_permit);
             apply(tx, &staged).map(Committed::Applied)
@@ -498,8 +527,10 @@ impl std::io::Seek for StagedReader {
 }
 
 /// Stages `data` (carried by a job, so small) as content of blob `id` inside `tx`, ready for
-/// [`adopt`] in the same transaction: small content as it is, larger as chunks.
-pub(crate) fn stage_inline(tx: &WriteTransaction, id: u64, data: &[u8]) -> Result<Staged> {
+/// [`adopt`] in the same transaction: small content as it is, larger as chunks. `beside` is
+/// content staged in the same job (whose index it shares).
+pub(crate) fn stage_inline(tx: &WriteTransaction, id: u64, data: &[u8], beside: &Staged) -> Result<Staged> {
+    let recent = beside.recent.clone();
     let sha256 = Sha256::digest(data).into();
     let size = data.len() as u64;
     if data.len() <= SMALL_MAX {
@@ -511,6 +542,7 @@ pub(crate) fn stage_inline(tx: &WriteTransaction, id: u64, data: &[u8]) -> Resul
             sha256,
             size,
             object: false,
+            recent,
         });
     }
     let mut table = tx.open_table(CHUNKS)?;
@@ -519,7 +551,7 @@ pub(crate) fn stage_inline(tx: &WriteTransaction, id: u64, data: &[u8]) -> Resul
         table.insert((id, chunks), piece)?;
         chunks += 1;
     }
-    Ok(Staged { blob: id, chunks, marked: false, small: None, sha256, size, object: false })
+    Ok(Staged { blob: id, chunks, marked: false, small: None, sha256, size, object: false, recent })
 }
 
 impl Drop for Upload {
@@ -573,6 +605,8 @@ pub(crate) struct Staged {
     pub size: u64,
     /// The content is an object in the store (staged in `objects::OBJECT_STAGING`), no chunks.
     object: bool,
+    /// The store's newest sha256 index entries, where [`adopt`] looks and adds.
+    recent: Arc<Recent>,
 }
 
 /// One chunk of an upload, written without fsync; the commit job's durable commit covers it.
@@ -640,8 +674,7 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
     }
     let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
     let mut blobs = tx.open_table(BLOBS)?;
-    let existing = by_sha.get(staged.sha256)?.map(|v| v.value());
-    if let Some(id) = existing {
+    if let Some(id) = staged.recent.find(tx, &by_sha, &blobs, staged.sha256)? {
         let mut rec: BlobRec = super::get_rec(&blobs, id)?
             .ok_or_else(|| Error::corrupt(format!("blob {id} is indexed but missing")))?;
         rec.refs += 1;
@@ -668,7 +701,7 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
         },
     };
     blobs.insert(staged.blob, codec::encode(&rec).as_slice())?;
-    by_sha.insert(staged.sha256, staged.blob)?;
+    staged.recent.insert(tx, (&mut by_sha, &blobs), staged.blob, staged.sha256)?;
     Ok(staged.blob)
 }
 
@@ -723,7 +756,7 @@ pub(crate) fn release(tx: &WriteTransaction, id: u64, reaper: &Reaper) -> Result
         return Ok(());
     }
     blobs.remove(id)?;
-    tx.open_table(BLOB_BY_SHA)?.remove(rec.sha256)?;
+    reaper.recent.remove(tx, (&mut tx.open_table(BLOB_BY_SHA)?, &blobs), id, rec.sha256)?;
     drop(blobs);
     if objects::forget(tx, id)? {
         // Deleted after this commit by the worker, which waits for the downloads' leases.
@@ -1106,13 +1139,19 @@ impl Drop for Lease {
 #[derive(Clone)]
 pub(crate) struct Reaper {
     leases: Arc<Leases>,
+    /// Where a released blob's sha256 entry may be (`recent.rs`).
+    recent: Arc<Recent>,
     /// The blobs this job put in `dying`.
     dying: Arc<Mutex<Vec<u64>>>,
 }
 
 impl Reaper {
     fn new(store: &Store) -> Reaper {
-        Reaper { leases: store.inner.leases.clone(), dying: Arc::default() }
+        Reaper {
+            leases: store.inner.leases.clone(),
+            recent: store.inner.recent.clone(),
+            dying: Arc::default(),
+        }
     }
 
     /// Under the lease mutex: keep a leased blob's chunks, or mark it dying (invariants 4, 5).

@@ -21,6 +21,7 @@ mod migrate;
 mod objects;
 mod packages;
 mod quotas;
+mod recent;
 pub mod records;
 mod rules;
 mod sessions;
@@ -35,6 +36,8 @@ mod fault_tests;
 mod hooks_tests;
 #[cfg(test)]
 mod lease_tests;
+#[cfg(test)]
+mod recent_tests;
 #[cfg(test)]
 mod small_tests;
 
@@ -402,6 +405,8 @@ struct Inner {
     writer_stats: Arc<writer::Stats>,
     /// Next id for a blob; ids are never reused, so a staged upload cannot collide.
     next_blob: Arc<AtomicU64>,
+    /// The newest part of the sha256 index, which the writer keeps in memory (`recent.rs`).
+    recent: Arc<recent::Recent>,
     /// The blobs downloads are reading (`blobs.rs`, invariants 4-7). In memory only: a
     /// restart forgets them, and `prepare` reclaims the chunks kept for them (staged).
     leases: Arc<blobs::Leases>,
@@ -514,6 +519,7 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
                 data_budget: Arc::new(tokio::sync::Semaphore::new(writer::QUEUE_DATA_BYTES >> 10)),
                 next_blob: Arc::new(AtomicU64::new(next_blob)),
+                recent: Arc::new(recent::Recent::new(writer_stats.clone())),
                 leases: Arc::default(),
                 broken,
                 stopped,
@@ -804,6 +810,17 @@ fn upgrade(tx: &WriteTransaction, from: u32) -> Result<()> {
     if from < 5 {
         layout_4_to_5(tx)?;
     }
+    if from < 6 {
+        layout_5_to_6(tx)?;
+    }
+    Ok(())
+}
+
+/// Layout 5 indexed every blob in `BLOB_BY_SHA`: put the watermark of the index past them all
+/// (`recent.rs`).
+fn layout_5_to_6(tx: &WriteTransaction) -> Result<()> {
+    let upto = recent::set_watermark_past_all(tx)?;
+    tracing::info!(upto, "database layout 5 upgraded to 6 (the newest sha256 index entries kept in memory)");
     Ok(())
 }
 

@@ -25,7 +25,7 @@ use super::blobs::{self, BlobReader, Reaper, Sealed, Staged};
 use super::hooks::{Action, EventRec};
 use super::lists;
 use super::records::{Creator, FileRec, OwnerRec, PackageRec, Seqs, VersionRec};
-use super::tables::{BLOB_BY_SHA, FILES, FILES_BY_BLOB, OWNERS, OWNER_IDS, PACKAGES, VERSIONS};
+use super::tables::{FILES, FILES_BY_BLOB, OWNERS, OWNER_IDS, PACKAGES, VERSIONS};
 use super::{codec, get_rec, Error, Refusal, Result, Store, What};
 use crate::names::key;
 
@@ -614,7 +614,7 @@ impl Store {
         let (zip_name, mod_name) = (format!("{version}.zip"), format!("{version}.mod"));
         let added = zip
             .commit(move |tx, staged| {
-                let go_mod = blobs::stage_inline(tx, mod_blob, &go_mod)?;
+                let go_mod = blobs::stage_inline(tx, mod_blob, &go_mod, staged)?;
                 add_version(
                     tx,
                     &at,
@@ -1027,7 +1027,7 @@ impl Store {
         let tx = self.read()?;
         let o = key(owner);
         // One blob per content (deduplication), so its id names every file with that content.
-        let Some(blob) = tx.open_table(BLOB_BY_SHA)?.get(sha)?.map(|b| b.value()) else {
+        let Some(blob) = super::recent::lookup(&tx, sha)? else {
             return Ok(Page { total: 0, items: Vec::new() });
         };
         let index = tx.open_table(FILES_BY_BLOB)?;

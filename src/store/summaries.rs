@@ -520,6 +520,7 @@ mod tests {
                 tx.open_table(LISTS).unwrap().retain(|_, _| false).unwrap();
                 tx.open_table(LIST_BUCKETS).unwrap().retain(|_, _| false).unwrap();
                 tx.open_table(LIST_HEADS).unwrap().retain(|_, _| false).unwrap();
+                super::super::recent::as_layout_5(&tx).unwrap();
                 let mut meta = tx.open_table(META).unwrap();
                 meta.remove(NEXT_ID).unwrap();
                 meta.insert("format", 2u32.to_le_bytes().as_slice()).unwrap();
@@ -572,6 +573,7 @@ mod tests {
             let db = redb::Database::create(&path).unwrap();
             let tx = db.begin_write().unwrap();
             tx.open_table(FILES_BY_BLOB).unwrap().retain(|_, _| false).unwrap();
+            super::super::recent::as_layout_5(&tx).unwrap();
             tx.open_table(META).unwrap().insert("format", 3u32.to_le_bytes().as_slice()).unwrap();
             tx.commit().unwrap();
         }
@@ -630,6 +632,7 @@ mod tests {
             let db = redb::Database::create(&path).unwrap();
             let tx = db.begin_write().unwrap();
             tx.open_table(LIST_BUCKETS).unwrap().retain(|(.., b), _| b & SPAN_FLAG == 0).unwrap();
+            super::super::recent::as_layout_5(&tx).unwrap();
             tx.open_table(META).unwrap().insert("format", 4u32.to_le_bytes().as_slice()).unwrap();
             tx.commit().unwrap();
         }

@@ -96,8 +96,12 @@ pub const DELIVERIES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new(
 /// file. Layout 3 also lacked `FILES_BY_BLOB`; opening it fills the index from `FILES` and
 /// moves it to 4 (the object tables and `RULES` start empty). Layout 4 counted list items per
 /// bucket only; opening it adds the span counts (`lists.rs`) and moves it to 5: a depot of
-/// layout 4 would not keep them up to date, so it must refuse the file.
-pub const LAYOUT: u32 = 5;
+/// layout 4 would not keep them up to date, so it must refuse the file. Layout 5 indexed every
+/// blob in `BLOB_BY_SHA`; layout 6 indexes there only those up to a watermark, the newer ones
+/// being found through their records (`recent.rs`): a depot of layout 5 would store their
+/// content again and break the index, so it must refuse the file. Opening layout 5 puts the
+/// watermark past every blob and moves it to 6.
+pub const LAYOUT: u32 = 6;
 
 #[cfg(test)]
 mod tests {
@@ -192,6 +196,6 @@ mod tests {
         for (now, pinned) in pinned {
             assert_eq!(now, pinned);
         }
-        assert_eq!(hex(&LAYOUT.to_le_bytes()), "05000000");
+        assert_eq!(hex(&LAYOUT.to_le_bytes()), "06000000");
     }
 }

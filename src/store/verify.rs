@@ -170,19 +170,30 @@ fn check_blobs(
         }
     }
     let by_sha = tx.open_table(BLOB_BY_SHA)?;
+    // Blobs up to the watermark are in the index; newer ones are found by their records
+    // (`recent.rs`), and no two blobs may share a content.
+    let upto = super::recent::watermark(&tx.open_table(META)?)?;
+    let mut newer: HashMap<[u8; 32], u64> = HashMap::new();
     for (id, b) in &blobs {
         if !refs.contains_key(id) {
             r.problems.push(format!("blob {id} is orphaned: no file points at it"));
         }
-        if by_sha.get(b.sha256)?.map(|v| v.value()) != Some(*id) {
+        let indexed = by_sha.get(b.sha256)?.map(|v| v.value());
+        if *id <= upto && indexed != Some(*id) {
             r.problems.push(format!("blob {id} is missing from the sha256 index"));
+        }
+        if *id > upto {
+            if let Some(other) = indexed.or_else(|| newer.get(&b.sha256).copied()) {
+                r.problems.push(format!("blobs {other} and {id} have the same content"));
+            }
+            newer.insert(b.sha256, *id);
         }
     }
     for entry in by_sha.iter()? {
         let (k, v) = entry?;
         let id = v.value();
-        if blobs.get(&id).is_none_or(|b| b.sha256 != k.value()) {
-            r.problems.push(format!("sha256 index entry points at missing or different blob {id}"));
+        if id > upto || blobs.get(&id).is_none_or(|b| b.sha256 != k.value()) {
+            r.problems.push(format!("sha256 index entry points at missing, different or newer blob {id}"));
         }
     }
     Ok(blobs)
@@ -360,7 +371,13 @@ impl Store {
     /// # Errors
     /// Storage errors, including one met while iterating a table (nothing is then changed).
     pub fn repair(&self) -> Result<Repaired> {
-        let actions = self.write(repair)?;
+        let recent = self.inner.recent.clone();
+        let actions = self.write(move |tx| {
+            let did = repair(tx);
+            // It removed blobs and index entries behind the writer's map: rebuilt on next use.
+            recent.invalidate();
+            did
+        })?;
         Ok(Repaired { actions, after: self.verify()? })
     }
 }
@@ -394,6 +411,7 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
         }
     }
     // Blobs: drop the orphaned, correct the counts, rebuild the index.
+    let upto = super::recent::watermark(&tx.open_table(META)?)?;
     let mut blobs = tx.open_table(BLOBS)?;
     let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
     let mut chunks = tx.open_table(CHUNKS)?;
@@ -433,7 +451,8 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
             rec.refs = count;
             blobs.insert(id, codec::encode(&rec).as_slice())?;
         }
-        if by_sha.get(rec.sha256)?.is_none() {
+        // Blobs above the watermark are found by their records instead (`recent.rs`).
+        if id <= upto && by_sha.get(rec.sha256)?.is_none() {
             by_sha.insert(rec.sha256, id)?;
             did.push(format!("blob {id}: restored its sha256 index entry"));
         }
@@ -443,6 +462,7 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
         let (k, v) = entry?;
         let id = v.value();
         let wrong = match blobs.get(id)? {
+            _ if id > upto => true,
             None => true,
             Some(b) => codec::decode::<BlobRec>(b.value()).is_ok_and(|b| b.sha256 != k.value()),
         };

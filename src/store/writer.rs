@@ -97,6 +97,10 @@ pub struct Stats {
     /// Time from opening each committed batch's transaction to the end of its commit, in
     /// microseconds.
     pub micros: AtomicU64,
+    /// Batches that failed (rolled back). Counted before their jobs are told, and before the
+    /// next batch begins: state a job keeps in memory beside the database (`recent.rs`) is
+    /// stale once it changes.
+    pub failed_batches: AtomicU64,
 }
 
 /// Why the writer stopped taking jobs, once it has (set once, never cleared: only a restart
@@ -231,6 +235,7 @@ fn run(
             unsynced = 0;
         }
         if let Err(e) = &result {
+            stats.failed_batches.fetch_add(1, Ordering::Relaxed);
             // A panic was logged with its message by `commit`.
             if !matches!(e, Error::Panicked) {
                 tracing::error!(error = %e, jobs = batch.len(), "write batch failed");

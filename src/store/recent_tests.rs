@@ -1,0 +1,217 @@
+//! The newest sha256 index entries held in the writer's memory (`recent.rs`): content is
+//! found once whichever side of the watermark its blob is, across merges, deletes, a restart,
+//! a batch that failed after adding to the map, and a large upload whose id predates a merge.
+//! Unit tests merge every `MERGE_AT` = 64 new blobs.
+
+use bytes::Bytes;
+use redb::ReadableTableMetadata;
+
+use super::fault_tests::{content, read_all, runtime, seed_owner, target, upload};
+use super::recent::{self, MERGE_AT};
+use super::tables::{BLOB_BY_SHA, META};
+use super::{Create, Error, Options, Store};
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("depot.redb"), &Options::default(), Create::IfMissing).unwrap().store
+}
+
+/// (watermark, entries in `BLOB_BY_SHA`).
+fn index(store: &Store) -> (u64, u64) {
+    let tx = store.read().unwrap();
+    (
+        recent::watermark(&tx.open_table(META).unwrap()).unwrap(),
+        tx.open_table(BLOB_BY_SHA).unwrap().len().unwrap(),
+    )
+}
+
+fn blob_of(store: &Store, name: &str) -> u64 {
+    store.file(&target(name)).unwrap().unwrap().blob
+}
+
+fn assert_sound(store: &Store) {
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+/// 4 KiB of content `i` (distinct for every `i`).
+fn file(i: usize) -> Vec<u8> {
+    let mut data = content((i % 251) as u8, 4096);
+    data[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    data
+}
+
+#[test]
+fn content_is_stored_once_on_either_side_of_the_watermark_and_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    seed_owner(&store);
+    let rt = runtime();
+    let n = 2 * MERGE_AT + 10;
+    for i in 0..n {
+        rt.block_on(upload(&store, &format!("f{i}"), &file(i))).unwrap();
+    }
+    let (upto, indexed) = index(&store);
+    assert_eq!(indexed, 2 * MERGE_AT as u64, "two merges moved 2 x {MERGE_AT} blobs into the index");
+    assert!(
+        upto >= blob_of(&store, &format!("f{}", 2 * MERGE_AT - 1))
+            && upto < blob_of(&store, &format!("f{}", n - 1))
+    );
+    assert_sound(&store);
+
+    // Same content again: merged (f0), and still in memory only (the last one).
+    let last = n - 1;
+    rt.block_on(upload(&store, "again0", &file(0))).unwrap();
+    rt.block_on(upload(&store, "again-last", &file(last))).unwrap();
+    assert_eq!(blob_of(&store, "again0"), blob_of(&store, "f0"));
+    assert_eq!(blob_of(&store, "again-last"), blob_of(&store, &format!("f{last}")));
+    // Readers find both by checksum.
+    for name in ["f0", &format!("f{last}")] {
+        let sha = store.file(&target(name)).unwrap().unwrap().sha256;
+        assert_eq!(store.files_with_sha("alice", sha, 0, 10).unwrap().total, 2, "{name}");
+    }
+    drop(rt);
+    store.close();
+
+    // A restart rebuilds the map from the records above the watermark.
+    let store = open(&dir);
+    let rt = runtime();
+    rt.block_on(upload(&store, "after-restart", &file(last - 1))).unwrap();
+    assert_eq!(blob_of(&store, "after-restart"), blob_of(&store, &format!("f{}", last - 1)));
+    assert_sound(&store);
+    drop(rt);
+    store.close();
+}
+
+#[test]
+fn a_deleted_blob_leaves_the_index_on_either_side_of_the_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    seed_owner(&store);
+    let rt = runtime();
+    for i in 0..MERGE_AT + 3 {
+        rt.block_on(upload(&store, &format!("f{i}"), &file(i))).unwrap();
+    }
+    let (merged, newest) = (blob_of(&store, "f0"), blob_of(&store, &format!("f{}", MERGE_AT + 2)));
+    assert!(merged <= index(&store).0 && newest > index(&store).0);
+    store.delete_file(target("f0")).unwrap();
+    store.delete_file(target(&format!("f{}", MERGE_AT + 2))).unwrap();
+    assert_sound(&store);
+    // Uploaded again, each is new content with a new blob.
+    rt.block_on(upload(&store, "f0-again", &file(0))).unwrap();
+    rt.block_on(upload(&store, "newest-again", &file(MERGE_AT + 2))).unwrap();
+    assert!(blob_of(&store, "f0-again") > newest && blob_of(&store, "newest-again") > newest);
+    assert_eq!(read_all(&store, "newest-again"), Some(file(MERGE_AT + 2)));
+    assert_sound(&store);
+    drop(rt);
+    store.close();
+}
+
+#[test]
+fn a_failed_batch_leaves_no_content_in_the_map_that_its_rollback_removed() {
+    use super::writer::Call;
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    seed_owner(&store);
+    let rt = runtime();
+    // A first job holds the writer, so that an upload and a panicking job share a batch:
+    // the upload adds its new content to the map, then the batch is rolled back.
+    let (running, wait_running) = mpsc::channel();
+    let (go, wait_go) = mpsc::channel::<()>();
+    let (first, first_rx) = Call::job(true, 0, move |_tx| {
+        running.send(()).unwrap();
+        wait_go.recv().unwrap();
+        Ok(())
+    });
+    store.inner.queue.blocking_send(first).unwrap();
+    wait_running.recv().unwrap();
+    let queued = store.inner.queue.capacity();
+    let lost = {
+        let store = store.clone();
+        std::thread::spawn(move || runtime().block_on(upload(&store, "lost", &file(7))))
+    };
+    while store.inner.queue.capacity() == queued {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let (bad, bad_rx) = Call::job(true, 0, |_tx| -> Result<(), Error> { panic!("a job fails its batch") });
+    store.inner.queue.blocking_send(bad).unwrap();
+    go.send(()).unwrap();
+    assert_eq!(first_rx.blocking_recv().unwrap(), Ok(()));
+    assert_eq!(bad_rx.blocking_recv().unwrap(), Err(Error::Panicked));
+    assert_eq!(lost.join().unwrap(), Err(Error::Panicked), "the upload shared the failed batch");
+    assert_eq!(read_all(&store, "lost"), None);
+
+    // The same content again is new content, not a reference to the rolled-back blob.
+    rt.block_on(upload(&store, "kept", &file(7))).unwrap();
+    assert_eq!(read_all(&store, "kept"), Some(file(7)));
+    assert_sound(&store);
+    drop(rt);
+    store.close();
+}
+
+#[test]
+fn a_large_upload_whose_id_predates_a_merge_goes_into_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    seed_owner(&store);
+    let rt = runtime();
+    let big = content(9, super::CHUNK_SIZE + 5);
+    // Its first chunk goes to the writer now, taking its blob id.
+    let mut up = store.begin_upload(u64::MAX);
+    rt.block_on(up.push(Bytes::copy_from_slice(&big[..super::CHUNK_SIZE + 1]))).unwrap();
+    // A merge puts the watermark past that id.
+    for i in 0..MERGE_AT {
+        rt.block_on(upload(&store, &format!("f{i}"), &file(i))).unwrap();
+    }
+    rt.block_on(up.push(Bytes::copy_from_slice(&big[super::CHUNK_SIZE + 1..]))).unwrap();
+    let sealed = rt.block_on(up.seal()).unwrap();
+    rt.block_on(store.add_file(sealed, target("big"), None)).unwrap();
+    assert!(blob_of(&store, "big") < index(&store).0, "taken before the merge");
+    assert_sound(&store);
+    rt.block_on(upload(&store, "big-again", &big)).unwrap();
+    assert_eq!(blob_of(&store, "big-again"), blob_of(&store, "big"));
+    assert_eq!(read_all(&store, "big-again"), Some(big));
+    drop(rt);
+    store.close();
+}
+
+#[test]
+fn verify_names_an_index_that_breaks_the_watermark_and_repair_mends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    seed_owner(&store);
+    let rt = runtime();
+    for i in 0..MERGE_AT + 2 {
+        rt.block_on(upload(&store, &format!("f{i}"), &file(i))).unwrap();
+    }
+    let (merged, newest) = (blob_of(&store, "f1"), blob_of(&store, &format!("f{}", MERGE_AT + 1)));
+    let (merged_sha, newest_sha) = (
+        store.file(&target("f1")).unwrap().unwrap().sha256,
+        store.file(&target(&format!("f{}", MERGE_AT + 1))).unwrap().unwrap().sha256,
+    );
+    store
+        .write(move |tx| {
+            let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
+            by_sha.remove(merged_sha)?;
+            by_sha.insert(newest_sha, newest)?;
+            Ok(())
+        })
+        .unwrap();
+    let text = store.verify().unwrap().problems.join("\n");
+    for expected in [
+        format!("blob {merged} is missing from the sha256 index"),
+        format!("sha256 index entry points at missing, different or newer blob {newest}"),
+    ] {
+        assert!(text.contains(&expected), "verify should report {expected:?}:\n{text}");
+    }
+    let repaired = store.repair().unwrap();
+    assert!(repaired.after.problems.is_empty(), "{:?}", repaired.after.problems);
+    // Both are found again by content.
+    rt.block_on(upload(&store, "f1-again", &file(1))).unwrap();
+    rt.block_on(upload(&store, "newest-again", &file(MERGE_AT + 1))).unwrap();
+    assert_eq!(blob_of(&store, "f1-again"), merged);
+    assert_eq!(blob_of(&store, "newest-again"), newest);
+    assert_sound(&store);
+    drop(rt);
+    store.close();
+}
