@@ -7,8 +7,8 @@
 # Usage:   bash benches/put_compare.sh REFERENCE_BINARY OTHER_BINARY...
 #          ROUNDS=5 DURATION=10 bash benches/put_compare.sh old/depot target/release/depot
 # Prints each round's rate per binary, with what each commit and file cost (uploads per
-# durable commit from /metrics, the writer thread's page writes per commit and bytes written
-# per file from /proc; "-" where a build lacks the metric), then per binary the median rate,
+# durable commit from /metrics, the writer thread's page writes per commit, bytes written and
+# CPU time per file from /proc; "-" where a build lacks the metric), then per binary the median rate,
 # the spread and the median's ratio to the first (the reference). Needs wrk. Run it on a quiet machine.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
@@ -22,16 +22,18 @@ source benches/server.sh
 
 lua=benches/put.lua
 
-# writer_io: "<write syscalls> <bytes written>" of the server's writer thread so far.
+# writer_io: "<write syscalls> <bytes written> <ns on CPU>" of the server's writer thread so far.
 writer_io() {
-    local t
+    local t cpu
     for t in /proc/"$PID"/task/*; do
         [[ $(cat "$t/comm" 2>/dev/null) == depot-writer ]] || continue
-        awk '/^syscw:/ { n = $2 } /^wchar:/ { b = $2 } END { if (n == "") print "- -"; else print n, b }' "$t/io" 2>/dev/null \
-            || echo "- -"
+        cpu=$(awk '{ print $1 }' "$t/schedstat" 2>/dev/null)
+        awk -v cpu="${cpu:--}" '/^syscw:/ { n = $2 } /^wchar:/ { b = $2 }
+            END { if (n == "") print "- -", cpu; else print n, b, cpu }' "$t/io" 2>/dev/null \
+            || echo "- - -"
         return
     done
-    echo "- -"
+    echo "- - -"
 }
 
 # commit_counts: "<durable commits> <jobs they carried>" from /metrics ("- -" for a build
@@ -43,19 +45,21 @@ commit_counts() {
         END { if (c == "") print "- -"; else print c, j }'
 }
 
-# one_run BINARY: "<req/s> <files per commit> <writes per commit> <KiB written per file>" for
-# BINARY on a fresh database: how many uploads shared an fsync, and what each cost the disk
-# (the writer thread's write syscalls, a database page each, and bytes, from /proc).
+# one_run BINARY: "<req/s> <files per commit> <writes per commit> <KiB written per file>
+# <writer CPU us per file>" for BINARY on a fresh database: how many uploads shared an fsync,
+# and what each cost the disk (the writer thread's write syscalls, a database page each, and
+# bytes, from /proc) and the writer thread's CPU (schedstat).
 one_run() (
     DEPOT=$1
     start_fresh_depot bench depot-put
     sync
-    read -r w0 b0 < <(writer_io)
+    read -r w0 b0 u0 < <(writer_io)
     read -r c0 j0 < <(commit_counts)
     out=$(wrk -t2 -c32 -d"${DURATION}s" -s "$lua" "http://$ADDR/" -- "/api/packages/bench/generic/p/1/put-" "token $TOKEN")
-    read -r w1 b1 < <(writer_io)
+    read -r w1 b1 u1 < <(writer_io)
     read -r c1 j1 < <(commit_counts)
-    awk -v w0="$w0" -v w1="$w1" -v b0="$b0" -v b1="$b1" -v c0="$c0" -v c1="$c1" -v j0="$j0" -v j1="$j1" '
+    awk -v w0="$w0" -v w1="$w1" -v b0="$b0" -v b1="$b1" -v c0="$c0" -v c1="$c1" -v j0="$j0" -v j1="$j1" \
+        -v u0="$u0" -v u1="$u1" '
         /^Requests\/sec:/ { rate = $2 }
         / requests in / { n = $1 }
         END {
@@ -63,16 +67,17 @@ one_run() (
             per = counted ? sprintf("%.1f", (j1 - j0) / (c1 - c0)) : "-"
             wpc = (counted && w0 != "-" && w1 != "-") ? sprintf("%.1f", (w1 - w0) / (c1 - c0)) : "-"
             kib = (w0 != "-" && w1 != "-" && n > 0) ? sprintf("%.1f", (b1 - b0) / n / 1024) : "-"
-            print rate, per, wpc, kib
+            us = (u0 != "-" && u1 != "-" && n > 0) ? sprintf("%.1f", (u1 - u0) / n / 1000) : "-"
+            print rate, per, wpc, kib, us
         }' <<< "$out"
 )
 
 declare -A rates
 for ((r = 1; r <= ROUNDS; r++)); do
     for bin in "$@"; do
-        read -r rate per wpc kib < <(one_run "$bin")
+        read -r rate per wpc kib us < <(one_run "$bin")
         [[ -n ${rate:-} ]] || { echo "no rate from $bin" >&2; exit 1; }
-        echo "round $r  $bin  $rate req/s, $per files per durable commit, $wpc page writes per durable commit, $kib KiB written per file"
+        echo "round $r  $bin  $rate req/s, $per files per durable commit, $wpc page writes per durable commit, $kib KiB written per file, $us us of writer CPU per file"
         rates[$bin]="${rates[$bin]:-} $rate"
     done
 done

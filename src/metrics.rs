@@ -144,6 +144,9 @@ pub fn render_writer(out: &mut String, s: &crate::store::WriterStats) {
     family(out, "depot_store_commits_total", "counter", help, &commits);
     let help = "Writes (an upload, a delete, a chunk...) carried by those commits: over the commits, how many share one fsync.";
     family(out, "depot_store_commit_jobs_total", "counter", help, &[("", count(&s.jobs))]);
+    let help =
+        "Of those writes, uploads that ran merged into the upload queued ahead of them (sharing its tables).";
+    family(out, "depot_store_commit_merged_total", "counter", help, &[("", count(&s.merged))]);
     let help = "Time the writer spent running and committing those transactions.";
     family(out, "depot_store_commit_seconds_total", "counter", help, &[("", seconds(&s.micros))]);
 }

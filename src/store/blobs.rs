@@ -59,7 +59,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, Table, WriteTransaction};
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -265,7 +265,7 @@ impl Upload {
 }
 
 /// What the job committing sealed content did.
-enum Committed<T> {
+pub(crate) enum Committed<T> {
     /// It ran the caller's `apply`, which adopted or discarded the content: its outcome.
     Applied(T),
     /// An earlier chunk write of the upload had failed with this error: it discarded the
@@ -391,80 +391,122 @@ impl Sealed {
     /// earlier chunk write failed, the chunks are discarded, `apply` does not run and its
     /// error is returned. In every error case nothing of the content is left. `apply` only
     /// adds (a new file or version): its commit keeps the read cache ([`writer::Call::adding`]).
-    pub(crate) async fn commit<T, F>(mut self, apply: F) -> Result<T>
+    pub(crate) async fn commit<T, F>(self, apply: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&WriteTransaction, &Staged) -> Result<T> + Send + 'static,
     {
-        let u = &self.upload;
-        let tail = std::mem::take(&mut self.tail);
-        let tail_permit = self.tail_permit.take();
-        let (sent, blob, sha256, size) = (u.chunks, u.blob, self.sha256, u.size);
-        let ids = u.store.inner.next_blob.clone();
-        let recent = u.store.inner.recent.clone();
-        let object = u.object.as_ref().map(|o| o.objects.clone());
-        let in_store = object.is_some();
-        let failed = u.failed.clone();
-        // Adding only: `apply` creates a file (or refuses and discards), it never replaces
-        // or removes one, so the commit keeps the read cache.
-        let (job, rx) = writer::Call::adding(tail.len(), move |tx| {
-            // Taken here, in commit order, so blob records and small content are appended
-            // at the end of their tables (packed pages) rather than between older ids.
-            let blob = blob.unwrap_or_else(|| ids.fetch_add(1, Ordering::Relaxed));
-            if let Some(e) = failed.get() {
-                let lost = Staged {
-                    blob,
-                    chunks: sent,
-                    marked: true,
-                    small: None,
-                    sha256,
-                    size,
-                    object: in_store,
-                    recent,
+        self.commit_with(|finish| {
+            writer::Call::adding(finish.weight(), move |tx| {
+                let staged = match finish.stage(tx, &mut Tables::open(tx)?)? {
+                    Ok(staged) => staged,
+                    Err(lost) => return Ok(Committed::ChunksLost(lost)),
                 };
-                discard(tx, &lost)?;
-                return Ok(Committed::ChunksLost(e));
-            }
-            let staged = if in_store {
-                // Staged in `objects::OBJECT_STAGING` under this id, complete in the store; any
-                // chunks are those it was copied from (flushed: no tail).
-                Staged {
-                    blob,
-                    chunks: sent,
-                    marked: sent > 0,
-                    small: None,
-                    sha256,
-                    size,
-                    object: true,
-                    recent,
-                }
-            } else if sent == 0 && tail.len() <= SMALL_MAX {
-                Staged {
-                    blob,
-                    chunks: 0,
-                    marked: false,
-                    small: Some(tail),
-                    sha256,
-                    size,
-                    object: false,
-                    recent,
-                }
-            } else {
-                if !tail.is_empty() {
-                    // No staging mark: this transaction also adopts or discards the chunk.
-                    tx.open_table(CHUNKS)?.insert((blob, sent), tail.as_ref())?;
-                }
-                let chunks = sent + u32::from(!tail.is_empty());
-                Staged { blob, chunks, marked: sent > 0, small: None, sha256, size, object: false, recent }
-            };
-            drop(tail_permit);
-            apply(tx, &staged).map(Committed::Applied)
-        });
+                apply(tx, &staged).map(Committed::Applied)
+            })
+        })
+        .await
+    }
+
+    /// [`Sealed::commit`] with a job `make` builds from the content's [`Finish`], answering
+    /// on the receiver it returns: for a job of its own kind (`packages::AddFiles`, which
+    /// merges with the uploads queued beside it).
+    pub(crate) async fn commit_with<T>(
+        mut self,
+        make: impl FnOnce(Finish) -> (Box<dyn Job>, tokio::sync::oneshot::Receiver<Result<Committed<T>>>),
+    ) -> Result<T> {
+        let u = &self.upload;
+        let object = u.object.as_ref().map(|o| o.objects.clone());
+        let finish = Finish {
+            blob: u.blob,
+            sent: u.chunks,
+            sha256: self.sha256,
+            size: u.size,
+            tail: std::mem::take(&mut self.tail),
+            tail_permit: self.tail_permit.take(),
+            ids: u.store.inner.next_blob.clone(),
+            recent: u.store.inner.recent.clone(),
+            in_store: object.is_some(),
+            failed: u.failed.clone(),
+        };
+        let (job, rx) = make(finish);
         let outcome = self.upload.submit(job, rx).await;
         if let Some(objects) = object {
             objects.wake(); // the upload may have left an object to delete
         }
         outcome
+    }
+}
+
+/// What the writer needs to stage a sealed upload's content in its transaction, taken from
+/// the [`Sealed`] by its commit ([`Sealed::commit_with`]).
+pub(crate) struct Finish {
+    /// The id the chunks already sent were written under; none when nothing was sent.
+    blob: Option<u64>,
+    sent: u32,
+    sha256: [u8; 32],
+    size: u64,
+    /// The last, partial chunk, written by the commit job.
+    tail: Bytes,
+    tail_permit: Option<OwnedSemaphorePermit>,
+    ids: Arc<std::sync::atomic::AtomicU64>,
+    recent: Arc<Recent>,
+    /// The content is an object in the store.
+    in_store: bool,
+    failed: Failure,
+}
+
+impl Finish {
+    /// Bytes of data the job carries, for batch sizing.
+    pub(crate) fn weight(&self) -> usize {
+        self.tail.len()
+    }
+
+    /// Stages the content in `tx` for [`adopt`] or [`discard`]. When an earlier chunk write
+    /// failed, discards the chunks instead and answers that write's error (`Ok(Err(e))`,
+    /// for the client; the discard commits).
+    ///
+    /// # Errors
+    /// Storage errors, which fail the batch.
+    pub(crate) fn stage(
+        self,
+        tx: &WriteTransaction,
+        t: &mut Tables,
+    ) -> Result<std::result::Result<Staged, Error>> {
+        let Finish { blob, sent, sha256, size, tail, tail_permit, ids, recent, in_store, failed } = self;
+        // Taken here, in commit order, so blob records and small content are appended at the
+        // end of their tables (packed pages) rather than between older ids.
+        let blob = blob.unwrap_or_else(|| ids.fetch_add(1, Ordering::Relaxed));
+        if let Some(e) = failed.get() {
+            let lost = Staged {
+                blob,
+                chunks: sent,
+                marked: true,
+                small: None,
+                sha256,
+                size,
+                object: in_store,
+                recent,
+            };
+            discard(tx, t, &lost)?;
+            return Ok(Err(e));
+        }
+        let staged = if in_store {
+            // Staged in `objects::OBJECT_STAGING` under this id, complete in the store; any
+            // chunks are those it was copied from (flushed: no tail).
+            Staged { blob, chunks: sent, marked: sent > 0, small: None, sha256, size, object: true, recent }
+        } else if sent == 0 && tail.len() <= SMALL_MAX {
+            Staged { blob, chunks: 0, marked: false, small: Some(tail), sha256, size, object: false, recent }
+        } else {
+            if !tail.is_empty() {
+                // No staging mark: this transaction also adopts or discards the chunk.
+                t.chunks.insert((blob, sent), tail.as_ref())?;
+            }
+            let chunks = sent + u32::from(!tail.is_empty());
+            Staged { blob, chunks, marked: sent > 0, small: None, sha256, size, object: false, recent }
+        };
+        drop(tail_permit);
+        Ok(Ok(staged))
     }
 }
 
@@ -572,7 +614,8 @@ impl Drop for Upload {
                 objects::discard(tx, blob)?;
             }
             if chunks > 0 {
-                remove_staged(tx, blob, chunks, true)?;
+                tx.open_table(STAGED)?.remove(blob)?;
+                remove_chunks(tx, blob, Some(chunks))?;
             }
             Ok(())
         });
@@ -661,37 +704,54 @@ impl Job for ChunkJob {
     }
 }
 
+/// The content tables, open for a job that adopts many uploads (a table opens once per
+/// transaction, and opening one costs about as much as an insert).
+pub(crate) struct Tables<'t> {
+    blobs: Table<'t, u64, &'static [u8]>,
+    by_sha: Table<'t, [u8; 32], u64>,
+    chunks: Table<'t, (u64, u32), &'static [u8]>,
+    staged: Table<'t, u64, u64>,
+}
+
+impl<'t> Tables<'t> {
+    pub(crate) fn open(tx: &'t WriteTransaction) -> Result<Tables<'t>> {
+        Ok(Tables {
+            blobs: tx.open_table(BLOBS)?,
+            by_sha: tx.open_table(BLOB_BY_SHA)?,
+            chunks: tx.open_table(CHUNKS)?,
+            staged: tx.open_table(STAGED)?,
+        })
+    }
+}
+
 /// Turns staged chunks into a reference to a blob with their content: a new blob, or one more
 /// reference to an existing blob with the same sha256 (and the staged copy is dropped).
 /// Returns the blob id the new reference must point at.
-pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
+pub(crate) fn adopt(tx: &WriteTransaction, t: &mut Tables, staged: &Staged) -> Result<u64> {
     if staged.marked {
-        tx.open_table(STAGED)?.remove(staged.blob)?;
+        t.staged.remove(staged.blob)?;
     }
     if staged.object {
         // Unstaged here; either its blob's content below or, same content stored, deleted.
         objects::adopt(tx, staged.blob, staged.size)?;
     }
-    let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
-    let mut blobs = tx.open_table(BLOBS)?;
-    if let Some(id) = staged.recent.find(tx, &by_sha, &blobs, staged.sha256)? {
-        let mut rec: BlobRec = super::get_rec(&blobs, id)?
+    if let Some(id) = staged.recent.find(tx, &t.by_sha, &t.blobs, staged.sha256)? {
+        let mut rec: BlobRec = super::get_rec(&t.blobs, id)?
             .ok_or_else(|| Error::corrupt(format!("blob {id} is indexed but missing")))?;
         rec.refs += 1;
-        blobs.insert(id, codec::encode(&rec).as_slice())?;
-        drop((by_sha, blobs));
+        t.blobs.insert(id, codec::encode(&rec).as_slice())?;
         if staged.object {
             objects::forget(tx, staged.blob)?;
         }
-        remove_chunks(tx, staged.blob, Some(staged.chunks))?;
+        remove_chunks_in(&mut t.chunks, staged.blob, Some(staged.chunks))?;
         return Ok(id);
     }
     if staged.object {
         // Chunks the object was copied from (`Sealed::into_object_store`).
-        remove_chunks(tx, staged.blob, Some(staged.chunks))?;
+        remove_chunks_in(&mut t.chunks, staged.blob, Some(staged.chunks))?;
     }
     let rec = match &staged.small {
-        Some(data) => write_small(tx, staged.blob, data, staged.sha256)?,
+        Some(data) => write_small(&mut t.chunks, staged.blob, data, staged.sha256)?,
         None => BlobRec {
             sha256: staged.sha256,
             size: staged.size,
@@ -700,8 +760,8 @@ pub(crate) fn adopt(tx: &WriteTransaction, staged: &Staged) -> Result<u64> {
             inline: Vec::new(),
         },
     };
-    blobs.insert(staged.blob, codec::encode(&rec).as_slice())?;
-    staged.recent.insert(tx, (&mut by_sha, &blobs), staged.blob, staged.sha256)?;
+    t.blobs.insert(staged.blob, codec::encode(&rec).as_slice())?;
+    staged.recent.insert(tx, (&mut t.by_sha, &t.blobs), staged.blob, staged.sha256)?;
     Ok(staged.blob)
 }
 
@@ -712,7 +772,9 @@ pub(crate) fn install(tx: &WriteTransaction, staged: &Staged, refs: u64) -> Resu
         tx.open_table(STAGED)?.remove(staged.blob)?;
     }
     let rec = match &staged.small {
-        Some(data) => BlobRec { refs, ..write_small(tx, staged.blob, data, staged.sha256)? },
+        Some(data) => {
+            BlobRec { refs, ..write_small(&mut tx.open_table(CHUNKS)?, staged.blob, data, staged.sha256)? }
+        }
         None => BlobRec {
             sha256: staged.sha256,
             size: staged.size,
@@ -727,9 +789,13 @@ pub(crate) fn install(tx: &WriteTransaction, staged: &Staged, refs: u64) -> Resu
 
 /// Writes small content as blob `id`'s chunks of [`PIECE`] bytes and returns its record,
 /// with the remainder inline.
-fn write_small(tx: &WriteTransaction, id: u64, data: &[u8], sha256: [u8; 32]) -> Result<BlobRec> {
+fn write_small(
+    table: &mut Table<(u64, u32), &[u8]>,
+    id: u64,
+    data: &[u8],
+    sha256: [u8; 32],
+) -> Result<BlobRec> {
     let chunked = data.len() / PIECE * PIECE;
-    let mut table = tx.open_table(CHUNKS)?;
     for (i, piece) in data[..chunked].chunks(PIECE).enumerate() {
         table.insert((id, i as u32), piece)?;
     }
@@ -772,23 +838,22 @@ pub(crate) fn release(tx: &WriteTransaction, id: u64, reaper: &Reaper) -> Result
 }
 
 /// Removes staged content that will not become a blob (a refused upload).
-pub(crate) fn discard(tx: &WriteTransaction, staged: &Staged) -> Result<()> {
+pub(crate) fn discard(tx: &WriteTransaction, t: &mut Tables, staged: &Staged) -> Result<()> {
     if staged.object {
         objects::discard(tx, staged.blob)?;
     }
-    remove_staged(tx, staged.blob, staged.chunks, staged.marked)
-}
-
-/// Removes an unfinished upload's `chunks` chunks and, when `marked`, its staging mark.
-fn remove_staged(tx: &WriteTransaction, blob: u64, chunks: u32, marked: bool) -> Result<()> {
-    if marked {
-        tx.open_table(STAGED)?.remove(blob)?;
+    if staged.marked {
+        t.staged.remove(staged.blob)?;
     }
-    remove_chunks(tx, blob, Some(chunks))
+    remove_chunks_in(&mut t.chunks, staged.blob, Some(staged.chunks))
 }
 
+/// Removes blob `blob`'s first `count` chunks, or all of them.
 pub(crate) fn remove_chunks(tx: &WriteTransaction, blob: u64, count: Option<u32>) -> Result<()> {
-    let mut table = tx.open_table(CHUNKS)?;
+    remove_chunks_in(&mut tx.open_table(CHUNKS)?, blob, count)
+}
+
+fn remove_chunks_in(table: &mut Table<(u64, u32), &[u8]>, blob: u64, count: Option<u32>) -> Result<()> {
     match count {
         Some(n) => {
             for i in 0..n {

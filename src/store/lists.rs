@@ -12,9 +12,9 @@
 //! [`SPAN_FLAG`] set, after every bucket of their list. Every change happens in the caller's
 //! write transaction, with the records the list is about.
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, Table, WriteTransaction};
 
-use super::tables::{LISTS, LIST_BUCKETS, LIST_HEADS};
+use super::tables::{ListKey, LISTS, LIST_BUCKETS, LIST_HEADS};
 use super::Result;
 
 /// Sequence numbers per bucket, and buckets per span.
@@ -53,17 +53,41 @@ pub(crate) fn version<'a>(o: &'a str, k: &'a str, p: &'a str, v: &'a str) -> Lis
 
 /// Appends `item` to `list`; returns its sequence number.
 pub(crate) fn push(tx: &WriteTransaction, list: List, item: (&str, &str, &str)) -> Result<u64> {
-    let (o, k, p, v) = list;
-    let mut heads = tx.open_table(LIST_HEADS)?;
-    let (seq, count) = heads.get(list)?.map(|h| h.value()).unwrap_or((0, 0));
-    heads.insert(list, (seq + 1, count + 1))?;
-    tx.open_table(LISTS)?.insert((o, k, p, v, seq), item)?;
-    let mut buckets = tx.open_table(LIST_BUCKETS)?;
-    for b in [seq / BUCKET, SPAN_FLAG | seq / SPAN] {
-        let n = buckets.get((o, k, p, v, b))?.map(|c| c.value()).unwrap_or(0);
-        buckets.insert((o, k, p, v, b), n + 1)?;
+    Tables::open(tx)?.push(list, item)
+}
+
+/// The lists' tables, open for a job that adds many items (a table opens once per
+/// transaction, and opening one costs about as much as an insert).
+pub(crate) struct Tables<'t> {
+    heads: Table<'t, ListHead, (u64, u64)>,
+    items: Table<'t, ListKey, (&'static str, &'static str, &'static str)>,
+    buckets: Table<'t, BucketKey, u64>,
+}
+
+type ListHead = (&'static str, &'static str, &'static str, &'static str);
+type BucketKey = ListKey;
+
+impl<'t> Tables<'t> {
+    pub(crate) fn open(tx: &'t WriteTransaction) -> Result<Tables<'t>> {
+        Ok(Tables {
+            heads: tx.open_table(LIST_HEADS)?,
+            items: tx.open_table(LISTS)?,
+            buckets: tx.open_table(LIST_BUCKETS)?,
+        })
     }
-    Ok(seq)
+
+    /// Appends `item` to `list`; returns its sequence number.
+    pub(crate) fn push(&mut self, list: List, item: (&str, &str, &str)) -> Result<u64> {
+        let (o, k, p, v) = list;
+        let (seq, count) = self.heads.get(list)?.map(|h| h.value()).unwrap_or((0, 0));
+        self.heads.insert(list, (seq + 1, count + 1))?;
+        self.items.insert((o, k, p, v, seq), item)?;
+        for b in [seq / BUCKET, SPAN_FLAG | seq / SPAN] {
+            let n = self.buckets.get((o, k, p, v, b))?.map(|c| c.value()).unwrap_or(0);
+            self.buckets.insert((o, k, p, v, b), n + 1)?;
+        }
+        Ok(seq)
+    }
 }
 
 /// Removes the item at `seq` from `list`; nothing when it is not there.

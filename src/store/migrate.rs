@@ -467,7 +467,7 @@ impl Store {
                 let now: Option<BlobRec> = super::get_rec(&tx.open_table(BLOBS)?, id)?;
                 let in_store = tx.open_table(OBJECTS)?.get(id)?.is_some();
                 let Some(now) = now.filter(|n| in_store && n.sha256 == staged.sha256) else {
-                    blobs::discard(tx, staged)?;
+                    blobs::discard(tx, &mut blobs::Tables::open(tx)?, staged)?;
                     return Ok(Moved::Gone);
                 };
                 blobs::install(tx, staged, now.refs)?;

@@ -31,6 +31,8 @@ mod verify;
 mod writer;
 
 #[cfg(test)]
+mod batch_tests;
+#[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
 mod hooks_tests;

@@ -5,13 +5,26 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::records::{FileRec, QuotaRec, UsageRec};
 use super::tables::{FILES, OWNERS, QUOTAS, USAGE, VERSIONS};
 use super::{codec, get_rec, Error, Result, Store, What};
 use crate::names::key;
+
+/// The quota and usage tables, open for a job that charges many uploads (a table opens once
+/// per transaction).
+pub(crate) struct Tables<'t> {
+    quotas: Table<'t, &'static str, &'static [u8]>,
+    usage: Table<'t, &'static str, &'static [u8]>,
+}
+
+impl<'t> Tables<'t> {
+    pub(crate) fn open(tx: &'t WriteTransaction) -> Result<Tables<'t>> {
+        Ok(Tables { quotas: tx.open_table(QUOTAS)?, usage: tx.open_table(USAGE)? })
+    }
+}
 
 /// An owner's usage and limits, for listings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,15 +38,15 @@ pub struct OwnerUsage {
 /// then nothing changes and the answer is a message naming the limit (`o` spelled `name`).
 /// One read and one write of the usage record, for the upload path.
 pub(crate) fn charge(
-    tx: &WriteTransaction,
+    t: &mut Tables,
     o: &str,
     name: &str,
     bytes: u64,
     versions: u64,
 ) -> Result<Option<String>> {
-    let quota: QuotaRec = get_rec(&tx.open_table(QUOTAS)?, o)?.unwrap_or_default();
-    let mut table = tx.open_table(USAGE)?;
-    let mut usage: UsageRec = get_rec(&table, o)?.unwrap_or_default();
+    let quota: QuotaRec = get_rec(&t.quotas, o)?.unwrap_or_default();
+    let table = &mut t.usage;
+    let mut usage: UsageRec = get_rec(table, o)?.unwrap_or_default();
     if let Some(max) = quota.max_bytes {
         if usage.bytes.saturating_add(bytes) > max {
             return Ok(Some(format!(

@@ -44,7 +44,7 @@ pub const OWNER_IDS: TableDefinition<&str, u64> = TableDefinition::new("owner_id
 /// those of one type, (o, t, p, "") a package's versions, (o, t, p, v) a version's files.
 pub const LISTS: TableDefinition<ListKey, (&str, &str, &str)> = TableDefinition::new("lists");
 /// (owner key, type, package key, version key, seq): an item of a list.
-type ListKey = (&'static str, &'static str, &'static str, &'static str, u64);
+pub(crate) type ListKey = (&'static str, &'static str, &'static str, &'static str, u64);
 /// (list, seq / `lists::BUCKET`) → items of the list in that bucket, and (list,
 /// `lists::SPAN_FLAG | seq / lists::SPAN`) → items in that span of buckets: how a page is
 /// found without walking the items before it (`lists.rs`).

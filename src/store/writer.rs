@@ -2,7 +2,8 @@
 //!
 //! redb allows one write transaction at a time, and a durable commit costs an fsync. Callers
 //! therefore never open a write transaction themselves: they send a [`Job`] down a bounded
-//! channel. The writer takes every job already waiting (up to [`MAX_BATCH_BYTES`]), runs them
+//! channel. The writer takes every job already waiting (up to [`MAX_BATCH_BYTES`]; a job may
+//! take the ones queued right behind it into itself, [`Job::absorb`]), runs them
 //! in order in one transaction and commits once — durably if any job needs it, otherwise
 //! without fsync — then tells each job the outcome. So 32 concurrent small uploads share one
 //! fsync instead of queueing 32, and no transaction is ever held open while a socket is read:
@@ -47,7 +48,7 @@ pub const QUEUE_JOBS: usize = 1024;
 pub const QUEUE_DATA_BYTES: usize = 8 << 20;
 
 /// One unit of work for the writer thread.
-pub trait Job: Send {
+pub trait Job: Send + std::any::Any {
     /// Applies the job inside `tx`. `Err` is a storage failure that aborts the batch.
     fn run(&mut self, tx: &WriteTransaction) -> Result<(), Error>;
     /// Whether the commit holding this job must be durable before `complete` is called.
@@ -62,6 +63,17 @@ pub trait Job: Send {
     /// Bytes of data carried, for batch sizing.
     fn weight(&self) -> usize {
         0
+    }
+    /// The writes the job carries, for the metrics: more than one once jobs merged.
+    fn writes(&self) -> usize {
+        1
+    }
+    /// Takes `next`, the job queued right behind this one in its batch, into this job when
+    /// both are of a kind that runs better as one (consecutive uploads share their tables:
+    /// `packages::AddFiles`); gives it back otherwise. A merged job runs, commits and fails
+    /// as its parts would have in that batch.
+    fn absorb(&mut self, next: Box<dyn Job>) -> Result<(), Box<dyn Job>> {
+        Err(next)
     }
     /// Called once after the batch's commit returned (`Ok`) or the batch was dropped (`Err`).
     fn complete(self: Box<Self>, committed: Result<(), Error>);
@@ -92,8 +104,10 @@ pub struct Stats {
     pub durable_commits: AtomicU64,
     /// Batches committed without (the chunks of large uploads between their durable ends).
     pub other_commits: AtomicU64,
-    /// Jobs in committed batches.
+    /// Writes in committed batches (a job's [`Job::writes`]: merged uploads count one each).
     pub jobs: AtomicU64,
+    /// Jobs taken into the job queued ahead of them ([`Job::absorb`]), in committed batches.
+    pub merged: AtomicU64,
     /// Time from opening each committed batch's transaction to the end of its commit, in
     /// microseconds.
     pub micros: AtomicU64,
@@ -200,6 +214,7 @@ fn run(
         }
         let mut bytes = first.weight();
         let mut batch = vec![first];
+        let mut merged = 0u64;
         while bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
                 Ok(job) if job.alone() => {
@@ -208,7 +223,11 @@ fn run(
                 }
                 Ok(job) => {
                     bytes += job.weight();
-                    batch.push(job);
+                    let last = batch.last_mut().expect("a batch begins with a job");
+                    match last.absorb(job) {
+                        Ok(()) => merged += 1,
+                        Err(job) => batch.push(job),
+                    }
                 }
                 Err(_) => break,
             }
@@ -219,7 +238,8 @@ fn run(
         if result.is_ok() {
             let commits = if durable { &stats.durable_commits } else { &stats.other_commits };
             commits.fetch_add(1, Ordering::Relaxed);
-            stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            stats.jobs.fetch_add(batch.iter().map(|j| j.writes() as u64).sum(), Ordering::Relaxed);
+            stats.merged.fetch_add(merged, Ordering::Relaxed);
             let micros = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
             stats.micros.fetch_add(micros, Ordering::Relaxed);
         }
