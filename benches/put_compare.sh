@@ -46,7 +46,7 @@ commit_counts() {
 }
 
 # one_run BINARY: "<req/s> <files per commit> <writes per commit> <KiB written per file>
-# <writer CPU us per file>" for BINARY on a fresh database: how many uploads shared an fsync,
+# <writer CPU us per file> <p99 latency>" for BINARY on a fresh database: how many uploads shared an fsync,
 # and what each cost the disk (the writer thread's write syscalls, a database page each, and
 # bytes, from /proc) and the writer thread's CPU (schedstat).
 one_run() (
@@ -55,29 +55,30 @@ one_run() (
     sync
     read -r w0 b0 u0 < <(writer_io)
     read -r c0 j0 < <(commit_counts)
-    out=$(wrk -t2 -c32 -d"${DURATION}s" -s "$lua" "http://$ADDR/" -- "/api/packages/bench/generic/p/1/put-" "token $TOKEN")
+    out=$(wrk -t2 -c32 -d"${DURATION}s" --latency -s "$lua" "http://$ADDR/" -- "/api/packages/bench/generic/p/1/put-" "token $TOKEN")
     read -r w1 b1 u1 < <(writer_io)
     read -r c1 j1 < <(commit_counts)
     awk -v w0="$w0" -v w1="$w1" -v b0="$b0" -v b1="$b1" -v c0="$c0" -v c1="$c1" -v j0="$j0" -v j1="$j1" \
         -v u0="$u0" -v u1="$u1" '
         /^Requests\/sec:/ { rate = $2 }
         / requests in / { n = $1 }
+        /^ +99% / { p99 = $2 }
         END {
             counted = c0 != "-" && c1 != "-" && c1 != c0
             per = counted ? sprintf("%.1f", (j1 - j0) / (c1 - c0)) : "-"
             wpc = (counted && w0 != "-" && w1 != "-") ? sprintf("%.1f", (w1 - w0) / (c1 - c0)) : "-"
             kib = (w0 != "-" && w1 != "-" && n > 0) ? sprintf("%.1f", (b1 - b0) / n / 1024) : "-"
             us = (u0 != "-" && u1 != "-" && n > 0) ? sprintf("%.1f", (u1 - u0) / n / 1000) : "-"
-            print rate, per, wpc, kib, us
+            print rate, per, wpc, kib, us, p99
         }' <<< "$out"
 )
 
 declare -A rates
 for ((r = 1; r <= ROUNDS; r++)); do
     for bin in "$@"; do
-        read -r rate per wpc kib us < <(one_run "$bin")
+        read -r rate per wpc kib us p99 < <(one_run "$bin")
         [[ -n ${rate:-} ]] || { echo "no rate from $bin" >&2; exit 1; }
-        echo "round $r  $bin  $rate req/s, $per files per durable commit, $wpc page writes per durable commit, $kib KiB written per file, $us us of writer CPU per file"
+        echo "round $r  $bin  $rate req/s (p99 $p99), $per files per durable commit, $wpc page writes per durable commit, $kib KiB written per file, $us us of writer CPU per file"
         rates[$bin]="${rates[$bin]:-} $rate"
     done
 done

@@ -1,13 +1,14 @@
 //! The newest sha256 index entries held in the writer's memory (`recent.rs`): content is
-//! found once whichever side of the watermark its blob is, across merges, deletes, a restart,
-//! a batch that failed after adding to the map, and a large upload whose id predates a merge.
-//! Unit tests merge every `MERGE_AT` = 64 new blobs.
+//! found once whichever side of its slice's watermark its blob is, across merges, deletes, a
+//! restart, a batch that failed after adding to the map, and a large upload whose id
+//! predates a merge. Unit tests keep at most `MERGE_AT` = 64 blobs in the map, so a slice is
+//! merged at nearly every upload.
 
 use bytes::Bytes;
 use redb::ReadableTableMetadata;
 
 use super::fault_tests::{content, read_all, runtime, seed_owner, target, upload};
-use super::recent::{self, MERGE_AT};
+use super::recent::{Watermarks, MERGE_AT};
 use super::tables::{BLOB_BY_SHA, META};
 use super::{Create, Error, Options, Store};
 
@@ -15,13 +16,16 @@ fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(&dir.path().join("depot.redb"), &Options::default(), Create::IfMissing).unwrap().store
 }
 
-/// (watermark, entries in `BLOB_BY_SHA`).
-fn index(store: &Store) -> (u64, u64) {
+/// Entries in `BLOB_BY_SHA`.
+fn indexed(store: &Store) -> u64 {
+    store.read().unwrap().open_table(BLOB_BY_SHA).unwrap().len().unwrap()
+}
+
+/// Whether file `name`'s blob is under its slice's watermark (in `BLOB_BY_SHA`).
+fn covered(store: &Store, name: &str) -> bool {
+    let file = store.file(&target(name)).unwrap().unwrap();
     let tx = store.read().unwrap();
-    (
-        recent::watermark(&tx.open_table(META).unwrap()).unwrap(),
-        tx.open_table(BLOB_BY_SHA).unwrap().len().unwrap(),
-    )
+    Watermarks::read(&tx.open_table(META).unwrap()).unwrap().covers(file.blob, &file.sha256)
 }
 
 fn blob_of(store: &Store, name: &str) -> u64 {
@@ -40,43 +44,49 @@ fn file(i: usize) -> Vec<u8> {
     data
 }
 
+/// Uploads `f0`..`f{n-1}` and returns the index of one that is in `BLOB_BY_SHA` and of one
+/// that is in the map only.
+fn fill(store: &Store, n: usize) -> (usize, usize) {
+    let rt = runtime();
+    for i in 0..n {
+        rt.block_on(upload(store, &format!("f{i}"), &file(i))).unwrap();
+    }
+    let merged = (0..n).find(|i| covered(store, &format!("f{i}"))).expect("a merged blob");
+    let recent = (0..n).rev().find(|i| !covered(store, &format!("f{i}"))).expect("a blob in the map");
+    (merged, recent)
+}
+
 #[test]
 fn content_is_stored_once_on_either_side_of_the_watermark_and_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     seed_owner(&store);
-    let rt = runtime();
-    let n = 2 * MERGE_AT + 10;
-    for i in 0..n {
-        rt.block_on(upload(&store, &format!("f{i}"), &file(i))).unwrap();
-    }
-    let (upto, indexed) = index(&store);
-    assert_eq!(indexed, 2 * MERGE_AT as u64, "two merges moved 2 x {MERGE_AT} blobs into the index");
-    assert!(
-        upto >= blob_of(&store, &format!("f{}", 2 * MERGE_AT - 1))
-            && upto < blob_of(&store, &format!("f{}", n - 1))
-    );
+    let n = 3 * MERGE_AT;
+    let (merged, recent) = fill(&store, n);
+    // The map never holds more than MERGE_AT blobs; the rest went in slice by slice.
+    assert!(indexed(&store) >= (n - MERGE_AT) as u64 && indexed(&store) < n as u64, "{}", indexed(&store));
     assert_sound(&store);
 
-    // Same content again: merged (f0), and still in memory only (the last one).
-    let last = n - 1;
-    rt.block_on(upload(&store, "again0", &file(0))).unwrap();
-    rt.block_on(upload(&store, "again-last", &file(last))).unwrap();
-    assert_eq!(blob_of(&store, "again0"), blob_of(&store, "f0"));
-    assert_eq!(blob_of(&store, "again-last"), blob_of(&store, &format!("f{last}")));
+    // Same content again, on either side.
+    let rt = runtime();
+    rt.block_on(upload(&store, "again-merged", &file(merged))).unwrap();
+    rt.block_on(upload(&store, "again-recent", &file(recent))).unwrap();
+    assert_eq!(blob_of(&store, "again-merged"), blob_of(&store, &format!("f{merged}")));
+    assert_eq!(blob_of(&store, "again-recent"), blob_of(&store, &format!("f{recent}")));
     // Readers find both by checksum.
-    for name in ["f0", &format!("f{last}")] {
-        let sha = store.file(&target(name)).unwrap().unwrap().sha256;
+    for name in [format!("f{merged}"), format!("f{recent}")] {
+        let sha = store.file(&target(&name)).unwrap().unwrap().sha256;
         assert_eq!(store.files_with_sha("alice", sha, 0, 10).unwrap().total, 2, "{name}");
     }
     drop(rt);
     store.close();
 
-    // A restart rebuilds the map from the records above the watermark.
+    // A restart rebuilds the map from the records above the watermarks.
     let store = open(&dir);
+    let recent = (0..n).rev().find(|i| !covered(&store, &format!("f{i}"))).expect("a blob in the map");
     let rt = runtime();
-    rt.block_on(upload(&store, "after-restart", &file(last - 1))).unwrap();
-    assert_eq!(blob_of(&store, "after-restart"), blob_of(&store, &format!("f{}", last - 1)));
+    rt.block_on(upload(&store, "after-restart", &file(recent))).unwrap();
+    assert_eq!(blob_of(&store, "after-restart"), blob_of(&store, &format!("f{recent}")));
     assert_sound(&store);
     drop(rt);
     store.close();
@@ -87,20 +97,17 @@ fn a_deleted_blob_leaves_the_index_on_either_side_of_the_watermark() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     seed_owner(&store);
-    let rt = runtime();
-    for i in 0..MERGE_AT + 3 {
-        rt.block_on(upload(&store, &format!("f{i}"), &file(i))).unwrap();
-    }
-    let (merged, newest) = (blob_of(&store, "f0"), blob_of(&store, &format!("f{}", MERGE_AT + 2)));
-    assert!(merged <= index(&store).0 && newest > index(&store).0);
-    store.delete_file(target("f0")).unwrap();
-    store.delete_file(target(&format!("f{}", MERGE_AT + 2))).unwrap();
+    let (merged, recent) = fill(&store, 2 * MERGE_AT);
+    let newest = (0..2 * MERGE_AT).map(|i| blob_of(&store, &format!("f{i}"))).max().unwrap();
+    store.delete_file(target(&format!("f{merged}"))).unwrap();
+    store.delete_file(target(&format!("f{recent}"))).unwrap();
     assert_sound(&store);
     // Uploaded again, each is new content with a new blob.
-    rt.block_on(upload(&store, "f0-again", &file(0))).unwrap();
-    rt.block_on(upload(&store, "newest-again", &file(MERGE_AT + 2))).unwrap();
-    assert!(blob_of(&store, "f0-again") > newest && blob_of(&store, "newest-again") > newest);
-    assert_eq!(read_all(&store, "newest-again"), Some(file(MERGE_AT + 2)));
+    let rt = runtime();
+    rt.block_on(upload(&store, "merged-again", &file(merged))).unwrap();
+    rt.block_on(upload(&store, "recent-again", &file(recent))).unwrap();
+    assert!(blob_of(&store, "merged-again") > newest && blob_of(&store, "recent-again") > newest);
+    assert_eq!(read_all(&store, "recent-again"), Some(file(recent)));
     assert_sound(&store);
     drop(rt);
     store.close();
@@ -159,14 +166,14 @@ fn a_large_upload_whose_id_predates_a_merge_goes_into_the_index() {
     // Its first chunk goes to the writer now, taking its blob id.
     let mut up = store.begin_upload(u64::MAX);
     rt.block_on(up.push(Bytes::copy_from_slice(&big[..super::CHUNK_SIZE + 1]))).unwrap();
-    // A merge puts the watermark past that id.
-    for i in 0..MERGE_AT {
+    // Merges put every slice's watermark past that id.
+    for i in 0..4 * MERGE_AT {
         rt.block_on(upload(&store, &format!("f{i}"), &file(i))).unwrap();
     }
     rt.block_on(up.push(Bytes::copy_from_slice(&big[super::CHUNK_SIZE + 1..]))).unwrap();
     let sealed = rt.block_on(up.seal()).unwrap();
     rt.block_on(store.add_file(sealed, target("big"), None)).unwrap();
-    assert!(blob_of(&store, "big") < index(&store).0, "taken before the merge");
+    assert!(covered(&store, "big"), "its id was taken before its slice's last merge");
     assert_sound(&store);
     rt.block_on(upload(&store, "big-again", &big)).unwrap();
     assert_eq!(blob_of(&store, "big-again"), blob_of(&store, "big"));
@@ -180,37 +187,34 @@ fn verify_names_an_index_that_breaks_the_watermark_and_repair_mends_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     seed_owner(&store);
-    let rt = runtime();
-    for i in 0..MERGE_AT + 2 {
-        rt.block_on(upload(&store, &format!("f{i}"), &file(i))).unwrap();
-    }
-    let (merged, newest) = (blob_of(&store, "f1"), blob_of(&store, &format!("f{}", MERGE_AT + 1)));
-    let (merged_sha, newest_sha) = (
-        store.file(&target("f1")).unwrap().unwrap().sha256,
-        store.file(&target(&format!("f{}", MERGE_AT + 1))).unwrap().unwrap().sha256,
-    );
+    let (merged_i, recent_i) = fill(&store, 2 * MERGE_AT);
+    let (merged_f, recent_f) = (format!("f{merged_i}"), format!("f{recent_i}"));
+    let (merged, recent) = (blob_of(&store, &merged_f), blob_of(&store, &recent_f));
+    let merged_sha = store.file(&target(&merged_f)).unwrap().unwrap().sha256;
+    let recent_sha = store.file(&target(&recent_f)).unwrap().unwrap().sha256;
     store
         .write(move |tx| {
             let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
             by_sha.remove(merged_sha)?;
-            by_sha.insert(newest_sha, newest)?;
+            by_sha.insert(recent_sha, recent)?;
             Ok(())
         })
         .unwrap();
     let text = store.verify().unwrap().problems.join("\n");
     for expected in [
         format!("blob {merged} is missing from the sha256 index"),
-        format!("sha256 index entry points at missing, different or newer blob {newest}"),
+        format!("sha256 index entry points at missing, different or newer blob {recent}"),
     ] {
         assert!(text.contains(&expected), "verify should report {expected:?}:\n{text}");
     }
     let repaired = store.repair().unwrap();
     assert!(repaired.after.problems.is_empty(), "{:?}", repaired.after.problems);
     // Both are found again by content.
-    rt.block_on(upload(&store, "f1-again", &file(1))).unwrap();
-    rt.block_on(upload(&store, "newest-again", &file(MERGE_AT + 1))).unwrap();
-    assert_eq!(blob_of(&store, "f1-again"), merged);
-    assert_eq!(blob_of(&store, "newest-again"), newest);
+    let rt = runtime();
+    rt.block_on(upload(&store, "merged-again", &file(merged_i))).unwrap();
+    rt.block_on(upload(&store, "recent-again", &file(recent_i))).unwrap();
+    assert_eq!(blob_of(&store, "merged-again"), merged);
+    assert_eq!(blob_of(&store, "recent-again"), recent);
     assert_sound(&store);
     drop(rt);
     store.close();

@@ -172,17 +172,17 @@ fn check_blobs(
     let by_sha = tx.open_table(BLOB_BY_SHA)?;
     // Blobs up to the watermark are in the index; newer ones are found by their records
     // (`recent.rs`), and no two blobs may share a content.
-    let upto = super::recent::watermark(&tx.open_table(META)?)?;
+    let upto = super::recent::Watermarks::read(&tx.open_table(META)?)?;
     let mut newer: HashMap<[u8; 32], u64> = HashMap::new();
     for (id, b) in &blobs {
         if !refs.contains_key(id) {
             r.problems.push(format!("blob {id} is orphaned: no file points at it"));
         }
         let indexed = by_sha.get(b.sha256)?.map(|v| v.value());
-        if *id <= upto && indexed != Some(*id) {
+        if upto.covers(*id, &b.sha256) && indexed != Some(*id) {
             r.problems.push(format!("blob {id} is missing from the sha256 index"));
         }
-        if *id > upto {
+        if !upto.covers(*id, &b.sha256) {
             if let Some(other) = indexed.or_else(|| newer.get(&b.sha256).copied()) {
                 r.problems.push(format!("blobs {other} and {id} have the same content"));
             }
@@ -192,7 +192,7 @@ fn check_blobs(
     for entry in by_sha.iter()? {
         let (k, v) = entry?;
         let id = v.value();
-        if id > upto || blobs.get(&id).is_none_or(|b| b.sha256 != k.value()) {
+        if !upto.covers(id, &k.value()) || blobs.get(&id).is_none_or(|b| b.sha256 != k.value()) {
             r.problems.push(format!("sha256 index entry points at missing, different or newer blob {id}"));
         }
     }
@@ -411,7 +411,7 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
         }
     }
     // Blobs: drop the orphaned, correct the counts, rebuild the index.
-    let upto = super::recent::watermark(&tx.open_table(META)?)?;
+    let upto = super::recent::Watermarks::read(&tx.open_table(META)?)?;
     let mut blobs = tx.open_table(BLOBS)?;
     let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
     let mut chunks = tx.open_table(CHUNKS)?;
@@ -452,7 +452,7 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
             blobs.insert(id, codec::encode(&rec).as_slice())?;
         }
         // Blobs above the watermark are found by their records instead (`recent.rs`).
-        if id <= upto && by_sha.get(rec.sha256)?.is_none() {
+        if upto.covers(id, &rec.sha256) && by_sha.get(rec.sha256)?.is_none() {
             by_sha.insert(rec.sha256, id)?;
             did.push(format!("blob {id}: restored its sha256 index entry"));
         }
@@ -462,7 +462,7 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
         let (k, v) = entry?;
         let id = v.value();
         let wrong = match blobs.get(id)? {
-            _ if id > upto => true,
+            _ if !upto.covers(id, &k.value()) => true,
             None => true,
             Some(b) => codec::decode::<BlobRec>(b.value()).is_ok_and(|b| b.sha256 != k.value()),
         };
