@@ -1,20 +1,31 @@
 //! Uploads queued together run as one writer job (`packages::AddFiles`, `writer::Job::absorb`):
-//! one transaction and one fsync for all of them, each with its own outcome.
+//! one transaction and one fsync for all of them, each with its own outcome, and all failing
+//! together when their batch fails.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
 use super::fault_tests::{content, read_all, runtime, seed_owner, target, upload};
-use super::writer::Call;
-use super::{Create, Options, Refusal, Store, What};
+use super::records::QuotaRec;
+use super::writer::{Call, QUEUE_JOBS};
+use super::{Added, Create, Error, FileTarget, Options, Refusal, Result, Store, What};
 
-#[test]
-fn uploads_queued_together_commit_as_one_job_each_with_its_own_outcome() {
-    let dir = tempfile::tempdir().unwrap();
+fn open(dir: &tempfile::TempDir) -> Store {
     let store =
         Store::open(&dir.path().join("depot.redb"), &Options::default(), Create::IfMissing).unwrap().store;
     seed_owner(&store);
-    // A first job holds the writer while the uploads queue behind it.
+    store
+}
+
+/// Holds the writer with a job, queues an upload of 4 KiB of `content(seed)` as each
+/// (owner, file, seed) of `uploads` in that order, then `last` (a job of its own, if any),
+/// and lets the writer go: everything queued runs in one batch. Returns the uploads'
+/// outcomes.
+fn queued_together(
+    store: &Store,
+    uploads: &[(&str, &str, u8)],
+    last: Option<Box<dyn super::writer::Job>>,
+) -> Vec<Result<Added>> {
     let (running, wait_running) = mpsc::channel();
     let (go, wait_go) = mpsc::channel::<()>();
     let (first, first_rx) = Call::job(true, 0, move |_tx| {
@@ -24,58 +35,106 @@ fn uploads_queued_together_commit_as_one_job_each_with_its_own_outcome() {
     });
     store.inner.queue.blocking_send(first).unwrap();
     wait_running.recv().unwrap();
-    let stats = store.writer_stats();
-    let counts = || [&stats.durable_commits, &stats.jobs, &stats.merged].map(|c| c.load(Ordering::Relaxed));
-    let before = counts();
-
-    // Four uploads: two new files, the same name again (refused: it exists by then), and a
-    // file of an owner that does not exist (refused); the same content twice is one blob.
-    let uploads = [("a", "alice", 1u8), ("b", "alice", 1), ("a", "alice", 2), ("c", "nobody", 3)];
     let mut threads = Vec::new();
-    for (i, (name, owner, seed)) in uploads.into_iter().enumerate() {
-        let each = store.clone();
+    for (i, &(owner, name, seed)) in uploads.iter().enumerate() {
+        let (each, owner, name) = (store.clone(), owner.to_string(), name.to_string());
         threads.push(std::thread::spawn(move || {
             let store = each;
             runtime().block_on(async {
                 let mut up = store.begin_upload(u64::MAX);
                 up.push(bytes::Bytes::from(content(seed, 4096))).await?;
-                let t = super::FileTarget { owner: owner.into(), ..target(name) };
-                store.add_file(up.seal().await?, t, None).await
+                store.add_file(up.seal().await?, FileTarget { owner, ..target(&name) }, None).await
             })
         }));
-        // In this order in the queue.
-        while store.inner.queue.capacity() + i + 1 > super::writer::QUEUE_JOBS {
+        while store.inner.queue.capacity() + i + 1 > QUEUE_JOBS {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
+    if let Some(job) = last {
+        store.inner.queue.blocking_send(job).unwrap();
+    }
     go.send(()).unwrap();
     assert_eq!(first_rx.blocking_recv().unwrap(), Ok(()));
-    let outcomes: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+fn assert_sound(store: &Store) -> super::Report {
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    report
+}
+
+#[test]
+fn uploads_queued_together_commit_as_one_job_each_with_its_own_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let stats = store.writer_stats();
+    let counts = || [&stats.durable_commits, &stats.jobs, &stats.merged].map(|c| c.load(Ordering::Relaxed));
+    let before = counts();
+    // Two new files, the same name again (refused: it exists by then), and a file of an
+    // owner that does not exist (refused); the same content twice is one blob.
+    let outcomes = queued_together(
+        &store,
+        &[("alice", "a", 1), ("alice", "b", 1), ("alice", "a", 2), ("nobody", "c", 3)],
+        None,
+    );
     let stored = |i: usize| match &outcomes[i] {
-        Ok(super::Added::Stored(rec)) => rec.blob,
+        Ok(Added::Stored(rec)) => rec.blob,
         other => panic!("upload {i}: {other:?}"),
     };
     assert_eq!(stored(0), stored(1), "the same content is one blob");
-    assert!(
-        matches!(outcomes[2], Ok(super::Added::Refused(Refusal::Exists(What::File)))),
-        "{:?}",
-        outcomes[2]
-    );
-    assert!(
-        matches!(outcomes[3], Ok(super::Added::Refused(Refusal::NotFound(What::Owner)))),
-        "{:?}",
-        outcomes[3]
-    );
+    assert!(matches!(outcomes[2], Ok(Added::Refused(Refusal::Exists(What::File)))), "{:?}", outcomes[2]);
+    assert!(matches!(outcomes[3], Ok(Added::Refused(Refusal::NotFound(What::Owner)))), "{:?}", outcomes[3]);
     let after = counts();
     // The holding job's commit, then one for all four uploads: five writes, of which the
     // last three ran inside the first upload's job.
     assert_eq!([after[0] - before[0], after[1] - before[1], after[2] - before[2]], [2, 5, 3]);
     assert_eq!(read_all(&store, "a"), Some(content(1, 4096)));
-    let report = store.verify().unwrap();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let report = assert_sound(&store);
     assert_eq!((report.files, report.blobs, report.staged), (2, 1, 0));
-    // Nothing of the refused ones is left, and the writer goes on alone.
+    // Nothing of the refused ones is left, and the writer goes on.
     runtime().block_on(upload(&store, "d", &content(4, 10))).unwrap();
     assert_eq!(read_all(&store, "d"), Some(content(4, 10)));
+    store.close();
+}
+
+#[test]
+fn a_quota_refuses_one_merged_upload_and_charges_only_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.set_quota("alice", QuotaRec { max_bytes: Some(2 * 4096 + 100), max_versions: None }).unwrap();
+    let outcomes = queued_together(&store, &[("alice", "a", 1), ("alice", "b", 2), ("alice", "c", 3)], None);
+    assert!(
+        matches!(outcomes[0], Ok(Added::Stored(_))) && matches!(outcomes[1], Ok(Added::Stored(_))),
+        "{outcomes:?}"
+    );
+    assert!(matches!(outcomes[2], Ok(Added::Refused(Refusal::Quota(_)))), "{:?}", outcomes[2]);
+    let usage = store.usage(Some("alice")).unwrap();
+    assert_eq!(usage[0].usage.bytes, 2 * 4096);
+    assert_eq!(read_all(&store, "c"), None);
+    let report = assert_sound(&store);
+    assert_eq!((report.files, report.blobs), (2, 2));
+    store.close();
+}
+
+#[test]
+fn a_failed_batch_fails_every_merged_upload_and_leaves_nothing_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let (bad, bad_rx) = Call::job(true, 0, |_tx| -> Result<()> { panic!("a job fails its batch") });
+    let outcomes =
+        queued_together(&store, &[("alice", "a", 1), ("alice", "b", 2), ("alice", "c", 3)], Some(bad));
+    assert_eq!(bad_rx.blocking_recv().unwrap(), Err(Error::Panicked));
+    for (i, out) in outcomes.iter().enumerate() {
+        assert_eq!(out.as_ref().err(), Some(&Error::Panicked), "upload {i}");
+    }
+    for name in ["a", "b", "c"] {
+        assert_eq!(read_all(&store, name), None);
+    }
+    let report = assert_sound(&store);
+    assert_eq!((report.files, report.blobs, report.staged), (0, 0, 0));
+    // The names are free and the same content is stored again.
+    runtime().block_on(upload(&store, "a", &content(1, 4096))).unwrap();
+    assert_eq!(read_all(&store, "a"), Some(content(1, 4096)));
     store.close();
 }

@@ -85,9 +85,33 @@ pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, Error> {
     }
 }
 
+/// The sha256 of an encoded blob record, read without decoding the rest (its inline content):
+/// in every format the record's first field, 32 bytes right after the format byte (bincode
+/// writes an array without a length). `None` for bytes no known format holds.
+pub fn blob_sha256(bytes: &[u8]) -> Option<[u8; 32]> {
+    match bytes.split_first() {
+        Some((&(1 | FORMAT), rest)) => rest.get(..32)?.try_into().ok(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blob_records_sha256_is_read_without_decoding_it_in_every_format() {
+        use crate::store::records::BlobRec;
+        let rec = BlobRec { sha256: [7; 32], size: 3, chunk_size: 1007, refs: 2, inline: b"abc".to_vec() };
+        let now = encode(&rec);
+        let old =
+            [&[1u8][..], &[7; 32], &3u64.to_le_bytes(), &1007u32.to_le_bytes(), &2u64.to_le_bytes()].concat();
+        for bytes in [now, old] {
+            assert_eq!(blob_sha256(&bytes), Some(decode::<BlobRec>(&bytes).unwrap().sha256));
+        }
+        assert_eq!(blob_sha256(&[FORMAT, 1, 2]), None);
+        assert_eq!(blob_sha256(&[9; 40]), None);
+    }
     use crate::store::records::{FileRec, OwnerKind, OwnerRec};
 
     #[test]

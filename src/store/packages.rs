@@ -28,7 +28,7 @@ use super::lists;
 use super::quotas;
 use super::records::{Creator, FileRec, OwnerRec, PackageRec, Seqs, VersionRec};
 use super::tables::{BlobFileKey, FILES, FILES_BY_BLOB, OWNERS, OWNER_IDS, PACKAGES, VERSIONS};
-use super::writer::Job;
+use super::writer::{self, Job};
 use super::{codec, get_rec, Error, Refusal, Result, Store, What};
 use crate::names::key;
 
@@ -308,14 +308,11 @@ impl Job for AddFiles {
         let mut t = UploadTables::open(tx)?;
         for f in &mut self.0 {
             let finish = f.finish.take().expect("a job runs once");
-            let out = match finish.stage(tx, &mut t.blobs)? {
+            f.out = Some(match finish.stage(tx, &mut t.blobs)? {
                 Err(lost) => Ok(Committed::ChunksLost(lost)),
-                Ok(staged) => match add_file(tx, &mut t, &f.target, &staged, f.by.as_deref()) {
-                    Err(e) if e.is_storage() => return Err(e),
-                    other => other.map(Committed::Applied),
-                },
-            };
-            f.out = Some(out);
+                Ok(staged) => writer::outcome(add_file(tx, &mut t, &f.target, &staged, f.by.as_deref()))?
+                    .map(Committed::Applied),
+            });
         }
         Ok(())
     }
@@ -348,12 +345,7 @@ impl Job for AddFiles {
 
     fn complete(self: Box<Self>, committed: Result<()>) {
         for f in self.0 {
-            let out = match &committed {
-                Ok(()) => f.out.unwrap_or(Err(Error::Closed)),
-                Err(e) => Err(e.clone()),
-            };
-            // The client may have gone; its outcome is committed anyway.
-            let _ = f.reply.send(out);
+            writer::answer(f.reply, f.out, &committed);
         }
     }
 }

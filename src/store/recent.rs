@@ -11,9 +11,9 @@
 //! from the `BLOBS` records (which carry the sha256) whenever it may be stale. Whenever the
 //! map reaches [`MERGE_AT`] blobs, the upload that filled it moves one slice's blobs (the next
 //! in turn) into `BLOB_BY_SHA` in sha256 order and raises that slice's watermark past them: the
-//! slice's entries share its leaves, so each leaf written takes several, and no commit writes
-//! more than a slice's share of the index (a merge of the whole map at once was a commit of
-//! a thousand pages, and a p99 latency of 19 ms).
+//! slice's entries share its leaves, so each leaf written takes several, and a merge writes
+//! one slice's share of the index, about once per 64 new blobs (merging the whole map at once
+//! was a commit of a thousand pages, and a p99 latency of 19 ms).
 //!
 //! Invariants (they refine `blobs.rs` invariant 3):
 //! 1. `BLOB_BY_SHA[sha] = id` iff `BLOBS[id].sha256 = sha` and `id <= W[slice(sha)]`.
@@ -36,12 +36,12 @@ use std::sync::{Arc, Mutex};
 
 use redb::{ReadTransaction, ReadableTable, Table, WriteTransaction};
 
-use super::records::BlobRec;
 use super::tables::{BLOBS, BLOB_BY_SHA, META};
 use super::writer::Stats;
 use super::{codec, Error, Result};
 
-/// Meta key of the watermarks: [`SLICES`] ids, 8 bytes LE each; absent is all 0.
+/// Meta key of the watermarks: [`SLICES`] ids, 8 bytes LE each; absent is all 0. (One id,
+/// 8 bytes, is read as the watermark of every slice: what builds before the slices wrote.)
 pub const UPTO: &str = "sha_indexed_upto";
 
 /// Slices of the index, by the first bits of the sha256.
@@ -66,6 +66,9 @@ impl Watermarks {
     pub fn read(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Watermarks> {
         let Some(v) = meta.get(UPTO)? else { return Ok(Watermarks([0; SLICES])) };
         let bytes = v.value();
+        if let Ok(one) = <[u8; 8]>::try_from(bytes) {
+            return Ok(Watermarks([u64::from_le_bytes(one); SLICES]));
+        }
         if bytes.len() != SLICES * 8 {
             return Err(Error::corrupt(format!(
                 "the sha256 index watermarks are {} bytes, not {}",
@@ -86,14 +89,34 @@ impl Watermarks {
         Ok(())
     }
 
+    /// Watermarks that cover every blob: for a repair that indexes them all.
+    pub(crate) fn past_everything() -> Watermarks {
+        Watermarks([u64::MAX; SLICES])
+    }
+
     /// Whether blob `id` with content `sha` belongs in `BLOB_BY_SHA`.
     pub fn covers(&self, id: u64, sha: &[u8; 32]) -> bool {
         id <= self.0[slice(sha)]
     }
 
-    /// The lowest watermark: every blob above the watermark of its slice is above it.
-    fn lowest(&self) -> u64 {
-        self.0.iter().copied().min().unwrap_or(0)
+    /// Calls `each` with the id and sha256 of every blob of `blobs` above its slice's
+    /// watermark (from the lowest watermark up, the records' sha256 read without decoding
+    /// them), until it returns false. An unreadable record (verify reports it) is skipped:
+    /// its content, uploaded again, is stored again.
+    fn newer(
+        &self,
+        blobs: &impl ReadableTable<u64, &'static [u8]>,
+        mut each: impl FnMut(u64, [u8; 32]) -> bool,
+    ) -> Result<()> {
+        let lowest = self.0.iter().copied().min().unwrap_or(0);
+        for entry in blobs.range(lowest.saturating_add(1)..)? {
+            let (id, rec) = entry?;
+            let Some(sha) = codec::blob_sha256(rec.value()) else { continue };
+            if !self.covers(id.value(), &sha) && !each(id.value(), sha) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -148,7 +171,8 @@ impl Recent {
     ) -> Result<()> {
         let mut state = self.current(tx, blobs)?;
         if state.upto.covers(id, &sha) {
-            // An upload that took its id before its slice's last merge (a large one, staged early).
+            // An upload that took its id before its slice's last merge (one that staged chunks
+            // or an object early, or a Go module's go.mod).
             by_sha.insert(sha, id)?;
             return Ok(());
         }
@@ -166,7 +190,9 @@ impl Recent {
         for (sha, id) in &entries {
             by_sha.insert(sha, id)?;
         }
-        let top = entries.iter().map(|(_, id)| *id).max().unwrap_or(0);
+        // Every blob of the slice is in the index now: its watermark may go past the newest
+        // blob of all (an upload holding an older id goes into the index directly).
+        let top = blobs.last()?.map_or(0, |(id, _)| id.value());
         state.upto.0[s] = state.upto.0[s].max(top);
         state.next = (s + 1) % SLICES;
         state.upto.write(tx)
@@ -207,16 +233,10 @@ impl Recent {
         if state.built != Some(failed) {
             let upto = Watermarks::read(&tx.open_table(META)?)?;
             let mut by_sha = HashMap::new();
-            for entry in blobs.range(upto.lowest().saturating_add(1)..)? {
-                let (id, rec) = entry?;
-                // An unreadable record (verify reports it) must not stop every upload: its
-                // content, uploaded again, is stored again.
-                if let Ok(rec) = codec::decode::<BlobRec>(rec.value()) {
-                    if !upto.covers(id.value(), &rec.sha256) {
-                        by_sha.insert(rec.sha256, id.value());
-                    }
-                }
-            }
+            upto.newer(blobs, |id, sha| {
+                by_sha.insert(sha, id);
+                true
+            })?;
             *state = State { built: Some(failed), upto, by_sha, next: state.next };
         }
         Ok(state)
@@ -224,11 +244,16 @@ impl Recent {
 }
 
 /// Puts every watermark past every blob (all of which must be in `BLOB_BY_SHA`): for a
-/// layout upgrade. Returns the watermark.
+/// layout upgrade, and for a repair that indexed every blob. Returns the watermark.
 pub(crate) fn set_watermark_past_all(tx: &WriteTransaction) -> Result<u64> {
     let upto = tx.open_table(BLOBS)?.last()?.map_or(0, |(id, _)| id.value());
-    Watermarks([upto; SLICES]).write(tx)?;
+    set_watermarks(tx, upto)?;
     Ok(upto)
+}
+
+/// Sets every slice's watermark to `upto`: every blob up to it must be in `BLOB_BY_SHA`.
+pub(crate) fn set_watermarks(tx: &WriteTransaction, upto: u64) -> Result<()> {
+    Watermarks([upto; SLICES]).write(tx)
 }
 
 /// The blob whose content has sha256 `sha` in the snapshot `tx`: from `BLOB_BY_SHA`, else
@@ -238,13 +263,12 @@ pub fn lookup(tx: &ReadTransaction, sha: [u8; 32]) -> Result<Option<u64>> {
         return Ok(Some(id.value()));
     }
     let upto = Watermarks::read(&tx.open_table(META)?)?;
-    for entry in tx.open_table(BLOBS)?.range(upto.0[slice(&sha)].saturating_add(1)..)? {
-        let (id, rec) = entry?;
-        if codec::decode::<BlobRec>(rec.value()).is_ok_and(|r| r.sha256 == sha) {
-            return Ok(Some(id.value()));
-        }
-    }
-    Ok(None)
+    let mut found = None;
+    upto.newer(&tx.open_table(BLOBS)?, |id, other| {
+        found = Some(id).filter(|_| other == sha);
+        found.is_none()
+    })?;
+    Ok(found)
 }
 
 /// Leaves the index as layouts up to 5 kept it: every blob in `BLOB_BY_SHA`, no watermark. For
@@ -254,7 +278,7 @@ pub(crate) fn as_layout_5(tx: &WriteTransaction) -> Result<()> {
     let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
     for entry in tx.open_table(BLOBS)?.iter()? {
         let (id, rec) = entry?;
-        by_sha.insert(codec::decode::<BlobRec>(rec.value())?.sha256, id.value())?;
+        by_sha.insert(codec::decode::<super::records::BlobRec>(rec.value())?.sha256, id.value())?;
     }
     tx.open_table(META)?.remove(UPTO)?;
     Ok(())

@@ -219,3 +219,66 @@ fn verify_names_an_index_that_breaks_the_watermark_and_repair_mends_it() {
     drop(rt);
     store.close();
 }
+
+#[test]
+fn repair_of_a_blob_still_in_the_map_leaves_no_trace_of_it_there() {
+    use super::tables::{FILES, FILES_BY_BLOB};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    seed_owner(&store);
+    let (_, recent_i) = fill(&store, MERGE_AT);
+    let name = format!("f{recent_i}");
+    let blob = blob_of(&store, &name);
+    // Its file records vanish behind the store's back: the blob is orphaned, and repair
+    // removes it while the writer's map still lists it.
+    let key = name.clone();
+    store
+        .write(move |tx| {
+            tx.open_table(FILES)?.remove(("alice", "generic", "pkg", "1", key.as_str()))?;
+            tx.open_table(FILES_BY_BLOB)?.remove((blob, "alice", "generic", "pkg", "1", key.as_str()))?;
+            Ok(())
+        })
+        .unwrap();
+    let repaired = store.repair().unwrap();
+    assert!(
+        repaired.actions.iter().any(|a| a.contains(&format!("removed orphaned blob {blob}"))),
+        "{:?}",
+        repaired.actions
+    );
+    // The same content again is new content (the map forgot the removed blob).
+    let rt = runtime();
+    rt.block_on(upload(&store, "again", &file(recent_i))).unwrap();
+    assert!(blob_of(&store, "again") > blob);
+    assert_eq!(read_all(&store, "again"), Some(file(recent_i)));
+    assert_sound(&store);
+    drop(rt);
+    store.close();
+}
+
+#[test]
+fn unreadable_watermarks_are_reported_and_repair_indexes_every_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    seed_owner(&store);
+    let (merged, recent) = fill(&store, MERGE_AT + 8);
+    store
+        .write(|tx| {
+            tx.open_table(META)?.insert(super::recent::UPTO, b"short".as_slice())?;
+            Ok(())
+        })
+        .unwrap();
+    let text = store.verify().unwrap().problems.join("\n");
+    assert!(text.contains("watermarks are unreadable"), "{text}");
+    let repaired = store.repair().unwrap();
+    assert!(repaired.after.problems.is_empty(), "{:?}", repaired.after.problems);
+    assert_eq!(indexed(&store), (MERGE_AT + 8) as u64, "every blob is in the index");
+    assert!(covered(&store, &format!("f{recent}")));
+    let rt = runtime();
+    rt.block_on(upload(&store, "merged-again", &file(merged))).unwrap();
+    rt.block_on(upload(&store, "recent-again", &file(recent))).unwrap();
+    assert_eq!(blob_of(&store, "merged-again"), blob_of(&store, &format!("f{merged}")));
+    assert_eq!(blob_of(&store, "recent-again"), blob_of(&store, &format!("f{recent}")));
+    assert_sound(&store);
+    drop(rt);
+    store.close();
+}

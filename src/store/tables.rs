@@ -8,6 +8,7 @@
 use redb::TableDefinition;
 
 /// `"format"` → u32 little-endian: the database layout version, checked on open.
+/// `"sha_indexed_upto"` → 64 × u64 LE: the watermarks of `BLOB_BY_SHA`'s slices (`recent.rs`).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// owner key → `OwnerRec` (users and organizations share one name space).
 pub const OWNERS: TableDefinition<&str, &[u8]> = TableDefinition::new("owners");
@@ -23,7 +24,8 @@ pub const VERSIONS: TableDefinition<(&str, &str, &str, &str), &[u8]> = TableDefi
 pub const FILES: TableDefinition<(&str, &str, &str, &str, &str), &[u8]> = TableDefinition::new("files");
 /// blob id → `BlobRec`.
 pub const BLOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("blobs");
-/// sha256 → blob id: the content address, for deduplication.
+/// sha256 → blob id: the content address, for deduplication; a blob is in it once its id is
+/// at most its slice's watermark, before that in the writer's memory (`recent.rs`).
 pub const BLOB_BY_SHA: TableDefinition<[u8; 32], u64> = TableDefinition::new("blob_by_sha");
 /// (blob id, chunk index) → chunk bytes.
 pub const CHUNKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("chunks");

@@ -170,30 +170,39 @@ fn check_blobs(
         }
     }
     let by_sha = tx.open_table(BLOB_BY_SHA)?;
-    // Blobs up to the watermark are in the index; newer ones are found by their records
-    // (`recent.rs`), and no two blobs may share a content.
-    let upto = super::recent::Watermarks::read(&tx.open_table(META)?)?;
-    let mut newer: HashMap<[u8; 32], u64> = HashMap::new();
+    // No two blobs share a content. Blobs up to their slice's watermark are in the index;
+    // newer ones are found by their records (`recent.rs`).
+    let upto = match super::recent::Watermarks::read(&tx.open_table(META)?) {
+        Ok(upto) => Some(upto),
+        Err(e) => {
+            r.problems.push(format!(
+                "the sha256 index's watermarks are unreadable ({e}); the index was not checked"
+            ));
+            None
+        }
+    };
+    let mut first: HashMap<[u8; 32], u64> = HashMap::new();
     for (id, b) in &blobs {
         if !refs.contains_key(id) {
             r.problems.push(format!("blob {id} is orphaned: no file points at it"));
         }
-        let indexed = by_sha.get(b.sha256)?.map(|v| v.value());
-        if upto.covers(*id, &b.sha256) && indexed != Some(*id) {
+        if let Some(other) = first.insert(b.sha256, *id) {
+            r.problems.push(format!("blobs {other} and {id} have the same content"));
+        }
+        if upto.is_some_and(|u| u.covers(*id, &b.sha256))
+            && by_sha.get(b.sha256)?.map(|v| v.value()) != Some(*id)
+        {
             r.problems.push(format!("blob {id} is missing from the sha256 index"));
         }
-        if !upto.covers(*id, &b.sha256) {
-            if let Some(other) = indexed.or_else(|| newer.get(&b.sha256).copied()) {
-                r.problems.push(format!("blobs {other} and {id} have the same content"));
-            }
-            newer.insert(b.sha256, *id);
-        }
     }
-    for entry in by_sha.iter()? {
-        let (k, v) = entry?;
-        let id = v.value();
-        if !upto.covers(id, &k.value()) || blobs.get(&id).is_none_or(|b| b.sha256 != k.value()) {
-            r.problems.push(format!("sha256 index entry points at missing, different or newer blob {id}"));
+    if let Some(upto) = upto {
+        for entry in by_sha.iter()? {
+            let (k, v) = entry?;
+            let id = v.value();
+            if !upto.covers(id, &k.value()) || blobs.get(&id).is_none_or(|b| b.sha256 != k.value()) {
+                r.problems
+                    .push(format!("sha256 index entry points at missing, different or newer blob {id}"));
+            }
         }
     }
     Ok(blobs)
@@ -410,8 +419,12 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
             }
         }
     }
-    // Blobs: drop the orphaned, correct the counts, rebuild the index.
-    let upto = super::recent::Watermarks::read(&tx.open_table(META)?)?;
+    // Blobs: drop the orphaned, correct the counts, rebuild the index. Unreadable watermarks
+    // are replaced: every blob goes into the index, and they are put past all of them.
+    let (upto, unreadable) = match super::recent::Watermarks::read(&tx.open_table(META)?) {
+        Ok(upto) => (upto, false),
+        Err(_) => (super::recent::Watermarks::past_everything(), true),
+    };
     let mut blobs = tx.open_table(BLOBS)?;
     let mut by_sha = tx.open_table(BLOB_BY_SHA)?;
     let mut chunks = tx.open_table(CHUNKS)?;
@@ -427,6 +440,24 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
                 kept.insert(k.value());
             }
         }
+    }
+    // Wrong entries go first, so that a covered blob whose key held one gets its own back.
+    let mut stale: Vec<[u8; 32]> = Vec::new();
+    for entry in by_sha.iter()? {
+        let (k, v) = entry?;
+        let id = v.value();
+        let wrong = match blobs.get(id)? {
+            _ if !upto.covers(id, &k.value()) => true,
+            None => true,
+            Some(b) => codec::decode::<BlobRec>(b.value()).is_ok_and(|b| b.sha256 != k.value()),
+        };
+        if wrong {
+            stale.push(k.value());
+        }
+    }
+    for sha in stale {
+        by_sha.remove(sha)?;
+        did.push("removed a sha256 index entry pointing at a missing, different or newer blob".into());
     }
     for (id, mut rec) in records {
         if !all_files_readable {
@@ -457,22 +488,12 @@ fn repair(tx: &redb::WriteTransaction) -> Result<Vec<String>> {
             did.push(format!("blob {id}: restored its sha256 index entry"));
         }
     }
-    let mut stale: Vec<[u8; 32]> = Vec::new();
-    for entry in by_sha.iter()? {
-        let (k, v) = entry?;
-        let id = v.value();
-        let wrong = match blobs.get(id)? {
-            _ if !upto.covers(id, &k.value()) => true,
-            None => true,
-            Some(b) => codec::decode::<BlobRec>(b.value()).is_ok_and(|b| b.sha256 != k.value()),
-        };
-        if wrong {
-            stale.push(k.value());
-        }
-    }
-    for sha in stale {
-        by_sha.remove(sha)?;
-        did.push("removed a sha256 index entry pointing at a missing or different blob".into());
+    if unreadable {
+        super::recent::set_watermarks(tx, blobs.last()?.map_or(0, |(id, _)| id.value()))?;
+        did.push(
+            "the sha256 index's watermarks were unreadable: every blob indexed and the watermarks reset"
+                .into(),
+        );
     }
     // Chunks that belong to no blob and no upload in progress.
     let mut staged = BTreeSet::new();

@@ -11,7 +11,8 @@
 //!
 //! Invariants:
 //! 1. A job that returns `Ok` from [`Job::run`] has applied all of its changes, or (when its
-//!    domain outcome is a refusal) none that would be visible as a partial result.
+//!    domain outcome is a refusal) none that would be visible as a partial result; a merged
+//!    job ([`Job::absorb`]) holds this for each of its parts.
 //! 2. A job that fails with a storage error fails the whole batch; the transaction is dropped
 //!    uncommitted and every job in it is told so.
 //! 3. A job's reply is sent only after the commit that holds it has returned.
@@ -258,7 +259,7 @@ fn run(
             stats.failed_batches.fetch_add(1, Ordering::Relaxed);
             // A panic was logged with its message by `commit`.
             if !matches!(e, Error::Panicked) {
-                tracing::error!(error = %e, jobs = batch.len(), "write batch failed");
+                tracing::error!(error = %e, writes = batch.iter().map(|j| j.writes()).sum::<usize>(), "write batch failed");
             }
             if matches!(e, Error::Io(_) | Error::DiskFull) {
                 broken.store(true, Ordering::Relaxed);
@@ -306,7 +307,9 @@ fn commit(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), Error> {
     //   are discarded with their transaction); a chunk job's failure fails its upload, whose
     //   cleanup is queued again as after a storage error.
     // - the writer's own state (cache, counters) is not touched while jobs run; locks a job
-    //   could hold (an upload's failure slot) are taken poison-tolerant everywhere.
+    //   could hold (an upload's failure slot) are taken poison-tolerant everywhere; what jobs
+    //   keep in memory beside the database (`recent.rs`) is rebuilt once the failed batch is
+    //   counted (`Stats::failed_batches`).
     let ran = panic::catch_unwind(AssertUnwindSafe(|| batch.iter_mut().try_for_each(|job| job.run(&tx))));
     match ran {
         Ok(Ok(())) => tx.commit().map_err(Error::storage),
@@ -314,7 +317,7 @@ fn commit(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), Error> {
         Err(payload) => {
             tracing::error!(
                 panic = %panic_message(&*payload),
-                jobs = batch.len(),
+                writes = batch.iter().map(|j| j.writes()).sum::<usize>(),
                 "a write job panicked; its batch was rolled back and failed, the writer goes on"
             );
             tx.abort().map_err(Error::storage)?;
@@ -401,13 +404,8 @@ where
 {
     fn run(&mut self, tx: &WriteTransaction) -> Result<(), Error> {
         let f = self.f.take().expect("a job runs once");
-        match f(tx) {
-            Err(e) if e.is_storage() => Err(e),
-            other => {
-                self.out = Some(other);
-                Ok(())
-            }
-        }
+        self.out = Some(outcome(f(tx))?);
+        Ok(())
     }
 
     fn durable(&self) -> bool {
@@ -423,11 +421,31 @@ where
     }
 
     fn complete(self: Box<Self>, committed: Result<(), Error>) {
-        let out = match committed {
-            Ok(()) => self.out.unwrap_or(Err(Error::Closed)),
-            Err(e) => Err(e),
-        };
-        // The caller may have gone (client disconnected); its outcome is committed anyway.
-        let _ = self.reply.send(out);
+        answer(self.reply, self.out, &committed);
     }
+}
+
+/// What a job's part makes of its closure's result: a storage error fails the batch (`Err`);
+/// anything else (a value, or a domain error such as a refusal) is its outcome, delivered
+/// after the commit by [`answer`].
+pub fn outcome<T>(result: Result<T, Error>) -> Result<Result<T, Error>, Error> {
+    match result {
+        Err(e) if e.is_storage() => Err(e),
+        other => Ok(other),
+    }
+}
+
+/// Sends a job part's outcome (`out`, set when it ran) once its batch is `committed`: the
+/// outcome when the commit held, else the batch's error.
+pub fn answer<T>(
+    reply: oneshot::Sender<Result<T, Error>>,
+    out: Option<Result<T, Error>>,
+    committed: &Result<(), Error>,
+) {
+    let out = match committed {
+        Ok(()) => out.unwrap_or(Err(Error::Closed)),
+        Err(e) => Err(e.clone()),
+    };
+    // The caller may have gone (client disconnected); its outcome is committed anyway.
+    let _ = reply.send(out);
 }
