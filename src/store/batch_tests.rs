@@ -3,11 +3,10 @@
 //! together when their batch fails.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 
-use super::fault_tests::{content, read_all, runtime, seed_owner, target, upload};
+use super::fault_tests::{content, hold_writer, read_all, runtime, seed_owner, target, upload, wait_queued};
 use super::records::QuotaRec;
-use super::writer::{Call, QUEUE_JOBS};
+use super::writer::Call;
 use super::{Added, Create, Error, FileTarget, Options, Refusal, Result, Store, What};
 
 fn open(dir: &tempfile::TempDir) -> Store {
@@ -26,15 +25,7 @@ fn queued_together(
     uploads: &[(&str, &str, u8)],
     last: Option<Box<dyn super::writer::Job>>,
 ) -> Vec<Result<Added>> {
-    let (running, wait_running) = mpsc::channel();
-    let (go, wait_go) = mpsc::channel::<()>();
-    let (first, first_rx) = Call::job(true, 0, move |_tx| {
-        running.send(()).unwrap();
-        wait_go.recv().unwrap();
-        Ok(())
-    });
-    store.inner.queue.blocking_send(first).unwrap();
-    wait_running.recv().unwrap();
+    let release = hold_writer(store, |_| Ok(()));
     let mut threads = Vec::new();
     for (i, &(owner, name, seed)) in uploads.iter().enumerate() {
         let (each, owner, name) = (store.clone(), owner.to_string(), name.to_string());
@@ -46,15 +37,12 @@ fn queued_together(
                 store.add_file(up.seal().await?, FileTarget { owner, ..target(&name) }, None).await
             })
         }));
-        while store.inner.queue.capacity() + i + 1 > QUEUE_JOBS {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        wait_queued(store, i + 1);
     }
     if let Some(job) = last {
         store.inner.queue.blocking_send(job).unwrap();
     }
-    go.send(()).unwrap();
-    assert_eq!(first_rx.blocking_recv().unwrap(), Ok(()));
+    release();
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 

@@ -393,6 +393,35 @@ fn probe(store: &Store, key: &'static str) -> bool {
     tx.open_table(super::tables::META).unwrap().get(key).unwrap().is_some()
 }
 
+/// Holds the writer with a durable job (which runs `then` once let go) until the returned
+/// function is called, so that the jobs queued meanwhile share one batch; the function lets
+/// it go and waits for the holding job's answer. Shared with `recent_tests` and `batch_tests`.
+pub(super) fn hold_writer(
+    store: &Store,
+    then: impl FnOnce(&redb::WriteTransaction) -> Result<(), Error> + Send + 'static,
+) -> impl FnOnce() {
+    let (running, wait_running) = std::sync::mpsc::channel();
+    let (go, wait_go) = std::sync::mpsc::channel::<()>();
+    let (first, first_rx) = super::writer::Call::job(true, 0, move |tx| {
+        running.send(()).unwrap();
+        wait_go.recv().unwrap();
+        then(tx)
+    });
+    store.inner.queue.blocking_send(first).unwrap();
+    wait_running.recv().unwrap();
+    move || {
+        go.send(()).unwrap();
+        assert_eq!(first_rx.blocking_recv().unwrap(), Ok(()));
+    }
+}
+
+/// Waits until `n` jobs wait in the writer's queue (which a held writer does not take).
+pub(super) fn wait_queued(store: &Store, n: usize) {
+    while store.inner.queue.capacity() + n > super::writer::QUEUE_JOBS {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 fn insert_probe(tx: &redb::WriteTransaction, key: &str) -> Result<(), Error> {
     tx.open_table(super::tables::META)?.insert(key, b"x".as_slice())?;
     Ok(())
@@ -401,17 +430,10 @@ fn insert_probe(tx: &redb::WriteTransaction, key: &str) -> Result<(), Error> {
 #[test]
 fn a_panicking_write_job_fails_its_batch_and_the_writer_goes_on() {
     use super::writer::Call;
-    use std::sync::mpsc;
     let store = open(Faulty::new(Arc::new(Image::default())));
     seed_owner(&store);
     // A first job holds the writer until the next two are queued, so they share a batch.
-    let (running, wait_running) = mpsc::channel();
-    let (go, wait_go) = mpsc::channel::<()>();
-    let (first, first_rx) = Call::job(true, 0, move |tx| {
-        running.send(()).unwrap();
-        wait_go.recv().unwrap();
-        insert_probe(tx, "probe-before")
-    });
+    let release = hold_writer(&store, |tx| insert_probe(tx, "probe-before"));
     let (bad, bad_rx) = Call::job(true, 0, |tx| -> Result<(), Error> {
         insert_probe(tx, "probe-bad")?;
         let chunk_size = std::hint::black_box(0u64);
@@ -420,12 +442,9 @@ fn a_panicking_write_job_fails_its_batch_and_the_writer_goes_on() {
         Ok(())
     });
     let (innocent, innocent_rx) = Call::job(true, 0, |tx| insert_probe(tx, "probe-innocent"));
-    store.inner.queue.blocking_send(first).unwrap();
-    wait_running.recv().unwrap();
     store.inner.queue.blocking_send(bad).unwrap();
     store.inner.queue.blocking_send(innocent).unwrap();
-    go.send(()).unwrap();
-    assert_eq!(first_rx.blocking_recv().unwrap(), Ok(()));
+    release();
     assert_eq!(bad_rx.blocking_recv().unwrap(), Err(Error::Panicked));
     assert_eq!(innocent_rx.blocking_recv().unwrap(), Err(Error::Panicked), "its batch failed with it");
     assert!(probe(&store, "probe-before"));

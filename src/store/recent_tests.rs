@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use redb::ReadableTableMetadata;
 
-use super::fault_tests::{content, read_all, runtime, seed_owner, target, upload};
+use super::fault_tests::{content, hold_writer, read_all, runtime, seed_owner, target, upload, wait_queued};
 use super::recent::{Watermarks, MERGE_AT};
 use super::tables::{BLOB_BY_SHA, META};
 use super::{Create, Error, Options, Store};
@@ -116,34 +116,21 @@ fn a_deleted_blob_leaves_the_index_on_either_side_of_the_watermark() {
 #[test]
 fn a_failed_batch_leaves_no_content_in_the_map_that_its_rollback_removed() {
     use super::writer::Call;
-    use std::sync::mpsc;
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     seed_owner(&store);
     let rt = runtime();
     // A first job holds the writer, so that an upload and a panicking job share a batch:
     // the upload adds its new content to the map, then the batch is rolled back.
-    let (running, wait_running) = mpsc::channel();
-    let (go, wait_go) = mpsc::channel::<()>();
-    let (first, first_rx) = Call::job(true, 0, move |_tx| {
-        running.send(()).unwrap();
-        wait_go.recv().unwrap();
-        Ok(())
-    });
-    store.inner.queue.blocking_send(first).unwrap();
-    wait_running.recv().unwrap();
-    let queued = store.inner.queue.capacity();
+    let release = hold_writer(&store, |_| Ok(()));
     let lost = {
         let store = store.clone();
         std::thread::spawn(move || runtime().block_on(upload(&store, "lost", &file(7))))
     };
-    while store.inner.queue.capacity() == queued {
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    wait_queued(&store, 1);
     let (bad, bad_rx) = Call::job(true, 0, |_tx| -> Result<(), Error> { panic!("a job fails its batch") });
     store.inner.queue.blocking_send(bad).unwrap();
-    go.send(()).unwrap();
-    assert_eq!(first_rx.blocking_recv().unwrap(), Ok(()));
+    release();
     assert_eq!(bad_rx.blocking_recv().unwrap(), Err(Error::Panicked));
     assert_eq!(lost.join().unwrap(), Err(Error::Panicked), "the upload shared the failed batch");
     assert_eq!(read_all(&store, "lost"), None);
@@ -281,4 +268,23 @@ fn unreadable_watermarks_are_reported_and_repair_indexes_every_blob() {
     assert_sound(&store);
     drop(rt);
     store.close();
+}
+
+#[test]
+fn a_single_watermark_of_an_earlier_build_reads_as_every_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .write(|tx| {
+            tx.open_table(META)?.insert(super::recent::UPTO, 7u64.to_le_bytes().as_slice())?;
+            Ok(())
+        })
+        .unwrap();
+    let tx = store.read().unwrap();
+    let upto = Watermarks::read(&tx.open_table(META).unwrap()).unwrap();
+    for first in [0u8, 100, 255] {
+        let mut sha = [0; 32];
+        sha[0] = first;
+        assert!(upto.covers(7, &sha) && !upto.covers(8, &sha), "slice of {first}");
+    }
 }
