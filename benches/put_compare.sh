@@ -2,7 +2,7 @@
 # Durable 4 KiB PUT rate of several depot builds, measured alternately in one invocation, so
 # a change to the upload path can be judged against a reference build on the same machine
 # state (wrk -t2 -c32, every request a new file of one version, with a write token: the
-# PUT load of bench.sh).
+# PUT load of bench.sh; CONNS=8 for fewer clients).
 #
 # Usage:   bash benches/put_compare.sh REFERENCE_BINARY OTHER_BINARY...
 #          ROUNDS=5 DURATION=10 bash benches/put_compare.sh old/depot target/release/depot
@@ -14,6 +14,7 @@ set -u -o pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
+CONNS=${CONNS:-32}
 (($# >= 2)) || { echo "usage: $0 REFERENCE_BINARY OTHER_BINARY..." >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install -y wrk)" >&2; exit 1; }
 KEEP_TMP=0
@@ -55,7 +56,7 @@ one_run() (
     sync
     read -r w0 b0 u0 < <(writer_io)
     read -r c0 j0 < <(commit_counts)
-    out=$(wrk -t2 -c32 -d"${DURATION}s" --latency -s "$lua" "http://$ADDR/" -- "/api/packages/bench/generic/p/1/put-" "token $TOKEN")
+    out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$lua" "http://$ADDR/" -- "/api/packages/bench/generic/p/1/put-" "token $TOKEN")
     read -r w1 b1 u1 < <(writer_io)
     read -r c1 j1 < <(commit_counts)
     awk -v w0="$w0" -v w1="$w1" -v b0="$b0" -v b1="$b1" -v c0="$c0" -v c1="$c1" -v j0="$j0" -v j1="$j1" \

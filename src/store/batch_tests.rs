@@ -42,7 +42,7 @@ fn queued_together(
     if let Some(job) = last {
         store.inner.queue.blocking_send(job).unwrap();
     }
-    release();
+    release().unwrap_or_else(|e| assert_eq!(e, Error::Panicked, "only a job of the test fails the batch"));
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
@@ -74,9 +74,9 @@ fn uploads_queued_together_commit_as_one_job_each_with_its_own_outcome() {
     assert!(matches!(outcomes[2], Ok(Added::Refused(Refusal::Exists(What::File)))), "{:?}", outcomes[2]);
     assert!(matches!(outcomes[3], Ok(Added::Refused(Refusal::NotFound(What::Owner)))), "{:?}", outcomes[3]);
     let after = counts();
-    // The holding job's commit, then one for all four uploads: five writes, of which the
-    // last three ran inside the first upload's job.
-    assert_eq!([after[0] - before[0], after[1] - before[1], after[2] - before[2]], [2, 5, 3]);
+    // One commit, of the holding job and the four uploads that joined it: five writes, of
+    // which the last three ran inside the first upload's job.
+    assert_eq!([after[0] - before[0], after[1] - before[1], after[2] - before[2]], [1, 5, 3]);
     assert_eq!(read_all(&store, "a"), Some(content(1, 4096)));
     let report = assert_sound(&store);
     assert_eq!((report.files, report.blobs, report.staged), (2, 1, 0));
@@ -124,5 +124,91 @@ fn a_failed_batch_fails_every_merged_upload_and_leaves_nothing_of_them() {
     // The names are free and the same content is stored again.
     runtime().block_on(upload(&store, "a", &content(1, 4096))).unwrap();
     assert_eq!(read_all(&store, "a"), Some(content(1, 4096)));
+    store.close();
+}
+
+/// A durable job that says when it runs, then waits to be let go: (job, running, go, answer).
+fn holding_job() -> (
+    Box<dyn super::writer::Job>,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+    tokio::sync::oneshot::Receiver<Result<()>>,
+) {
+    let (running, running_rx) = std::sync::mpsc::channel();
+    let (go, wait_go) = std::sync::mpsc::channel::<()>();
+    let (job, answer) = Call::job(true, 0, move |_tx| {
+        running.send(()).unwrap();
+        wait_go.recv().unwrap();
+        Ok(())
+    });
+    (job, running_rx, go, answer)
+}
+
+#[test]
+fn jobs_that_arrive_while_a_batch_runs_join_it_for_a_bounded_number_of_rounds() {
+    use super::writer::ROUNDS;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let stats = store.writer_stats();
+    let commits = || stats.durable_commits.load(Ordering::Relaxed);
+    let before = commits();
+    // Each job arrives while the one before it runs: the first ROUNDS run in one batch, a
+    // round each; the next one commits in a batch of its own.
+    let (job, running, mut go, answer) = holding_job();
+    let mut answers = vec![answer];
+    store.inner.queue.blocking_send(job).unwrap();
+    running.recv().unwrap();
+    for _ in 1..ROUNDS {
+        let (job, running, next_go, answer) = holding_job();
+        store.inner.queue.blocking_send(job).unwrap();
+        wait_queued(&store, 1);
+        go.send(()).unwrap();
+        running.recv().unwrap();
+        assert_eq!(commits(), before, "it joined the batch that was running");
+        go = next_go;
+        answers.push(answer);
+    }
+    let (late, late_rx) = Call::job(true, 0, |_tx| Ok(()));
+    store.inner.queue.blocking_send(late).unwrap();
+    wait_queued(&store, 1);
+    go.send(()).unwrap();
+    for answer in answers {
+        assert_eq!(answer.blocking_recv().unwrap(), Ok(()));
+    }
+    assert_eq!(late_rx.blocking_recv().unwrap(), Ok(()));
+    assert_eq!(commits() - before, 2, "{ROUNDS} rounds in the first commit, the last job in a second");
+    store.close();
+}
+
+#[test]
+fn an_upload_joining_a_batch_does_not_merge_into_an_upload_that_already_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let stats = store.writer_stats();
+    let before = stats.durable_commits.load(Ordering::Relaxed);
+    let spawn_upload = |name: &'static str, seed: u8| {
+        let store = store.clone();
+        std::thread::spawn(move || runtime().block_on(upload(&store, name, &content(seed, 4096))))
+    };
+    // Round 1 holds the writer while a second holding job and upload "a" queue behind it;
+    // round 2 runs them, and "b" arrives while its holding job runs: round 3, after "a" ran.
+    let release = hold_writer(&store, |_| Ok(()));
+    let (job, running, go, answer) = holding_job();
+    store.inner.queue.blocking_send(job).unwrap();
+    let a = spawn_upload("a", 1);
+    wait_queued(&store, 2);
+    let first = std::thread::spawn(release);
+    running.recv().unwrap();
+    let b = spawn_upload("b", 2);
+    wait_queued(&store, 1);
+    go.send(()).unwrap();
+    assert_eq!(first.join().unwrap(), Ok(()));
+    assert_eq!(answer.blocking_recv().unwrap(), Ok(()));
+    for (name, seed, upload) in [("a", 1, a), ("b", 2, b)] {
+        assert_eq!(upload.join().unwrap(), Ok(()), "{name}");
+        assert_eq!(read_all(&store, name), Some(content(seed, 4096)));
+    }
+    assert_eq!(stats.durable_commits.load(Ordering::Relaxed) - before, 1, "one batch of three rounds");
+    assert_sound(&store);
     store.close();
 }

@@ -394,12 +394,13 @@ fn probe(store: &Store, key: &'static str) -> bool {
 }
 
 /// Holds the writer with a durable job (which runs `then` once let go) until the returned
-/// function is called, so that the jobs queued meanwhile share one batch; the function lets
-/// it go and waits for the holding job's answer. Shared with `recent_tests` and `batch_tests`.
+/// function is called, so that the jobs queued meanwhile share one batch: the holding job's,
+/// which they join (`writer::ROUNDS`). The function lets it go and returns the holding job's
+/// answer. Shared with `recent_tests`, `batch_tests` and `writer_tests`.
 pub(super) fn hold_writer(
     store: &Store,
     then: impl FnOnce(&redb::WriteTransaction) -> Result<(), Error> + Send + 'static,
-) -> impl FnOnce() {
+) -> impl FnOnce() -> Result<(), Error> {
     let (running, wait_running) = std::sync::mpsc::channel();
     let (go, wait_go) = std::sync::mpsc::channel::<()>();
     let (first, first_rx) = super::writer::Call::job(true, 0, move |tx| {
@@ -411,7 +412,7 @@ pub(super) fn hold_writer(
     wait_running.recv().unwrap();
     move || {
         go.send(()).unwrap();
-        assert_eq!(first_rx.blocking_recv().unwrap(), Ok(()));
+        first_rx.blocking_recv().unwrap()
     }
 }
 
@@ -432,7 +433,7 @@ fn a_panicking_write_job_fails_its_batch_and_the_writer_goes_on() {
     use super::writer::Call;
     let store = open(Faulty::new(Arc::new(Image::default())));
     seed_owner(&store);
-    // A first job holds the writer until the next two are queued, so they share a batch.
+    // A first job holds the writer until the next two are queued, so the three share a batch.
     let release = hold_writer(&store, |tx| insert_probe(tx, "probe-before"));
     let (bad, bad_rx) = Call::job(true, 0, |tx| -> Result<(), Error> {
         insert_probe(tx, "probe-bad")?;
@@ -444,11 +445,13 @@ fn a_panicking_write_job_fails_its_batch_and_the_writer_goes_on() {
     let (innocent, innocent_rx) = Call::job(true, 0, |tx| insert_probe(tx, "probe-innocent"));
     store.inner.queue.blocking_send(bad).unwrap();
     store.inner.queue.blocking_send(innocent).unwrap();
-    release();
+    assert_eq!(release(), Err(Error::Panicked), "the job before it in its batch failed with it");
     assert_eq!(bad_rx.blocking_recv().unwrap(), Err(Error::Panicked));
     assert_eq!(innocent_rx.blocking_recv().unwrap(), Err(Error::Panicked), "its batch failed with it");
-    assert!(probe(&store, "probe-before"));
-    assert!(!probe(&store, "probe-bad") && !probe(&store, "probe-innocent"), "the batch is rolled back");
+    assert!(
+        ["probe-before", "probe-bad", "probe-innocent"].iter().all(|key| !probe(&store, key)),
+        "the batch is rolled back"
+    );
     // The writer lives on: writes, uploads and the health state are as before.
     store.write(|tx| insert_probe(tx, "probe-after")).unwrap();
     assert!(probe(&store, "probe-after"));

@@ -130,7 +130,7 @@ fn a_failed_batch_leaves_no_content_in_the_map_that_its_rollback_removed() {
     wait_queued(&store, 1);
     let (bad, bad_rx) = Call::job(true, 0, |_tx| -> Result<(), Error> { panic!("a job fails its batch") });
     store.inner.queue.blocking_send(bad).unwrap();
-    release();
+    assert_eq!(release(), Err(Error::Panicked));
     assert_eq!(bad_rx.blocking_recv().unwrap(), Err(Error::Panicked));
     assert_eq!(lost.join().unwrap(), Err(Error::Panicked), "the upload shared the failed batch");
     assert_eq!(read_all(&store, "lost"), None);

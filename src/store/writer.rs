@@ -3,11 +3,11 @@
 //! redb allows one write transaction at a time, and a durable commit costs an fsync. Callers
 //! therefore never open a write transaction themselves: they send a [`Job`] down a bounded
 //! channel. The writer takes every job already waiting (up to [`MAX_BATCH_BYTES`]; a job may
-//! take the ones queued right behind it into itself, [`Job::absorb`]), runs them
-//! in order in one transaction and commits once — durably if any job needs it, otherwise
-//! without fsync — then tells each job the outcome. So 32 concurrent small uploads share one
-//! fsync instead of queueing 32, and no transaction is ever held open while a socket is read:
-//! jobs carry their data with them.
+//! take the ones queued right behind it into itself, [`Job::absorb`]), runs them in order in
+//! one transaction, then the jobs that arrived while they ran (up to [`ROUNDS`] rounds), and
+//! commits once — durably if any job needs it, otherwise without fsync — then tells each job
+//! the outcome. So 32 concurrent small uploads share one fsync instead of queueing 32, and no
+//! transaction is ever held open while a socket is read: jobs carry their data with them.
 //!
 //! Invariants:
 //! 1. A job that returns `Ok` from [`Job::run`] has applied all of its changes, or (when its
@@ -213,28 +213,13 @@ fn run(
             run_alone(db, first, stopped, cache);
             continue;
         }
-        let mut bytes = first.weight();
-        let mut batch = vec![first];
-        let mut merged = 0u64;
-        while bytes < MAX_BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(job) if job.alone() => {
-                    held = Some(job);
-                    break;
-                }
-                Ok(job) => {
-                    bytes += job.weight();
-                    let last = batch.last_mut().expect("a batch begins with a job");
-                    match last.absorb(job) {
-                        Ok(()) => merged += 1,
-                        Err(job) => batch.push(job),
-                    }
-                }
-                Err(_) => break,
-            }
-        }
+        let mut batch = Batch { bytes: first.weight(), jobs: vec![first], ran: 0, merged: 0 };
+        batch.take_waiting(rx, &mut held);
         let began = std::time::Instant::now();
-        let result = commit(&db.read().unwrap_or_else(|p| p.into_inner()), &mut batch);
+        let db = db.read().unwrap_or_else(|p| p.into_inner());
+        let result = commit(&db, &mut batch, |batch| batch.take_waiting(rx, &mut held));
+        drop(db);
+        let (bytes, merged, batch) = (batch.bytes, batch.merged, batch.jobs);
         let durable = batch.iter().any(|j| j.durable());
         if result.is_ok() {
             let commits = if durable { &stats.durable_commits } else { &stats.other_commits };
@@ -287,15 +272,66 @@ fn run_alone(db: &RwLock<Database>, mut job: Box<dyn Job>, stopped: &Stopped, ca
     job.complete(result);
 }
 
-/// Runs `batch` in one transaction and commits it.
+/// The jobs of one transaction.
+struct Batch {
+    jobs: Vec<Box<dyn Job>>,
+    /// How many jobs at the front already ran: a job arriving later runs after them, and
+    /// must not merge into one of them.
+    ran: usize,
+    /// Data carried ([`Job::weight`]).
+    bytes: usize,
+    /// Jobs merged into the one before them ([`Job::absorb`]).
+    merged: u64,
+}
+
+impl Batch {
+    /// Takes the jobs waiting in the queue, merging each into the job before it when that
+    /// one has not run yet, until the batch carries [`MAX_BATCH_BYTES`] or a job that runs
+    /// alone comes up (left in `held` for the writer's next round, which then begins with
+    /// it). Returns whether it took any.
+    fn take_waiting(&mut self, rx: &mut mpsc::Receiver<Box<dyn Job>>, held: &mut Option<Box<dyn Job>>) -> bool {
+        let before = (self.jobs.len(), self.merged);
+        while self.bytes < MAX_BATCH_BYTES && held.is_none() {
+            let Ok(job) = rx.try_recv() else { break };
+            if job.alone() {
+                *held = Some(job);
+                break;
+            }
+            self.bytes += job.weight();
+            let open = self.jobs.len() > self.ran;
+            let absorbed = match self.jobs.last_mut() {
+                Some(last) if open => last.absorb(job),
+                _ => Err(job),
+            };
+            match absorbed {
+                Ok(()) => self.merged += 1,
+                Err(job) => self.jobs.push(job),
+            }
+        }
+        (self.jobs.len(), self.merged) != before
+    }
+
+    fn durable(&self) -> bool {
+        self.jobs.iter().any(|j| j.durable())
+    }
+}
+
+/// Rounds of jobs one transaction runs at most: the jobs waiting when it began, then up to
+/// this many less one times the jobs that arrived while the round before ran ([`commit`]).
+pub(crate) const ROUNDS: usize = 3;
+
+/// Runs `batch` in one transaction and commits it. The jobs that arrive while it runs join
+/// it (`more` takes them into the batch and says whether there were any), up to [`ROUNDS`]
+/// rounds, before the commit: a commit costs a fixed part (the fsync, the pages of each
+/// table's path) whatever its size, and a client answered by the last commit may be back
+/// before this one's jobs have run. Without this, clients uploading in a loop split into two
+/// cohorts, each finding the writer busy with the other's commit: 4 and 8 such clients got
+/// 1.23× and 1.18× the uploads through with it (`docs/design.md`, "The writer").
 ///
 /// # Errors
 /// A storage error of any job or of the commit; [`Error::Panicked`] when a job panicked.
-fn commit(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), Error> {
+fn commit(db: &Database, batch: &mut Batch, mut more: impl FnMut(&mut Batch) -> bool) -> Result<(), Error> {
     let mut tx = db.begin_write().map_err(Error::storage)?;
-    if !batch.iter().any(|j| j.durable()) {
-        tx.set_durability(Durability::None).map_err(Error::storage)?;
-    }
     // The fault boundary of a batch. After a panic in a job the state is what it was before
     // the batch began, so the writer may go on:
     // - the database: every change of the batch lives in `tx`, which is outside the closure
@@ -310,14 +346,29 @@ fn commit(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), Error> {
     //   could hold (an upload's failure slot) are taken poison-tolerant everywhere; what jobs
     //   keep in memory beside the database (`recent.rs`) is rebuilt once the failed batch is
     //   counted (`Stats::failed_batches`).
-    let ran = panic::catch_unwind(AssertUnwindSafe(|| batch.iter_mut().try_for_each(|job| job.run(&tx))));
+    let ran = panic::catch_unwind(AssertUnwindSafe(|| -> Result<(), Error> {
+        for round in 1..=ROUNDS {
+            let from = batch.ran;
+            batch.ran = batch.jobs.len();
+            batch.jobs[from..].iter_mut().try_for_each(|job| job.run(&tx))?;
+            if round == ROUNDS || !more(batch) {
+                break;
+            }
+        }
+        Ok(())
+    }));
     match ran {
-        Ok(Ok(())) => tx.commit().map_err(Error::storage),
+        Ok(Ok(())) => {
+            if !batch.durable() {
+                tx.set_durability(Durability::None).map_err(Error::storage)?;
+            }
+            tx.commit().map_err(Error::storage)
+        }
         Ok(Err(e)) => Err(e),
         Err(payload) => {
             tracing::error!(
                 panic = %panic_message(&*payload),
-                writes = batch.iter().map(|j| j.writes()).sum::<usize>(),
+                writes = batch.jobs.iter().map(|j| j.writes()).sum::<usize>(),
                 "a write job panicked; its batch was rolled back and failed, the writer goes on"
             );
             tx.abort().map_err(Error::storage)?;
