@@ -185,11 +185,14 @@ fn hooks_of(table: &impl ReadableTable<(&'static str, u64), &'static [u8]>, o: &
 }
 
 /// Queues `event` for every active hook of its owner that subscribed to its action, in the
-/// caller's transaction (invariant 1). Writes nothing when there is no such hook.
-pub(crate) fn record_event(tx: &WriteTransaction, event: EventRec) -> Result<()> {
+/// caller's transaction (invariant 1). Writes nothing when there is no such hook. Returns
+/// whether it queued anything: only then has the deliverer work once the transaction commits.
+pub(crate) fn record_event(tx: &WriteTransaction, event: EventRec) -> Result<bool> {
     let hooks = hooks_of(&tx.open_table(HOOKS)?, &event.owner)?;
     let now = now_ms();
+    let mut queued = false;
     for hook in hooks.into_iter().filter(|h| h.wants(event.action)) {
+        queued = true;
         let seq = super::next_id(tx)?;
         let rec = OutboxRec {
             hook: hook.id,
@@ -201,7 +204,7 @@ pub(crate) fn record_event(tx: &WriteTransaction, event: EventRec) -> Result<()>
         };
         tx.open_table(OUTBOX)?.insert(seq, codec::encode(&rec).as_slice())?;
     }
-    Ok(())
+    Ok(queued)
 }
 
 /// Removes hook `id` of owner key `o` with its outbox entries and its log (invariant 4).

@@ -190,3 +190,32 @@ fn a_backup_keeps_hooks_waiting_events_and_logs() {
     assert_eq!(restored.verify().unwrap().problems, Vec::<String>::new());
     assert_eq!(store.verify().unwrap().problems, Vec::<String>::new());
 }
+
+#[test]
+fn an_upload_wakes_the_deliverer_only_when_it_queued_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let signal = store.outbox_signal();
+    // A wake-up is a permit the next wait takes at once.
+    let woken = || {
+        let wait = async { tokio::time::timeout(std::time::Duration::from_millis(20), signal.notified()).await };
+        rt.block_on(wait).is_ok()
+    };
+    rt.block_on(upload(&store, "a", b"a")).unwrap();
+    assert!(!woken(), "a new version, but no hook: nothing to deliver");
+    store.add_hook("alice", hook(true, false, true)).unwrap();
+    let _ = woken(); // adding a hook may wake it
+    rt.block_on(upload(&store, "b", b"b")).unwrap();
+    assert!(!woken(), "a file added to a version is no event");
+    let mut t = target("c");
+    t.version = "2".into();
+    rt.block_on(async {
+        let mut up = store.begin_upload(u64::MAX);
+        up.push(bytes::Bytes::from_static(b"c")).await?;
+        store.add_file(up.seal().await?, t, None).await
+    })
+    .unwrap();
+    assert!(woken(), "a new version that a hook wants");
+    assert_eq!(outbox(&store).len(), 1);
+}

@@ -18,9 +18,11 @@
 //!    to; every version is in its three lists and every file in its version's list, at the
 //!    sequence number its record holds.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use redb::{ReadTransaction, ReadableTable, Table, WriteTransaction};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 use super::blobs::{self, BlobReader, Committed, Reaper, Sealed, Staged};
 use super::hooks::{Action, EventRec};
@@ -259,6 +261,8 @@ struct UploadTables<'t> {
     lists: lists::Tables<'t>,
     quota: quotas::Tables<'t>,
     blobs: blobs::Tables<'t>,
+    /// Whether a change made through them queued a publish event for a webhook.
+    events: bool,
 }
 
 type FileKey = (&'static str, &'static str, &'static str, &'static str, &'static str);
@@ -274,6 +278,7 @@ impl<'t> UploadTables<'t> {
             lists: lists::Tables::open(tx)?,
             quota: quotas::Tables::open(tx)?,
             blobs: blobs::Tables::open(tx)?,
+            events: false,
         })
     }
 }
@@ -282,7 +287,13 @@ impl<'t> UploadTables<'t> {
 /// uploads queued behind it merge into it ([`Job::absorb`]) and share its tables. Each keeps
 /// its own outcome (a refusal refuses that file only); a storage error fails the batch, as
 /// it would have as separate jobs.
-struct AddFiles(Vec<NewFile>);
+struct AddFiles {
+    files: Vec<NewFile>,
+    /// The webhook deliverer's signal: the commit woke it when one of the files created a
+    /// version that a hook wants to hear of (most uploads add to a version, and queue nothing).
+    outbox: Arc<Notify>,
+    events: bool,
+}
 
 struct NewFile {
     finish: Option<blobs::Finish>,
@@ -297,16 +308,18 @@ impl AddFiles {
         finish: blobs::Finish,
         target: FileTarget,
         by: Option<String>,
+        outbox: Arc<Notify>,
     ) -> (Box<dyn Job>, oneshot::Receiver<Result<Committed<Added>>>) {
         let (reply, rx) = oneshot::channel();
-        (Box::new(AddFiles(vec![NewFile { finish: Some(finish), target, by, out: None, reply }])), rx)
+        let file = NewFile { finish: Some(finish), target, by, out: None, reply };
+        (Box::new(AddFiles { files: vec![file], outbox, events: false }), rx)
     }
 }
 
 impl Job for AddFiles {
     fn run(&mut self, tx: &WriteTransaction) -> Result<()> {
         let mut t = UploadTables::open(tx)?;
-        for f in &mut self.0 {
+        for f in &mut self.files {
             let finish = f.finish.take().expect("a job runs once");
             f.out = Some(match finish.stage(tx, &mut t.blobs)? {
                 Err(lost) => Ok(Committed::ChunksLost(lost)),
@@ -314,6 +327,7 @@ impl Job for AddFiles {
                     .map(Committed::Applied),
             });
         }
+        self.events = t.events;
         Ok(())
     }
 
@@ -327,11 +341,11 @@ impl Job for AddFiles {
     }
 
     fn weight(&self) -> usize {
-        self.0.iter().filter_map(|f| f.finish.as_ref()).map(blobs::Finish::weight).sum()
+        self.files.iter().filter_map(|f| f.finish.as_ref()).map(blobs::Finish::weight).sum()
     }
 
     fn writes(&self) -> usize {
-        self.0.len()
+        self.files.len()
     }
 
     fn absorb(&mut self, next: Box<dyn Job>) -> std::result::Result<(), Box<dyn Job>> {
@@ -339,12 +353,15 @@ impl Job for AddFiles {
             return Err(next);
         }
         let next: Box<dyn std::any::Any> = next;
-        self.0.extend(next.downcast::<AddFiles>().expect("checked above").0);
+        self.files.extend(next.downcast::<AddFiles>().expect("checked above").files);
         Ok(())
     }
 
     fn complete(self: Box<Self>, committed: Result<()>) {
-        for f in self.0 {
+        if self.events && committed.is_ok() {
+            self.outbox.notify_one();
+        }
+        for f in self.files {
             writer::answer(f.reply, f.out, &committed);
         }
     }
@@ -442,20 +459,20 @@ fn put_files(
     t.packages.insert(pkey, codec::encode(&package).as_slice())?;
     if new_version {
         let sender = version.creator.clone();
-        event(tx, Action::Created, (&o, at.kind, &package.name), version, sender)?;
+        t.events |= event(tx, Action::Created, (&o, at.kind, &package.name), version, sender)?;
     }
     Ok(Added::Stored(out))
 }
 
 /// Records the publish event of `version` of package `name` (owner key `o`) in this
-/// transaction (`hooks.rs`, invariant 1).
+/// transaction (`hooks.rs`, invariant 1); returns whether a hook wanted it.
 fn event(
     tx: &WriteTransaction,
     action: Action,
     (o, kind, name): (&str, PackageType, &str),
     version: VersionRec,
     sender: Option<Creator>,
-) -> Result<()> {
+) -> Result<bool> {
     let event = EventRec {
         action,
         owner: o.to_string(),
@@ -691,9 +708,8 @@ impl Store {
         if expect.is_some_and(|e| e != content.sha256()) {
             return Ok(Added::Refused(Refusal::ChecksumMismatch));
         }
-        let added = content.commit_with(|finish| AddFiles::job(finish, target, by)).await;
-        self.events_queued();
-        added
+        let outbox = self.outbox_signal();
+        content.commit_with(|finish| AddFiles::job(finish, target, by, outbox)).await
     }
 
     /// Publishes a Go module version: its zip (the sealed upload, as uploaded) and its
