@@ -112,6 +112,7 @@ impl ServeConfig {
             store: Options {
                 cache_bytes: args.cache_mib.max(1) << 20,
                 file_cache_bytes: args.file_cache_mib << 20,
+                ..Options::default()
             },
             limits: Limits {
                 max_file_size: args.max_file_size.0,

@@ -393,7 +393,8 @@ pub mod request_log {
                 // workers during `benches/put_compare.sh`'s load).
                 let spawned = std::thread::Builder::new().name("depot-request-log".into()).spawn(move || {
                     while let Ok(first) = rx.recv() {
-                        for message in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                        for message in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok()))
+                        {
                             match message {
                                 Message::Line(l) => emit(&l),
                                 Message::Flush(done) => {

@@ -4,7 +4,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::fault_tests::{content, hold_writer, read_all, runtime, seed_owner, target, upload, wait_queued};
+use super::fault_tests::{
+    content, hold_writer, holding_job, read_all, runtime, seed_owner, target, upload, wait_queued,
+};
 use super::records::QuotaRec;
 use super::writer::Call;
 use super::{Added, Create, Error, FileTarget, Options, Refusal, Result, Store, What};
@@ -127,23 +129,6 @@ fn a_failed_batch_fails_every_merged_upload_and_leaves_nothing_of_them() {
     store.close();
 }
 
-/// A durable job that says when it runs, then waits to be let go: (job, running, go, answer).
-fn holding_job() -> (
-    Box<dyn super::writer::Job>,
-    std::sync::mpsc::Receiver<()>,
-    std::sync::mpsc::Sender<()>,
-    tokio::sync::oneshot::Receiver<Result<()>>,
-) {
-    let (running, running_rx) = std::sync::mpsc::channel();
-    let (go, wait_go) = std::sync::mpsc::channel::<()>();
-    let (job, answer) = Call::job(true, 0, move |_tx| {
-        running.send(()).unwrap();
-        wait_go.recv().unwrap();
-        Ok(())
-    });
-    (job, running_rx, go, answer)
-}
-
 #[test]
 fn jobs_that_arrive_while_a_batch_runs_join_it_for_a_bounded_number_of_rounds() {
     use super::writer::ROUNDS;
@@ -154,12 +139,12 @@ fn jobs_that_arrive_while_a_batch_runs_join_it_for_a_bounded_number_of_rounds() 
     let before = commits();
     // Each job arrives while the one before it runs: the first ROUNDS run in one batch, a
     // round each; the next one commits in a batch of its own.
-    let (job, running, mut go, answer) = holding_job();
+    let (job, running, mut go, answer) = holding_job(|_| Ok(()));
     let mut answers = vec![answer];
     store.inner.queue.blocking_send(job).unwrap();
     running.recv().unwrap();
     for _ in 1..ROUNDS {
-        let (job, running, next_go, answer) = holding_job();
+        let (job, running, next_go, answer) = holding_job(|_| Ok(()));
         store.inner.queue.blocking_send(job).unwrap();
         wait_queued(&store, 1);
         go.send(()).unwrap();
@@ -193,7 +178,7 @@ fn an_upload_joining_a_batch_does_not_merge_into_an_upload_that_already_ran() {
     // Round 1 holds the writer while a second holding job and upload "a" queue behind it;
     // round 2 runs them, and "b" arrives while its holding job runs: round 3, after "a" ran.
     let release = hold_writer(&store, |_| Ok(()));
-    let (job, running, go, answer) = holding_job();
+    let (job, running, go, answer) = holding_job(|_| Ok(()));
     store.inner.queue.blocking_send(job).unwrap();
     let a = spawn_upload("a", 1);
     wait_queued(&store, 2);
@@ -210,5 +195,23 @@ fn an_upload_joining_a_batch_does_not_merge_into_an_upload_that_already_ran() {
     }
     assert_eq!(stats.durable_commits.load(Ordering::Relaxed) - before, 1, "one batch of three rounds");
     assert_sound(&store);
+    store.close();
+}
+
+#[test]
+fn a_batch_past_its_join_time_leaves_the_arrivals_to_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options { batch_join: std::time::Duration::ZERO, ..Options::default() };
+    let store = Store::open(&dir.path().join("depot.redb"), &options, Create::IfMissing).unwrap().store;
+    seed_owner(&store);
+    let stats = store.writer_stats();
+    let before = stats.durable_commits.load(Ordering::Relaxed);
+    let release = hold_writer(&store, |_| Ok(()));
+    let (late, late_rx) = Call::job(true, 0, |_tx| Ok(()));
+    store.inner.queue.blocking_send(late).unwrap();
+    wait_queued(&store, 1);
+    assert_eq!(release(), Ok(()));
+    assert_eq!(late_rx.blocking_recv().unwrap(), Ok(()));
+    assert_eq!(stats.durable_commits.load(Ordering::Relaxed) - before, 2, "a commit each");
     store.close();
 }

@@ -393,26 +393,42 @@ fn probe(store: &Store, key: &'static str) -> bool {
     tx.open_table(super::tables::META).unwrap().get(key).unwrap().is_some()
 }
 
-/// Holds the writer with a durable job (which runs `then` once let go) until the returned
-/// function is called, so that the jobs queued meanwhile share one batch: the holding job's,
-/// which they join (`writer::ROUNDS`). The function lets it go and returns the holding job's
-/// answer. Shared with `recent_tests`, `batch_tests` and `writer_tests`.
-pub(super) fn hold_writer(
-    store: &Store,
+/// A durable job that says when it runs, then waits to be let go before it runs `then`:
+/// (job, running, go, answer).
+pub(super) type Holding = (
+    Box<dyn super::writer::Job>,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+    tokio::sync::oneshot::Receiver<Result<(), Error>>,
+);
+
+pub(super) fn holding_job(
     then: impl FnOnce(&redb::WriteTransaction) -> Result<(), Error> + Send + 'static,
-) -> impl FnOnce() -> Result<(), Error> {
-    let (running, wait_running) = std::sync::mpsc::channel();
+) -> Holding {
+    let (running, running_rx) = std::sync::mpsc::channel();
     let (go, wait_go) = std::sync::mpsc::channel::<()>();
-    let (first, first_rx) = super::writer::Call::job(true, 0, move |tx| {
+    let (job, answer) = super::writer::Call::job(true, 0, move |tx| {
         running.send(()).unwrap();
         wait_go.recv().unwrap();
         then(tx)
     });
-    store.inner.queue.blocking_send(first).unwrap();
-    wait_running.recv().unwrap();
+    (job, running_rx, go, answer)
+}
+
+/// Holds the writer with a [`holding_job`] until the returned function is called, so that
+/// the jobs queued meanwhile share one batch: the holding job's, which they join
+/// (`writer::ROUNDS`). The function lets it go and returns the holding job's answer. Shared
+/// with `recent_tests` and `batch_tests`.
+pub(super) fn hold_writer(
+    store: &Store,
+    then: impl FnOnce(&redb::WriteTransaction) -> Result<(), Error> + Send + 'static,
+) -> impl FnOnce() -> Result<(), Error> {
+    let (job, running, go, answer) = holding_job(then);
+    store.inner.queue.blocking_send(job).unwrap();
+    running.recv().unwrap();
     move || {
         go.send(()).unwrap();
-        first_rx.blocking_recv().unwrap()
+        answer.blocking_recv().unwrap()
     }
 }
 

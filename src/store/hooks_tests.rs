@@ -199,7 +199,8 @@ fn an_upload_wakes_the_deliverer_only_when_it_queued_an_event() {
     let signal = store.outbox_signal();
     // A wake-up is a permit the next wait takes at once.
     let woken = || {
-        let wait = async { tokio::time::timeout(std::time::Duration::from_millis(20), signal.notified()).await };
+        let wait =
+            async { tokio::time::timeout(std::time::Duration::from_millis(20), signal.notified()).await };
         rt.block_on(wait).is_ok()
     };
     rt.block_on(upload(&store, "a", b"a")).unwrap();

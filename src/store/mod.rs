@@ -371,13 +371,23 @@ pub struct Options {
     /// The small-file cache (whole files of at most 64 KiB, answered without a read
     /// transaction), in bytes of content plus a fixed cost per file.
     pub file_cache_bytes: u64,
+    /// How long a write batch may have run and still take the jobs that arrived meanwhile
+    /// into another round (`writer::ROUNDS`): what the first jobs of a batch wait for later
+    /// ones at most, beyond the last round's own time. Zero takes only the jobs waiting when
+    /// the batch began.
+    pub batch_join: std::time::Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         // Large enough to keep metadata and hot small files in memory, small enough that the
         // whole server stays well under 128 MiB.
-        Options { cache_bytes: 16 << 20, file_cache_bytes: cache::DEFAULT_WEIGHT }
+        // About a commit's own cost: long enough for the clients the last commit answered to
+        // come back (`docs/design.md`, "Writes"). Unit tests join without a limit, so that
+        // a job held in a batch takes what they queue meanwhile whatever the machine's speed.
+        let batch_join =
+            if cfg!(test) { std::time::Duration::MAX } else { std::time::Duration::from_millis(2) };
+        Options { cache_bytes: 16 << 20, file_cache_bytes: cache::DEFAULT_WEIGHT, batch_join }
     }
 }
 
@@ -513,6 +523,7 @@ impl Store {
             cache.clone(),
             writer_stats.clone(),
             early,
+            options.batch_join,
         );
         let store = Store {
             inner: Arc::new(Inner {

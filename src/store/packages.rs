@@ -261,7 +261,8 @@ struct UploadTables<'t> {
     lists: lists::Tables<'t>,
     quota: quotas::Tables<'t>,
     blobs: blobs::Tables<'t>,
-    /// Whether a change made through them queued a publish event for a webhook.
+    /// Whether a change made through them queued a publish event for a webhook: `AddFiles`
+    /// wakes the deliverer by it (a Go module's publish wakes it in any case).
     events: bool,
 }
 
@@ -284,7 +285,8 @@ impl<'t> UploadTables<'t> {
 }
 
 /// New files, each from its own upload (a `PUT` of one file), committed by one writer job:
-/// uploads queued behind it merge into it ([`Job::absorb`]) and share its tables. Each keeps
+/// uploads queued behind it merge into it ([`Job::absorb`], before it runs) and share its
+/// tables. Each keeps
 /// its own outcome (a refusal refuses that file only); a storage error fails the batch, as
 /// it would have as separate jobs.
 struct AddFiles {
@@ -352,6 +354,7 @@ impl Job for AddFiles {
         if !(&*next as &dyn std::any::Any).is::<AddFiles>() {
             return Err(next);
         }
+        debug_assert!(self.files.iter().all(|f| f.finish.is_some()), "merged into a job that ran");
         let next: Box<dyn std::any::Any> = next;
         self.files.extend(next.downcast::<AddFiles>().expect("checked above").files);
         Ok(())

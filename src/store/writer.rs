@@ -4,9 +4,9 @@
 //! therefore never open a write transaction themselves: they send a [`Job`] down a bounded
 //! channel. The writer takes every job already waiting (up to [`MAX_BATCH_BYTES`]; a job may
 //! take the ones queued right behind it into itself, [`Job::absorb`]), runs them in order in
-//! one transaction, then the jobs that arrived while they ran (up to [`ROUNDS`] rounds), and
-//! commits once — durably if any job needs it, otherwise without fsync — then tells each job
-//! the outcome. So 32 concurrent small uploads share one fsync instead of queueing 32, and no
+//! one transaction, then the jobs that arrived while they ran (up to [`ROUNDS`] rounds, while
+//! the batch is young: `Options::batch_join`), and commits once — durably if any job needs
+//! it, otherwise without fsync — then tells each job the outcome. So 32 concurrent small uploads share one fsync instead of queueing 32, and no
 //! transaction is ever held open while a socket is read: jobs carry their data with them.
 //!
 //! Invariants:
@@ -72,7 +72,8 @@ pub trait Job: Send + std::any::Any {
     /// Takes `next`, the job queued right behind this one in its batch, into this job when
     /// both are of a kind that runs better as one (consecutive uploads share their tables:
     /// `packages::AddFiles`); gives it back otherwise. A merged job runs, commits and fails
-    /// as its parts would have in that batch.
+    /// as its parts would have in that batch. Called only before this job ran (the writer
+    /// never merges a later round's job into an earlier round's).
     fn absorb(&mut self, next: Box<dyn Job>) -> Result<(), Box<dyn Job>> {
         Err(next)
     }
@@ -152,6 +153,7 @@ pub fn spawn(
     cache: Arc<Cache>,
     stats: Arc<Stats>,
     early: Option<std::fs::File>,
+    join: std::time::Duration,
 ) -> (Queue, std::thread::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel(QUEUE_JOBS);
     let writeback = early.map(Writeback::spawn);
@@ -165,7 +167,7 @@ pub fn spawn(
                 // The last boundary: `rx` outlives a panic of the loop, so the jobs that
                 // follow are refused with the reason instead of being dropped unanswered.
                 let ran = panic::catch_unwind(AssertUnwindSafe(|| {
-                    run(&db, &mut rx, &broken, &stopped, &cache, &stats, writeback.as_ref())
+                    run(&db, &mut rx, (&broken, &stopped), &cache, &stats, writeback.as_ref(), join)
                 }));
                 if let Err(payload) = ran {
                     refuse(&mut rx, &stopped.stop(&*payload));
@@ -198,14 +200,14 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 fn run(
     db: &RwLock<Database>,
     rx: &mut mpsc::Receiver<Box<dyn Job>>,
-    broken: &AtomicBool,
-    stopped: &Stopped,
+    (broken, stopped): (&AtomicBool, &Stopped),
     cache: &Cache,
     stats: &Stats,
     writeback: Option<&Writeback>,
+    join: std::time::Duration,
 ) {
     let mut unsynced = 0usize;
-    // A job taken from the queue that must wait for the next round (it runs alone).
+    // A job taken from the queue that must wait for the next batch (it runs alone).
     let mut held: Option<Box<dyn Job>> = None;
     loop {
         let Some(first) = held.take().or_else(|| rx.blocking_recv()) else { break };
@@ -217,7 +219,7 @@ fn run(
         batch.take_waiting(rx, &mut held);
         let began = std::time::Instant::now();
         let db = db.read().unwrap_or_else(|p| p.into_inner());
-        let result = commit(&db, &mut batch, |batch| batch.take_waiting(rx, &mut held));
+        let result = commit(&db, &mut batch, join, |batch| batch.take_waiting(rx, &mut held));
         drop(db);
         let (bytes, merged, batch) = (batch.bytes, batch.merged, batch.jobs);
         let durable = batch.iter().any(|j| j.durable());
@@ -287,9 +289,13 @@ struct Batch {
 impl Batch {
     /// Takes the jobs waiting in the queue, merging each into the job before it when that
     /// one has not run yet, until the batch carries [`MAX_BATCH_BYTES`] or a job that runs
-    /// alone comes up (left in `held` for the writer's next round, which then begins with
+    /// alone comes up (left in `held` for the writer's next batch, which then begins with
     /// it). Returns whether it took any.
-    fn take_waiting(&mut self, rx: &mut mpsc::Receiver<Box<dyn Job>>, held: &mut Option<Box<dyn Job>>) -> bool {
+    fn take_waiting(
+        &mut self,
+        rx: &mut mpsc::Receiver<Box<dyn Job>>,
+        held: &mut Option<Box<dyn Job>>,
+    ) -> bool {
         let before = (self.jobs.len(), self.merged);
         while self.bytes < MAX_BATCH_BYTES && held.is_none() {
             let Ok(job) = rx.try_recv() else { break };
@@ -322,7 +328,8 @@ pub(crate) const ROUNDS: usize = 3;
 
 /// Runs `batch` in one transaction and commits it. The jobs that arrive while it runs join
 /// it (`more` takes them into the batch and says whether there were any), up to [`ROUNDS`]
-/// rounds, before the commit: a commit costs a fixed part (the fsync, the pages of each
+/// rounds and only while the batch has run less than `join` (so the first jobs of a batch
+/// wait for later ones a bounded time, whatever those are), before the commit: a commit costs a fixed part (the fsync, the pages of each
 /// table's path) whatever its size, and a client answered by the last commit may be back
 /// before this one's jobs have run. Without this, clients uploading in a loop split into two
 /// cohorts, each finding the writer busy with the other's commit: 4 and 8 such clients got
@@ -330,7 +337,13 @@ pub(crate) const ROUNDS: usize = 3;
 ///
 /// # Errors
 /// A storage error of any job or of the commit; [`Error::Panicked`] when a job panicked.
-fn commit(db: &Database, batch: &mut Batch, mut more: impl FnMut(&mut Batch) -> bool) -> Result<(), Error> {
+fn commit(
+    db: &Database,
+    batch: &mut Batch,
+    join: std::time::Duration,
+    mut more: impl FnMut(&mut Batch) -> bool,
+) -> Result<(), Error> {
+    let began = std::time::Instant::now();
     let mut tx = db.begin_write().map_err(Error::storage)?;
     // The fault boundary of a batch. After a panic in a job the state is what it was before
     // the batch began, so the writer may go on:
@@ -351,7 +364,7 @@ fn commit(db: &Database, batch: &mut Batch, mut more: impl FnMut(&mut Batch) -> 
             let from = batch.ran;
             batch.ran = batch.jobs.len();
             batch.jobs[from..].iter_mut().try_for_each(|job| job.run(&tx))?;
-            if round == ROUNDS || !more(batch) {
+            if round == ROUNDS || began.elapsed() >= join || !more(batch) {
                 break;
             }
         }

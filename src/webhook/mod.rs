@@ -163,8 +163,12 @@ async fn run(app: Arc<App>) {
         tokio::pin!(notified);
         notified.as_mut().enable();
         let mut more = false;
+        // A failed read is tried again in a second: uploads that queue no event no longer
+        // wake this loop, so nothing else might.
+        let mut read_failed = true;
         match app.blocking(move |app| app.store.outbox_after(seen, LOAD_BATCH)).await {
             Ok(Ok(entries)) => {
+                read_failed = false;
                 more = entries.len() == LOAD_BATCH;
                 for (seq, rec) in entries {
                     seen = seen.max(seq);
@@ -175,7 +179,7 @@ async fn run(app: Arc<App>) {
             Err(e) => tracing::warn!(error = %e.message, "webhooks: reading the outbox failed"),
         }
         let now = now_ms();
-        let mut next_ms: Option<u64> = None;
+        let mut next_ms: Option<u64> = read_failed.then_some(now + 1000);
         for (&seq, p) in &pending {
             if in_flight.contains(&seq) {
                 continue;
