@@ -56,7 +56,7 @@
 #   LIST=0       skip the list timings
 #   LIST_FILES   files in the large list database [300000] (1000 or less: only the 1,000 one)
 #   LIST_LIMIT   page size of the timed list pages [50]
-#   LIST_REPEAT  warm GETs per timed page [20]
+#   LIST_REPEAT  warm GETs per timed page [100]
 #   LIST_MAX_MS  the floor for a warm page at LIST_FILES [10]
 #   DROP_CACHES=1  also drop the kernel page cache before each cold list GET (needs root; it
 #                slows everything else on the machine for a while)
@@ -82,7 +82,7 @@ FILL_TIMEOUT=${FILL_TIMEOUT:-3600}
 LIST=${LIST:-1}
 LIST_FILES=${LIST_FILES:-300000}
 LIST_LIMIT=${LIST_LIMIT:-50}
-LIST_REPEAT=${LIST_REPEAT:-20}
+LIST_REPEAT=${LIST_REPEAT:-100}
 LIST_MAX_MS=${LIST_MAX_MS:-10}
 DROP_CACHES=${DROP_CACHES:-0}
 
