@@ -218,11 +218,12 @@ fn run(
         let mut batch = Batch { bytes: first.weight(), jobs: vec![first], ran: 0, merged: 0 };
         batch.take_waiting(rx, &mut held);
         let began = std::time::Instant::now();
-        let db = db.read().unwrap_or_else(|p| p.into_inner());
-        let result = commit(&db, &mut batch, join, |batch| batch.take_waiting(rx, &mut held));
-        drop(db);
-        let (bytes, merged, batch) = (batch.bytes, batch.merged, batch.jobs);
-        let durable = batch.iter().any(|j| j.durable());
+        let result = {
+            let db = db.read().unwrap_or_else(|p| p.into_inner());
+            commit(&db, &mut batch, join, |batch| batch.take_waiting(rx, &mut held))
+        };
+        let durable = batch.durable();
+        let Batch { jobs: batch, bytes, merged, .. } = batch;
         if result.is_ok() {
             let commits = if durable { &stats.durable_commits } else { &stats.other_commits };
             commits.fetch_add(1, Ordering::Relaxed);
