@@ -330,11 +330,12 @@ pub(crate) const ROUNDS: usize = 3;
 /// Runs `batch` in one transaction and commits it. The jobs that arrive while it runs join
 /// it (`more` takes them into the batch and says whether there were any), up to [`ROUNDS`]
 /// rounds and only while the batch has run less than `join` (so the first jobs of a batch
-/// wait for later ones a bounded time, whatever those are), before the commit: a commit costs a fixed part (the fsync, the pages of each
-/// table's path) whatever its size, and a client answered by the last commit may be back
-/// before this one's jobs have run. Without this, clients uploading in a loop split into two
-/// cohorts, each finding the writer busy with the other's commit: 4 and 8 such clients got
-/// 1.23× and 1.18× the uploads through with it (`docs/design.md`, "The writer").
+/// wait for later ones a bounded time, whatever those are), before the commit: a commit
+/// costs a fixed part (the fsync, the pages of each table's path) whatever its size, and a
+/// client answered by the last commit may be back before this one's jobs have run. Without
+/// this, clients uploading in a loop split into two cohorts, each finding the writer busy
+/// with the other's commit: 4 and 8 such clients got about 1.2× the uploads through with it
+/// (`docs/design.md`, "Writes").
 ///
 /// # Errors
 /// A storage error of any job or of the commit; [`Error::Panicked`] when a job panicked.
