@@ -190,9 +190,8 @@ fn hooks_of(table: &impl ReadableTable<(&'static str, u64), &'static [u8]>, o: &
 pub(crate) fn record_event(tx: &WriteTransaction, event: EventRec) -> Result<bool> {
     let hooks = hooks_of(&tx.open_table(HOOKS)?, &event.owner)?;
     let now = now_ms();
-    let mut queued = false;
-    for hook in hooks.into_iter().filter(|h| h.wants(event.action)) {
-        queued = true;
+    let wanted: Vec<HookRec> = hooks.into_iter().filter(|h| h.wants(event.action)).collect();
+    for hook in &wanted {
         let seq = super::next_id(tx)?;
         let rec = OutboxRec {
             hook: hook.id,
@@ -204,7 +203,7 @@ pub(crate) fn record_event(tx: &WriteTransaction, event: EventRec) -> Result<boo
         };
         tx.open_table(OUTBOX)?.insert(seq, codec::encode(&rec).as_slice())?;
     }
-    Ok(queued)
+    Ok(!wanted.is_empty())
 }
 
 /// Removes hook `id` of owner key `o` with its outbox entries and its log (invariant 4).

@@ -380,13 +380,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        // Large enough to keep metadata and hot small files in memory, small enough that the
-        // whole server stays well under 128 MiB.
         // About a commit's own cost: long enough for the clients the last commit answered to
         // come back (`docs/design.md`, "Writes"). Unit tests join without a limit, so that
         // a job held in a batch takes what they queue meanwhile whatever the machine's speed.
         let batch_join =
             if cfg!(test) { std::time::Duration::MAX } else { std::time::Duration::from_millis(2) };
+        // The caches: large enough to keep metadata and hot small files in memory, small
+        // enough that the whole server stays well under 128 MiB.
         Options { cache_bytes: 16 << 20, file_cache_bytes: cache::DEFAULT_WEIGHT, batch_join }
     }
 }

@@ -286,9 +286,8 @@ impl<'t> UploadTables<'t> {
 
 /// New files, each from its own upload (a `PUT` of one file), committed by one writer job:
 /// uploads queued behind it merge into it ([`Job::absorb`], before it runs) and share its
-/// tables. Each keeps
-/// its own outcome (a refusal refuses that file only); a storage error fails the batch, as
-/// it would have as separate jobs.
+/// tables. Each keeps its own outcome (a refusal refuses that file only); a storage error
+/// fails the batch, as it would have as separate jobs.
 struct AddFiles {
     files: Vec<NewFile>,
     /// The webhook deliverer's signal: the commit woke it when one of the files created a

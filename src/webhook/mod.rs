@@ -165,19 +165,24 @@ async fn run(app: Arc<App>) {
         let mut more = false;
         // A failed read is tried again in a second: uploads that queue no event no longer
         // wake this loop, so nothing else might.
-        let mut read_failed = true;
-        match app.blocking(move |app| app.store.outbox_after(seen, LOAD_BATCH)).await {
-            Ok(Ok(entries)) => {
-                read_failed = false;
+        let loaded = match app.blocking(move |app| app.store.outbox_after(seen, LOAD_BATCH)).await {
+            Ok(read) => read.map_err(|e| e.to_string()),
+            Err(e) => Err(e.message),
+        };
+        let read_failed = match loaded {
+            Ok(entries) => {
                 more = entries.len() == LOAD_BATCH;
                 for (seq, rec) in entries {
                     seen = seen.max(seq);
                     pending.insert(seq, Pending { hook: rec.hook, next_ms: rec.next_ms, last_ms: 0 });
                 }
+                false
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "webhooks: reading the outbox failed"),
-            Err(e) => tracing::warn!(error = %e.message, "webhooks: reading the outbox failed"),
-        }
+            Err(e) => {
+                tracing::warn!(error = %e, "webhooks: reading the outbox failed");
+                true
+            }
+        };
         let now = now_ms();
         let mut next_ms: Option<u64> = read_failed.then_some(now + 1000);
         for (&seq, p) in &pending {
